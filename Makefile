@@ -1,0 +1,118 @@
+# Bollard build. `make` builds release binaries into build/release; `make test` builds the same
+# sources with ASan+UBSan into build/asan and runs every test against them.
+# Components add themselves through */*.mk fragments (see "Fragments" below).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := all
+
+VERSION := $(shell cat VERSION)
+GIT_REV ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+NPROC := $(shell nproc 2>/dev/null || echo 2)
+
+SAN ?= 0
+ifeq ($(SAN),1)
+BUILD := build/asan
+OPTFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LDSAN := -fsanitize=address,undefined
+else
+BUILD := build/release
+OPTFLAGS := -O2 -g -fstack-protector-strong -D_FORTIFY_SOURCE=2
+LDSAN :=
+endif
+
+# h2o 2.2.5's pkg-config file does not carry these; see ../shared/notes/TOOLCHAIN.md.
+H2O_CFLAGS := -DH2O_USE_LIBUV=0
+PKGS := libh2o-evloop libpq hiredis jansson yaml-0.1 libjwt libcurl sqlite3 openssl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -largon2
+
+CC ?= cc
+WARN := -Wall -Wextra -Werror
+CFLAGS_ALL = -std=gnu11 $(WARN) -D_GNU_SOURCE $(H2O_CFLAGS) -Ipkg $(PKG_CFLAGS) $(OPTFLAGS) -MMD -MP $(EXTRA_CFLAGS)
+LDFLAGS_ALL := -Wl,--as-needed -Wl,-z,relro,-z,now $(LDSAN) $(EXTRA_LDFLAGS)
+LIBS := $(PKG_LIBS) -lpthread -lm
+
+# ---- library of modules: every pkg/<module>/*.c goes into one archive; binaries pull what they use.
+PKG_SRCS := $(sort $(wildcard pkg/*/*.c))
+PKG_OBJS := $(PKG_SRCS:%.c=$(BUILD)/obj/%.o)
+LIBBOLLARD := $(BUILD)/libbollard.a
+
+# ---- Fragments: each may append to BINS (built by `all`), TEST_TARGETS (run by `make test`
+# after the unit and black-box tests), BENCH_TARGETS, FUZZ_TARGETS, and BOLLARD_EXTRA_OBJS.
+BINS := $(BUILD)/bollard
+TEST_TARGETS :=
+BENCH_TARGETS :=
+FUZZ_TARGETS :=
+BOLLARD_EXTRA_OBJS :=
+include $(sort $(wildcard */*.mk cmd/*/*.mk))
+
+.PHONY: all test unit unit-bins pytest deps run bench fuzz fmt fmt-check clean help
+all: $(BINS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(LIBBOLLARD): $(PKG_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+# Only main.c sees the version, so a new commit relinks without recompiling the modules.
+$(BUILD)/obj/cmd/bollard/main.o: EXTRA_CFLAGS += -DBOLLARD_VERSION='"$(VERSION)"' -DBOLLARD_GIT_REV='"$(GIT_REV)"'
+$(BUILD)/obj/cmd/bollard/main.o: .git-rev-stamp
+
+$(BUILD)/bollard: $(BUILD)/obj/cmd/bollard/main.o $(BOLLARD_EXTRA_OBJS) $(LIBBOLLARD)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+
+.git-rev-stamp: FORCE
+	@echo '$(GIT_REV)' | cmp -s - $@ || echo '$(GIT_REV)' > $@
+FORCE:
+
+# ---- unit tests (cmocka): tests/unit/test_<name>.c -> $(BUILD)/tests/test_<name>
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BOLLARD_EXTRA_OBJS) $(LIBBOLLARD)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS) -lcmocka
+
+unit-bins: $(UNIT_BINS)
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+deps:
+	@.ci/install-deps build test
+
+PYTEST_ARGS ?=
+pytest: all
+	BOLLARD_BUILD=$(abspath $(BUILD)) python3 -m pytest -q -p no:cacheprovider tests $(PYTEST_ARGS)
+
+# The one test command: install, build with sanitizers, run everything, stop what was started.
+test: deps
+	@$(MAKE) --no-print-directory SAN=1 fmt-check
+	@$(MAKE) --no-print-directory SAN=1 -j$(NPROC) all unit-bins
+	@$(MAKE) --no-print-directory SAN=1 unit
+	@$(MAKE) --no-print-directory SAN=1 pytest
+	@$(MAKE) --no-print-directory all
+	@set -e; for t in $(TEST_TARGETS); do $(MAKE) --no-print-directory $$t; done
+
+# Starts the service for a newcomer with nothing configured (see README).
+run: all
+	@BOLLARD_BUILD=$(abspath $(BUILD)) python3 tests/devrun.py
+
+bench: all
+	@.ci/install-deps build bench
+	@set -e; for t in $(BENCH_TARGETS); do $(MAKE) --no-print-directory $$t; done
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do $(MAKE) --no-print-directory $$t; done
+
+C_SOURCES = $(shell git ls-files -co --exclude-standard '*.c' '*.h' 2>/dev/null)
+fmt:
+	clang-format -i $(C_SOURCES)
+fmt-check:
+	@out=$$(clang-format --dry-run $(C_SOURCES) 2>&1); if [ -n "$$out" ]; then echo "$$out" | head -40; echo "clang-format: run 'make fmt'"; exit 1; fi
+
+clean:
+	rm -rf build .git-rev-stamp
+
+-include $(shell find build -name '*.d' 2>/dev/null)

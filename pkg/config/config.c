@@ -1,0 +1,490 @@
+#include "config/config.h"
+#include "log/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <strings.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+#include <openssl/crypto.h>
+
+#define ROLES_ALL (CONFIG_ROLE_API | CONFIG_ROLE_WORKER | CONFIG_ROLE_MIGRATE | CONFIG_ROLE_CHECK | CONFIG_ROLE_DEV)
+#define ROLES_SERVE (CONFIG_ROLE_API | CONFIG_ROLE_DEV | CONFIG_ROLE_CHECK)
+#define ROLES_WORK (CONFIG_ROLE_WORKER | CONFIG_ROLE_DEV)
+#define SECRET_FILE_MAX (64 * 1024)
+
+enum var_type { VAR_SECRET, VAR_STRING, VAR_INT, VAR_LONG, VAR_BOOL, VAR_ENVIRONMENT, VAR_LOG_LEVEL };
+
+struct config_var {
+    const char *name;
+    enum var_type type;
+    unsigned required_in; /* roles that refuse to start without it */
+    unsigned used_in;     /* roles that read (and so validate) it */
+    size_t offset;
+    const char *default_text; /* NULL: no default */
+    long min, max;
+    const char *help;
+};
+
+#define FIELD(f) offsetof(struct config, f)
+
+static const struct config_var config_vars[] = {
+    {"DATABASE_URL", VAR_SECRET, ROLES_ALL, ROLES_ALL, FIELD(database_url), NULL, 0, 0,
+     "postgresql://user:pass@host:5432/db (sqlite:PATH only with ENVIRONMENT=dev)"},
+    {"SECRET_KEY", VAR_SECRET, CONFIG_ROLE_API | CONFIG_ROLE_WORKER | CONFIG_ROLE_CHECK | CONFIG_ROLE_DEV,
+     CONFIG_ROLE_API | CONFIG_ROLE_WORKER | CONFIG_ROLE_CHECK | CONFIG_ROLE_DEV, FIELD(secret_key), NULL, 32, 0,
+     "token signing key, at least 32 bytes (alias: BETTER_AUTH_SECRET)"},
+    {"REDIS_URL", VAR_SECRET, CONFIG_ROLE_API | CONFIG_ROLE_WORKER | CONFIG_ROLE_CHECK,
+     CONFIG_ROLE_API | CONFIG_ROLE_WORKER | CONFIG_ROLE_CHECK, FIELD(redis_url), NULL, 0, 0,
+     "redis://[:password@]host[:port][/db]"},
+    {"ENVIRONMENT", VAR_ENVIRONMENT, ROLES_ALL, ROLES_ALL, FIELD(environment), NULL, 0, 0,
+     "dev | staging | production"},
+    {"LOG_LEVEL", VAR_LOG_LEVEL, ROLES_ALL, ROLES_ALL, FIELD(log_level), NULL, 0, 0, "debug | info | warn | error"},
+    {"ACCESS_LOG", VAR_BOOL, 0, ROLES_SERVE, FIELD(access_log), "true", 0, 0,
+     "log one line per HTTP request at info level"},
+    {"PORT", VAR_INT, 0, ROLES_SERVE, FIELD(port), "8000", 1, 65535, "HTTP listen port"},
+    {"API_THREADS", VAR_INT, 0, ROLES_SERVE, FIELD(api_threads), "0", 0, 256,
+     "event-loop threads; 0 = usable CPUs (affinity and cgroup quota)"},
+    {"DB_POOL_SIZE", VAR_INT, 0, ROLES_SERVE | ROLES_WORK, FIELD(db_pool_size), "4", 1, 64,
+     "PostgreSQL connections per event-loop thread"},
+    {"DB_QUEUE_MAX", VAR_INT, 0, ROLES_SERVE, FIELD(db_queue_max), "512", 0, 100000,
+     "queries waiting for a connection per thread before 503 + Retry-After"},
+    {"DB_CONNECT_TIMEOUT_MS", VAR_INT, 0, ROLES_SERVE | ROLES_WORK, FIELD(db_connect_timeout_ms), "3000", 100,
+     600000, "bound on one PostgreSQL connection attempt"},
+    {"DB_QUERY_TIMEOUT_MS", VAR_INT, 0, ROLES_SERVE | ROLES_WORK, FIELD(db_query_timeout_ms), "5000", 10, 600000,
+     "bound on one query, including the wait for a connection"},
+    {"REDIS_TIMEOUT_MS", VAR_INT, 0, ROLES_SERVE | ROLES_WORK, FIELD(redis_timeout_ms), "2000", 10, 600000,
+     "bound on one Redis connect or command"},
+    {"HEALTH_CHECK_TIMEOUT_MS", VAR_INT, 0, ROLES_SERVE, FIELD(health_check_timeout_ms), "800", 10, 10000,
+     "bound on each readiness check"},
+    {"HEALTH_CACHE_MS", VAR_INT, 0, ROLES_SERVE, FIELD(health_cache_ms), "1000", 0, 1000,
+     "how long a readiness result is reused"},
+    {"SHUTDOWN_DRAIN_SECONDS", VAR_INT, 0, ROLES_SERVE, FIELD(shutdown_drain_seconds), "5", 0, 300,
+     "after SIGTERM: keep serving (not ready) this long before closing the listener"},
+    {"SHUTDOWN_TIMEOUT_SECONDS", VAR_INT, 0, ROLES_SERVE | ROLES_WORK, FIELD(shutdown_timeout_seconds), "25", 1,
+     3600, "after SIGTERM: exit by then at the latest (keep below terminationGracePeriodSeconds)"},
+    {"MAX_BODY_BYTES", VAR_LONG, 0, ROLES_SERVE, FIELD(max_body_bytes), "65536", 1024, 16777216,
+     "largest request body; larger ones get 413"},
+    {"FRONTEND_URL", VAR_STRING, 0, ROLES_SERVE, FIELD(frontend_url), NULL, 0, 0,
+     "origin(s) allowed by CORS, comma-separated (e.g. https://app.example.com)"},
+    {"JWT_EXPIRATION_DAYS", VAR_INT, 0, ROLES_SERVE, FIELD(jwt_expiration_days), "7", 1, 365,
+     "lifetime of issued access tokens"},
+    {"WORKER_CONCURRENCY", VAR_INT, 0, ROLES_WORK, FIELD(worker_concurrency), "16", 1, 256,
+     "webhook deliveries in flight per worker process"},
+    {"WORKER_HEARTBEAT_FILE", VAR_STRING, 0, ROLES_WORK, FIELD(worker_heartbeat_file),
+     "/tmp/bollard-worker.heartbeat", 0, 0, "rewritten every loop iteration; liveness checks its age"},
+    {"WORKER_VISIBILITY_TIMEOUT_SECONDS", VAR_INT, 0, ROLES_WORK, FIELD(worker_visibility_timeout_seconds), "60",
+     5, 86400, "a job idle this long at a dead consumer is reclaimed"},
+    {"WEBHOOK_MAX_ATTEMPTS", VAR_INT, 0, ROLES_WORK, FIELD(webhook_max_attempts), "8", 1, 50,
+     "deliveries tried before dead-lettering"},
+    {"WEBHOOK_TIMEOUT_MS", VAR_INT, 0, ROLES_WORK, FIELD(webhook_timeout_ms), "10000", 100, 120000,
+     "total time for one delivery attempt"},
+    {"WEBHOOK_ALLOW_PRIVATE", VAR_BOOL, 0, ROLES_SERVE | ROLES_WORK, FIELD(webhook_allow_private), "false", 0, 0,
+     "allow webhook targets on loopback/private/link-local addresses"},
+    {"POD_NAME", VAR_STRING, 0, ROLES_WORK, FIELD(pod_name), NULL, 0, 0,
+     "consumer name in the Redis group (default: hostname)"},
+    {"MIGRATE_CONNECT_TIMEOUT_SECONDS", VAR_INT, 0, CONFIG_ROLE_MIGRATE | CONFIG_ROLE_CHECK,
+     FIELD(migrate_connect_timeout_seconds), "60", 1, 3600, "how long migrate retries reaching the database"},
+    {"MIGRATE_LOCK_TIMEOUT_SECONDS", VAR_INT, 0, CONFIG_ROLE_MIGRATE, FIELD(migrate_lock_timeout_seconds), "120", 1,
+     3600, "how long migrate waits for another runner's advisory lock"},
+    {"MIGRATE_STATEMENT_TIMEOUT_SECONDS", VAR_INT, 0, CONFIG_ROLE_MIGRATE, FIELD(migrate_statement_timeout_seconds),
+     "300", 1, 86400, "statement_timeout for each migration"},
+};
+
+#define N_VARS (sizeof(config_vars) / sizeof(config_vars[0]))
+
+static const char *const environment_names[] = {"dev", "staging", "production"};
+
+const char *config_environment_name(enum config_environment env)
+{
+    return env <= CONFIG_ENV_PRODUCTION ? environment_names[env] : "unknown";
+}
+
+static const char *process_lookup(const char *name, void *ctx)
+{
+    (void)ctx;
+    return getenv(name);
+}
+
+/* Usable CPUs: the affinity mask, further limited by a cgroup v2 CPU quota when one is set. */
+static int usable_cpus(void)
+{
+    cpu_set_t set;
+    int n = 1;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0)
+        n = CPU_COUNT(&set);
+    FILE *f = fopen("/sys/fs/cgroup/cpu.max", "re");
+    if (f != NULL) {
+        char quota[32];
+        long period = 0;
+        if (fscanf(f, "%31s %ld", quota, &period) == 2 && strcmp(quota, "max") != 0 && period > 0) {
+            long q = strtol(quota, NULL, 10);
+            int limit = (int)((q + period - 1) / period);
+            if (limit >= 1 && limit < n)
+                n = limit;
+        }
+        fclose(f);
+    }
+    return n < 1 ? 1 : n;
+}
+
+/* Reads a mounted secret file; a single trailing newline (as editors and `echo` leave) is dropped. */
+static char *read_secret_file(const char *path, const char **why)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        *why = strerror(errno);
+        return NULL;
+    }
+    char *buf = malloc(SECRET_FILE_MAX + 1);
+    size_t len = 0;
+    if (buf == NULL) {
+        *why = "out of memory";
+        goto fail;
+    }
+    for (;;) {
+        ssize_t n = read(fd, buf + len, SECRET_FILE_MAX + 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            *why = strerror(errno);
+            goto fail;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+        if (len > SECRET_FILE_MAX) {
+            *why = "file is larger than 64 KiB";
+            goto fail;
+        }
+    }
+    close(fd);
+    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+        len--;
+    buf[len] = '\0';
+    return buf;
+fail:
+    OPENSSL_cleanse(buf, buf != NULL ? SECRET_FILE_MAX + 1 : 0);
+    free(buf);
+    close(fd);
+    return NULL;
+}
+
+static void free_secret(char *s)
+{
+    if (s != NULL) {
+        OPENSSL_cleanse(s, strlen(s));
+        free(s);
+    }
+}
+
+struct loader {
+    config_lookup_fn lookup;
+    void *ctx;
+    FILE *err;
+    int problems;
+};
+
+__attribute__((format(printf, 3, 4))) static void problem(struct loader *ld, const char *var, const char *fmt, ...)
+{
+    ld->problems++;
+    if (ld->err == NULL)
+        return;
+    fprintf(ld->err, "config: %s: ", var);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(ld->err, fmt, ap);
+    va_end(ap);
+    fputc('\n', ld->err);
+}
+
+static const char *lookup_nonempty(struct loader *ld, const char *name)
+{
+    const char *v = ld->lookup(name, ld->ctx);
+    return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+/* NAME or NAME_FILE (never both). Returns a heap copy, NULL when unset or unreadable. */
+static char *load_secret(struct loader *ld, const char *name, bool *failed)
+{
+    char file_var[96];
+    snprintf(file_var, sizeof(file_var), "%s_FILE", name);
+    const char *direct = lookup_nonempty(ld, name);
+    const char *path = lookup_nonempty(ld, file_var);
+    *failed = false;
+    if (direct != NULL && path != NULL) {
+        problem(ld, name, "both %s and %s are set; set only one", name, file_var);
+        *failed = true;
+        return NULL;
+    }
+    if (direct != NULL)
+        return strdup(direct);
+    if (path == NULL)
+        return NULL;
+    const char *why = NULL;
+    char *value = read_secret_file(path, &why);
+    if (value == NULL) {
+        problem(ld, file_var, "cannot read the secret file (%s)", why);
+        *failed = true;
+    } else if (value[0] == '\0') {
+        problem(ld, file_var, "the secret file is empty");
+        free_secret(value);
+        value = NULL;
+        *failed = true;
+    }
+    return value;
+}
+
+static bool parse_long(const char *text, long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0')
+        return false;
+    *out = v;
+    return true;
+}
+
+static int parse_bool(const char *text)
+{
+    static const char *const yes[] = {"true", "1", "yes", "on"};
+    static const char *const no[] = {"false", "0", "no", "off"};
+    for (int i = 0; i < 4; i++) {
+        if (strcasecmp(text, yes[i]) == 0)
+            return 1;
+        if (strcasecmp(text, no[i]) == 0)
+            return 0;
+    }
+    return -1;
+}
+
+static void validate_database_url(struct loader *ld, struct config *cfg)
+{
+    const char *url = cfg->database_url;
+    if (strncmp(url, "sqlite:", 7) == 0) {
+        cfg->database_is_sqlite = true;
+        if (cfg->environment != CONFIG_ENV_DEV)
+            problem(ld, "DATABASE_URL", "sqlite: databases are only allowed with ENVIRONMENT=dev");
+        else if (url[7] == '\0')
+            problem(ld, "DATABASE_URL", "sqlite: needs a file path (sqlite:bollard.db)");
+        return;
+    }
+    if (strncmp(url, "postgresql://", 13) != 0 && strncmp(url, "postgres://", 11) != 0) {
+        problem(ld, "DATABASE_URL", "must start with postgresql:// (or sqlite: with ENVIRONMENT=dev)");
+        return;
+    }
+    /* libpq's own parser; its message may quote the URL, so it is not repeated. */
+    char *errmsg = NULL;
+    PQconninfoOption *opts = PQconninfoParse(url, &errmsg);
+    if (opts == NULL)
+        problem(ld, "DATABASE_URL", "is not a valid PostgreSQL connection URI");
+    PQconninfoFree(opts);
+    PQfreemem(errmsg);
+}
+
+static void validate_redis_url(struct loader *ld, const char *url)
+{
+    if (strncmp(url, "rediss://", 9) == 0) {
+        problem(ld, "REDIS_URL", "rediss:// (TLS) is not supported by this build's hiredis 0.14; use redis:// "
+                                 "inside the cluster or a TLS sidecar");
+        return;
+    }
+    if (strncmp(url, "redis://", 8) != 0 || url[8] == '\0')
+        problem(ld, "REDIS_URL", "must look like redis://[:password@]host[:port][/db]");
+}
+
+static void validate_origins(struct loader *ld, const char *list)
+{
+    const char *p = list;
+    while (*p != '\0') {
+        size_t n = strcspn(p, ",");
+        bool http = n > 7 && strncmp(p, "http://", 7) == 0;
+        bool https = n > 8 && strncmp(p, "https://", 8) == 0;
+        size_t start = https ? 8 : 7;
+        if (!http && !https) {
+            problem(ld, "FRONTEND_URL", "each origin must start with http:// or https://");
+            return;
+        }
+        for (size_t i = start; i < n; i++) {
+            char c = p[i];
+            if (c == '/' && i == n - 1)
+                break; /* a trailing slash is tolerated and ignored */
+            if (c == '/' || c == '?' || c == '#' || c == ' ' || c == '*') {
+                problem(ld, "FRONTEND_URL", "each entry must be an origin (scheme://host[:port]) without a path");
+                return;
+            }
+        }
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+}
+
+int config_load(struct config *cfg, unsigned roles, config_lookup_fn lookup, void *lookup_ctx, FILE *err)
+{
+    struct loader ld = {.lookup = lookup, .ctx = lookup_ctx, .err = err, .problems = 0};
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->environment = CONFIG_ENV_PRODUCTION; /* strictest until known */
+    bool environment_known = false;
+
+    for (size_t i = 0; i < N_VARS; i++) {
+        const struct config_var *v = &config_vars[i];
+        if ((v->used_in & roles) == 0)
+            continue;
+        char *field = (char *)cfg + v->offset;
+        bool required = (v->required_in & roles) != 0;
+
+        if (v->type == VAR_SECRET) {
+            bool failed = false;
+            char *value = load_secret(&ld, v->name, &failed);
+            if (value == NULL && !failed && strcmp(v->name, "SECRET_KEY") == 0)
+                value = load_secret(&ld, "BETTER_AUTH_SECRET", &failed);
+            else if (value != NULL && strcmp(v->name, "SECRET_KEY") == 0) {
+                bool alias_failed = false;
+                char *alias = load_secret(&ld, "BETTER_AUTH_SECRET", &alias_failed);
+                if (alias != NULL && (strlen(alias) != strlen(value) ||
+                                      CRYPTO_memcmp(alias, value, strlen(value)) != 0))
+                    problem(&ld, "SECRET_KEY", "SECRET_KEY and BETTER_AUTH_SECRET are both set and differ; "
+                                               "set only one");
+                free_secret(alias);
+            }
+            if (value == NULL) {
+                if (required && !failed)
+                    problem(&ld, v->name, "is required (set %s or %s_FILE)", v->name, v->name);
+                continue;
+            }
+            if (v->min > 0 && strlen(value) < (size_t)v->min)
+                problem(&ld, v->name, "must be at least %ld bytes long", v->min);
+            *(char **)field = value;
+            continue;
+        }
+
+        const char *text = lookup_nonempty(&ld, v->name);
+        if (text == NULL) {
+            if (required) {
+                problem(&ld, v->name, "is required (%s)", v->help);
+                continue;
+            }
+            text = v->default_text;
+            if (text == NULL)
+                continue;
+        }
+        switch (v->type) {
+        case VAR_STRING:
+            *(char **)field = strdup(text);
+            break;
+        case VAR_INT:
+        case VAR_LONG: {
+            long n = 0;
+            if (!parse_long(text, &n) || n < v->min || n > v->max) {
+                problem(&ld, v->name, "must be an integer from %ld to %ld", v->min, v->max);
+                break;
+            }
+            if (v->type == VAR_INT)
+                *(int *)field = (int)n;
+            else
+                *(long *)field = n;
+            break;
+        }
+        case VAR_BOOL: {
+            int b = parse_bool(text);
+            if (b < 0)
+                problem(&ld, v->name, "must be true or false");
+            else
+                *(bool *)field = b == 1;
+            break;
+        }
+        case VAR_ENVIRONMENT: {
+            int found = -1;
+            for (int e = 0; e < 3; e++)
+                if (strcmp(text, environment_names[e]) == 0)
+                    found = e;
+            if (found < 0)
+                problem(&ld, v->name, "must be one of dev, staging, production");
+            else {
+                cfg->environment = (enum config_environment)found;
+                environment_known = true;
+            }
+            break;
+        }
+        case VAR_LOG_LEVEL: {
+            int level = log_level_parse(text);
+            if (level < 0)
+                problem(&ld, v->name, "must be one of debug, info, warn, error");
+            else
+                cfg->log_level = level;
+            break;
+        }
+        case VAR_SECRET:
+            break;
+        }
+    }
+
+    /* Cross-field rules. */
+    if (cfg->database_url != NULL && (environment_known || lookup_nonempty(&ld, "ENVIRONMENT") == NULL))
+        validate_database_url(&ld, cfg);
+    else if (cfg->database_url != NULL)
+        cfg->database_is_sqlite = strncmp(cfg->database_url, "sqlite:", 7) == 0;
+    if (cfg->redis_url != NULL)
+        validate_redis_url(&ld, cfg->redis_url);
+    if (cfg->frontend_url != NULL)
+        validate_origins(&ld, cfg->frontend_url);
+    if ((roles & ROLES_SERVE) && cfg->shutdown_drain_seconds >= cfg->shutdown_timeout_seconds &&
+        cfg->shutdown_timeout_seconds > 0)
+        problem(&ld, "SHUTDOWN_DRAIN_SECONDS", "must be below SHUTDOWN_TIMEOUT_SECONDS");
+    if ((roles & CONFIG_ROLE_DEV) && environment_known && cfg->environment != CONFIG_ENV_DEV)
+        problem(&ld, "ENVIRONMENT", "`bollard dev` runs only with ENVIRONMENT=dev");
+    if (cfg->api_threads == 0)
+        cfg->api_threads = usable_cpus();
+    if (cfg->pod_name == NULL && (roles & ROLES_WORK)) {
+        char host[256];
+        if (gethostname(host, sizeof(host)) == 0) {
+            host[sizeof(host) - 1] = '\0';
+            cfg->pod_name = strdup(host);
+        }
+    }
+    if (ld.problems > 0)
+        config_free(cfg);
+    return ld.problems;
+}
+
+int config_load_env(struct config *cfg, unsigned roles, FILE *err)
+{
+    return config_load(cfg, roles, process_lookup, NULL, err);
+}
+
+void config_free(struct config *cfg)
+{
+    free_secret(cfg->database_url);
+    free_secret(cfg->secret_key);
+    free_secret(cfg->redis_url);
+    free(cfg->frontend_url);
+    free(cfg->worker_heartbeat_file);
+    free(cfg->pod_name);
+    cfg->database_url = cfg->secret_key = cfg->redis_url = NULL;
+    cfg->frontend_url = cfg->worker_heartbeat_file = cfg->pod_name = NULL;
+}
+
+void config_print_help(FILE *out)
+{
+    fprintf(out, "Environment (secrets also accept NAME_FILE, a path to a mounted file):\n");
+    for (size_t i = 0; i < N_VARS; i++) {
+        const struct config_var *v = &config_vars[i];
+        char def[64];
+        if (v->required_in != 0)
+            snprintf(def, sizeof(def), "required%s", v->type == VAR_SECRET ? ", secret" : "");
+        else if (v->default_text != NULL)
+            snprintf(def, sizeof(def), "default %s", v->default_text);
+        else
+            snprintf(def, sizeof(def), "optional");
+        fprintf(out, "  %-34s %s [%s]\n", v->name, v->help, def);
+    }
+}

@@ -1,0 +1,80 @@
+/* config: the environment contract (CONTRACT §3). Loaded once at start-up; read-only afterwards. */
+#ifndef BOLLARD_CONFIG_H
+#define BOLLARD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#define CONFIG_EXIT_CODE 78 /* EX_CONFIG */
+
+/* Which role is starting decides which variables are required. */
+enum config_role {
+    CONFIG_ROLE_API = 1 << 0,
+    CONFIG_ROLE_WORKER = 1 << 1,
+    CONFIG_ROLE_MIGRATE = 1 << 2,
+    CONFIG_ROLE_CHECK = 1 << 3,
+    CONFIG_ROLE_DEV = 1 << 4,
+};
+
+enum config_environment { CONFIG_ENV_DEV, CONFIG_ENV_STAGING, CONFIG_ENV_PRODUCTION };
+
+struct config {
+    /* secrets: never logged, never echoed */
+    char *database_url;
+    char *secret_key;
+    size_t secret_key_len;
+    char *redis_url;
+    bool database_is_sqlite;
+
+    enum config_environment environment;
+    int log_level; /* enum log_level */
+    bool access_log;
+
+    /* api */
+    int port;
+    int api_threads;
+    int db_pool_size;      /* connections per event-loop thread */
+    int db_queue_max;      /* waiting queries per thread before 503 */
+    int db_connect_timeout_ms;
+    int db_query_timeout_ms;
+    int redis_timeout_ms;
+    int health_check_timeout_ms;
+    int health_cache_ms;
+    int shutdown_drain_seconds;
+    int shutdown_timeout_seconds;
+    long max_body_bytes;
+    char *frontend_url; /* comma-separated origins allowed by CORS; NULL = none */
+    int jwt_expiration_days;
+
+    /* worker */
+    int worker_concurrency;
+    char *worker_heartbeat_file;
+    int worker_visibility_timeout_seconds;
+    int webhook_max_attempts;
+    int webhook_timeout_ms;
+    bool webhook_allow_private;
+    char *pod_name;
+
+    /* migrate */
+    int migrate_connect_timeout_seconds;
+    int migrate_lock_timeout_seconds;
+    int migrate_statement_timeout_seconds;
+};
+
+/* Looks a variable up; tests pass their own. */
+typedef const char *(*config_lookup_fn)(const char *name, void *ctx);
+
+/* Loads and validates for `roles` (a mask of config_role). Every problem is written to `err` as
+ * one line naming the variable (never its value). Returns the number of problems (0 = valid). */
+int config_load(struct config *cfg, unsigned roles, config_lookup_fn lookup, void *lookup_ctx, FILE *err);
+/* The same, reading the process environment. */
+int config_load_env(struct config *cfg, unsigned roles, FILE *err);
+void config_free(struct config *cfg);
+
+/* `bollard --help`: every variable, its default and meaning. */
+void config_print_help(FILE *out);
+
+const char *config_environment_name(enum config_environment env);
+
+#endif

@@ -1,0 +1,265 @@
+"""Test harness: throwaway PostgreSQL and Redis on free loopback ports, and Bollard processes.
+
+Everything started here is stopped again: by the fixtures' finalizers, and by atexit as a backstop.
+"""
+import atexit
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.environ.get("BOLLARD_BUILD", os.path.join(REPO, "build", "release"))
+PG_BIN = "/usr/lib/postgresql/15/bin"
+
+_started = []  # objects with .stop(), stopped at exit if a test forgot
+
+
+@atexit.register
+def _stop_everything():
+    for obj in reversed(_started):
+        try:
+            obj.stop()
+        except Exception:
+            pass
+
+
+def binary(name):
+    path = os.path.join(BUILD, name)
+    if not os.path.exists(path):
+        raise RuntimeError(f"{path} is not built; run make")
+    return path
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(cond, timeout=10.0, interval=0.02, what="condition"):
+    """Polls cond() until it returns a truthy value or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = cond()
+            if last:
+                return last
+        except Exception as e:  # the thing may not be up yet
+            last = e
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def port_open(port, host="127.0.0.1"):
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def _as_postgres(cmd):
+    # initdb and postgres refuse to run as root.
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--"] + cmd
+    return cmd
+
+
+class Postgres:
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="bollard-pg-")
+        self.data = os.path.join(self.dir, "data")
+        self.port = free_port()
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres", "postgres")
+        subprocess.run(_as_postgres([f"{PG_BIN}/initdb", "-D", self.data, "-U", "postgres", "--auth=trust",
+                                     "-E", "UTF8", "--no-sync"]),
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _started.append(self)
+        self.start()
+        self.psql("CREATE DATABASE bollard", db="postgres")
+
+    @property
+    def url(self):
+        return f"postgresql://postgres@127.0.0.1:{self.port}/bollard"
+
+    def url_for(self, db):
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{db}"
+
+    def start(self):
+        opts = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
+                f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+        subprocess.run(_as_postgres([f"{PG_BIN}/pg_ctl", "-D", self.data, "-o", opts, "-l",
+                                     os.path.join(self.dir, "log"), "-w", "-t", "30", "start"]),
+                       check=True, stdout=subprocess.DEVNULL)
+
+    def stop(self, mode="fast"):
+        if os.path.exists(os.path.join(self.data, "postmaster.pid")):
+            subprocess.run(_as_postgres([f"{PG_BIN}/pg_ctl", "-D", self.data, "-m", mode, "-w", "-t", "30", "stop"]),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def destroy(self):
+        self.stop("immediate")
+        if self in _started:
+            _started.remove(self)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def psql(self, sql, db="bollard"):
+        out = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
+                              "-p", str(self.port), "-U", "postgres", "-d", db, "-c", sql],
+                             check=True, capture_output=True, text=True)
+        return out.stdout.strip()
+
+    def new_database(self, name):
+        self.psql(f'DROP DATABASE IF EXISTS "{name}"', db="postgres")
+        self.psql(f'CREATE DATABASE "{name}"', db="postgres")
+        return self.url_for(name)
+
+
+class Redis:
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="bollard-redis-")
+        self.port = free_port()
+        self.proc = None
+        _started.append(self)
+        self.start()
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self):
+        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                                      "--save", "", "--appendonly", "no", "--dir", self.dir,
+                                      "--daemonize", "no", "--loglevel", "warning"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(lambda: self.cli("PING") == "PONG", timeout=10, what="redis-server")
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def destroy(self):
+        self.stop()
+        if self in _started:
+            _started.remove(self)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def cli(self, *args):
+        out = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(self.port)] + list(args),
+                             capture_output=True, text=True, timeout=10)
+        return out.stdout.strip()
+
+
+def base_env(pg=None, redis=None, **extra):
+    """A valid configuration for `bollard api` (secrets included) against the given services."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "ENVIRONMENT": "staging",
+        "LOG_LEVEL": "info",
+        "SECRET_KEY": "test-secret-key-0123456789abcdef-XYZ",
+        "DATABASE_URL": pg.url if pg else "postgresql://postgres@127.0.0.1:1/bollard",
+        "REDIS_URL": redis.url if redis else "redis://127.0.0.1:1/0",
+        "API_THREADS": "2",
+        "SHUTDOWN_DRAIN_SECONDS": "1",
+        "SHUTDOWN_TIMEOUT_SECONDS": "10",
+        # ASan: fail the test on leaks and errors; keep reports in the process's stderr.
+        "ASAN_OPTIONS": "abort_on_error=0:detect_leaks=1:exitcode=86",
+        "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1:exitcode=87",
+    }
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+class Bollard:
+    """A `bollard` process with its output captured to files in a temp dir."""
+
+    def __init__(self, args, env, port=None):
+        self.dir = tempfile.mkdtemp(prefix="bollard-proc-")
+        self.port = port
+        self.out_path = os.path.join(self.dir, "stdout")
+        self.err_path = os.path.join(self.dir, "stderr")
+        self.env = env
+        self.args = args
+        self.proc = subprocess.Popen([binary("bollard")] + list(args), env=env,
+                                     stdout=open(self.out_path, "wb"), stderr=open(self.err_path, "wb"))
+        _started.append(self)
+
+    @classmethod
+    def api(cls, env, port=None, wait=True):
+        port = port or free_port()
+        env = dict(env)
+        env["PORT"] = str(port)
+        b = cls(["api"], env, port)
+        if wait:
+            b.wait_live()
+        return b
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def wait_live(self, timeout=10):
+        def live():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"bollard exited with {self.proc.returncode}: {self.stderr()}")
+            return get(self.url("/health/live"))[0] == 200
+        wait_until(live, timeout=timeout, what="/health/live")
+
+    def stdout(self):
+        with open(self.out_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def stderr(self):
+        with open(self.err_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def log_lines(self):
+        return [json.loads(line) for line in self.stdout().splitlines() if line.strip()]
+
+    def signal(self, sig=signal.SIGTERM):
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout=30):
+        return self.proc.wait(timeout)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+        if self in _started:
+            _started.remove(self)
+
+    def assert_sanitizers_clean(self):
+        err = self.stderr()
+        assert "ERROR: AddressSanitizer" not in err, err
+        assert "runtime error:" not in err, err
+        assert "ERROR: LeakSanitizer" not in err, err
+
+
+def get(url, headers=None, timeout=5):
+    """(status, headers, body bytes); never raises for HTTP error statuses."""
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+def run(args, env, timeout=30, **kw):
+    return subprocess.run([binary("bollard")] + list(args), env=env, capture_output=True, text=True,
+                          timeout=timeout, **kw)
