@@ -44,7 +44,7 @@ TEST_TARGETS :=
 BENCH_TARGETS :=
 FUZZ_TARGETS :=
 BOLLARD_EXTRA_OBJS :=
-include $(sort $(wildcard */*.mk cmd/*/*.mk))
+include $(sort $(wildcard */*.mk cmd/*/*.mk tests/*/*.mk))
 
 .PHONY: all test unit unit-bins pytest deps run bench fuzz fmt fmt-check clean help
 all: $(BINS)
@@ -116,3 +116,6 @@ clean:
 	rm -rf build .git-rev-stamp
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+# Go-installed tools (Helm, validators) land here; see chart/chart.mk.
+TOOLS_BIN := $(abspath build/tools/bin)
