@@ -43,6 +43,8 @@ BINS := $(BUILD)/bollard
 TEST_TARGETS :=
 BENCH_TARGETS :=
 FUZZ_TARGETS :=
+# Go-installed tools (Helm, validators) land here; see chart/chart.mk.
+TOOLS_BIN := $(abspath build/tools/bin)
 BOLLARD_EXTRA_OBJS :=
 include $(sort $(wildcard */*.mk cmd/*/*.mk tests/*/*.mk))
 
@@ -116,6 +118,3 @@ clean:
 	rm -rf build .git-rev-stamp
 
 -include $(shell find build -name '*.d' 2>/dev/null)
-
-# Go-installed tools (Helm, validators) land here; see chart/chart.mk.
-TOOLS_BIN := $(abspath build/tools/bin)
