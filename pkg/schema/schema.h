@@ -1,0 +1,63 @@
+/* schema: the migrations built into this binary and the compatibility rule of CONTRACT §4. */
+#ifndef BOLLARD_SCHEMA_H
+#define BOLLARD_SCHEMA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+long schema_binary_level(void);     /* highest migration version this binary was built with */
+const char *schema_state_sql(void); /* parameterless SQL returning one row (applied_version bigint, floor bigint) from your
+                                       bookkeeping table; it fails with SQLSTATE 42P01 when migrate never ran */
+enum schema_compat { SCHEMA_COMPATIBLE = 0, SCHEMA_NOT_MIGRATED, SCHEMA_BEHIND, SCHEMA_TOO_NEW };
+/* db_version/db_floor as read with schema_state_sql; writes a one-line human reason (no secrets) into reason. */
+enum schema_compat schema_compat_evaluate(long db_version, long db_floor, char *reason, size_t cap);
+
+/* SCHEMA_NOT_MIGRATED: no migration applied (table missing or empty; pass db_version 0).
+ * SCHEMA_BEHIND: the database lacks migrations this binary needs (db_version < binary level).
+ * SCHEMA_TOO_NEW: a contract migration raised the floor above this binary's level. */
+
+/* The same rule for any level; schema_compat_evaluate() is this with schema_binary_level(). */
+enum schema_compat schema_compat_evaluate_for(long binary_level, long db_version, long db_floor, char *reason,
+                                              size_t cap);
+
+/* ---- The embedded migrations (generated from migrations/*.sql at build time). ---- */
+
+/* The bookkeeping table the runner writes and schema_state_sql() reads. */
+#define SCHEMA_TABLE "bollard_schema_migrations"
+
+enum schema_kind { SCHEMA_EXPAND = 1, SCHEMA_CONTRACT = 2 };
+
+#define SCHEMA_NAME_MAX 128
+#define SCHEMA_SHA256_HEX_LEN 64
+
+/* Everything is parsed, validated and checksummed at build time; these are read-only constants. */
+struct schema_migration {
+    long version;          /* from the file name: 0001_users.sql -> 1 */
+    const char *name;      /* from the file name: "users" */
+    enum schema_kind kind; /* from the first line: "-- bollard: expand" or "-- bollard: contract" */
+    const char *sql;       /* the whole file, NUL-terminated */
+    size_t sql_len;
+    const char *checksum; /* lower-case hex SHA-256 of the file's bytes */
+};
+
+/* Number of migrations built into this binary, in ascending version order. */
+size_t schema_migration_count(void);
+/* The i-th one (0 <= i < count); NULL when out of range. */
+const struct schema_migration *schema_migration_at(size_t i);
+/* Floor after applying everything up to and including index i (expand keeps it, contract raises it
+ * to that migration's version); prev_floor is the floor before the first migration (0). */
+long schema_floor_after(long prev_floor, const struct schema_migration *m);
+
+/* ---- Pure helpers (shared with the build-time embedder; unit-tested). ---- */
+
+/* "0001_users.sql" -> version 1, name "users". Returns false (with a reason) when the name is not
+ * NNNN_name.sql with NNNN > 0 and name of [a-z0-9_]. */
+bool schema_parse_filename(const char *filename, long *version, char *name, size_t name_cap, char *err,
+                           size_t err_cap);
+/* Reads the kind from the first line of the SQL ("-- bollard: expand|contract"). */
+bool schema_parse_kind(const char *sql, size_t len, enum schema_kind *kind, char *err, size_t err_cap);
+const char *schema_kind_name(enum schema_kind kind);
+/* Lower-case hex SHA-256 of data into out[65]. */
+void schema_sha256_hex(const void *data, size_t len, char out[SCHEMA_SHA256_HEX_LEN + 1]);
+
+#endif
