@@ -5,11 +5,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-long schema_binary_level(void);     /* highest migration version this binary was built with */
-const char *schema_state_sql(void); /* parameterless SQL returning one row (applied_version bigint, floor bigint) from your
-                                       bookkeeping table; it fails with SQLSTATE 42P01 when migrate never ran */
+/* Highest migration version this binary was built with. */
+long schema_binary_level(void);
+/* Parameterless SQL returning one row (applied_version bigint, floor bigint) from the bookkeeping
+ * table; it fails with SQLSTATE 42P01 when migrate never ran. */
+const char *schema_state_sql(void);
 enum schema_compat { SCHEMA_COMPATIBLE = 0, SCHEMA_NOT_MIGRATED, SCHEMA_BEHIND, SCHEMA_TOO_NEW };
-/* db_version/db_floor as read with schema_state_sql; writes a one-line human reason (no secrets) into reason. */
+/* db_version/db_floor as read with schema_state_sql; writes a one-line human reason (no secrets)
+ * into reason. */
 enum schema_compat schema_compat_evaluate(long db_version, long db_floor, char *reason, size_t cap);
 
 /* SCHEMA_NOT_MIGRATED: no migration applied (table missing or empty; pass db_version 0).
@@ -27,7 +30,7 @@ enum schema_compat schema_compat_evaluate_for(long binary_level, long db_version
 
 enum schema_kind { SCHEMA_EXPAND = 1, SCHEMA_CONTRACT = 2 };
 
-#define SCHEMA_NAME_MAX 128
+#define SCHEMA_NAME_MAX       128
 #define SCHEMA_SHA256_HEX_LEN 64
 
 /* Everything is parsed, validated and checksummed at build time; these are read-only constants. */
