@@ -1,0 +1,734 @@
+#include "pgpool/pgpool.h"
+#include "log/log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define TICK_MS 25
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 2000
+#define MAX_PREPARED 64
+#define MAX_CONN_PARAMS 48
+/* A query whose server-side statement_timeout did not fire gets this much longer before the
+ * connection is dropped (libpq's PQcancel blocks, so a hard reset is the non-blocking way out). */
+#define QUERY_GRACE_MS 1000
+
+enum conn_state {
+    CONN_DOWN,
+    CONN_RESOLVING,
+    CONN_CONNECTING,
+    CONN_IDLE,
+    CONN_PREPARING,
+    CONN_BUSY,
+};
+
+struct pg_conn {
+    struct pg_pool *pool;
+    enum conn_state state;
+    PGconn *pg;
+    h2o_socket_t *sock; /* wraps a dup() of PQsocket so closing it never closes libpq's fd */
+    int watched_fd;     /* PQsocket() value the h2o socket was made for */
+    bool write_armed;
+    uint64_t connect_deadline;
+    char hostaddr[INET6_ADDRSTRLEN];
+    h2o_hostinfo_getaddr_req_t *resolve_req;
+    struct pg_query *query; /* NULL when idle or when its owner cancelled */
+    uint64_t query_deadline;
+    PGresult *result;
+    const struct pg_statement *prepared[MAX_PREPARED];
+    int n_prepared;
+};
+
+struct pg_pool {
+    h2o_evloop_t *loop;
+    h2o_multithread_receiver_t *resolver;
+    struct pg_pool_config cfg;
+    char *conninfo;
+    /* connection parameters for PQconnectStartParams; hostaddr is filled per attempt */
+    const char *keywords[MAX_CONN_PARAMS];
+    const char *values[MAX_CONN_PARAMS];
+    int hostaddr_slot;
+    PQconninfoOption *parsed;
+    char *options_value;
+    char *resolve_host; /* non-NULL when the host is a name that must be resolved off-loop */
+    char resolve_port[16];
+    struct pg_conn *conns;
+    h2o_linklist_t waiting;
+    int n_waiting;
+    h2o_timeout_t tick;
+    h2o_timeout_entry_t tick_entry;
+    uint64_t retry_at;
+    int backoff_ms;
+    bool reachable;
+    bool ever_failed;
+    bool destroying;
+};
+
+static void conn_start(struct pg_conn *conn);
+static void conn_reset(struct pg_conn *conn, const char *why);
+static void conn_run(struct pg_conn *conn, struct pg_query *query);
+static void pool_dispatch(struct pg_pool *pool);
+static void pool_arm_tick(struct pg_pool *pool);
+
+const char *pg_error_name(enum pg_error err)
+{
+    switch (err) {
+    case PG_OK:
+        return "ok";
+    case PG_ERR_QUEUE_FULL:
+        return "database queue full";
+    case PG_ERR_UNAVAILABLE:
+        return "database unavailable";
+    case PG_ERR_TIMEOUT:
+        return "database timeout";
+    case PG_ERR_QUERY:
+        return "database error";
+    case PG_ERR_SHUTDOWN:
+        return "shutting down";
+    }
+    return "unknown";
+}
+
+static uint64_t now_ms(struct pg_pool *pool)
+{
+    return h2o_now(pool->loop);
+}
+
+/* ---- parameters ---- */
+
+static bool is_ip_literal(const char *host)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+    return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
+}
+
+static int pool_prepare_params(struct pg_pool *pool)
+{
+    char *errmsg = NULL;
+    pool->parsed = PQconninfoParse(pool->conninfo, &errmsg);
+    PQfreemem(errmsg); /* may quote the URI: never logged */
+    if (pool->parsed == NULL)
+        return -1;
+    int n = 0;
+    const char *host = NULL, *port = "5432", *options = NULL;
+    bool has_appname = false, has_hostaddr = false;
+    for (PQconninfoOption *o = pool->parsed; o->keyword != NULL; o++) {
+        if (o->val == NULL || o->val[0] == '\0')
+            continue;
+        if (strcmp(o->keyword, "host") == 0)
+            host = o->val;
+        else if (strcmp(o->keyword, "port") == 0)
+            port = o->val;
+        else if (strcmp(o->keyword, "hostaddr") == 0)
+            has_hostaddr = true;
+        else if (strcmp(o->keyword, "application_name") == 0)
+            has_appname = true;
+        if (strcmp(o->keyword, "options") == 0) {
+            options = o->val;
+            continue;
+        }
+        if (n >= MAX_CONN_PARAMS - 5)
+            return -1;
+        pool->keywords[n] = o->keyword;
+        pool->values[n] = o->val;
+        n++;
+    }
+    /* The server enforces the query timeout itself; the pool's own deadline is the backstop. */
+    size_t cap = (options != NULL ? strlen(options) : 0) + 64;
+    pool->options_value = malloc(cap);
+    if (pool->options_value == NULL)
+        return -1;
+    snprintf(pool->options_value, cap, "%s%s-c statement_timeout=%d", options != NULL ? options : "",
+             options != NULL ? " " : "", pool->cfg.query_timeout_ms);
+    pool->keywords[n] = "options";
+    pool->values[n++] = pool->options_value;
+    if (!has_appname) {
+        pool->keywords[n] = "application_name";
+        pool->values[n++] = "bollard";
+    }
+    pool->hostaddr_slot = -1;
+    if (host != NULL && host[0] != '/' && strchr(host, ',') == NULL && !is_ip_literal(host) && !has_hostaddr) {
+        pool->resolve_host = strdup(host);
+        if (pool->resolve_host == NULL)
+            return -1;
+        snprintf(pool->resolve_port, sizeof(pool->resolve_port), "%s", port);
+        pool->hostaddr_slot = n;
+        pool->keywords[n] = "hostaddr";
+        pool->values[n++] = NULL; /* set per attempt */
+    }
+    pool->keywords[n] = NULL;
+    pool->values[n] = NULL;
+    return 0;
+}
+
+/* ---- socket plumbing ---- */
+
+static void conn_close_socket(struct pg_conn *conn)
+{
+    if (conn->sock != NULL) {
+        h2o_socket_close(conn->sock);
+        conn->sock = NULL;
+    }
+    conn->watched_fd = -1;
+    conn->write_armed = false;
+}
+
+static void on_conn_readable(h2o_socket_t *sock, const char *err);
+static void on_conn_writable(h2o_socket_t *sock, const char *err);
+
+/* libpq may switch sockets while connecting (several addresses, SSL/GSS fallback). */
+static int conn_watch_socket(struct pg_conn *conn)
+{
+    int fd = PQsocket(conn->pg);
+    if (fd < 0)
+        return -1;
+    if (conn->sock != NULL && conn->watched_fd == fd)
+        return 0;
+    conn_close_socket(conn);
+    int dupfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (dupfd < 0)
+        return -1;
+    conn->sock = h2o_evloop_socket_create(conn->pool->loop, dupfd, H2O_SOCKET_FLAG_DONT_READ);
+    if (conn->sock == NULL) {
+        close(dupfd);
+        return -1;
+    }
+    conn->sock->data = conn;
+    conn->watched_fd = fd;
+    return 0;
+}
+
+static void conn_want_read(struct pg_conn *conn)
+{
+    if (!h2o_socket_is_reading(conn->sock))
+        h2o_socket_read_start(conn->sock, on_conn_readable);
+}
+
+static void conn_want_write(struct pg_conn *conn)
+{
+    if (!conn->write_armed) {
+        conn->write_armed = true;
+        h2o_socket_notify_write(conn->sock, on_conn_writable);
+    }
+}
+
+/* ---- delivering results ---- */
+
+static void conn_deliver(struct pg_conn *conn, enum pg_error err, PGresult *res)
+{
+    struct pg_query *query = conn->query;
+    conn->query = NULL;
+    if (query != NULL)
+        query->cb(query->arg, err, res);
+    PQclear(res);
+}
+
+static void fail_waiting(struct pg_pool *pool, enum pg_error err)
+{
+    while (!h2o_linklist_is_empty(&pool->waiting)) {
+        struct pg_query *q = H2O_STRUCT_FROM_MEMBER(struct pg_query, link, pool->waiting.next);
+        h2o_linklist_unlink(&q->link);
+        pool->n_waiting--;
+        q->cb(q->arg, err, NULL);
+    }
+}
+
+static bool pool_has_live_conn(struct pg_pool *pool)
+{
+    for (int i = 0; i < pool->cfg.size; i++)
+        if (pool->conns[i].state != CONN_DOWN)
+            return true;
+    return false;
+}
+
+static void pool_note_failure(struct pg_pool *pool)
+{
+    uint64_t jitter = (uint64_t)(rand() % (pool->backoff_ms / 2 + 1));
+    pool->retry_at = now_ms(pool) + (uint64_t)pool->backoff_ms / 2 + jitter;
+    pool->backoff_ms = pool->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : pool->backoff_ms * 2;
+    if (pool->reachable || !pool->ever_failed)
+        log_printf(LOG_WARN, "database unreachable; retrying with backoff");
+    pool->reachable = false;
+    pool->ever_failed = true;
+}
+
+/* Drops the connection; its query (if any) fails. With no live connection left, waiting
+ * queries fail too rather than sit out their whole deadline. */
+static void conn_reset(struct pg_conn *conn, const char *why)
+{
+    struct pg_pool *pool = conn->pool;
+    if (conn->resolve_req != NULL) {
+        h2o_hostinfo_getaddr_cancel(conn->resolve_req);
+        conn->resolve_req = NULL;
+    }
+    conn_close_socket(conn);
+    if (conn->pg != NULL) {
+        if (why != NULL && log_enabled(LOG_WARN)) {
+            char msg[300];
+            const char *pgmsg = PQerrorMessage(conn->pg);
+            snprintf(msg, sizeof(msg), "database connection dropped: %s: %.*s", why,
+                     (int)strcspn(pgmsg, "\n"), pgmsg);
+            log_write(LOG_WARN, NULL, msg, NULL);
+        }
+        PQfinish(conn->pg);
+        conn->pg = NULL;
+    }
+    PQclear(conn->result);
+    conn->result = NULL;
+    conn->n_prepared = 0;
+    bool was_connecting = conn->state == CONN_CONNECTING || conn->state == CONN_RESOLVING;
+    conn->state = CONN_DOWN;
+    if (conn->query != NULL)
+        conn_deliver(conn, PG_ERR_UNAVAILABLE, NULL);
+    if (was_connecting)
+        pool_note_failure(pool);
+    if (!pool->destroying && !pool_has_live_conn(pool) && now_ms(pool) < pool->retry_at)
+        fail_waiting(pool, PG_ERR_UNAVAILABLE);
+    pool_arm_tick(pool);
+}
+
+/* ---- connecting ---- */
+
+static void conn_connect_poll(struct pg_conn *conn)
+{
+    PostgresPollingStatusType st = PQconnectPoll(conn->pg);
+    if (st == PGRES_POLLING_FAILED) {
+        conn_reset(conn, "connect");
+        return;
+    }
+    if (conn_watch_socket(conn) != 0) {
+        conn_reset(conn, "socket");
+        return;
+    }
+    if (st == PGRES_POLLING_OK) {
+        struct pg_pool *pool = conn->pool;
+        if (PQsetnonblocking(conn->pg, 1) != 0) {
+            conn_reset(conn, "nonblocking");
+            return;
+        }
+        if (!pool->reachable && pool->ever_failed)
+            log_printf(LOG_INFO, "database reachable again");
+        pool->reachable = true;
+        pool->backoff_ms = BACKOFF_MIN_MS;
+        conn->state = CONN_IDLE;
+        h2o_socket_read_stop(conn->sock);
+        /* an idle connection still watches for the server closing it */
+        conn_want_read(conn);
+        pool_dispatch(pool);
+        return;
+    }
+    if (st == PGRES_POLLING_READING) {
+        conn_want_read(conn);
+    } else {
+        if (h2o_socket_is_reading(conn->sock))
+            h2o_socket_read_stop(conn->sock);
+        conn_want_write(conn);
+    }
+}
+
+static void conn_begin_connect(struct pg_conn *conn)
+{
+    struct pg_pool *pool = conn->pool;
+    if (pool->hostaddr_slot >= 0)
+        pool->values[pool->hostaddr_slot] = conn->hostaddr;
+    conn->pg = PQconnectStartParams(pool->keywords, pool->values, 0);
+    if (conn->pg == NULL || PQstatus(conn->pg) == CONNECTION_BAD) {
+        conn->state = CONN_CONNECTING;
+        conn_reset(conn, "connect start");
+        return;
+    }
+    conn->state = CONN_CONNECTING;
+    if (conn_watch_socket(conn) != 0) {
+        conn_reset(conn, "socket");
+        return;
+    }
+    conn_want_write(conn); /* libpq: after PQconnectStart, wait for writability, then poll */
+}
+
+static void on_resolved(h2o_hostinfo_getaddr_req_t *req, const char *errstr, struct addrinfo *res, void *data)
+{
+    (void)req;
+    struct pg_conn *conn = data;
+    conn->resolve_req = NULL;
+    if (errstr != NULL || res == NULL) {
+        log_printf(LOG_WARN, "database host name lookup failed: %s", errstr != NULL ? errstr : "no address");
+        conn->state = CONN_CONNECTING;
+        conn_reset(conn, NULL);
+        return;
+    }
+    const void *addr = res->ai_family == AF_INET6 ? (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr
+                                                  : (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr;
+    if (inet_ntop(res->ai_family, addr, conn->hostaddr, sizeof(conn->hostaddr)) == NULL) {
+        conn->state = CONN_CONNECTING;
+        conn_reset(conn, NULL);
+        return;
+    }
+    conn_begin_connect(conn);
+}
+
+static void conn_start(struct pg_conn *conn)
+{
+    struct pg_pool *pool = conn->pool;
+    conn->connect_deadline = now_ms(pool) + (uint64_t)pool->cfg.connect_timeout_ms;
+    pool_arm_tick(pool);
+    if (pool->resolve_host != NULL) {
+        conn->state = CONN_RESOLVING;
+        conn->resolve_req = h2o_hostinfo_getaddr(
+            pool->resolver, h2o_iovec_init(pool->resolve_host, strlen(pool->resolve_host)),
+            h2o_iovec_init(pool->resolve_port, strlen(pool->resolve_port)), AF_UNSPEC, SOCK_STREAM, IPPROTO_TCP,
+            AI_ADDRCONFIG | AI_NUMERICSERV, on_resolved, conn);
+        return;
+    }
+    conn_begin_connect(conn);
+}
+
+/* ---- running queries ---- */
+
+static bool conn_has_prepared(struct pg_conn *conn, const struct pg_statement *stmt)
+{
+    for (int i = 0; i < conn->n_prepared; i++)
+        if (conn->prepared[i] == stmt)
+            return true;
+    return false;
+}
+
+static void conn_flush(struct pg_conn *conn)
+{
+    int r = PQflush(conn->pg);
+    if (r < 0)
+        conn_reset(conn, "send");
+    else if (r == 1)
+        conn_want_write(conn);
+}
+
+static void conn_send_query(struct pg_conn *conn)
+{
+    struct pg_query *q = conn->query;
+    int ok;
+    if (q->stmt != NULL)
+        ok = PQsendQueryPrepared(conn->pg, q->stmt->name, q->nparams, q->params, q->param_lengths, NULL, 0);
+    else
+        ok = PQsendQueryParams(conn->pg, q->sql, q->nparams, NULL, q->params, q->param_lengths, NULL, 0);
+    if (!ok) {
+        conn_reset(conn, "send");
+        return;
+    }
+    conn->state = CONN_BUSY;
+    conn_flush(conn);
+}
+
+static void conn_run(struct pg_conn *conn, struct pg_query *query)
+{
+    conn->query = query;
+    conn->query_deadline = query->deadline;
+    if (query->stmt != NULL && !conn_has_prepared(conn, query->stmt) && conn->n_prepared < MAX_PREPARED) {
+        if (!PQsendPrepare(conn->pg, query->stmt->name, query->stmt->sql, query->stmt->nparams, NULL)) {
+            conn_reset(conn, "prepare");
+            return;
+        }
+        conn->state = CONN_PREPARING;
+        conn_flush(conn);
+        return;
+    }
+    conn_send_query(conn);
+}
+
+/* All results of the current command are in (PQgetResult returned NULL). */
+static void conn_command_done(struct pg_conn *conn)
+{
+    PGresult *res = conn->result;
+    conn->result = NULL;
+    ExecStatusType st = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    bool ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+
+    if (conn->state == CONN_PREPARING) {
+        if (ok && conn->query != NULL) {
+            conn->prepared[conn->n_prepared++] = conn->query->stmt;
+            PQclear(res);
+            conn_send_query(conn);
+            return;
+        }
+        if (ok) { /* owner went away while preparing: keep the statement, free the connection */
+            PQclear(res);
+            conn->state = CONN_IDLE;
+            pool_dispatch(conn->pool);
+            return;
+        }
+    }
+    const char *sqlstate = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    /* A changed schema invalidates prepared plans (0A000) and an admin shutdown ends the session
+     * (57P..): start over on a new connection. */
+    bool drop = PQstatus(conn->pg) == CONNECTION_BAD ||
+                (sqlstate != NULL && (strcmp(sqlstate, "0A000") == 0 || strncmp(sqlstate, "57P", 3) == 0 ||
+                                      strcmp(sqlstate, "26000") == 0));
+    /* Settle the connection before the callback runs: it may submit the next query at once. */
+    struct pg_query *query = conn->query;
+    conn->query = NULL;
+    if (drop)
+        conn_reset(conn, NULL);
+    else
+        conn->state = CONN_IDLE;
+    if (query != NULL)
+        query->cb(query->arg, res == NULL ? PG_ERR_UNAVAILABLE : ok ? PG_OK : PG_ERR_QUERY, res);
+    PQclear(res);
+    pool_dispatch(conn->pool);
+}
+
+static void conn_read_results(struct pg_conn *conn)
+{
+    if (!PQconsumeInput(conn->pg)) {
+        conn_reset(conn, "read");
+        return;
+    }
+    if (conn->state == CONN_IDLE) {
+        /* Unsolicited input on an idle connection: a notice, or the server going away. */
+        PGnotify *n;
+        while ((n = PQnotifies(conn->pg)) != NULL)
+            PQfreemem(n);
+        if (PQstatus(conn->pg) == CONNECTION_BAD)
+            conn_reset(conn, "server closed the connection");
+        return;
+    }
+    while (!PQisBusy(conn->pg)) {
+        PGresult *r = PQgetResult(conn->pg);
+        if (r == NULL) {
+            conn_command_done(conn);
+            return;
+        }
+        if (conn->result == NULL)
+            conn->result = r;
+        else
+            PQclear(r); /* only one statement per command is sent; keep the first result */
+    }
+}
+
+static void on_conn_readable(h2o_socket_t *sock, const char *err)
+{
+    struct pg_conn *conn = sock->data;
+    if (err != NULL) {
+        conn_reset(conn, "socket error");
+        return;
+    }
+    if (conn->state == CONN_CONNECTING)
+        conn_connect_poll(conn);
+    else
+        conn_read_results(conn);
+}
+
+static void on_conn_writable(h2o_socket_t *sock, const char *err)
+{
+    struct pg_conn *conn = sock->data;
+    conn->write_armed = false;
+    if (err != NULL) {
+        conn_reset(conn, "socket error");
+        return;
+    }
+    if (conn->state == CONN_CONNECTING)
+        conn_connect_poll(conn);
+    else if (conn->state == CONN_BUSY || conn->state == CONN_PREPARING)
+        conn_flush(conn);
+}
+
+/* ---- the pool ---- */
+
+static struct pg_conn *pool_find(struct pg_pool *pool, enum conn_state state)
+{
+    for (int i = 0; i < pool->cfg.size; i++)
+        if (pool->conns[i].state == state)
+            return &pool->conns[i];
+    return NULL;
+}
+
+static void pool_dispatch(struct pg_pool *pool)
+{
+    struct pg_conn *idle;
+    while (!h2o_linklist_is_empty(&pool->waiting) && (idle = pool_find(pool, CONN_IDLE)) != NULL) {
+        struct pg_query *q = H2O_STRUCT_FROM_MEMBER(struct pg_query, link, pool->waiting.next);
+        h2o_linklist_unlink(&q->link);
+        pool->n_waiting--;
+        conn_run(idle, q);
+    }
+    /* Grow towards demand: one new connection per waiting query, up to the pool size. */
+    int connecting = 0;
+    for (int i = 0; i < pool->cfg.size; i++)
+        if (pool->conns[i].state == CONN_CONNECTING || pool->conns[i].state == CONN_RESOLVING)
+            connecting++;
+    while (!pool->destroying && pool->n_waiting > connecting && now_ms(pool) >= pool->retry_at) {
+        struct pg_conn *down = pool_find(pool, CONN_DOWN);
+        if (down == NULL)
+            break;
+        conn_start(down);
+        connecting++;
+    }
+}
+
+static bool pool_needs_tick(struct pg_pool *pool)
+{
+    if (pool->n_waiting > 0)
+        return true;
+    for (int i = 0; i < pool->cfg.size; i++) {
+        enum conn_state s = pool->conns[i].state;
+        if (s == CONN_CONNECTING || s == CONN_RESOLVING || s == CONN_BUSY || s == CONN_PREPARING)
+            return true;
+    }
+    return false;
+}
+
+static void on_tick(h2o_timeout_entry_t *entry)
+{
+    struct pg_pool *pool = H2O_STRUCT_FROM_MEMBER(struct pg_pool, tick_entry, entry);
+    uint64_t now = now_ms(pool);
+    for (int i = 0; i < pool->cfg.size; i++) {
+        struct pg_conn *conn = &pool->conns[i];
+        if ((conn->state == CONN_CONNECTING || conn->state == CONN_RESOLVING) && now >= conn->connect_deadline)
+            conn_reset(conn, "connect timeout");
+        else if ((conn->state == CONN_BUSY || conn->state == CONN_PREPARING) &&
+                 now >= conn->query_deadline + QUERY_GRACE_MS) {
+            if (conn->query != NULL) {
+                struct pg_query *q = conn->query;
+                conn->query = NULL;
+                q->cb(q->arg, PG_ERR_TIMEOUT, NULL);
+            }
+            conn_reset(conn, "query timeout");
+        }
+    }
+    /* Waiting queries past their deadline fail in FIFO order (the oldest first). */
+    while (!h2o_linklist_is_empty(&pool->waiting)) {
+        struct pg_query *q = H2O_STRUCT_FROM_MEMBER(struct pg_query, link, pool->waiting.next);
+        if (now < q->deadline)
+            break;
+        h2o_linklist_unlink(&q->link);
+        pool->n_waiting--;
+        q->cb(q->arg, PG_ERR_TIMEOUT, NULL);
+    }
+    pool_dispatch(pool);
+    pool_arm_tick(pool);
+}
+
+static void pool_arm_tick(struct pg_pool *pool)
+{
+    if (!pool->destroying && !h2o_timeout_is_linked(&pool->tick_entry) && pool_needs_tick(pool))
+        h2o_timeout_link(pool->loop, &pool->tick, &pool->tick_entry);
+}
+
+struct pg_pool *pg_pool_create(h2o_evloop_t *loop, h2o_multithread_receiver_t *resolver,
+                               const struct pg_pool_config *config)
+{
+    struct pg_pool *pool = calloc(1, sizeof(*pool));
+    if (pool == NULL)
+        return NULL;
+    pool->loop = loop;
+    pool->resolver = resolver;
+    pool->cfg = *config;
+    pool->backoff_ms = BACKOFF_MIN_MS;
+    h2o_linklist_init_anchor(&pool->waiting);
+    pool->conninfo = strdup(config->conninfo);
+    pool->conns = calloc((size_t)config->size, sizeof(*pool->conns));
+    if (pool->conninfo == NULL || pool->conns == NULL || pool_prepare_params(pool) != 0)
+        goto fail;
+    pool->cfg.conninfo = pool->conninfo;
+    for (int i = 0; i < config->size; i++) {
+        pool->conns[i].pool = pool;
+        pool->conns[i].watched_fd = -1;
+    }
+    h2o_timeout_init(loop, &pool->tick, TICK_MS);
+    pool->tick_entry.cb = on_tick;
+    return pool;
+fail:
+    PQconninfoFree(pool->parsed);
+    free(pool->options_value);
+    free(pool->resolve_host);
+    free(pool->conns);
+    free(pool->conninfo);
+    free(pool);
+    return NULL;
+}
+
+enum pg_error pg_pool_submit(struct pg_pool *pool, struct pg_query *query)
+{
+    if (pool->destroying)
+        return PG_ERR_SHUTDOWN;
+    uint64_t now = now_ms(pool);
+    query->deadline = now + (uint64_t)pool->cfg.query_timeout_ms;
+    query->cancelled = false;
+    struct pg_conn *idle = pool_find(pool, CONN_IDLE);
+    if (idle != NULL && pool->n_waiting == 0) {
+        conn_run(idle, query);
+        pool_arm_tick(pool);
+        return PG_OK;
+    }
+    if (pool->n_waiting >= pool->cfg.queue_max)
+        return PG_ERR_QUEUE_FULL;
+    /* Fail fast while the database is known to be down and the next attempt is not due. */
+    if (!pool_has_live_conn(pool) && pool->ever_failed && !pool->reachable && now < pool->retry_at)
+        return PG_ERR_UNAVAILABLE;
+    h2o_linklist_insert(&pool->waiting, &query->link);
+    pool->n_waiting++;
+    pool_dispatch(pool);
+    pool_arm_tick(pool);
+    return PG_OK;
+}
+
+void pg_pool_cancel(struct pg_pool *pool, struct pg_query *query)
+{
+    if (h2o_linklist_is_linked(&query->link)) {
+        h2o_linklist_unlink(&query->link);
+        pool->n_waiting--;
+        return;
+    }
+    for (int i = 0; i < pool->cfg.size; i++)
+        if (pool->conns[i].query == query)
+            pool->conns[i].query = NULL; /* the result is read and dropped */
+}
+
+void pg_pool_destroy(struct pg_pool *pool)
+{
+    if (pool == NULL)
+        return;
+    pool->destroying = true;
+    fail_waiting(pool, PG_ERR_SHUTDOWN);
+    for (int i = 0; i < pool->cfg.size; i++) {
+        struct pg_conn *conn = &pool->conns[i];
+        if (conn->query != NULL) {
+            struct pg_query *q = conn->query;
+            conn->query = NULL;
+            q->cb(q->arg, PG_ERR_SHUTDOWN, NULL);
+        }
+        if (conn->resolve_req != NULL)
+            h2o_hostinfo_getaddr_cancel(conn->resolve_req);
+        conn->resolve_req = NULL;
+        conn_close_socket(conn);
+        if (conn->pg != NULL)
+            PQfinish(conn->pg);
+        PQclear(conn->result);
+    }
+    if (h2o_timeout_is_linked(&pool->tick_entry))
+        h2o_timeout_unlink(&pool->tick_entry);
+    h2o_timeout_dispose(pool->loop, &pool->tick);
+    PQconninfoFree(pool->parsed);
+    free(pool->options_value);
+    free(pool->resolve_host);
+    free(pool->conns);
+    free(pool->conninfo);
+    free(pool);
+}
+
+void pg_pool_stats(const struct pg_pool *pool, struct pg_pool_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (int i = 0; i < pool->cfg.size; i++) {
+        enum conn_state s = pool->conns[i].state;
+        if (s == CONN_IDLE || s == CONN_BUSY || s == CONN_PREPARING)
+            out->connections++;
+        if (s == CONN_BUSY || s == CONN_PREPARING)
+            out->in_use++;
+    }
+    out->waiting = pool->n_waiting;
+    out->reachable = pool->reachable;
+}
