@@ -15,7 +15,7 @@
 #define BOLLARD_GIT_REV "unknown"
 #endif
 
-#define EXIT_USAGE 64
+#define EXIT_USAGE     64
 #define EXIT_NOT_BUILT 70
 
 static int not_built(const struct config *cfg, int argc, char **argv)
@@ -30,7 +30,7 @@ static int run_api(const struct config *cfg, int argc, char **argv)
 {
     (void)argc;
     (void)argv;
-    return server_run(cfg);
+    return server_run(cfg, BOLLARD_VERSION, BOLLARD_GIT_REV);
 }
 
 struct role {
@@ -43,9 +43,12 @@ struct role {
 static const struct role roles[] = {
     {"api", CONFIG_ROLE_API, run_api, "HTTP API on PORT (health, metrics, tasks)"},
     {"worker", CONFIG_ROLE_WORKER, not_built, "background jobs from Redis (outbox relay, webhooks)"},
-    {"migrate", CONFIG_ROLE_MIGRATE, migrate_main, "migrate [up|status|plan]: apply schema migrations, then exit"},
-    {"check", CONFIG_ROLE_CHECK, check_main, "verify config, database, schema and Redis; exit non-zero on failure"},
-    {"dev", CONFIG_ROLE_DEV, not_built, "API + worker + migrations in one process on SQLite (ENVIRONMENT=dev)"},
+    {"migrate", CONFIG_ROLE_MIGRATE, migrate_main,
+     "migrate [up|status|plan]: apply schema migrations, then exit"},
+    {"check", CONFIG_ROLE_CHECK, check_main,
+     "verify config, database, schema and Redis; exit non-zero on failure"},
+    {"dev", CONFIG_ROLE_DEV, not_built,
+     "API + worker + migrations in one process on SQLite (ENVIRONMENT=dev)"},
 };
 
 static void print_usage(FILE *out)

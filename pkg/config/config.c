@@ -15,9 +15,10 @@
 #include <libpq-fe.h>
 #include <openssl/crypto.h>
 
-#define ROLES_ALL (CONFIG_ROLE_API | CONFIG_ROLE_WORKER | CONFIG_ROLE_MIGRATE | CONFIG_ROLE_CHECK | CONFIG_ROLE_DEV)
-#define ROLES_SERVE (CONFIG_ROLE_API | CONFIG_ROLE_DEV | CONFIG_ROLE_CHECK)
-#define ROLES_WORK (CONFIG_ROLE_WORKER | CONFIG_ROLE_DEV)
+#define ROLES_ALL                                                                                            \
+    (CONFIG_ROLE_API | CONFIG_ROLE_WORKER | CONFIG_ROLE_MIGRATE | CONFIG_ROLE_CHECK | CONFIG_ROLE_DEV)
+#define ROLES_SERVE     (CONFIG_ROLE_API | CONFIG_ROLE_DEV | CONFIG_ROLE_CHECK)
+#define ROLES_WORK      (CONFIG_ROLE_WORKER | CONFIG_ROLE_DEV)
 #define SECRET_FILE_MAX (64 * 1024)
 
 enum var_type { VAR_SECRET, VAR_STRING, VAR_INT, VAR_LONG, VAR_BOOL, VAR_ENVIRONMENT, VAR_LOG_LEVEL };
@@ -39,14 +40,15 @@ static const struct config_var config_vars[] = {
     {"DATABASE_URL", VAR_SECRET, ROLES_ALL, ROLES_ALL, FIELD(database_url), NULL, 0, 0,
      "postgresql://user:pass@host:5432/db (sqlite:PATH only with ENVIRONMENT=dev)"},
     {"SECRET_KEY", VAR_SECRET, CONFIG_ROLE_API | CONFIG_ROLE_WORKER | CONFIG_ROLE_CHECK | CONFIG_ROLE_DEV,
-     CONFIG_ROLE_API | CONFIG_ROLE_WORKER | CONFIG_ROLE_CHECK | CONFIG_ROLE_DEV, FIELD(secret_key), NULL, 32, 0,
-     "token signing key, at least 32 bytes (alias: BETTER_AUTH_SECRET)"},
+     CONFIG_ROLE_API | CONFIG_ROLE_WORKER | CONFIG_ROLE_CHECK | CONFIG_ROLE_DEV, FIELD(secret_key), NULL, 32,
+     0, "token signing key, at least 32 bytes (alias: BETTER_AUTH_SECRET)"},
     {"REDIS_URL", VAR_SECRET, CONFIG_ROLE_API | CONFIG_ROLE_WORKER | CONFIG_ROLE_CHECK,
      CONFIG_ROLE_API | CONFIG_ROLE_WORKER | CONFIG_ROLE_CHECK, FIELD(redis_url), NULL, 0, 0,
      "redis://[:password@]host[:port][/db]"},
     {"ENVIRONMENT", VAR_ENVIRONMENT, ROLES_ALL, ROLES_ALL, FIELD(environment), NULL, 0, 0,
      "dev | staging | production"},
-    {"LOG_LEVEL", VAR_LOG_LEVEL, ROLES_ALL, ROLES_ALL, FIELD(log_level), NULL, 0, 0, "debug | info | warn | error"},
+    {"LOG_LEVEL", VAR_LOG_LEVEL, ROLES_ALL, ROLES_ALL, FIELD(log_level), NULL, 0, 0,
+     "debug | info | warn | error"},
     {"ACCESS_LOG", VAR_BOOL, 0, ROLES_SERVE, FIELD(access_log), "true", 0, 0,
      "log one line per HTTP request at info level"},
     {"PORT", VAR_INT, 0, ROLES_SERVE, FIELD(port), "8000", 1, 65535, "HTTP listen port"},
@@ -58,8 +60,8 @@ static const struct config_var config_vars[] = {
      "queries waiting for a connection per thread before 503 + Retry-After"},
     {"DB_CONNECT_TIMEOUT_MS", VAR_INT, 0, ROLES_SERVE | ROLES_WORK, FIELD(db_connect_timeout_ms), "3000", 100,
      600000, "bound on one PostgreSQL connection attempt"},
-    {"DB_QUERY_TIMEOUT_MS", VAR_INT, 0, ROLES_SERVE | ROLES_WORK, FIELD(db_query_timeout_ms), "5000", 10, 600000,
-     "bound on one query, including the wait for a connection"},
+    {"DB_QUERY_TIMEOUT_MS", VAR_INT, 0, ROLES_SERVE | ROLES_WORK, FIELD(db_query_timeout_ms), "5000", 10,
+     600000, "bound on one query, including the wait for a connection"},
     {"REDIS_TIMEOUT_MS", VAR_INT, 0, ROLES_SERVE | ROLES_WORK, FIELD(redis_timeout_ms), "2000", 10, 600000,
      "bound on one Redis connect or command"},
     {"HEALTH_CHECK_TIMEOUT_MS", VAR_INT, 0, ROLES_SERVE, FIELD(health_check_timeout_ms), "800", 10, 10000,
@@ -68,8 +70,8 @@ static const struct config_var config_vars[] = {
      "how long a readiness result is reused"},
     {"SHUTDOWN_DRAIN_SECONDS", VAR_INT, 0, ROLES_SERVE, FIELD(shutdown_drain_seconds), "5", 0, 300,
      "after SIGTERM: keep serving (not ready) this long before closing the listener"},
-    {"SHUTDOWN_TIMEOUT_SECONDS", VAR_INT, 0, ROLES_SERVE | ROLES_WORK, FIELD(shutdown_timeout_seconds), "25", 1,
-     3600, "after SIGTERM: exit by then at the latest (keep below terminationGracePeriodSeconds)"},
+    {"SHUTDOWN_TIMEOUT_SECONDS", VAR_INT, 0, ROLES_SERVE | ROLES_WORK, FIELD(shutdown_timeout_seconds), "25",
+     1, 3600, "after SIGTERM: exit by then at the latest (keep below terminationGracePeriodSeconds)"},
     {"MAX_BODY_BYTES", VAR_LONG, 0, ROLES_SERVE, FIELD(max_body_bytes), "65536", 1024, 16777216,
      "largest request body; larger ones get 413"},
     {"FRONTEND_URL", VAR_STRING, 0, ROLES_SERVE, FIELD(frontend_url), NULL, 0, 0,
@@ -80,22 +82,22 @@ static const struct config_var config_vars[] = {
      "webhook deliveries in flight per worker process"},
     {"WORKER_HEARTBEAT_FILE", VAR_STRING, 0, ROLES_WORK, FIELD(worker_heartbeat_file),
      "/tmp/bollard-worker.heartbeat", 0, 0, "rewritten every loop iteration; liveness checks its age"},
-    {"WORKER_VISIBILITY_TIMEOUT_SECONDS", VAR_INT, 0, ROLES_WORK, FIELD(worker_visibility_timeout_seconds), "60",
-     5, 86400, "a job idle this long at a dead consumer is reclaimed"},
+    {"WORKER_VISIBILITY_TIMEOUT_SECONDS", VAR_INT, 0, ROLES_WORK, FIELD(worker_visibility_timeout_seconds),
+     "60", 5, 86400, "a job idle this long at a dead consumer is reclaimed"},
     {"WEBHOOK_MAX_ATTEMPTS", VAR_INT, 0, ROLES_WORK, FIELD(webhook_max_attempts), "8", 1, 50,
      "deliveries tried before dead-lettering"},
     {"WEBHOOK_TIMEOUT_MS", VAR_INT, 0, ROLES_WORK, FIELD(webhook_timeout_ms), "10000", 100, 120000,
      "total time for one delivery attempt"},
-    {"WEBHOOK_ALLOW_PRIVATE", VAR_BOOL, 0, ROLES_SERVE | ROLES_WORK, FIELD(webhook_allow_private), "false", 0, 0,
-     "allow webhook targets on loopback/private/link-local addresses"},
+    {"WEBHOOK_ALLOW_PRIVATE", VAR_BOOL, 0, ROLES_SERVE | ROLES_WORK, FIELD(webhook_allow_private), "false", 0,
+     0, "allow webhook targets on loopback/private/link-local addresses"},
     {"POD_NAME", VAR_STRING, 0, ROLES_WORK, FIELD(pod_name), NULL, 0, 0,
      "consumer name in the Redis group (default: hostname)"},
     {"MIGRATE_CONNECT_TIMEOUT_SECONDS", VAR_INT, 0, CONFIG_ROLE_MIGRATE | CONFIG_ROLE_CHECK,
      FIELD(migrate_connect_timeout_seconds), "60", 1, 3600, "how long migrate retries reaching the database"},
-    {"MIGRATE_LOCK_TIMEOUT_SECONDS", VAR_INT, 0, CONFIG_ROLE_MIGRATE, FIELD(migrate_lock_timeout_seconds), "120", 1,
-     3600, "how long migrate waits for another runner's advisory lock"},
-    {"MIGRATE_STATEMENT_TIMEOUT_SECONDS", VAR_INT, 0, CONFIG_ROLE_MIGRATE, FIELD(migrate_statement_timeout_seconds),
-     "300", 1, 86400, "statement_timeout for each migration"},
+    {"MIGRATE_LOCK_TIMEOUT_SECONDS", VAR_INT, 0, CONFIG_ROLE_MIGRATE, FIELD(migrate_lock_timeout_seconds),
+     "120", 1, 3600, "how long migrate waits for another runner's advisory lock"},
+    {"MIGRATE_STATEMENT_TIMEOUT_SECONDS", VAR_INT, 0, CONFIG_ROLE_MIGRATE,
+     FIELD(migrate_statement_timeout_seconds), "300", 1, 86400, "statement_timeout for each migration"},
 };
 
 #define N_VARS (sizeof(config_vars) / sizeof(config_vars[0]))
@@ -192,7 +194,8 @@ struct loader {
     int problems;
 };
 
-__attribute__((format(printf, 3, 4))) static void problem(struct loader *ld, const char *var, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void problem(struct loader *ld, const char *var, const char *fmt,
+                                                          ...)
 {
     ld->problems++;
     if (ld->err == NULL)
@@ -293,8 +296,9 @@ static void validate_database_url(struct loader *ld, struct config *cfg)
 static void validate_redis_url(struct loader *ld, const char *url)
 {
     if (strncmp(url, "rediss://", 9) == 0) {
-        problem(ld, "REDIS_URL", "rediss:// (TLS) is not supported by this build's hiredis 0.14; use redis:// "
-                                 "inside the cluster or a TLS sidecar");
+        problem(ld, "REDIS_URL",
+                "rediss:// (TLS) is not supported by this build's hiredis 0.14; use redis:// "
+                "inside the cluster or a TLS sidecar");
         return;
     }
     if (strncmp(url, "redis://", 8) != 0 || url[8] == '\0')
@@ -318,7 +322,8 @@ static void validate_origins(struct loader *ld, const char *list)
             if (c == '/' && i == n - 1)
                 break; /* a trailing slash is tolerated and ignored */
             if (c == '/' || c == '?' || c == '#' || c == ' ' || c == '*') {
-                problem(ld, "FRONTEND_URL", "each entry must be an origin (scheme://host[:port]) without a path");
+                problem(ld, "FRONTEND_URL",
+                        "each entry must be an origin (scheme://host[:port]) without a path");
                 return;
             }
         }
@@ -350,10 +355,11 @@ int config_load(struct config *cfg, unsigned roles, config_lookup_fn lookup, voi
             else if (value != NULL && strcmp(v->name, "SECRET_KEY") == 0) {
                 bool alias_failed = false;
                 char *alias = load_secret(&ld, "BETTER_AUTH_SECRET", &alias_failed);
-                if (alias != NULL && (strlen(alias) != strlen(value) ||
-                                      CRYPTO_memcmp(alias, value, strlen(value)) != 0))
-                    problem(&ld, "SECRET_KEY", "SECRET_KEY and BETTER_AUTH_SECRET are both set and differ; "
-                                               "set only one");
+                if (alias != NULL &&
+                    (strlen(alias) != strlen(value) || CRYPTO_memcmp(alias, value, strlen(value)) != 0))
+                    problem(&ld, "SECRET_KEY",
+                            "SECRET_KEY and BETTER_AUTH_SECRET are both set and differ; "
+                            "set only one");
                 free_secret(alias);
             }
             if (value == NULL) {

@@ -34,8 +34,8 @@ struct config {
     /* api */
     int port;
     int api_threads;
-    int db_pool_size;      /* connections per event-loop thread */
-    int db_queue_max;      /* waiting queries per thread before 503 */
+    int db_pool_size; /* connections per event-loop thread */
+    int db_queue_max; /* waiting queries per thread before 503 */
     int db_connect_timeout_ms;
     int db_query_timeout_ms;
     int redis_timeout_ms;

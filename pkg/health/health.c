@@ -83,7 +83,8 @@ static void on_db_result(void *arg, enum pg_error err, PGresult *res)
     if (err == PG_OK) {
         h->pending.database.ok = true;
         char reason[sizeof(h->pending.schema.reason)];
-        enum schema_compat c = schema_compat_evaluate(result_long(res, 0), result_long(res, 1), reason, sizeof(reason));
+        enum schema_compat c =
+            schema_compat_evaluate(result_long(res, 0), result_long(res, 1), reason, sizeof(reason));
         h->pending.schema.ok = c == SCHEMA_COMPATIBLE;
         if (!h->pending.schema.ok)
             snprintf(h->pending.schema.reason, sizeof(h->pending.schema.reason), "%s", reason);

@@ -8,7 +8,7 @@
 
 enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
 
-#define LOG_REQUEST_ID_MAX 64 /* longest X-Request-Id accepted from a client */
+#define LOG_REQUEST_ID_MAX     64 /* longest X-Request-Id accepted from a client */
 #define LOG_REQUEST_ID_GEN_LEN 32
 
 /* Parses "debug|info|warn|error"; returns -1 when unknown. */

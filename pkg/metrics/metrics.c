@@ -7,7 +7,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *const method_names[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "OTHER"};
+static const char *const method_names[] = {"GET",   "HEAD",   "POST",    "PUT",
+                                           "PATCH", "DELETE", "OPTIONS", "OTHER"};
 #define N_METHODS 8
 static const int status_codes[] = {200, 201, 202, 204, 301, 302, 304, 400, 401, 403, 404, 405,
                                    408, 409, 412, 413, 415, 422, 429, 500, 502, 503, 504, 0};
@@ -41,10 +42,10 @@ struct metrics_registry {
 /* Single writer per shard: a relaxed load+store is enough and avoids a locked instruction;
  * the scraping thread reads with relaxed loads (it may see a value one update old). */
 #define BUMP(p, d) __atomic_store_n((p), __atomic_load_n((p), __ATOMIC_RELAXED) + (d), __ATOMIC_RELAXED)
-#define READ(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define READ(p)    __atomic_load_n((p), __ATOMIC_RELAXED)
 
-struct metrics_registry *metrics_registry_create(size_t n_threads, const char *const *route_names, size_t n_routes,
-                                                 const char *version, const char *revision)
+struct metrics_registry *metrics_registry_create(size_t n_threads, const char *const *route_names,
+                                                 size_t n_routes, const char *version, const char *revision)
 {
     struct metrics_registry *reg = calloc(1, sizeof(*reg));
     if (reg == NULL)
@@ -184,14 +185,17 @@ static void render_process(struct text *t, const struct metrics_registry *reg)
     }
     struct timespec cpu;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
-    put(t, "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
-           "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %ld\n",
+    put(t,
+        "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+        "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %ld\n",
         rss_pages * sysconf(_SC_PAGESIZE));
-    put(t, "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"
-           "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.3f\n",
+    put(t,
+        "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"
+        "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.3f\n",
         (double)cpu.tv_sec + (double)cpu.tv_nsec / 1e9);
-    put(t, "# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.\n"
-           "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %lld\n",
+    put(t,
+        "# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.\n"
+        "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %lld\n",
         (long long)reg->started_at);
 }
 
@@ -201,11 +205,13 @@ char *metrics_render(struct metrics_registry *reg, size_t *len)
     if (t.buf == NULL)
         return NULL;
     t.buf[0] = '\0';
-    put(&t, "# HELP bollard_build_info Version and git revision of this binary.\n"
-            "# TYPE bollard_build_info gauge\nbollard_build_info{version=\"%s\",revision=\"%s\"} 1\n",
+    put(&t,
+        "# HELP bollard_build_info Version and git revision of this binary.\n"
+        "# TYPE bollard_build_info gauge\nbollard_build_info{version=\"%s\",revision=\"%s\"} 1\n",
         reg->version, reg->revision);
-    put(&t, "# HELP bollard_shutting_down 1 after SIGTERM, while draining.\n"
-            "# TYPE bollard_shutting_down gauge\nbollard_shutting_down %d\n",
+    put(&t,
+        "# HELP bollard_shutting_down 1 after SIGTERM, while draining.\n"
+        "# TYPE bollard_shutting_down gauge\nbollard_shutting_down %d\n",
         __atomic_load_n(&reg->shutting_down, __ATOMIC_RELAXED));
 
     put(&t, "# HELP bollard_http_requests_total HTTP requests by route, method and status.\n"
@@ -267,26 +273,33 @@ char *metrics_render(struct metrics_registry *reg, size_t *len)
         sum.http_connections += READ(&g->http_connections);
         redis_up += READ(&g->redis_connected) ? 1 : 0;
     }
-    put(&t, "# HELP bollard_db_pool_size Configured PostgreSQL connections (all event loops).\n"
-            "# TYPE bollard_db_pool_size gauge\nbollard_db_pool_size %d\n",
+    put(&t,
+        "# HELP bollard_db_pool_size Configured PostgreSQL connections (all event loops).\n"
+        "# TYPE bollard_db_pool_size gauge\nbollard_db_pool_size %d\n",
         sum.db_pool_size);
-    put(&t, "# HELP bollard_db_pool_connections Open PostgreSQL connections.\n"
-            "# TYPE bollard_db_pool_connections gauge\nbollard_db_pool_connections %d\n",
+    put(&t,
+        "# HELP bollard_db_pool_connections Open PostgreSQL connections.\n"
+        "# TYPE bollard_db_pool_connections gauge\nbollard_db_pool_connections %d\n",
         sum.db_connections);
-    put(&t, "# HELP bollard_db_pool_in_use PostgreSQL connections running a query.\n"
-            "# TYPE bollard_db_pool_in_use gauge\nbollard_db_pool_in_use %d\n",
+    put(&t,
+        "# HELP bollard_db_pool_in_use PostgreSQL connections running a query.\n"
+        "# TYPE bollard_db_pool_in_use gauge\nbollard_db_pool_in_use %d\n",
         sum.db_in_use);
-    put(&t, "# HELP bollard_db_pool_waiting Queries waiting for a PostgreSQL connection.\n"
-            "# TYPE bollard_db_pool_waiting gauge\nbollard_db_pool_waiting %d\n",
+    put(&t,
+        "# HELP bollard_db_pool_waiting Queries waiting for a PostgreSQL connection.\n"
+        "# TYPE bollard_db_pool_waiting gauge\nbollard_db_pool_waiting %d\n",
         sum.db_waiting);
-    put(&t, "# HELP bollard_redis_connected Event loops whose Redis connection is up.\n"
-            "# TYPE bollard_redis_connected gauge\nbollard_redis_connected %d\n",
+    put(&t,
+        "# HELP bollard_redis_connected Event loops whose Redis connection is up.\n"
+        "# TYPE bollard_redis_connected gauge\nbollard_redis_connected %d\n",
         redis_up);
-    put(&t, "# HELP bollard_redis_connections Event loops that keep a Redis connection.\n"
-            "# TYPE bollard_redis_connections gauge\nbollard_redis_connections %zu\n",
+    put(&t,
+        "# HELP bollard_redis_connections Event loops that keep a Redis connection.\n"
+        "# TYPE bollard_redis_connections gauge\nbollard_redis_connections %zu\n",
         reg->n_threads);
-    put(&t, "# HELP bollard_http_open_connections Open client connections.\n"
-            "# TYPE bollard_http_open_connections gauge\nbollard_http_open_connections %d\n",
+    put(&t,
+        "# HELP bollard_http_open_connections Open client connections.\n"
+        "# TYPE bollard_http_open_connections gauge\nbollard_http_open_connections %d\n",
         sum.http_connections);
     render_process(&t, reg);
     if (t.failed) {

@@ -21,8 +21,8 @@ struct metrics_gauges {
 };
 
 /* route_names[0..n_routes-1] must outlive the registry. */
-struct metrics_registry *metrics_registry_create(size_t n_threads, const char *const *route_names, size_t n_routes,
-                                                 const char *version, const char *revision);
+struct metrics_registry *metrics_registry_create(size_t n_threads, const char *const *route_names,
+                                                 size_t n_routes, const char *version, const char *revision);
 void metrics_registry_destroy(struct metrics_registry *reg);
 struct metrics_shard *metrics_shard(struct metrics_registry *reg, size_t thread_index);
 

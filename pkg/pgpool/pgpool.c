@@ -10,10 +10,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#define TICK_MS 25
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 2000
-#define MAX_PREPARED 64
+#define TICK_MS         25
+#define BACKOFF_MIN_MS  100
+#define BACKOFF_MAX_MS  2000
+#define MAX_PREPARED    64
 #define MAX_CONN_PARAMS 48
 /* A query whose server-side statement_timeout did not fire gets this much longer before the
  * connection is dropped (libpq's PQcancel blocks, so a hard reset is the non-blocking way out). */
@@ -153,7 +153,8 @@ static int pool_prepare_params(struct pg_pool *pool)
         pool->values[n++] = "bollard";
     }
     pool->hostaddr_slot = -1;
-    if (host != NULL && host[0] != '/' && strchr(host, ',') == NULL && !is_ip_literal(host) && !has_hostaddr) {
+    if (host != NULL && host[0] != '/' && strchr(host, ',') == NULL && !is_ip_literal(host) &&
+        !has_hostaddr) {
         pool->resolve_host = strdup(host);
         if (pool->resolve_host == NULL)
             return -1;
@@ -362,8 +363,9 @@ static void on_resolved(h2o_hostinfo_getaddr_req_t *req, const char *errstr, str
         conn_reset(conn, NULL);
         return;
     }
-    const void *addr = res->ai_family == AF_INET6 ? (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr
-                                                  : (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr;
+    const void *addr = res->ai_family == AF_INET6
+                           ? (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr
+                           : (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr;
     if (inet_ntop(res->ai_family, addr, conn->hostaddr, sizeof(conn->hostaddr)) == NULL) {
         conn->state = CONN_CONNECTING;
         conn_reset(conn, NULL);
@@ -381,8 +383,8 @@ static void conn_start(struct pg_conn *conn)
         conn->state = CONN_RESOLVING;
         conn->resolve_req = h2o_hostinfo_getaddr(
             pool->resolver, h2o_iovec_init(pool->resolve_host, strlen(pool->resolve_host)),
-            h2o_iovec_init(pool->resolve_port, strlen(pool->resolve_port)), AF_UNSPEC, SOCK_STREAM, IPPROTO_TCP,
-            AI_ADDRCONFIG | AI_NUMERICSERV, on_resolved, conn);
+            h2o_iovec_init(pool->resolve_port, strlen(pool->resolve_port)), AF_UNSPEC, SOCK_STREAM,
+            IPPROTO_TCP, AI_ADDRCONFIG | AI_NUMERICSERV, on_resolved, conn);
         return;
     }
     conn_begin_connect(conn);
@@ -586,7 +588,8 @@ static void on_tick(h2o_timeout_entry_t *entry)
     uint64_t now = now_ms(pool);
     for (int i = 0; i < pool->cfg.size; i++) {
         struct pg_conn *conn = &pool->conns[i];
-        if ((conn->state == CONN_CONNECTING || conn->state == CONN_RESOLVING) && now >= conn->connect_deadline)
+        if ((conn->state == CONN_CONNECTING || conn->state == CONN_RESOLVING) &&
+            now >= conn->connect_deadline)
             conn_reset(conn, "connect timeout");
         else if ((conn->state == CONN_BUSY || conn->state == CONN_PREPARING) &&
                  now >= conn->query_deadline + QUERY_GRACE_MS) {

@@ -13,7 +13,7 @@
 #include <async.h>
 #include <openssl/crypto.h>
 
-#define TICK_MS 25
+#define TICK_MS        25
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
 
@@ -95,7 +95,8 @@ int redis_url_parse(const char *url, struct redis_url *out)
         const char *colon = memchr(p, ':', (size_t)(at - p));
         if (colon != NULL) {
             if (percent_decode(p, (size_t)(colon - p), out->user, sizeof(out->user)) != 0 ||
-                percent_decode(colon + 1, (size_t)(at - colon - 1), out->password, sizeof(out->password)) != 0)
+                percent_decode(colon + 1, (size_t)(at - colon - 1), out->password, sizeof(out->password)) !=
+                    0)
                 return -1;
         } else if (percent_decode(p, (size_t)(at - p), out->password, sizeof(out->password)) != 0) {
             return -1;
@@ -309,8 +310,9 @@ static void on_resolved(h2o_hostinfo_getaddr_req_t *req, const char *errstr, str
         rc_note_down(rc, errstr != NULL ? errstr : "host name lookup failed");
         return;
     }
-    const void *addr = res->ai_family == AF_INET6 ? (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr
-                                                  : (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr;
+    const void *addr = res->ai_family == AF_INET6
+                           ? (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr
+                           : (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr;
     char ip[INET6_ADDRSTRLEN];
     if (inet_ntop(res->ai_family, addr, ip, sizeof(ip)) == NULL) {
         rc_note_down(rc, "address");
@@ -330,10 +332,9 @@ static void rc_connect(struct redis_conn *rc)
     rc->state = RC_RESOLVING;
     char port[16];
     snprintf(port, sizeof(port), "%d", rc->url.port);
-    rc->resolve_req =
-        h2o_hostinfo_getaddr(rc->resolver, h2o_iovec_init(rc->url.host, strlen(rc->url.host)),
-                             h2o_iovec_init(port, strlen(port)), AF_UNSPEC, SOCK_STREAM, IPPROTO_TCP,
-                             AI_ADDRCONFIG | AI_NUMERICSERV, on_resolved, rc);
+    rc->resolve_req = h2o_hostinfo_getaddr(rc->resolver, h2o_iovec_init(rc->url.host, strlen(rc->url.host)),
+                                           h2o_iovec_init(port, strlen(port)), AF_UNSPEC, SOCK_STREAM,
+                                           IPPROTO_TCP, AI_ADDRCONFIG | AI_NUMERICSERV, on_resolved, rc);
 }
 
 /* Ends the current connection: hiredis fails every outstanding command (callbacks with NULL). */
@@ -420,8 +421,8 @@ static void rc_arm_tick(struct redis_conn *rc)
         h2o_timeout_link(rc->loop, &rc->tick, &rc->tick_entry);
 }
 
-struct redis_conn *redis_conn_create(h2o_evloop_t *loop, h2o_multithread_receiver_t *resolver, const char *url,
-                                     int timeout_ms)
+struct redis_conn *redis_conn_create(h2o_evloop_t *loop, h2o_multithread_receiver_t *resolver,
+                                     const char *url, int timeout_ms)
 {
     struct redis_conn *rc = calloc(1, sizeof(*rc));
     if (rc == NULL)
@@ -431,7 +432,8 @@ struct redis_conn *redis_conn_create(h2o_evloop_t *loop, h2o_multithread_receive
         return NULL;
     }
     unsigned char buf[sizeof(struct in6_addr)];
-    rc->host_is_ip = inet_pton(AF_INET, rc->url.host, buf) == 1 || inet_pton(AF_INET6, rc->url.host, buf) == 1;
+    rc->host_is_ip =
+        inet_pton(AF_INET, rc->url.host, buf) == 1 || inet_pton(AF_INET6, rc->url.host, buf) == 1;
     rc->loop = loop;
     rc->resolver = resolver;
     rc->timeout_ms = timeout_ms;

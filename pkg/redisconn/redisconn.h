@@ -25,8 +25,8 @@ struct redis_url {
 };
 int redis_url_parse(const char *url, struct redis_url *out);
 
-struct redis_conn *redis_conn_create(h2o_evloop_t *loop, h2o_multithread_receiver_t *resolver, const char *url,
-                                     int timeout_ms);
+struct redis_conn *redis_conn_create(h2o_evloop_t *loop, h2o_multithread_receiver_t *resolver,
+                                     const char *url, int timeout_ms);
 /* Returns a handle for redis_conn_cancel, or NULL when the command cannot be sent now (not connected):
  * then the callback is not called. Arguments are copied. */
 void *redis_conn_command(struct redis_conn *rc, redis_reply_cb cb, void *arg, int argc, const char **argv,

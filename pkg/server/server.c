@@ -1,7 +1,523 @@
 #include "server/server.h"
+#include "health/health.h"
+#include "http/http.h"
+#include "log/log.h"
+#include "metrics/metrics.h"
+#include "pgpool/pgpool.h"
+#include "redisconn/redisconn.h"
 
-int server_run(const struct config *cfg)
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define HOUSEKEEPING_MS    1000
+#define SIGNAL_POLL_MS     50
+#define ACCEPTS_PER_WAKEUP 64
+
+enum server_phase {
+    PHASE_SERVING = 0,
+    PHASE_DRAINING = 1, /* SIGTERM seen: not ready, still accepting, Connection: close on responses */
+    PHASE_CLOSING = 2,  /* listeners closed: finishing in-flight requests */
+};
+
+struct server;
+
+struct server_thread {
+    struct server *server;
+    size_t index;
+    pthread_t tid;
+    bool started;
+    h2o_evloop_t *loop;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_ctx;
+    int listen_fd;
+    h2o_socket_t *listener;
+    h2o_multithread_receiver_t control;
+    struct http_loop http;
+    size_t open_connections;
+    int seen_phase;
+    h2o_timeout_t housekeeping;
+    h2o_timeout_entry_t housekeeping_entry;
+    int finished; /* read by the main thread */
+};
+
+struct server_handler {
+    h2o_handler_t super;
+    struct server *server;
+};
+
+struct server {
+    const struct config *cfg;
+    h2o_globalconf_t globalconf;
+    struct http_router *router;
+    struct metrics_registry *registry;
+    struct server_thread *threads;
+    size_t n_threads;
+    volatile int phase;         /* enum server_phase, written by the main thread */
+    volatile int shutting_down; /* 1 from the first SIGTERM on; read by readiness */
+};
+
+/* ---- handlers ---- */
+
+static void handle_live(struct http_exchange *ex)
 {
-    (void)cfg;
-    return 70;
+    static const char body[] = "{\"status\":\"ok\"}";
+    http_add_header(ex, "cache-control", "no-store");
+    http_respond(ex, 200, "application/json", body, sizeof(body) - 1);
+}
+
+static void respond_ready(struct http_exchange *ex, const struct health_report *report)
+{
+    bool shutting_down = *ex->loop->shutting_down != 0;
+    char *body = health_report_json(report, shutting_down ? "shutting down" : NULL);
+    int status = report->ok && !shutting_down ? 200 : 503;
+    http_add_header(ex, "cache-control", "no-store");
+    if (body == NULL) {
+        http_respond_problem(ex, 503, "Service Unavailable", "out of memory", NULL);
+        return;
+    }
+    http_respond(ex, status, "application/json", body, strlen(body));
+    free(body);
+}
+
+static void on_ready_report(void *arg, const struct health_report *report)
+{
+    struct http_exchange *ex = arg;
+    ex->handler_data = NULL;
+    respond_ready(ex, report);
+}
+
+static void on_ready_abandoned(struct http_exchange *ex)
+{
+    health_cancel(ex->loop->health, ex->handler_data);
+}
+
+static void handle_ready(struct http_exchange *ex)
+{
+    if (*ex->loop->shutting_down) {
+        /* No need to ask anything: the answer is no. */
+        struct health_report none;
+        memset(&none, 0, sizeof(none));
+        none.database.ok = none.schema.ok = none.redis.ok = none.ok = true;
+        respond_ready(ex, &none);
+        return;
+    }
+    ex->on_abandon = on_ready_abandoned;
+    ex->handler_data = health_ready(ex->loop->health, on_ready_report, ex);
+}
+
+static void handle_metrics(struct http_exchange *ex)
+{
+    size_t len = 0;
+    char *text = metrics_render(ex->loop->registry, &len);
+    if (text == NULL) {
+        http_respond_problem(ex, 503, "Service Unavailable", "out of memory", NULL);
+        return;
+    }
+    http_respond(ex, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+    free(text);
+}
+
+static const struct http_route server_routes[] = {
+    {"GET", "/health/live", handle_live},   {"GET", "/health", handle_live},
+    {"GET", "/health/ready", handle_ready}, {"GET", "/ready", handle_ready},
+    {"GET", "/api/health", handle_ready},   {"GET", "/metrics", handle_metrics},
+};
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    struct server_handler *handler = (struct server_handler *)self;
+    struct server_thread *thread = H2O_STRUCT_FROM_MEMBER(struct server_thread, ctx, req->conn->ctx);
+    http_dispatch(handler->server->router, &thread->http, req);
+    return 0;
+}
+
+/* ---- listeners ---- */
+
+static int listener_open(int port, char *err, size_t errcap)
+{
+    int one = 1, zero = 0;
+    int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool v6 = fd >= 0;
+    if (!v6)
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errcap, "socket: %s", strerror(errno));
+        return -1;
+    }
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0) {
+        snprintf(err, errcap, "setsockopt: %s", strerror(errno));
+        goto fail;
+    }
+    int rc;
+    if (v6) {
+        /* Dual stack: IPv4 clients arrive as mapped addresses, so IPv4-only and IPv6 pods both work. */
+        if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)) != 0) {
+            snprintf(err, errcap, "IPV6_V6ONLY: %s", strerror(errno));
+            goto fail;
+        }
+        struct sockaddr_in6 a6 = {
+            .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port), .sin6_addr = in6addr_any};
+        rc = bind(fd, (struct sockaddr *)&a6, sizeof(a6));
+    } else {
+        struct sockaddr_in a4 = {
+            .sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr = {htonl(INADDR_ANY)}};
+        rc = bind(fd, (struct sockaddr *)&a4, sizeof(a4));
+    }
+    if (rc != 0) {
+        snprintf(err, errcap, "bind to port %d: %s", port, strerror(errno));
+        goto fail;
+    }
+    if (listen(fd, SOMAXCONN) != 0) {
+        snprintf(err, errcap, "listen: %s", strerror(errno));
+        goto fail;
+    }
+    return fd;
+fail:
+    close(fd);
+    return -1;
+}
+
+static void on_connection_closed(void *data)
+{
+    struct server_thread *thread = data;
+    thread->open_connections--;
+}
+
+static void accept_pending(struct server_thread *thread, size_t max)
+{
+    for (size_t i = 0; i < max; i++) {
+        h2o_socket_t *sock = h2o_evloop_socket_accept(thread->listener);
+        if (sock == NULL)
+            return;
+        thread->open_connections++;
+        sock->on_close.cb = on_connection_closed;
+        sock->on_close.data = thread;
+        h2o_accept(&thread->accept_ctx, sock);
+    }
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    struct server_thread *thread = listener->data;
+    if (err == NULL)
+        accept_pending(thread, ACCEPTS_PER_WAKEUP);
+}
+
+static void listener_close(struct server_thread *thread)
+{
+    if (thread->listener == NULL)
+        return;
+    /* Connections the kernel already queued are served, not reset. */
+    accept_pending(thread, SIZE_MAX);
+    h2o_socket_read_stop(thread->listener);
+    h2o_socket_close(thread->listener);
+    thread->listener = NULL;
+}
+
+/* ---- event-loop threads ---- */
+
+static void publish_gauges(struct server_thread *thread)
+{
+    struct pg_pool_stats ps;
+    pg_pool_stats(thread->http.pg, &ps);
+    struct metrics_gauges g = {
+        .db_connections = ps.connections,
+        .db_in_use = ps.in_use,
+        .db_waiting = ps.waiting,
+        .db_pool_size = thread->server->cfg->db_pool_size,
+        .redis_connected = thread->http.redis != NULL && redis_conn_is_connected(thread->http.redis),
+        .http_connections = (int)thread->open_connections,
+    };
+    metrics_publish_gauges(thread->http.metrics, &g);
+}
+
+static void on_housekeeping(h2o_timeout_entry_t *entry)
+{
+    struct server_thread *thread = H2O_STRUCT_FROM_MEMBER(struct server_thread, housekeeping_entry, entry);
+    publish_gauges(thread);
+    h2o_timeout_link(thread->loop, &thread->housekeeping, &thread->housekeeping_entry);
+}
+
+static void on_control(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    (void)receiver;
+    (void)messages; /* wake-ups only; the phase lives in struct server */
+}
+
+static void thread_follow_phase(struct server_thread *thread)
+{
+    int phase = __atomic_load_n(&thread->server->phase, __ATOMIC_ACQUIRE);
+    if (phase >= PHASE_DRAINING && thread->seen_phase < PHASE_DRAINING) {
+        /* h2o answers further requests on kept-alive connections with Connection: close. */
+        h2o_context_request_shutdown(&thread->ctx);
+    }
+    if (phase >= PHASE_CLOSING && thread->seen_phase < PHASE_CLOSING) {
+        listener_close(thread);
+        /* Connections idle since before SIGTERM are closed now instead of after the keep-alive
+         * timeout; every connection used since got Connection: close already. */
+        thread->ctx.http1.req_timeout.timeout = 0;
+    }
+    thread->seen_phase = phase;
+}
+
+static void *thread_main(void *arg)
+{
+    struct server_thread *thread = arg;
+    h2o_socket_read_start(thread->listener, on_accept);
+    h2o_timeout_link(thread->loop, &thread->housekeeping, &thread->housekeeping_entry);
+    publish_gauges(thread);
+    for (;;) {
+        h2o_evloop_run(thread->loop, INT32_MAX);
+        thread_follow_phase(thread);
+        if (thread->seen_phase >= PHASE_CLOSING && thread->open_connections == 0 &&
+            thread->http.inflight == 0)
+            break;
+    }
+    __atomic_store_n(&thread->finished, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static int thread_init(struct server *server, struct server_thread *thread, size_t index, char *err,
+                       size_t errcap)
+{
+    const struct config *cfg = server->cfg;
+    thread->server = server;
+    thread->index = index;
+    thread->listen_fd = listener_open(cfg->port, err, errcap);
+    if (thread->listen_fd < 0)
+        return -1;
+    thread->loop = h2o_evloop_create();
+    h2o_context_init(&thread->ctx, thread->loop, &server->globalconf);
+    thread->accept_ctx.ctx = &thread->ctx;
+    thread->accept_ctx.hosts = server->globalconf.hosts;
+    thread->listener = h2o_evloop_socket_create(thread->loop, thread->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
+    thread->listener->data = thread;
+    h2o_multithread_register_receiver(thread->ctx.queue, &thread->control, on_control);
+    h2o_timeout_init(thread->loop, &thread->housekeeping, HOUSEKEEPING_MS);
+    thread->housekeeping_entry.cb = on_housekeeping;
+
+    struct pg_pool_config pc = {
+        .conninfo = cfg->database_url,
+        .size = cfg->db_pool_size,
+        .queue_max = cfg->db_queue_max,
+        .connect_timeout_ms = cfg->db_connect_timeout_ms,
+        .query_timeout_ms = cfg->db_query_timeout_ms,
+    };
+    h2o_multithread_receiver_t *resolver = &thread->ctx.receivers.hostinfo_getaddr;
+    thread->http.loop = thread->loop;
+    thread->http.ctx = &thread->ctx;
+    thread->http.cfg = cfg;
+    thread->http.registry = server->registry;
+    thread->http.metrics = metrics_shard(server->registry, index);
+    thread->http.shutting_down = &server->shutting_down;
+    thread->http.pg = pg_pool_create(thread->loop, resolver, &pc);
+    if (thread->http.pg == NULL) {
+        snprintf(err, errcap, "cannot create the database pool (DATABASE_URL)");
+        return -1;
+    }
+    thread->http.redis = redis_conn_create(thread->loop, resolver, cfg->redis_url, cfg->redis_timeout_ms);
+    if (thread->http.redis == NULL) {
+        snprintf(err, errcap, "cannot create the Redis connection (REDIS_URL)");
+        return -1;
+    }
+    thread->http.health = health_create(thread->loop, thread->http.pg, thread->http.redis,
+                                        cfg->health_check_timeout_ms, cfg->health_cache_ms);
+    if (thread->http.health == NULL) {
+        snprintf(err, errcap, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static void thread_dispose(struct server_thread *thread)
+{
+    if (thread->loop == NULL)
+        return;
+    health_destroy(thread->http.health);
+    redis_conn_destroy(thread->http.redis);
+    pg_pool_destroy(thread->http.pg);
+    listener_close(thread);
+    if (h2o_timeout_is_linked(&thread->housekeeping_entry))
+        h2o_timeout_unlink(&thread->housekeeping_entry);
+    h2o_timeout_dispose(thread->loop, &thread->housekeeping);
+    h2o_multithread_unregister_receiver(thread->ctx.queue, &thread->control);
+    h2o_context_dispose(&thread->ctx);
+    h2o_evloop_destroy(thread->loop);
+    thread->loop = NULL;
+}
+
+/* ---- the main thread: signals, children, shutdown timeline ---- */
+
+static uint64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void wake_threads(struct server *server)
+{
+    for (size_t i = 0; i < server->n_threads; i++)
+        if (server->threads[i].started)
+            h2o_multithread_send_message(&server->threads[i].control, NULL);
+}
+
+/* As PID 1 we inherit orphans (e.g. exec probes that timed out): reap them all. */
+static void reap_children(void)
+{
+    while (waitpid(-1, NULL, WNOHANG) > 0) {
+    }
+}
+
+static bool all_finished(struct server *server)
+{
+    for (size_t i = 0; i < server->n_threads; i++)
+        if (!__atomic_load_n(&server->threads[i].finished, __ATOMIC_ACQUIRE))
+            return false;
+    return true;
+}
+
+/* Returns the exit code. */
+static int supervise(struct server *server, const sigset_t *signals)
+{
+    const struct config *cfg = server->cfg;
+    uint64_t term_at = 0;
+    for (;;) {
+        struct timespec wait = {.tv_sec = 0, .tv_nsec = SIGNAL_POLL_MS * 1000000L};
+        siginfo_t info;
+        int sig = sigtimedwait(signals, &info, &wait);
+        if (sig == SIGCHLD)
+            reap_children();
+        if (sig == SIGTERM || sig == SIGINT) {
+            if (term_at != 0) {
+                log_printf(LOG_WARN, "second signal: exiting at once");
+                return -1;
+            }
+            term_at = monotonic_ms();
+            __atomic_store_n(&server->shutting_down, 1, __ATOMIC_RELEASE);
+            __atomic_store_n(&server->phase, PHASE_DRAINING, __ATOMIC_RELEASE);
+            metrics_set_shutting_down(server->registry, true);
+            wake_threads(server);
+            log_printf(LOG_INFO, "%s: not ready; draining for %d s, exiting within %d s",
+                       sig == SIGTERM ? "SIGTERM" : "SIGINT", cfg->shutdown_drain_seconds,
+                       cfg->shutdown_timeout_seconds);
+        }
+        if (term_at == 0) {
+            if (all_finished(server)) { /* a thread gave up on its own: nothing left to serve */
+                log_printf(LOG_ERROR, "event loops stopped unexpectedly");
+                return 1;
+            }
+            continue;
+        }
+        uint64_t now = monotonic_ms();
+        if (server->phase == PHASE_DRAINING &&
+            now >= term_at + (uint64_t)cfg->shutdown_drain_seconds * 1000) {
+            __atomic_store_n(&server->phase, PHASE_CLOSING, __ATOMIC_RELEASE);
+            wake_threads(server);
+            log_printf(LOG_INFO, "drain delay over: listener closed, finishing in-flight requests");
+        }
+        if (all_finished(server))
+            return 0;
+        /* Leave a little headroom below the deadline for the process to actually exit. */
+        if (now + 250 >= term_at + (uint64_t)cfg->shutdown_timeout_seconds * 1000) {
+            log_printf(LOG_ERROR, "shutdown timeout: exiting with requests still in flight");
+            return -1;
+        }
+    }
+}
+
+int server_run(const struct config *cfg, const char *version, const char *revision)
+{
+    int rc = 1;
+    char err[256] = "";
+    struct server *server = calloc(1, sizeof(*server));
+    if (server == NULL)
+        return 1;
+    server->cfg = cfg;
+    server->n_threads = (size_t)cfg->api_threads;
+
+    /* Signals go to the main thread only; block them before any thread exists. */
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGCHLD);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    h2o_config_init(&server->globalconf);
+    server->globalconf.server_name = h2o_iovec_init(H2O_STRLIT("bollard"));
+    server->globalconf.max_request_entity_size = (size_t)cfg->max_body_bytes;
+    /* HTTP/1.1 only: an h2c upgrade would add stream resets to every asynchronous handler. */
+    server->globalconf.http1.upgrade_to_http2 = 0;
+    h2o_hostconf_t *host =
+        h2o_config_register_host(&server->globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
+    struct server_handler *handler = (struct server_handler *)h2o_create_handler(path, sizeof(*handler));
+    handler->super.on_req = on_req;
+    handler->server = server;
+
+    server->router = http_router_create(server_routes, sizeof(server_routes) / sizeof(server_routes[0]));
+    size_t n_names = 0;
+    const char *const *names =
+        server->router != NULL ? http_router_route_names(server->router, &n_names) : NULL;
+    server->registry =
+        names != NULL ? metrics_registry_create(server->n_threads, names, n_names, version, revision) : NULL;
+    server->threads = calloc(server->n_threads, sizeof(*server->threads));
+    if (server->router == NULL || server->registry == NULL || server->threads == NULL) {
+        log_printf(LOG_ERROR, "out of memory at start-up");
+        goto done;
+    }
+    for (size_t i = 0; i < server->n_threads; i++) {
+        if (thread_init(server, &server->threads[i], i, err, sizeof(err)) != 0) {
+            log_write(LOG_ERROR, NULL, "cannot start", json_pack("{s:s}", "error", err));
+            goto done;
+        }
+    }
+    for (size_t i = 0; i < server->n_threads; i++) {
+        if (pthread_create(&server->threads[i].tid, NULL, thread_main, &server->threads[i]) != 0) {
+            log_printf(LOG_ERROR, "cannot start event-loop thread %zu", i);
+            __atomic_store_n(&server->phase, PHASE_CLOSING, __ATOMIC_RELEASE);
+            wake_threads(server);
+            goto join;
+        }
+        server->threads[i].started = true;
+    }
+    log_write(LOG_INFO, NULL, "listening",
+              json_pack("{s:i,s:i,s:s}", "port", cfg->port, "threads", (int)server->n_threads, "environment",
+                        config_environment_name(cfg->environment)));
+
+    rc = supervise(server, &signals);
+    if (rc < 0) {
+        /* Threads may still be inside requests; tearing them down would race. Leave now. */
+        fflush(stdout);
+        _exit(1);
+    }
+join:
+    for (size_t i = 0; i < server->n_threads; i++)
+        if (server->threads[i].started)
+            pthread_join(server->threads[i].tid, NULL);
+    if (rc == 0)
+        log_printf(LOG_INFO, "shutdown complete");
+done:
+    for (size_t i = 0; server->threads != NULL && i < server->n_threads; i++)
+        thread_dispose(&server->threads[i]);
+    free(server->threads);
+    metrics_registry_destroy(server->registry);
+    http_router_destroy(server->router);
+    h2o_config_dispose(&server->globalconf);
+    free(server);
+    return rc;
 }

@@ -4,7 +4,7 @@
 
 #include "config/config.h"
 
-/* Runs until shut down; returns the process exit code. */
-int server_run(const struct config *cfg);
+/* Runs until shut down; returns the process exit code. version/revision label /metrics. */
+int server_run(const struct config *cfg, const char *version, const char *revision);
 
 #endif

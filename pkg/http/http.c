@@ -1,0 +1,267 @@
+#include "http/http.h"
+#include "config/config.h"
+#include "metrics/metrics.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_SEGMENTS 8
+
+struct compiled_route {
+    const struct http_route *route;
+    size_t name_index;
+    size_t n_segments;
+    h2o_iovec_t segments[MAX_SEGMENTS]; /* "{...}" marks a placeholder */
+};
+
+struct http_router {
+    struct compiled_route *routes;
+    size_t n_routes;
+    const char **names; /* distinct patterns, then "unmatched" */
+    size_t n_names;
+};
+
+static uint64_t monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Splits "/a/{b}/c" into its segments; returns the count, or SIZE_MAX if there are too many. */
+static size_t split_path(const char *path, size_t len, h2o_iovec_t *out, size_t cap)
+{
+    size_t n = 0, i = 0;
+    while (i < len) {
+        while (i < len && path[i] == '/')
+            i++;
+        if (i >= len)
+            break;
+        size_t start = i;
+        while (i < len && path[i] != '/')
+            i++;
+        if (n == cap)
+            return SIZE_MAX;
+        out[n++] = h2o_iovec_init(path + start, i - start);
+    }
+    return n;
+}
+
+struct http_router *http_router_create(const struct http_route *routes, size_t n_routes)
+{
+    struct http_router *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return NULL;
+    r->routes = calloc(n_routes, sizeof(*r->routes));
+    r->names = calloc(n_routes + 1, sizeof(*r->names));
+    if (r->routes == NULL || r->names == NULL)
+        goto fail;
+    for (size_t i = 0; i < n_routes; i++) {
+        struct compiled_route *c = &r->routes[i];
+        c->route = &routes[i];
+        c->n_segments = split_path(routes[i].pattern, strlen(routes[i].pattern), c->segments, MAX_SEGMENTS);
+        if (c->n_segments == SIZE_MAX)
+            goto fail;
+        size_t k = 0;
+        while (k < r->n_names && strcmp(r->names[k], routes[i].pattern) != 0)
+            k++;
+        if (k == r->n_names)
+            r->names[r->n_names++] = routes[i].pattern;
+        c->name_index = k;
+    }
+    r->names[r->n_names++] = "unmatched";
+    r->n_routes = n_routes;
+    return r;
+fail:
+    http_router_destroy(r);
+    return NULL;
+}
+
+void http_router_destroy(struct http_router *router)
+{
+    if (router == NULL)
+        return;
+    free(router->routes);
+    free(router->names);
+    free(router);
+}
+
+const char *const *http_router_route_names(const struct http_router *router, size_t *count)
+{
+    *count = router->n_names;
+    return router->names;
+}
+
+static bool is_placeholder(h2o_iovec_t seg)
+{
+    return seg.len >= 2 && seg.base[0] == '{' && seg.base[seg.len - 1] == '}';
+}
+
+static bool route_matches(const struct compiled_route *c, const h2o_iovec_t *segs, size_t n,
+                          struct http_exchange *ex)
+{
+    if (c->n_segments != n)
+        return false;
+    size_t np = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (is_placeholder(c->segments[i])) {
+            if (np < HTTP_MAX_PARAMS)
+                ex->params[np++] = segs[i];
+        } else if (!h2o_memis(c->segments[i].base, c->segments[i].len, segs[i].base, segs[i].len)) {
+            return false;
+        }
+    }
+    if (ex != NULL)
+        ex->n_params = np;
+    return true;
+}
+
+static void on_exchange_dispose(void *p)
+{
+    struct http_exchange *ex = p;
+    if (!ex->answered) {
+        ex->req = NULL;
+        ex->answered = true;
+        ex->loop->inflight--;
+        if (ex->on_abandon != NULL)
+            ex->on_abandon(ex);
+    }
+}
+
+static void take_request_id(struct http_exchange *ex, h2o_req_t *req)
+{
+    ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-request-id"), -1);
+    if (i >= 0) {
+        h2o_iovec_t v = req->headers.entries[i].value;
+        if (log_request_id_is_sane(v.base, v.len)) {
+            memcpy(ex->request_id, v.base, v.len);
+            ex->request_id[v.len] = '\0';
+            return;
+        }
+    }
+    log_request_id_generate(ex->request_id);
+}
+
+void http_dispatch(const struct http_router *router, struct http_loop *loop, h2o_req_t *req)
+{
+    struct http_exchange *ex = h2o_mem_alloc_shared(&req->pool, sizeof(*ex), on_exchange_dispose);
+    memset(ex, 0, sizeof(*ex));
+    ex->req = req;
+    ex->loop = loop;
+    ex->started_ns = monotonic_ns();
+    ex->route_index = router->n_names - 1;
+    loop->inflight++;
+    take_request_id(ex, req);
+
+    h2o_iovec_t segs[MAX_SEGMENTS];
+    size_t path_len = req->path_normalized.len;
+    size_t n = split_path(req->path_normalized.base, path_len, segs, MAX_SEGMENTS);
+    bool is_head = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"));
+    char allow[96] = "";
+    if (n != SIZE_MAX) {
+        for (size_t i = 0; i < router->n_routes; i++) {
+            const struct compiled_route *c = &router->routes[i];
+            if (!route_matches(c, segs, n, ex))
+                continue;
+            ex->route_index = c->name_index;
+            const char *m = c->route->method;
+            if (h2o_memis(req->method.base, req->method.len, m, strlen(m)) ||
+                (is_head && strcmp(m, "GET") == 0)) {
+                c->route->handler(ex);
+                return;
+            }
+            if (strlen(allow) + strlen(m) + 3 < sizeof(allow))
+                snprintf(allow + strlen(allow), sizeof(allow) - strlen(allow), "%s%s", allow[0] ? ", " : "",
+                         m);
+        }
+    }
+    if (allow[0] != '\0') {
+        http_add_header(ex, "allow", allow);
+        http_respond_problem(ex, 405, "Method Not Allowed", "this path does not accept that method", NULL);
+        return;
+    }
+    ex->route_index = router->n_names - 1;
+    http_respond_problem(ex, 404, "Not Found", "no such resource", NULL);
+}
+
+void http_add_header(struct http_exchange *ex, const char *name, const char *value)
+{
+    if (ex->req == NULL || ex->answered)
+        return;
+    h2o_req_t *req = ex->req;
+    size_t nlen = strlen(name);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, h2o_strdup(&req->pool, name, nlen).base, nlen, 1,
+                          NULL, h2o_strdup(&req->pool, value, SIZE_MAX).base, strlen(value));
+}
+
+static void access_log(struct http_exchange *ex, int status, uint64_t duration_ns)
+{
+    h2o_req_t *req = ex->req;
+    size_t path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
+    if (path_len > 512)
+        path_len = 512;
+    json_t *fields =
+        json_pack("{s:s%,s:s%,s:i,s:f}", "method", req->method.base, req->method.len, "path", req->path.base,
+                  path_len, "status", status, "duration_ms", (double)duration_ns / 1e6);
+    log_write(status >= 500 ? LOG_WARN : LOG_INFO, ex->request_id, "request", fields);
+}
+
+void http_respond(struct http_exchange *ex, int status, const char *content_type, const char *body,
+                  size_t len)
+{
+    if (ex->answered || ex->req == NULL)
+        return;
+    h2o_req_t *req = ex->req;
+    ex->answered = true;
+    ex->loop->inflight--;
+    uint64_t duration = monotonic_ns() - ex->started_ns;
+    if (ex->loop->metrics != NULL)
+        metrics_observe_request(ex->loop->metrics, ex->route_index, req->method.base, req->method.len, status,
+                                duration);
+    if (ex->loop->cfg->access_log && log_enabled(status >= 500 ? LOG_WARN : LOG_INFO))
+        access_log(ex, status, duration);
+
+    req->res.status = status;
+    req->res.reason = "";
+    if (content_type != NULL)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type,
+                       strlen(content_type));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL, ex->request_id,
+                          strlen(ex->request_id));
+    req->res.content_length = len;
+    h2o_send_inline(req, body, len);
+}
+
+void http_respond_json(struct http_exchange *ex, int status, json_t *body)
+{
+    char *text = body != NULL ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(body);
+    if (text == NULL) {
+        http_respond_problem(ex, 500, "Internal Server Error", "out of memory", NULL);
+        return;
+    }
+    http_respond(ex, status, "application/json", text, strlen(text));
+    free(text);
+}
+
+void http_respond_problem(struct http_exchange *ex, int status, const char *title, const char *detail,
+                          json_t *extra)
+{
+    json_t *p = json_pack("{s:s,s:s,s:i}", "type", "about:blank", "title", title, "status", status);
+    if (p != NULL && detail != NULL)
+        json_object_set_new(p, "detail", json_string(detail));
+    if (p != NULL && extra != NULL)
+        json_object_update(p, extra);
+    json_decref(extra);
+    char *text = p != NULL ? json_dumps(p, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(p);
+    if (text == NULL) {
+        static const char fallback[] = "{\"title\":\"Internal Server Error\",\"status\":500}";
+        http_respond(ex, 500, "application/problem+json", fallback, sizeof(fallback) - 1);
+        return;
+    }
+    http_respond(ex, status, "application/problem+json", text, strlen(text));
+    free(text);
+}

@@ -1,0 +1,81 @@
+/* http: one request/response exchange on an event loop — routing, request ids, JSON and
+ * problem+json responses, and the per-request metrics and access log line. */
+#ifndef BOLLARD_HTTP_H
+#define BOLLARD_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <h2o.h>
+#include <jansson.h>
+
+#include "log/log.h"
+
+struct config;
+struct pg_pool;
+struct redis_conn;
+struct health;
+struct metrics_shard;
+struct metrics_registry;
+
+/* What a handler can use on its event loop. Owned by pkg/server, one per thread. */
+struct http_loop {
+    h2o_evloop_t *loop;
+    h2o_context_t *ctx;
+    const struct config *cfg;
+    struct pg_pool *pg;
+    struct redis_conn *redis;
+    struct health *health;
+    struct metrics_shard *metrics;
+    struct metrics_registry *registry;
+    const volatile int *shutting_down; /* process-wide: set on the first SIGTERM */
+    size_t inflight;                   /* exchanges not yet answered on this loop */
+};
+
+#define HTTP_MAX_PARAMS 4
+
+struct http_exchange;
+typedef void (*http_handler_fn)(struct http_exchange *ex);
+/* Called if the request goes away before an asynchronous handler answered. */
+typedef void (*http_abandon_fn)(struct http_exchange *ex);
+
+/* A route: METHOD + pattern of literal segments and {name} placeholders. */
+struct http_route {
+    const char *method;
+    const char *pattern;
+    http_handler_fn handler;
+};
+
+struct http_exchange {
+    h2o_req_t *req; /* NULL once the request went away */
+    struct http_loop *loop;
+    size_t route_index; /* index into the router's pattern list, for metrics */
+    h2o_iovec_t params[HTTP_MAX_PARAMS];
+    size_t n_params;
+    char request_id[LOG_REQUEST_ID_MAX + 1];
+    uint64_t started_ns;
+    bool answered;
+    http_abandon_fn on_abandon;
+    void *handler_data;
+};
+
+struct http_router;
+/* routes must outlive the router. */
+struct http_router *http_router_create(const struct http_route *routes, size_t n_routes);
+void http_router_destroy(struct http_router *router);
+/* Distinct patterns (metrics label values) + "unmatched" as the last one. */
+const char *const *http_router_route_names(const struct http_router *router, size_t *count);
+/* The h2o entry point: fills the exchange, answers 404/405 itself, else calls the handler. */
+void http_dispatch(const struct http_router *router, struct http_loop *loop, h2o_req_t *req);
+
+/* Responses (each answers the exchange once; later calls are ignored). */
+void http_respond(struct http_exchange *ex, int status, const char *content_type, const char *body,
+                  size_t len);
+void http_respond_json(struct http_exchange *ex, int status, json_t *body /* stolen */);
+/* RFC 9457 problem details; `extra` (may be NULL, stolen) adds members such as "errors". */
+void http_respond_problem(struct http_exchange *ex, int status, const char *title, const char *detail,
+                          json_t *extra);
+void http_add_header(struct http_exchange *ex, const char *name, const char *value);
+
+#endif
