@@ -198,6 +198,11 @@ void *health_ready(struct health *h, health_cb cb, void *arg)
     return w;
 }
 
+const struct health_report *health_last(const struct health *h)
+{
+    return &h->cached;
+}
+
 void health_cancel(struct health *h, void *handle)
 {
     struct health_waiter *w = handle;
@@ -222,6 +227,8 @@ struct health *health_create(h2o_evloop_t *loop, struct pg_pool *pg, struct redi
     h2o_timeout_init(loop, &h->timeout, (uint64_t)timeout_ms);
     h->timeout_entry.cb = on_timeout;
     snprintf(h->cached.database.reason, sizeof(h->cached.database.reason), "not checked yet");
+    snprintf(h->cached.schema.reason, sizeof(h->cached.schema.reason), "not checked yet");
+    snprintf(h->cached.redis.reason, sizeof(h->cached.redis.reason), "not checked yet");
     return h;
 }
 

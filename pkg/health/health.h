@@ -30,6 +30,8 @@ struct health *health_create(h2o_evloop_t *loop, struct pg_pool *pg, struct redi
  * handle for health_cancel, or NULL when it answered synchronously. */
 void *health_ready(struct health *h, health_cb cb, void *arg);
 void health_cancel(struct health *h, void *handle);
+/* The last finished report (all checks failing with "not checked yet" before the first one). */
+const struct health_report *health_last(const struct health *h);
 void health_destroy(struct health *h);
 
 /* Renders {"status":"ok|unavailable","checks":{...}}; extra_reason (may be NULL) adds a failing

@@ -87,7 +87,7 @@ void log_write(enum log_level level, const char *request_id, const char *msg, js
         json_decref(fields);
     }
     char buf[4096];
-    const size_t flags = JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII;
+    const size_t flags = JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(6);
     size_t len = json_dumpb(line, buf, sizeof(buf) - 1, flags);
     if (len > 0 && len < sizeof(buf) - 1) {
         buf[len] = '\n';
