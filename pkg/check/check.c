@@ -1,12 +1,202 @@
+/* check: `bollard check`, the start-up preconditions as a one-shot command (CONTRACT §2).
+ * A CLI, so synchronous libpq and hiredis. One line on stderr per failing check, never a secret. */
 #include "check/check.h"
 
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include <hiredis.h>
+#include <libpq-fe.h>
+
+#include "redisconn/redisconn.h"
+#include "schema/schema.h"
+
+#define CHECK_EXIT_FAILED 1
+#define CHECK_EXIT_USAGE  64
+#define TEXT_MAX          512
+
+static void set_why(char *why, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Messages are cut at cap on purpose (one line per check); vsnprintf keeps the compiler's
+ * truncation analysis out of the way. */
+static void set_why(char *why, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (vsnprintf(why, cap, fmt, ap) < 0 && cap > 0)
+        why[0] = '\0';
+    va_end(ap);
+}
+
+static void one_line(const char *in, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (const char *p = in != NULL ? in : ""; *p != '\0' && o + 1 < cap; p++)
+        out[o++] = (*p == '\n' || *p == '\r' || *p == '\t') ? ' ' : *p;
+    while (o > 0 && out[o - 1] == ' ')
+        o--;
+    out[o] = '\0';
+}
+
+/* ---- database and schema */
+
+static PGconn *connect_db(const struct config *cfg, char *why, size_t cap)
+{
+    char timeout_text[24];
+    int seconds = (cfg->db_connect_timeout_ms + 999) / 1000;
+    snprintf(timeout_text, sizeof(timeout_text), "%d", seconds < 2 ? 2 : seconds); /* libpq's minimum */
+    const char *keys[] = {"dbname", "fallback_application_name", "connect_timeout", NULL};
+    const char *values[] = {cfg->database_url, "bollard-check", timeout_text, NULL};
+    PGconn *conn = PQconnectdbParams(keys, values, 1);
+    if (conn != NULL && PQstatus(conn) == CONNECTION_OK)
+        return conn;
+    one_line(conn != NULL ? PQerrorMessage(conn) : "out of memory", why, cap);
+    PQfinish(conn);
+    return NULL;
+}
+
+/* Returns true when compatible; otherwise writes the reason. */
+static bool check_schema(const struct config *cfg, PGconn *conn, char *why, size_t cap)
+{
+    bool ok = false;
+    char sql[64];
+    snprintf(sql, sizeof(sql), "SET statement_timeout = %d", cfg->db_query_timeout_ms);
+    PGresult *res = PQexec(conn, sql);
+    if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
+        one_line(PQerrorMessage(conn), why, cap);
+        goto cleanup;
+    }
+    PQclear(res);
+    res = PQexec(conn, schema_state_sql());
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+        if (state != NULL && strcmp(state, "42P01") == 0) {
+            ok = schema_compat_evaluate(0, 0, why, cap) == SCHEMA_COMPATIBLE;
+        } else {
+            char err[TEXT_MAX];
+            one_line(PQerrorMessage(conn), err, sizeof(err));
+            set_why(why, cap, "cannot read the schema version: %s", err);
+        }
+        goto cleanup;
+    }
+    long version = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+    long floor = strtol(PQgetvalue(res, 0, 1), NULL, 10);
+    ok = schema_compat_evaluate(version, floor, why, cap) == SCHEMA_COMPATIBLE;
+cleanup:
+    PQclear(res);
+    return ok;
+}
+
+/* ---- Redis */
+
+/* True when the reply is a status/string equal to want; otherwise describes it in why. */
+static bool reply_is(redisContext *c, redisReply *reply, const char *want, const char *what, char *why,
+                     size_t cap)
+{
+    bool ok = false;
+    if (reply == NULL) {
+        char err[TEXT_MAX];
+        one_line(c->errstr, err, sizeof(err));
+        set_why(why, cap, "%s: %s", what, err[0] != '\0' ? err : "no reply");
+    } else if (reply->type == REDIS_REPLY_ERROR) {
+        /* Redis error texts name the problem (WRONGPASS, NOAUTH, ...), never the password. */
+        char err[TEXT_MAX];
+        one_line(reply->str, err, sizeof(err));
+        set_why(why, cap, "%s: %s", what, err);
+    } else if ((reply->type == REDIS_REPLY_STATUS || reply->type == REDIS_REPLY_STRING) &&
+               strcmp(reply->str, want) == 0) {
+        ok = true;
+    } else {
+        set_why(why, cap, "%s: unexpected reply", what);
+    }
+    freeReplyObject(reply);
+    return ok;
+}
+
+static bool check_redis(const struct config *cfg, char *why, size_t cap)
+{
+    struct redis_url t;
+    bool ok = false;
+    redisContext *c = NULL;
+    if (redis_url_parse(cfg->redis_url, &t) != 0) {
+        set_why(why, cap, "REDIS_URL must look like redis://[[user]:password@]host[:port][/db]");
+        goto cleanup;
+    }
+    struct timeval tv = {.tv_sec = cfg->redis_timeout_ms / 1000,
+                         .tv_usec = (cfg->redis_timeout_ms % 1000) * 1000};
+    c = redisConnectWithTimeout(t.host, t.port, tv);
+    if (c == NULL || c->err) {
+        char err[TEXT_MAX];
+        one_line(c != NULL ? c->errstr : "out of memory", err, sizeof(err));
+        set_why(why, cap, "not reachable at %s:%d: %s", t.host, t.port, err);
+        goto cleanup;
+    }
+    if (redisSetTimeout(c, tv) != REDIS_OK) {
+        set_why(why, cap, "cannot set the command timeout");
+        goto cleanup;
+    }
+    if (t.password[0] != '\0') {
+        redisReply *reply = t.user[0] != '\0' ? redisCommand(c, "AUTH %s %s", t.user, t.password)
+                                              : redisCommand(c, "AUTH %s", t.password);
+        if (!reply_is(c, reply, "OK", "authentication failed", why, cap))
+            goto cleanup;
+    }
+    if (t.db != 0 && !reply_is(c, redisCommand(c, "SELECT %d", t.db), "OK", "SELECT failed", why, cap))
+        goto cleanup;
+    ok = reply_is(c, redisCommand(c, "PING"), "PONG", "PING failed", why, cap);
+cleanup:
+    if (c != NULL)
+        redisFree(c);
+    /* The password was on the stack; do not leave it there. */
+    explicit_bzero(&t, sizeof(t));
+    return ok;
+}
 
 int check_main(const struct config *cfg, int argc, char **argv)
 {
-    (void)cfg;
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "bollard check: not implemented in this build yet (issue: migration runner)\n");
-    return 70;
+    if (argc > 1) {
+        bool help = strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0;
+        fprintf(
+            help ? stdout : stderr,
+            "usage: bollard check\n"
+            "Checks configuration, database reachability, schema compatibility (this binary: level %ld) and\n"
+            "Redis; prints one line per failing check on stderr. Exit codes: 0 all pass; 1 a check failed;\n"
+            "64 usage; 78 invalid configuration.\n",
+            schema_binary_level());
+        return help ? 0 : CHECK_EXIT_USAGE;
+    }
+    /* The configuration was loaded and validated (exit 78 otherwise) before this runs. */
+    int failures = 0;
+    char why[TEXT_MAX];
+
+    if (cfg->database_is_sqlite) {
+        fprintf(stderr,
+                "database: sqlite: databases are not checked by this command (they are used by `bollard "
+                "dev` only)\n");
+        failures++;
+    } else {
+        PGconn *conn = connect_db(cfg, why, sizeof(why));
+        if (conn == NULL) {
+            fprintf(stderr, "database: not reachable: %s\n", why);
+            fprintf(stderr, "schema: not checked: the database is not reachable\n");
+            failures += 2;
+        } else {
+            if (!check_schema(cfg, conn, why, sizeof(why))) {
+                fprintf(stderr, "schema: %s\n", why);
+                failures++;
+            }
+            PQfinish(conn);
+        }
+    }
+    if (!check_redis(cfg, why, sizeof(why))) {
+        fprintf(stderr, "redis: %s\n", why);
+        failures++;
+    }
+    if (failures > 0)
+        return CHECK_EXIT_FAILED;
+    printf("ok: configuration, database, schema (level %ld), redis\n", schema_binary_level());
+    return 0;
 }

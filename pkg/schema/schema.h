@@ -23,7 +23,7 @@ enum schema_compat schema_compat_evaluate(long db_version, long db_floor, char *
 enum schema_compat schema_compat_evaluate_for(long binary_level, long db_version, long db_floor, char *reason,
                                               size_t cap);
 
-/* ---- The embedded migrations (generated from migrations/*.sql at build time). ---- */
+/* ---- The embedded migrations (generated from the .sql files in migrations/ at build time). ---- */
 
 /* The bookkeeping table the runner writes and schema_state_sql() reads. */
 #define SCHEMA_TABLE "bollard_schema_migrations"
@@ -60,7 +60,7 @@ bool schema_parse_filename(const char *filename, long *version, char *name, size
 /* Reads the kind from the first line of the SQL ("-- bollard: expand|contract"). */
 bool schema_parse_kind(const char *sql, size_t len, enum schema_kind *kind, char *err, size_t err_cap);
 const char *schema_kind_name(enum schema_kind kind);
-/* Lower-case hex SHA-256 of data into out[65]. */
-void schema_sha256_hex(const void *data, size_t len, char out[SCHEMA_SHA256_HEX_LEN + 1]);
+/* Lower-case hex SHA-256 of data into out[65]; false only if the crypto library fails. */
+bool schema_sha256_hex(const void *data, size_t len, char out[SCHEMA_SHA256_HEX_LEN + 1]);
 
 #endif

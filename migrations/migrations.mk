@@ -1,0 +1,60 @@
+# migrations: migrations/*.sql are embedded into bollard at build time (the image carries no
+# migration files). migrations/embed.c validates each file (name, kind header, unique version) and
+# writes a C table; a malformed migration fails the build. See migrations/README.md.
+
+MIGRATIONS_SQL := $(sort $(wildcard migrations/*.sql))
+MIGRATIONS_EMBED := $(BUILD)/tools/embed-migrations
+MIGRATIONS_LIST := $(BUILD)/gen/migrations.list
+MIGRATIONS_C := $(BUILD)/gen/migrations.c
+MIGRATIONS_OBJ := $(BUILD)/obj/gen/migrations.o
+BOLLARD_EXTRA_OBJS += $(MIGRATIONS_OBJ)
+
+# A host tool, so no sanitizers: it only has to be correct for the files in this repository.
+$(MIGRATIONS_EMBED): migrations/embed.c pkg/schema/parse.c pkg/schema/schema.h
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 $(WARN) -O1 -Ipkg -o $@ migrations/embed.c pkg/schema/parse.c -lcrypto
+
+# Changes only when the set of files changes, so a deleted migration also regenerates the table.
+$(MIGRATIONS_LIST): FORCE
+	@mkdir -p $(@D)
+	@echo '$(MIGRATIONS_SQL)' | cmp -s - $@ || echo '$(MIGRATIONS_SQL)' > $@
+
+$(MIGRATIONS_C): $(MIGRATIONS_EMBED) $(MIGRATIONS_SQL) $(MIGRATIONS_LIST)
+	@mkdir -p $(@D)
+	$(MIGRATIONS_EMBED) $@ $(MIGRATIONS_SQL)
+
+$(MIGRATIONS_OBJ): $(MIGRATIONS_C) pkg/schema/embedded.h pkg/schema/schema.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+# ---- Test fixtures: bollard built with other migration sets (tests/migrate). Fixture migrations
+# are numbered 9001+ so that they stay above every real one.
+MIGRATE_FIXTURE_SRC := tests/migrate/fixtures
+MIGRATE_FIXTURE_expand := $(MIGRATIONS_SQL) $(MIGRATE_FIXTURE_SRC)/9001_fixture_widgets.sql
+MIGRATE_FIXTURE_contract := $(MIGRATE_FIXTURE_expand) $(MIGRATE_FIXTURE_SRC)/9002_fixture_widgets_drop_note.sql
+MIGRATE_FIXTURE_failing := $(MIGRATIONS_SQL) $(MIGRATE_FIXTURE_SRC)/failing/9001_fixture_widgets.sql
+MIGRATE_FIXTURE_slow := $(MIGRATIONS_SQL) $(MIGRATE_FIXTURE_SRC)/slow/9001_fixture_widgets.sql
+# The real set with its first migration edited after the fact (a comment appended).
+MIGRATE_FIXTURE_edited := $(BUILD)/fixtures/edited/$(notdir $(firstword $(MIGRATIONS_SQL))) \
+	$(wordlist 2,$(words $(MIGRATIONS_SQL)),$(MIGRATIONS_SQL))
+MIGRATE_FIXTURES := expand contract failing slow edited
+
+$(BUILD)/fixtures/edited/%.sql: migrations/%.sql
+	@mkdir -p $(@D)
+	{ cat $<; echo '-- edited after it was applied (test fixture)'; } > $@
+
+# The fixture links bollard's own objects with another migration table; it depends on bollard so
+# that every object of BOLLARD_EXTRA_OBJS (also those added by later fragments) exists.
+define MIGRATE_FIXTURE_RULES
+$(BUILD)/fixtures/gen/migrations_$(1).c: $(MIGRATIONS_EMBED) $(MIGRATE_FIXTURE_$(1)) $(MIGRATIONS_LIST)
+	@mkdir -p $$(@D)
+	$(MIGRATIONS_EMBED) $$@ $(MIGRATE_FIXTURE_$(1))
+$(BUILD)/fixtures/obj/migrations_$(1).o: $(BUILD)/fixtures/gen/migrations_$(1).c pkg/schema/embedded.h
+	@mkdir -p $$(@D)
+	$$(CC) $$(CFLAGS_ALL) -c $$< -o $$@
+$(BUILD)/fixtures/bollard-$(1): $(BUILD)/fixtures/obj/migrations_$(1).o $(BUILD)/bollard
+	$$(CC) $$(LDFLAGS_ALL) -o $$@ $(BUILD)/obj/cmd/bollard/main.o $$< \
+		$$(filter-out $(MIGRATIONS_OBJ),$$(BOLLARD_EXTRA_OBJS)) $$(LIBBOLLARD) $$(LIBS)
+BINS += $(BUILD)/fixtures/bollard-$(1)
+endef
+$(foreach f,$(MIGRATE_FIXTURES),$(eval $(call MIGRATE_FIXTURE_RULES,$(f))))
