@@ -196,6 +196,50 @@ void http_add_header(struct http_exchange *ex, const char *name, const char *val
                           NULL, h2o_strdup(&req->pool, value, SIZE_MAX).base, strlen(value));
 }
 
+static const char *reason_phrase(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 204:
+        return "No Content";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 412:
+        return "Precondition Failed";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Content";
+    case 428:
+        return "Precondition Required";
+    case 429:
+        return "Too Many Requests";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "";
+    }
+}
+
 static void access_log(struct http_exchange *ex, int status, uint64_t duration_ns)
 {
     h2o_req_t *req = ex->req;
@@ -224,7 +268,7 @@ void http_respond(struct http_exchange *ex, int status, const char *content_type
         access_log(ex, status, duration);
 
     req->res.status = status;
-    req->res.reason = "";
+    req->res.reason = reason_phrase(status);
     if (content_type != NULL)
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type,
                        strlen(content_type));
