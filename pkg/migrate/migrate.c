@@ -175,6 +175,18 @@ static bool install_signals(struct sigaction *old_term, struct sigaction *old_in
 
 /* ---- connection */
 
+/* Server notices (e.g. "relation already exists, skipping") would otherwise go to stderr raw. */
+static void on_notice(void *arg, const PGresult *res)
+{
+    const struct runner *r = arg;
+    const char *severity = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+    bool warning = severity != NULL && strcmp(severity, "WARNING") == 0;
+    char text[TEXT_MAX];
+    one_line(PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY), text, sizeof(text));
+    report(r, warning ? LOG_WARN : LOG_DEBUG,
+           json_pack("{s:s}", "severity", severity != NULL ? severity : "?"), "postgres: %s", text);
+}
+
 static void application_name(char *out, size_t cap)
 {
     char host[64];
@@ -210,6 +222,7 @@ static int connect_with_retry(struct runner *r)
         PGconn *conn = PQconnectdbParams(keys, values, 1);
         if (conn != NULL && PQstatus(conn) == CONNECTION_OK) {
             r->conn = conn;
+            PQsetNoticeReceiver(conn, on_notice, r);
             set_active_cancel(conn);
             if (attempt > 1)
                 report(r, LOG_INFO, json_pack("{s:i}", "attempts", attempt), "database reachable");
@@ -529,9 +542,11 @@ static void report_migration_error(struct runner *r, const struct schema_migrati
     char where[48] = "";
     if (line > 0)
         snprintf(where, sizeof(where), " at line %ld", line);
-    report(r, LOG_ERROR,
-           json_pack("{s:I,s:s,s:s,s:s,s:s,s:I}", "version", (json_int_t)m->version, "name", m->name,
-                     "sqlstate", sqlstate_of(res), "error", why, "detail", detail, "line", (json_int_t)line),
+    json_t *fields = json_pack("{s:I,s:s,s:s,s:s,s:s}", "version", (json_int_t)m->version, "name", m->name,
+                               "sqlstate", sqlstate_of(res), "error", why, "detail", detail);
+    if (fields != NULL && line > 0)
+        json_object_set_new(fields, "line", json_integer(line));
+    report(r, LOG_ERROR, fields,
            "migration %ld (%s) failed%s: %s%s%s; rolled back, nothing of it was applied", m->version, m->name,
            where, why, detail[0] != '\0' ? " -- " : "", detail);
 }
@@ -748,7 +763,7 @@ static size_t status_rows(const struct runner *r, struct status_row *out)
             s->name = m->name;
             s->kind = schema_kind_name(m->kind);
             s->checksum = m->checksum;
-            s->state = m->version < r->db_version ? "out of order" : "pending";
+            s->state = m->version < r->db_version ? "out-of-order" : "pending";
             e++;
         }
     }
@@ -787,7 +802,7 @@ static int print_status(struct runner *r, int verdict)
                       "database", "version", (json_int_t)r->db_version, "floor", (json_int_t)r->db_floor,
                       "compatibility", "ok", compat == SCHEMA_COMPATIBLE, "state", compat_state_name(compat),
                       "reason", reason, "pending", (int)r->n_pending, "migrations", list);
-        char *text = doc != NULL ? json_dumps(doc, JSON_INDENT(2)) : NULL;
+        char *text = doc != NULL ? json_dumps(doc, JSON_INDENT(2) | JSON_REAL_PRECISION(6)) : NULL;
         if (text == NULL) {
             json_decref(doc);
             free(rows);
@@ -803,13 +818,13 @@ static int print_status(struct runner *r, int verdict)
             if (len > name_w)
                 name_w = len;
         }
-        printf("%-8s %-*s %-8s %-11s %-24s %s\n", "VERSION", name_w, "NAME", "KIND", "STATE", "APPLIED AT",
+        printf("%-8s %-*s %-8s %-12s %-24s %s\n", "VERSION", name_w, "NAME", "KIND", "STATE", "APPLIED AT",
                "DURATION");
         for (size_t i = 0; i < n; i++) {
             char duration[32] = "-";
             if (rows[i].applied_at != NULL)
                 snprintf(duration, sizeof(duration), "%.1f ms", rows[i].duration_ms);
-            printf("%-8ld %-*s %-8s %-11s %-24s %s\n", rows[i].version, name_w, rows[i].name, rows[i].kind,
+            printf("%-8ld %-*s %-8s %-12s %-24s %s\n", rows[i].version, name_w, rows[i].name, rows[i].kind,
                    rows[i].state, rows[i].applied_at != NULL ? rows[i].applied_at : "-", duration);
         }
         printf("\ndatabase: version %ld, floor %ld; this binary: level %ld; %zu pending\nschema: %s (%s)\n",
