@@ -180,6 +180,7 @@ def base_env(pg=None, redis=None, **extra):
         # ASan: fail the test on leaks and errors; keep reports in the process's stderr.
         "ASAN_OPTIONS": "abort_on_error=0:detect_leaks=1:exitcode=86",
         "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1:exitcode=87",
+        "LSAN_OPTIONS": "suppressions=" + os.path.join(REPO, "tests", "lsan.supp"),
     }
     env.update({k: str(v) for k, v in extra.items()})
     return env
