@@ -1,0 +1,195 @@
+/* Unit tests of the environment contract (pkg/config) and request-id rules (pkg/log). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "config/config.h"
+#include "log/log.h"
+
+struct fake_env {
+    const char *pairs[32][2];
+    size_t n;
+};
+
+static const char *fake_lookup(const char *name, void *ctx)
+{
+    struct fake_env *env = ctx;
+    for (size_t i = 0; i < env->n; i++)
+        if (strcmp(env->pairs[i][0], name) == 0)
+            return env->pairs[i][1];
+    return NULL;
+}
+
+static void env_set(struct fake_env *env, const char *name, const char *value)
+{
+    for (size_t i = 0; i < env->n; i++)
+        if (strcmp(env->pairs[i][0], name) == 0) {
+            env->pairs[i][1] = value;
+            return;
+        }
+    env->pairs[env->n][0] = name;
+    env->pairs[env->n][1] = value;
+    env->n++;
+}
+
+static void valid_env(struct fake_env *env)
+{
+    memset(env, 0, sizeof(*env));
+    env_set(env, "DATABASE_URL", "postgresql://u:p@db:5432/app");
+    env_set(env, "SECRET_KEY", "0123456789abcdef0123456789abcdef");
+    env_set(env, "REDIS_URL", "redis://redis:6379/0");
+    env_set(env, "ENVIRONMENT", "production");
+    env_set(env, "LOG_LEVEL", "info");
+}
+
+/* Loads and returns the problem count; the messages land in `msgs`. */
+static int load(struct fake_env *env, unsigned roles, struct config *cfg, char *msgs, size_t cap)
+{
+    FILE *err = fmemopen(msgs, cap, "w");
+    assert_non_null(err);
+    int n = config_load(cfg, roles, fake_lookup, env, err);
+    fclose(err);
+    return n;
+}
+
+static void test_valid_config_has_defaults(void **state)
+{
+    (void)state;
+    struct fake_env env;
+    struct config cfg;
+    char msgs[2048] = "";
+    valid_env(&env);
+    assert_int_equal(load(&env, CONFIG_ROLE_API, &cfg, msgs, sizeof(msgs)), 0);
+    assert_int_equal(cfg.port, 8000);
+    assert_int_equal(cfg.shutdown_drain_seconds, 5);
+    assert_int_equal(cfg.shutdown_timeout_seconds, 25);
+    assert_int_equal(cfg.jwt_expiration_days, 7);
+    assert_true(cfg.api_threads >= 1);
+    assert_int_equal(cfg.environment, CONFIG_ENV_PRODUCTION);
+    assert_int_equal(cfg.log_level, LOG_INFO);
+    config_free(&cfg);
+}
+
+static void test_all_problems_reported_without_values(void **state)
+{
+    (void)state;
+    struct fake_env env;
+    struct config cfg;
+    char msgs[4096] = "";
+    valid_env(&env);
+    env_set(&env, "SECRET_KEY", "tooshort-secret");
+    env_set(&env, "PORT", "99999");
+    env_set(&env, "LOG_LEVEL", "chatty");
+    env_set(&env, "DATABASE_URL", "mysql://u:hunter2@db/app");
+    assert_int_equal(load(&env, CONFIG_ROLE_API, &cfg, msgs, sizeof(msgs)), 4);
+    assert_non_null(strstr(msgs, "SECRET_KEY"));
+    assert_non_null(strstr(msgs, "PORT"));
+    assert_non_null(strstr(msgs, "LOG_LEVEL"));
+    assert_non_null(strstr(msgs, "DATABASE_URL"));
+    assert_null(strstr(msgs, "tooshort-secret"));
+    assert_null(strstr(msgs, "hunter2"));
+    assert_null(strstr(msgs, "chatty"));
+}
+
+static void test_role_decides_what_is_required(void **state)
+{
+    (void)state;
+    struct fake_env env;
+    struct config cfg;
+    char msgs[2048] = "";
+    valid_env(&env);
+    env_set(&env, "REDIS_URL", "");
+    env_set(&env, "SECRET_KEY", "");
+    /* migrate needs neither Redis nor the signing key */
+    assert_int_equal(load(&env, CONFIG_ROLE_MIGRATE, &cfg, msgs, sizeof(msgs)), 0);
+    config_free(&cfg);
+    assert_int_equal(load(&env, CONFIG_ROLE_API, &cfg, msgs, sizeof(msgs)), 2);
+}
+
+static void test_sqlite_only_in_dev(void **state)
+{
+    (void)state;
+    struct fake_env env;
+    struct config cfg;
+    char msgs[2048] = "";
+    valid_env(&env);
+    env_set(&env, "DATABASE_URL", "sqlite:/tmp/x.db");
+    assert_int_equal(load(&env, CONFIG_ROLE_API, &cfg, msgs, sizeof(msgs)), 1);
+    assert_non_null(strstr(msgs, "ENVIRONMENT=dev"));
+    env_set(&env, "ENVIRONMENT", "dev");
+    assert_int_equal(load(&env, CONFIG_ROLE_API, &cfg, msgs, sizeof(msgs)), 0);
+    assert_true(cfg.database_is_sqlite);
+    config_free(&cfg);
+}
+
+static void test_alias_and_conflict(void **state)
+{
+    (void)state;
+    struct fake_env env;
+    struct config cfg;
+    char msgs[2048] = "";
+    valid_env(&env);
+    env_set(&env, "SECRET_KEY", "");
+    env_set(&env, "BETTER_AUTH_SECRET", "abcdefghijklmnopqrstuvwxyz0123456789");
+    assert_int_equal(load(&env, CONFIG_ROLE_API, &cfg, msgs, sizeof(msgs)), 0);
+    assert_string_equal(cfg.secret_key, "abcdefghijklmnopqrstuvwxyz0123456789");
+    config_free(&cfg);
+    env_set(&env, "SECRET_KEY", "a-different-secret-of-enough-length-000");
+    assert_int_equal(load(&env, CONFIG_ROLE_API, &cfg, msgs, sizeof(msgs)), 1);
+    assert_null(strstr(msgs, "a-different-secret"));
+}
+
+static void test_drain_below_timeout_and_origins(void **state)
+{
+    (void)state;
+    struct fake_env env;
+    struct config cfg;
+    char msgs[2048] = "";
+    valid_env(&env);
+    env_set(&env, "SHUTDOWN_DRAIN_SECONDS", "25");
+    env_set(&env, "FRONTEND_URL", "https://a.example.com,http://localhost:3000/");
+    assert_int_equal(load(&env, CONFIG_ROLE_API, &cfg, msgs, sizeof(msgs)), 1);
+    assert_non_null(strstr(msgs, "SHUTDOWN_DRAIN_SECONDS"));
+    env_set(&env, "SHUTDOWN_DRAIN_SECONDS", "5");
+    env_set(&env, "FRONTEND_URL", "https://a.example.com/app");
+    assert_int_equal(load(&env, CONFIG_ROLE_API, &cfg, msgs, sizeof(msgs)), 1);
+    assert_non_null(strstr(msgs, "FRONTEND_URL"));
+}
+
+static void test_request_id_rules(void **state)
+{
+    (void)state;
+    assert_true(log_request_id_is_sane("abc-123_DEF.9:x", 15));
+    assert_false(log_request_id_is_sane("", 0));
+    assert_false(log_request_id_is_sane("has space", 9));
+    assert_false(log_request_id_is_sane("quote\"", 6));
+    char longid[100];
+    memset(longid, 'a', sizeof(longid));
+    assert_false(log_request_id_is_sane(longid, sizeof(longid)));
+    char a[LOG_REQUEST_ID_GEN_LEN + 1], b[LOG_REQUEST_ID_GEN_LEN + 1];
+    log_request_id_generate(a);
+    log_request_id_generate(b);
+    assert_int_equal(strlen(a), LOG_REQUEST_ID_GEN_LEN);
+    assert_string_not_equal(a, b);
+    assert_true(log_request_id_is_sane(a, strlen(a)));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_valid_config_has_defaults),
+        cmocka_unit_test(test_all_problems_reported_without_values),
+        cmocka_unit_test(test_role_decides_what_is_required),
+        cmocka_unit_test(test_sqlite_only_in_dev),
+        cmocka_unit_test(test_alias_and_conflict),
+        cmocka_unit_test(test_drain_below_timeout_and_origins),
+        cmocka_unit_test(test_request_id_rules),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
