@@ -133,8 +133,12 @@ bool target_parse_http(const char *text, struct http_target *target, const char 
     memset(target, 0, sizeof *target);
     size_t length = strlen(text);
 
-    if (target_parse_port(text, length, &target->port))
-        return true;
+    if (length > 0 && strspn(text, "0123456789") == length) {
+        if (target_parse_port(text, length, &target->port))
+            return true;
+        *error = "invalid port";
+        return false;
+    }
     if (strncmp(text, "https://", 8) == 0) {
         *error = "https is not supported (probe speaks plain HTTP)";
         return false;
