@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Issue 2 benchmark: `bollard api` /health/live against nginx returning a fixed 200, same run,
+one thread/worker each, wrk on loopback; plus idle RSS and start-up time to the first 200.
+Reproduce: make bench-api   (or: BOLLARD_BUILD=build/release python3 bench/api_bench.py)"""
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+import harness  # noqa: E402
+
+DURATION = os.environ.get("BENCH_DURATION", "8s")
+CONNECTIONS = os.environ.get("BENCH_CONNECTIONS", "32")
+
+
+def wrk(url):
+    out = subprocess.run(["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{DURATION}", "--latency", url],
+                         capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
+    return rps, float(p99.group(1)) * scale
+
+
+def start_nginx(port, tmp):
+    conf = os.path.join(tmp, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(f"""worker_processes 1; daemon off; pid {tmp}/nginx.pid; error_log {tmp}/error.log;
+events {{ worker_connections 1024; }}
+http {{ access_log off; keepalive_requests 1000000;
+  server {{ listen 127.0.0.1:{port}; location / {{ default_type application/json; return 200 '{{"status":"ok"}}'; }} }} }}
+""")
+    proc = subprocess.Popen(["nginx", "-c", conf, "-p", tmp], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    harness.wait_until(lambda: harness.port_open(port), timeout=10, what="nginx")
+    return proc
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def startup_ms(env):
+    """Spawn to first 200 on /health/live, polled as fast as a client can."""
+    port = harness.free_port()
+    e = dict(env, PORT=str(port))
+    t0 = time.perf_counter()
+    p = subprocess.Popen([harness.binary("bollard"), "api"], env=e, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    import socket
+    while True:
+        try:
+            s = socket.create_connection(("127.0.0.1", port), timeout=1)
+            s.sendall(b"GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            if s.recv(64).startswith(b"HTTP/1.1 200"):
+                s.close()
+                break
+            s.close()
+        except OSError:
+            pass
+    took = (time.perf_counter() - t0) * 1000
+    p.terminate()
+    p.wait()
+    return took
+
+
+def main():
+    pg, redis = harness.Postgres(), harness.Redis()
+    tmp = tempfile.mkdtemp(prefix="bollard-bench-")
+    try:
+        env = harness.base_env(pg, redis, API_THREADS=1, ACCESS_LOG="false", LOG_LEVEL="warn",
+                               SHUTDOWN_DRAIN_SECONDS=0)
+        nginx_port = harness.free_port()
+        nginx = start_nginx(nginx_port, tmp)
+        api = harness.Bollard.api(env)
+        time.sleep(1)  # idle: nothing but the start-up work done
+        idle_rss = rss_kb(api.proc.pid)
+        wrk(api.url("/health/live"))  # warm-up both
+        nginx_rps, nginx_p99 = wrk(f"http://127.0.0.1:{nginx_port}/")
+        api_rps, api_p99 = wrk(api.url("/health/live"))
+        loaded_rss = rss_kb(api.proc.pid)
+        api.signal()
+        api.wait(15)
+        nginx.terminate()
+        nginx.wait()
+        starts = [startup_ms(env) for _ in range(10)]
+        print("| measurement | bollard api | nginx (return 200) | ratio |")
+        print("|---|---|---|---|")
+        print(f"| /health/live req/s (wrk -t1 -c{CONNECTIONS} -d{DURATION}, 1 thread each) | {api_rps:,.0f} | "
+              f"{nginx_rps:,.0f} | {api_rps / nginx_rps:.2f}x |")
+        print(f"| p99 latency | {api_p99:.2f} ms | {nginx_p99:.2f} ms | {api_p99 / nginx_p99:.2f}x |")
+        print(f"| idle RSS | {idle_rss / 1024:.1f} MB | | budget 10 MB |")
+        print(f"| RSS after load | {loaded_rss / 1024:.1f} MB | | |")
+        print(f"| start to first /health/live 200 (median of 10) | {statistics.median(starts):.1f} ms | | "
+              f"budget 50 ms |")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        pg.destroy()
+        redis.destroy()
+
+
+if __name__ == "__main__":
+    main()
