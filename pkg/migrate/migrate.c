@@ -754,8 +754,7 @@ static size_t status_rows(const struct runner *r, struct status_row *out)
                 s->state = same ? "applied" : "changed";
                 e++;
             } else {
-                s->state = av > schema_binary_level() ? "applied (newer than this binary)"
-                                                      : "unknown to this binary";
+                s->state = av > schema_binary_level() ? "ahead" : "unknown";
             }
             a++;
         } else {
