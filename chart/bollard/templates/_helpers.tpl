@@ -1,0 +1,298 @@
+{{/* Names ------------------------------------------------------------------------------------ */}}
+
+{{- define "bollard.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "bollard.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* A name for a role's objects: FULLNAME-SUFFIX, kept within 63 characters. */}}
+{{- define "bollard.componentName" -}}
+{{- $full := include "bollard.fullname" .ctx }}
+{{- printf "%s-%s" ($full | trunc (int (sub 62 (len .suffix))) | trimSuffix "-") .suffix }}
+{{- end }}
+
+{{- define "bollard.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "bollard.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "bollard.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "bollard.secretName" -}}
+{{- default (include "bollard.fullname" .) .Values.secret.existingSecret }}
+{{- end }}
+
+{{/* Labels ----------------------------------------------------------------------------------- */}}
+
+{{/* Selector labels of one role. Call with (dict "ctx" $ "component" "api"). */}}
+{{- define "bollard.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "bollard.name" .ctx }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/* Labels of every object; with a component when one is given. */}}
+{{- define "bollard.labels" -}}
+{{- $ctx := .ctx -}}
+helm.sh/chart: {{ include "bollard.chart" $ctx }}
+app.kubernetes.io/name: {{ include "bollard.name" $ctx }}
+app.kubernetes.io/instance: {{ $ctx.Release.Name }}
+{{- with .component }}
+app.kubernetes.io/component: {{ . }}
+{{- end }}
+app.kubernetes.io/version: {{ include "bollard.imageTag" $ctx | trunc 63 | trimSuffix "-" | quote }}
+app.kubernetes.io/part-of: bollard
+app.kubernetes.io/managed-by: {{ $ctx.Release.Service }}
+{{- with $ctx.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Image ------------------------------------------------------------------------------------ */}}
+
+{{- define "bollard.imageTag" -}}
+{{- default .Chart.AppVersion .Values.image.tag }}
+{{- end }}
+
+{{- define "bollard.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (include "bollard.imageTag" .) }}
+{{- end }}
+{{- end }}
+
+{{/* Config and secret checksums: a change rolls the pods. */}}
+{{- define "bollard.checksums" -}}
+checksum/config: {{ include (print .Template.BasePath "/configmap.yaml") . | sha256sum }}
+{{- if .Values.secret.existingSecret }}
+checksum/secret: {{ printf "existing:%s:%s" .Values.secret.existingSecret (toJson .Values.secret.keys) | sha256sum }}
+{{- else }}
+checksum/secret: {{ include (print .Template.BasePath "/secret.yaml") . | sha256sum }}
+{{- end }}
+{{- end }}
+
+{{/* Pod-level pieces --------------------------------------------------------------------------- */}}
+
+{{- define "bollard.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .Values.podSecurityContext.runAsUser }}
+runAsGroup: {{ .Values.podSecurityContext.runAsGroup }}
+fsGroup: {{ .Values.podSecurityContext.fsGroup }}
+fsGroupChangePolicy: OnRootMismatch
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{- define "bollard.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .Values.podSecurityContext.runAsUser }}
+runAsGroup: {{ .Values.podSecurityContext.runAsGroup }}
+readOnlyRootFilesystem: true
+allowPrivilegeEscalation: false
+privileged: false
+capabilities:
+  drop:
+    - ALL
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{- define "bollard.imagePullSecrets" -}}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+{{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* Scheduling of one role: (dict "ctx" $ "role" .Values.api "component" "api"). */}}
+{{- define "bollard.scheduling" -}}
+{{- $role := .role }}
+{{- with $role.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- with $role.nodeSelector }}
+nodeSelector:
+{{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $role.tolerations }}
+tolerations:
+{{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $role.affinity }}
+affinity:
+{{- toYaml . | nindent 2 }}
+{{- end }}
+{{- if $role.topologySpreadConstraints }}
+topologySpreadConstraints:
+{{- range $role.topologySpreadConstraints }}
+{{- $c := deepCopy . }}
+{{- if not (hasKey $c "labelSelector") }}
+{{- $_ := set $c "labelSelector" (dict "matchLabels" (include "bollard.selectorLabels" (dict "ctx" $.ctx "component" $.component) | fromYaml)) }}
+{{- end }}
+  - {{ toYaml $c | nindent 4 | trim }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Pod annotations: checksums, then the chart-wide and the role's own ones. */}}
+{{- define "bollard.podAnnotations" -}}
+{{- include "bollard.checksums" .ctx }}
+{{- with .ctx.Values.podAnnotations }}
+{{ toYaml . }}
+{{- end }}
+{{- with .role.podAnnotations }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{- define "bollard.podLabels" -}}
+{{ include "bollard.labels" (dict "ctx" .ctx "component" .component) }}
+{{- with .ctx.Values.podLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Secrets ------------------------------------------------------------------------------------ */}}
+
+{{/*
+Environment entries that deliver the secrets a role needs.
+Call with (dict "ctx" $ "names" (list "databaseUrl" "secretKey" "redisUrl")).
+*/}}
+{{- define "bollard.secretEnv" -}}
+{{- $ctx := .ctx -}}
+{{- $secret := default (include "bollard.secretName" $ctx) .secretName }}
+{{- $vars := dict "databaseUrl" "DATABASE_URL" "secretKey" "SECRET_KEY" "redisUrl" "REDIS_URL" }}
+{{- range .names }}
+{{- if $ctx.Values.secret.mountAsFiles }}
+- name: {{ get $vars . }}_FILE
+  value: /var/run/secrets/bollard/{{ get $vars . }}
+{{- else }}
+- name: {{ get $vars . }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ get $ctx.Values.secret.keys . }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "bollard.secretVolume" -}}
+{{- $ctx := .ctx -}}
+{{- $vars := dict "databaseUrl" "DATABASE_URL" "secretKey" "SECRET_KEY" "redisUrl" "REDIS_URL" }}
+{{- if $ctx.Values.secret.mountAsFiles }}
+- name: secrets
+  secret:
+    secretName: {{ default (include "bollard.secretName" $ctx) .secretName }}
+    defaultMode: 0440
+    items:
+{{- range .names }}
+      - key: {{ get $ctx.Values.secret.keys . }}
+        path: {{ get $vars . }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "bollard.secretMount" -}}
+{{- if .Values.secret.mountAsFiles }}
+- name: secrets
+  mountPath: /var/run/secrets/bollard
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{- define "bollard.tmpVolume" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: {{ .Values.tmpVolume.sizeLimit }}
+{{- end }}
+
+{{- define "bollard.tmpMount" -}}
+- name: tmp
+  mountPath: /tmp
+{{- end }}
+
+{{/* Probe timings from a values map. */}}
+{{- define "bollard.probeTimings" -}}
+{{- pick . "initialDelaySeconds" "periodSeconds" "timeoutSeconds" "failureThreshold" "successThreshold" | toYaml }}
+{{- end }}
+
+{{/* Egress rules shared by the NetworkPolicies (only when egress is restricted). */}}
+{{- define "bollard.egress" -}}
+{{- if .Values.networkPolicy.egress.restrict }}
+egress:
+  # DNS, wherever the cluster runs it.
+  - ports:
+      - port: 53
+        protocol: UDP
+      - port: 53
+        protocol: TCP
+  {{- with .Values.networkPolicy.egress.rules }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Validation of values that the schema cannot express ------------------------------------------ */}}
+{{- define "bollard.validate" -}}
+{{- $api := .Values.api }}
+{{- if ge (int $api.shutdown.drainSeconds) (int $api.shutdown.timeoutSeconds) }}
+{{- fail (printf "api.shutdown.drainSeconds (%v) must be below api.shutdown.timeoutSeconds (%v)" $api.shutdown.drainSeconds $api.shutdown.timeoutSeconds) }}
+{{- end }}
+{{- if not (kindIs "invalid" $api.terminationGracePeriodSeconds) }}
+{{- if le (int $api.terminationGracePeriodSeconds) (add $api.shutdown.preStopSleepSeconds $api.shutdown.timeoutSeconds | int) }}
+{{- fail (printf "api.terminationGracePeriodSeconds (%v) must be above api.shutdown.preStopSleepSeconds + api.shutdown.timeoutSeconds (%v)" $api.terminationGracePeriodSeconds (add $api.shutdown.preStopSleepSeconds $api.shutdown.timeoutSeconds)) }}
+{{- end }}
+{{- end }}
+{{- if not (kindIs "invalid" .Values.worker.terminationGracePeriodSeconds) }}
+{{- if le (int .Values.worker.terminationGracePeriodSeconds) (int .Values.worker.shutdown.timeoutSeconds) }}
+{{- fail (printf "worker.terminationGracePeriodSeconds (%v) must be above worker.shutdown.timeoutSeconds (%v)" .Values.worker.terminationGracePeriodSeconds .Values.worker.shutdown.timeoutSeconds) }}
+{{- end }}
+{{- end }}
+{{- range $role := list "api" "worker" }}
+{{- $pdb := get $.Values $role | dig "podDisruptionBudget" dict }}
+{{- if and $pdb.enabled (eq (kindIs "invalid" $pdb.minAvailable) (kindIs "invalid" $pdb.maxUnavailable)) }}
+{{- fail (printf "%s.podDisruptionBudget: set exactly one of minAvailable and maxUnavailable (the other to null)" $role) }}
+{{- end }}
+{{- $hpa := get $.Values $role | dig "autoscaling" dict }}
+{{- if and $hpa.enabled (gt (int $hpa.minReplicas) (int $hpa.maxReplicas)) }}
+{{- fail (printf "%s.autoscaling.minReplicas must not be above maxReplicas" $role) }}
+{{- end }}
+{{- if and $hpa.enabled (kindIs "invalid" $hpa.targetCPUUtilizationPercentage) (kindIs "invalid" $hpa.targetMemoryUtilizationPercentage) }}
+{{- fail (printf "%s.autoscaling: set targetCPUUtilizationPercentage and/or targetMemoryUtilizationPercentage" $role) }}
+{{- end }}
+{{- end }}
+{{- if and (not (kindIs "invalid" .Values.service.nodePort)) (eq .Values.service.type "ClusterIP") }}
+{{- fail "service.nodePort needs service.type NodePort or LoadBalancer" }}
+{{- end }}
+{{- if not .Values.secret.existingSecret }}
+{{- $hint := "(or set secret.existingSecret to a Secret you manage)" }}
+{{- if not .Values.secret.databaseUrl }}{{ fail (printf "secret.databaseUrl is required %s" $hint) }}{{ end }}
+{{- if not .Values.secret.secretKey }}{{ fail (printf "secret.secretKey is required %s" $hint) }}{{ end }}
+{{- if lt (len .Values.secret.secretKey) 32 }}{{ fail "secret.secretKey must be at least 32 bytes" }}{{ end }}
+{{- if not .Values.secret.redisUrl }}{{ fail (printf "secret.redisUrl is required %s" $hint) }}{{ end }}
+{{- end }}
+{{- $codes := .Values.migrations.permanentFailureExitCodes }}
+{{- range $i, $c := $codes }}
+{{- if and (gt $i 0) (le (int $c) (int (index $codes (sub $i 1)))) }}
+{{- fail "migrations.permanentFailureExitCodes must be unique and in ascending order" }}
+{{- end }}
+{{- end }}
+{{- end }}

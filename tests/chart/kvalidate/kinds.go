@@ -1,0 +1,93 @@
+package main
+
+import (
+	"sort"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// registry maps apiVersion/kind to a constructor of its typed struct. Only stable API versions
+// that current clusters serve are listed; anything else is reported, never skipped.
+var registry = map[string]func() any{
+	"v1/ConfigMap":                             func() any { return &corev1.ConfigMap{} },
+	"v1/Secret":                                func() any { return &corev1.Secret{} },
+	"v1/Service":                               func() any { return &corev1.Service{} },
+	"v1/ServiceAccount":                        func() any { return &corev1.ServiceAccount{} },
+	"v1/Pod":                                   func() any { return &corev1.Pod{} },
+	"apps/v1/Deployment":                       func() any { return &appsv1.Deployment{} },
+	"apps/v1/StatefulSet":                      func() any { return &appsv1.StatefulSet{} },
+	"batch/v1/Job":                             func() any { return &batchv1.Job{} },
+	"batch/v1/CronJob":                         func() any { return &batchv1.CronJob{} },
+	"policy/v1/PodDisruptionBudget":            func() any { return &policyv1.PodDisruptionBudget{} },
+	"autoscaling/v2/HorizontalPodAutoscaler":   func() any { return &autoscalingv2.HorizontalPodAutoscaler{} },
+	"networking.k8s.io/v1/NetworkPolicy":       func() any { return &networkingv1.NetworkPolicy{} },
+	"networking.k8s.io/v1/Ingress":             func() any { return &networkingv1.Ingress{} },
+	"rbac.authorization.k8s.io/v1/Role":        func() any { return &rbacv1.Role{} },
+	"rbac.authorization.k8s.io/v1/RoleBinding": func() any { return &rbacv1.RoleBinding{} },
+	"monitoring.coreos.com/v1/ServiceMonitor":  func() any { return &ServiceMonitor{} },
+}
+
+func knownKinds() []string {
+	out := make([]string, 0, len(registry))
+	for k := range registry {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ServiceMonitor is the subset of the prometheus-operator CRD (monitoring.coreos.com/v1) that a
+// chart has reason to render. Field names and types follow the CRD; a field outside this subset
+// is refused like any unknown field, so extend this struct deliberately when the chart needs more.
+type ServiceMonitor struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              ServiceMonitorSpec `json:"spec"`
+}
+
+type ServiceMonitorSpec struct {
+	JobLabel          string               `json:"jobLabel,omitempty"`
+	TargetLabels      []string             `json:"targetLabels,omitempty"`
+	PodTargetLabels   []string             `json:"podTargetLabels,omitempty"`
+	Endpoints         []SMEndpoint         `json:"endpoints"`
+	Selector          metav1.LabelSelector `json:"selector"`
+	NamespaceSelector *SMNamespaceSelector `json:"namespaceSelector,omitempty"`
+	SampleLimit       *uint64              `json:"sampleLimit,omitempty"`
+}
+
+type SMNamespaceSelector struct {
+	Any        bool     `json:"any,omitempty"`
+	MatchNames []string `json:"matchNames,omitempty"`
+}
+
+type SMEndpoint struct {
+	Port                 string              `json:"port,omitempty"`
+	TargetPort           *intstr.IntOrString `json:"targetPort,omitempty"`
+	Path                 string              `json:"path,omitempty"`
+	Scheme               string              `json:"scheme,omitempty"`
+	Params               map[string][]string `json:"params,omitempty"`
+	Interval             string              `json:"interval,omitempty"`
+	ScrapeTimeout        string              `json:"scrapeTimeout,omitempty"`
+	HonorLabels          bool                `json:"honorLabels,omitempty"`
+	HonorTimestamps      *bool               `json:"honorTimestamps,omitempty"`
+	RelabelConfigs       []SMRelabelConfig   `json:"relabelings,omitempty"`
+	MetricRelabelConfigs []SMRelabelConfig   `json:"metricRelabelings,omitempty"`
+}
+
+type SMRelabelConfig struct {
+	SourceLabels []string `json:"sourceLabels,omitempty"`
+	Separator    *string  `json:"separator,omitempty"`
+	TargetLabel  string   `json:"targetLabel,omitempty"`
+	Regex        string   `json:"regex,omitempty"`
+	Modulus      uint64   `json:"modulus,omitempty"`
+	Replacement  *string  `json:"replacement,omitempty"`
+	Action       string   `json:"action,omitempty"`
+}
