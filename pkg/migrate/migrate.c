@@ -462,7 +462,8 @@ static int take_lock(struct runner *r)
            "another migration runner holds the lock: %s; waiting up to %d s", holder, wait_s);
     /* The server bounds the wait (lock_timeout applies to advisory locks), so nothing is left
      * waiting in the database when we give up. */
-    snprintf(sql, sizeof(sql), "SET lock_timeout = '%ds'", wait_s);
+    /* statement_timeout is lifted for the wait so that only lock_timeout decides when to give up. */
+    snprintf(sql, sizeof(sql), "SET lock_timeout = '%ds'; SET statement_timeout = 0", wait_s);
     if (!command(r, sql, "cannot set lock_timeout"))
         return interrupted ? MIGRATE_EXIT_INTERRUPTED : MIGRATE_EXIT_FAILED;
     snprintf(sql, sizeof(sql), "SELECT pg_advisory_lock(%lld)", MIGRATE_LOCK_KEY);
@@ -938,6 +939,13 @@ int migrate_main(const struct config *cfg, int argc, char **argv)
     rc = connect_with_retry(&r);
     if (rc != MIGRATE_EXIT_OK)
         goto cleanup;
+    /* Every statement is bounded, also the reads before the lock. */
+    char sql[SQL_MAX];
+    snprintf(sql, sizeof(sql), "SET statement_timeout = '%ds'", cfg->migrate_statement_timeout_seconds);
+    if (!command(&r, sql, "cannot set statement_timeout")) {
+        rc = interrupted ? MIGRATE_EXIT_INTERRUPTED : MIGRATE_EXIT_FAILED;
+        goto cleanup;
+    }
     rc = r.mode == MODE_UP ? run_up(&r) : run_read_only(&r);
 cleanup:
     if (rc == MIGRATE_EXIT_INTERRUPTED)
