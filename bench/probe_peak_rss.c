@@ -65,8 +65,8 @@ static long measure_once(char **command)
         int deliver = 0;
         if (!options_set && WSTOPSIG(status) == SIGTRAP) {
             /* The stop after the successful exec: from now on, stop once more just before exit. */
-            if (ptrace(PTRACE_SETOPTIONS, pid, NULL, (void *)(long)(PTRACE_O_TRACEEXIT | PTRACE_O_EXITKILL)) !=
-                0) {
+            if (ptrace(PTRACE_SETOPTIONS, pid, NULL,
+                       (void *)(long)(PTRACE_O_TRACEEXIT | PTRACE_O_EXITKILL)) != 0) {
                 perror("probe_peak_rss: PTRACE_SETOPTIONS");
                 return -1;
             }

@@ -5,6 +5,7 @@
  * never forks or execs, so it can never leave a zombie behind for PID 1 to reap. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -721,6 +722,9 @@ int main(int argc, char **argv)
 {
     struct probe_config config;
     memset(&config, 0, sizeof config);
+    /* A reader of our one line that has gone away must not turn the verdict into a death by SIGPIPE. */
+    if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+        return report(PROBE_UNREACHABLE, "probe", "cannot ignore SIGPIPE: %s", strerror(errno));
     bool done = false;
     int rc = parse_arguments(argc, argv, &config, &done);
     if (rc != PROBE_HEALTHY || done)
