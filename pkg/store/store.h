@@ -1,0 +1,97 @@
+/* store: asynchronous data access for accounts and tasks, one instance per event loop.
+ * Two back ends implement this surface: PostgreSQL (through pkg/pgpool, production) and SQLite
+ * (`bollard dev`, on a thread of its own). Rows come back as ready-to-send JSON text built by the
+ * database itself, so the API layer never re-encodes them. Every call is parameterised. */
+#ifndef BOLLARD_STORE_H
+#define BOLLARD_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <h2o.h>
+
+struct store;
+struct pg_pool;
+
+enum store_status {
+    STORE_OK = 0,
+    STORE_NOT_FOUND,           /* no such row for this user */
+    STORE_CONFLICT,            /* unique violation (e.g. email taken) */
+    STORE_PRECONDITION_FAILED, /* If-Match version differs */
+    STORE_BUSY,                /* queue full: 503 + Retry-After */
+    STORE_UNAVAILABLE,         /* database unreachable or shutting down: 503 */
+    STORE_TIMEOUT,             /* 503 */
+    STORE_ERROR,               /* anything else: 500 (logged with its SQLSTATE) */
+};
+
+/* What a call produces. Strings are valid only during the callback. */
+struct store_result {
+    enum store_status status;
+    const char *json; /* a task object, or for lists the JSON array of task objects */
+    size_t json_len;
+    long long version;         /* the task's version (ETag) */
+    const char *user_id;       /* accounts */
+    const char *password_hash; /* store_user_by_email */
+    const char *next_cursor;   /* lists: opaque, NULL on the last page */
+    long long schema_version;  /* store_schema_state */
+    long long schema_floor;
+    bool schema_missing; /* store_schema_state: migrate never ran (the bookkeeping table is absent) */
+};
+
+typedef void (*store_cb)(void *arg, const struct store_result *result);
+
+/* Fields of a task write; NULL due_at means none. */
+struct store_task_fields {
+    const char *title;
+    const char *description;
+    bool completed;
+    const char *due_at; /* RFC 3339, already validated */
+};
+
+/* A list page request. cursor is what a previous page returned as next_cursor (or NULL). */
+struct store_task_query {
+    int completed; /* -1 any, 0 false, 1 true */
+    int limit;     /* 1..100 */
+    const char *cursor;
+};
+
+/* Outcome of store_* calls: a handle to cancel with, or NULL when the call failed at once — then the
+ * callback has NOT run and *immediate holds the status to answer with. */
+typedef void *store_handle;
+
+struct store *store_create_pg(struct pg_pool *pool);
+/* SQLite (`bollard dev` only): `path` is the file of DATABASE_URL=sqlite:PATH. Queries run on a thread
+ * of the store's own; results come back on `loop` through `queue` (the loop's h2o message queue). */
+struct store *store_create_sqlite(h2o_evloop_t *loop, h2o_multithread_queue_t *queue, const char *path);
+void store_destroy(struct store *store);
+
+/* The applied migration level and floor (CONTRACT §4) for readiness; also proves the database answers. */
+store_handle store_schema_state(struct store *s, store_cb cb, void *arg, enum store_status *immediate);
+
+/* Cursor texts are validated before any query; false = malformed. */
+bool store_cursor_is_valid(const char *cursor);
+
+store_handle store_user_create(struct store *s, const char *email, const char *password_hash, store_cb cb,
+                               void *arg, enum store_status *immediate);
+store_handle store_user_by_email(struct store *s, const char *email, store_cb cb, void *arg,
+                                 enum store_status *immediate);
+
+store_handle store_task_list(struct store *s, const char *user_id, const struct store_task_query *q,
+                             store_cb cb, void *arg, enum store_status *immediate);
+store_handle store_task_get(struct store *s, const char *user_id, const char *task_id, store_cb cb, void *arg,
+                            enum store_status *immediate);
+store_handle store_task_create(struct store *s, const char *user_id, const struct store_task_fields *f,
+                               store_cb cb, void *arg, enum store_status *immediate);
+/* if_match < 0: unconditional. */
+store_handle store_task_replace(struct store *s, const char *user_id, const char *task_id, long long if_match,
+                                const struct store_task_fields *f, store_cb cb, void *arg,
+                                enum store_status *immediate);
+store_handle store_task_toggle(struct store *s, const char *user_id, const char *task_id, long long if_match,
+                               store_cb cb, void *arg, enum store_status *immediate);
+store_handle store_task_delete(struct store *s, const char *user_id, const char *task_id, long long if_match,
+                               store_cb cb, void *arg, enum store_status *immediate);
+
+/* The request went away: the callback will not run. */
+void store_cancel(struct store *s, store_handle handle);
+
+#endif
