@@ -1,0 +1,67 @@
+/* jsonschema: validates a yamldoc tree against a chart's values.schema.json (the JSON Schema subset
+ * that Helm charts use), reporting each violation with the node it is about, so that callers can
+ * point at file:line:col.
+ *
+ * Supported: type (incl. arrays of types; integer accepts 2.0), enum, const, minimum, maximum,
+ * exclusiveMinimum/exclusiveMaximum (number and draft-04 boolean forms), multipleOf, minLength,
+ * maxLength (code points), pattern (ECMA-262 translated to POSIX ERE, see jsonschema_translate_pattern),
+ * properties, patternProperties, additionalProperties (bool or schema), required, minProperties,
+ * maxProperties, propertyNames, dependencies/dependentRequired/dependentSchemas, items (schema or
+ * tuple), prefixItems, additionalItems, minItems, maxItems, uniqueItems, contains, $ref to local
+ * JSON pointers ("#", "#/definitions/…", "#/$defs/…"), allOf, anyOf, oneOf, not, if/then/else,
+ * true/false schemas. `format` and other annotations are ignored. Keywords next to $ref are applied
+ * too (2019-09+ behaviour). An unknown top-level `global` is always allowed: Helm passes it. */
+#ifndef BOLLARD_JSONSCHEMA_H
+#define BOLLARD_JSONSCHEMA_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "yamldoc/yamldoc.h"
+
+/* Bounds for hostile or cyclic schemas: keyword evaluations per validation, and nesting of
+ * subschema applications ($ref hops included) per value. */
+#define JSONSCHEMA_MAX_STEPS 5000000ul
+#define JSONSCHEMA_MAX_DEPTH 512u
+
+struct jsonschema;
+
+struct jsonschema_violation {
+    const struct yamldoc_node *node; /* the value at fault: its position is where to point */
+    const char *path;                /* dotted instance path ("" = top level) */
+    const char *rule;                /* "schema-type", "unknown-key", "schema-required", … */
+    const char *message;
+};
+
+/* Returns 0 to continue, non-zero to stop validating. */
+typedef int (*jsonschema_report_fn)(void *ctx, const struct jsonschema_violation *violation);
+
+/* Loads and checks a schema file. Returns 0, or -1 with a message in `err`. */
+int jsonschema_load_file(const char *path, struct jsonschema **out, char *err, size_t err_len);
+int jsonschema_load_string(const char *text, struct jsonschema **out, char *err, size_t err_len);
+void jsonschema_free(struct jsonschema *schema);
+
+/* Things in the schema this validator does not enforce (unsupported keyword, remote $ref,
+ * untranslatable pattern), one sentence each. */
+size_t jsonschema_warning_count(const struct jsonschema *schema);
+const char *jsonschema_warning_at(const struct jsonschema *schema, size_t i);
+
+/* Validates; returns the number of violations reported, or -1 when a budget was exhausted (then
+ * `err` says which). */
+long jsonschema_validate(struct jsonschema *schema, const struct yamldoc_node *root,
+                         jsonschema_report_fn report, void *ctx, char *err, size_t err_len);
+
+/* For `chart values docs`: the root schema, and a subschema with its $ref chain followed. */
+const json_t *jsonschema_root(const struct jsonschema *schema);
+const json_t *jsonschema_resolve(const struct jsonschema *schema, const json_t *subschema);
+
+/* ECMA-262 regex -> POSIX ERE (glibc). Handles \d \w \s (and negations) in and out of brackets,
+ * escaped punctuation, (?: groups, lazy quantifiers (matching is unaffected), \n \t \r \xHH \uHHHH.
+ * Returns 0, or -1 with a reason in `why` for lookaround, backreferences, \p{…} and the like. */
+int jsonschema_translate_pattern(const char *ecma, char *ere, size_t ere_len, const char **why);
+
+/* Levenshtein distance, capped: returns cap + 1 when the distance exceeds `cap`. */
+size_t jsonschema_edit_distance(const char *a, const char *b, size_t cap);
+
+#endif
