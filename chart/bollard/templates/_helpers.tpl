@@ -268,8 +268,8 @@ egress:
 {{- end }}
 {{- range $role := list "api" "worker" }}
 {{- $pdb := get $.Values $role | dig "podDisruptionBudget" dict }}
-{{- if and $pdb.enabled (eq (kindIs "invalid" $pdb.minAvailable) (kindIs "invalid" $pdb.maxUnavailable)) }}
-{{- fail (printf "%s.podDisruptionBudget: set exactly one of minAvailable and maxUnavailable (the other to null)" $role) }}
+{{- if and $pdb.enabled (not (kindIs "invalid" $pdb.minAvailable)) (not (kindIs "invalid" $pdb.maxUnavailable)) }}
+{{- fail (printf "%s.podDisruptionBudget: set minAvailable or maxUnavailable, not both" $role) }}
 {{- end }}
 {{- $hpa := get $.Values $role | dig "autoscaling" dict }}
 {{- if and $hpa.enabled (gt (int $hpa.minReplicas) (int $hpa.maxReplicas)) }}

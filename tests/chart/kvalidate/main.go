@@ -201,11 +201,17 @@ func loadYAMLAsJSONValue(path string) (any, error) {
 	return v, nil
 }
 
-// coalesce merges user values over chart defaults the way Helm does for maps:
-// nested maps merge, anything else replaces, and an explicit null removes the default.
+// coalesce merges user values over chart defaults the way Helm does for maps: nested maps
+// merge, anything else replaces, and null values (in either) do not survive the merge.
 func coalesce(dst, src map[string]any) map[string]any {
 	out := map[string]any{}
 	for k, v := range dst {
+		if v == nil {
+			continue
+		}
+		if m, ok := v.(map[string]any); ok {
+			v = coalesce(m, nil)
+		}
 		out[k] = v
 	}
 	for k, v := range src {
