@@ -176,6 +176,17 @@ def test_lock_wait_is_bounded_and_names_the_holder(pg, fresh_db):
         pid = pg.psql(f"SELECT pid FROM pg_stat_activity WHERE datname = '{db}' AND query LIKE '%pg_sleep(60)%'")
         assert "MIGRATE_LOCK_TIMEOUT_SECONDS=1" in err["msg"]
         assert f"pid {pid} (application \"bollard-migrate " in err["msg"]
+
+        # A runner waiting for the lock stops at once on SIGTERM.
+        waiter = m.Proc(["migrate"], env, which="expand")
+        harness.wait_until(lambda: "another migration runner holds the lock" in waiter.stdout(), timeout=20,
+                           what="the second runner waiting")
+        t0 = time.monotonic()
+        waiter.proc.send_signal(signal.SIGTERM)
+        r = waiter.result(10)
+        assert time.monotonic() - t0 < 5
+        m.assert_clean(r)
+        assert r.returncode == m.EXIT_INTERRUPTED, r.stdout + r.stderr
     finally:
         holder.proc.send_signal(signal.SIGTERM)
         assert holder.wait(15) == m.EXIT_INTERRUPTED
@@ -209,6 +220,15 @@ def test_waits_for_a_database_that_starts_after_the_job():
         assert m.applied_versions(late, "bollard") == [1, 2]
     finally:
         late.destroy()
+
+
+def test_sigterm_while_waiting_for_the_database():
+    p = m.Proc(["migrate"], m.env_for("postgresql://postgres@127.0.0.1:1/x", MIGRATE_CONNECT_TIMEOUT_SECONDS=60))
+    harness.wait_until(lambda: "database not reachable yet; retrying" in p.stdout(), timeout=20, what="a retry")
+    p.proc.send_signal(signal.SIGTERM)
+    r = p.result(5)
+    m.assert_clean(r)
+    assert r.returncode == m.EXIT_INTERRUPTED
 
 
 def test_unreachable_database_is_bounded_and_secret_free():
