@@ -80,6 +80,12 @@ def test_runs_in_an_empty_chroot(static_probe):
             f.write('{"status":"ok"}')
         r = run_probe("/probe", ["file", "/hb", "--max-age", "10", "--json-field", "status=ok"], prefix=prefix)
         assert (r.code, r.stderr) == (0, ""), r
+        # With an /etc/hosts, names resolve from it: the static resolver reads files, not NSS.
+        os.mkdir(os.path.join(root, "etc"))
+        with open(os.path.join(root, "etc", "hosts"), "w") as f:
+            f.write("127.0.0.1 bollard-probe-test.internal\n")
+        r = run_probe("/probe", ["http", f"http://bollard-probe-test.internal:{server.port}/"], prefix=prefix)
+        assert (r.code, r.stderr) == (0, ""), r
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
