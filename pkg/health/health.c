@@ -1,7 +1,7 @@
 #include "health/health.h"
-#include "pgpool/pgpool.h"
 #include "redisconn/redisconn.h"
 #include "schema/schema.h"
+#include "store/store.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -18,7 +18,7 @@ struct health_waiter {
 
 struct health {
     h2o_evloop_t *loop;
-    struct pg_pool *pg;
+    struct store *store;
     struct redis_conn *redis;
     int cache_ms;
     h2o_timeout_t timeout;
@@ -26,7 +26,7 @@ struct health {
     /* the check in flight */
     bool running;
     bool db_done, redis_done;
-    struct pg_query query;
+    store_handle db_handle;
     void *redis_handle;
     struct health_report pending;
     h2o_linklist_t waiters;
@@ -69,40 +69,43 @@ static void maybe_finish(struct health *h)
         health_finish(h);
 }
 
-static long result_long(PGresult *res, int col)
+static const char *store_status_reason(enum store_status st)
 {
-    if (PQntuples(res) < 1 || PQnfields(res) <= col || PQgetisnull(res, 0, col))
-        return 0;
-    return strtol(PQgetvalue(res, 0, col), NULL, 10);
+    switch (st) {
+    case STORE_BUSY:
+        return "database queue full";
+    case STORE_TIMEOUT:
+        return "database timeout";
+    case STORE_UNAVAILABLE:
+        return "database unavailable";
+    default:
+        return "database error";
+    }
 }
 
-static void on_db_result(void *arg, enum pg_error err, PGresult *res)
+static void set_db_result(struct health *h, const struct store_result *r)
+{
+    if (r->status != STORE_OK) {
+        set_fail(&h->pending.database, "%s", store_status_reason(r->status));
+        set_fail(&h->pending.schema, "%s", "unknown while the database is unreachable");
+        return;
+    }
+    h->pending.database.ok = true;
+    char reason[sizeof(h->pending.schema.reason)];
+    enum schema_compat c = r->schema_missing ? schema_compat_evaluate(0, 0, reason, sizeof(reason))
+                                             : schema_compat_evaluate(r->schema_version, r->schema_floor,
+                                                                      reason, sizeof(reason));
+    h->pending.schema.ok = !r->schema_missing && c == SCHEMA_COMPATIBLE;
+    if (!h->pending.schema.ok)
+        snprintf(h->pending.schema.reason, sizeof(h->pending.schema.reason), "%s", reason);
+}
+
+static void on_db_result(void *arg, const struct store_result *r)
 {
     struct health *h = arg;
     h->db_done = true;
-    if (err == PG_OK) {
-        h->pending.database.ok = true;
-        char reason[sizeof(h->pending.schema.reason)];
-        enum schema_compat c =
-            schema_compat_evaluate(result_long(res, 0), result_long(res, 1), reason, sizeof(reason));
-        h->pending.schema.ok = c == SCHEMA_COMPATIBLE;
-        if (!h->pending.schema.ok)
-            snprintf(h->pending.schema.reason, sizeof(h->pending.schema.reason), "%s", reason);
-    } else if (err == PG_ERR_QUERY) {
-        const char *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-        h->pending.database.ok = true;
-        if (sqlstate != NULL && strcmp(sqlstate, "42P01") == 0) {
-            char reason[sizeof(h->pending.schema.reason)];
-            schema_compat_evaluate(0, 0, reason, sizeof(reason));
-            set_fail(&h->pending.schema, "%s", reason);
-        } else {
-            set_fail(&h->pending.schema, "cannot read the schema state (SQLSTATE %s)",
-                     sqlstate != NULL ? sqlstate : "?");
-        }
-    } else {
-        set_fail(&h->pending.database, "%s", pg_error_name(err));
-        set_fail(&h->pending.schema, "%s", "unknown while the database is unreachable");
-    }
+    h->db_handle = NULL;
+    set_db_result(h, r);
     maybe_finish(h);
 }
 
@@ -124,7 +127,8 @@ static void on_timeout(h2o_timeout_entry_t *entry)
 {
     struct health *h = H2O_STRUCT_FROM_MEMBER(struct health, timeout_entry, entry);
     if (!h->db_done) {
-        pg_pool_cancel(h->pg, &h->query);
+        store_cancel(h->store, h->db_handle);
+        h->db_handle = NULL;
         h->db_done = true;
         set_fail(&h->pending.database, "%s", "check timed out");
         set_fail(&h->pending.schema, "%s", "unknown while the database is unreachable");
@@ -145,15 +149,12 @@ static void health_start(struct health *h)
     memset(&h->pending, 0, sizeof(h->pending));
     h2o_timeout_link(h->loop, &h->timeout, &h->timeout_entry);
 
-    memset(&h->query, 0, sizeof(h->query));
-    h->query.sql = schema_state_sql();
-    h->query.cb = on_db_result;
-    h->query.arg = h;
-    enum pg_error err = pg_pool_submit(h->pg, &h->query);
-    if (err != PG_OK) {
+    enum store_status immediate = STORE_OK;
+    h->db_handle = store_schema_state(h->store, on_db_result, h, &immediate);
+    if (h->db_handle == NULL && !h->db_done) {
+        struct store_result r = {.status = immediate};
         h->db_done = true;
-        set_fail(&h->pending.database, "%s", pg_error_name(err));
-        set_fail(&h->pending.schema, "%s", "unknown while the database is unreachable");
+        set_db_result(h, &r);
     }
 
     if (h->redis == NULL) {
@@ -213,14 +214,14 @@ void health_cancel(struct health *h, void *handle)
     free(w);
 }
 
-struct health *health_create(h2o_evloop_t *loop, struct pg_pool *pg, struct redis_conn *redis, int timeout_ms,
-                             int cache_ms)
+struct health *health_create(h2o_evloop_t *loop, struct store *store, struct redis_conn *redis,
+                             int timeout_ms, int cache_ms)
 {
     struct health *h = calloc(1, sizeof(*h));
     if (h == NULL)
         return NULL;
     h->loop = loop;
-    h->pg = pg;
+    h->store = store;
     h->redis = redis;
     h->cache_ms = cache_ms;
     h2o_linklist_init_anchor(&h->waiters);
@@ -238,7 +239,7 @@ void health_destroy(struct health *h)
         return;
     if (h->running) {
         if (!h->db_done)
-            pg_pool_cancel(h->pg, &h->query);
+            store_cancel(h->store, h->db_handle);
         if (!h->redis_done)
             redis_conn_cancel(h->redis, h->redis_handle);
     }

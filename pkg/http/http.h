@@ -14,6 +14,7 @@
 
 struct config;
 struct pg_pool;
+struct store;
 struct redis_conn;
 struct health;
 struct metrics_shard;
@@ -24,8 +25,9 @@ struct http_loop {
     h2o_evloop_t *loop;
     h2o_context_t *ctx;
     const struct config *cfg;
-    struct pg_pool *pg;
-    struct redis_conn *redis;
+    struct pg_pool *pg; /* NULL with SQLite */
+    struct store *store;
+    struct redis_conn *redis; /* NULL when there is no Redis (bollard dev) */
     struct health *health;
     struct metrics_shard *metrics;
     struct metrics_registry *registry;

@@ -5,6 +5,7 @@
 #include "metrics/metrics.h"
 #include "pgpool/pgpool.h"
 #include "redisconn/redisconn.h"
+#include "store/store.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -227,8 +228,9 @@ static void listener_close(struct server_thread *thread)
 
 static void publish_gauges(struct server_thread *thread)
 {
-    struct pg_pool_stats ps;
-    pg_pool_stats(thread->http.pg, &ps);
+    struct pg_pool_stats ps = {0};
+    if (thread->http.pg != NULL)
+        pg_pool_stats(thread->http.pg, &ps);
     struct metrics_gauges g = {
         .db_connections = ps.connections,
         .db_in_use = ps.in_use,
@@ -319,17 +321,29 @@ static int thread_init(struct server *server, struct server_thread *thread, size
     thread->http.registry = server->registry;
     thread->http.metrics = metrics_shard(server->registry, index);
     thread->http.shutting_down = &server->shutting_down;
-    thread->http.pg = pg_pool_create(thread->loop, resolver, &pc);
-    if (thread->http.pg == NULL) {
-        snprintf(err, errcap, "cannot create the database pool (DATABASE_URL)");
+    if (cfg->database_is_sqlite) {
+        thread->http.store =
+            store_create_sqlite(thread->loop, thread->ctx.queue, cfg->database_url + strlen("sqlite:"));
+    } else {
+        thread->http.pg = pg_pool_create(thread->loop, resolver, &pc);
+        if (thread->http.pg == NULL) {
+            snprintf(err, errcap, "cannot create the database pool (DATABASE_URL)");
+            return -1;
+        }
+        thread->http.store = store_create_pg(thread->http.pg);
+    }
+    if (thread->http.store == NULL) {
+        snprintf(err, errcap, "cannot open the database (DATABASE_URL)");
         return -1;
     }
-    thread->http.redis = redis_conn_create(thread->loop, resolver, cfg->redis_url, cfg->redis_timeout_ms);
-    if (thread->http.redis == NULL) {
-        snprintf(err, errcap, "cannot create the Redis connection (REDIS_URL)");
-        return -1;
+    if (cfg->redis_url != NULL) {
+        thread->http.redis = redis_conn_create(thread->loop, resolver, cfg->redis_url, cfg->redis_timeout_ms);
+        if (thread->http.redis == NULL) {
+            snprintf(err, errcap, "cannot create the Redis connection (REDIS_URL)");
+            return -1;
+        }
     }
-    thread->http.health = health_create(thread->loop, thread->http.pg, thread->http.redis,
+    thread->http.health = health_create(thread->loop, thread->http.store, thread->http.redis,
                                         cfg->health_check_timeout_ms, cfg->health_cache_ms);
     if (thread->http.health == NULL) {
         snprintf(err, errcap, "out of memory");
@@ -344,6 +358,7 @@ static void thread_dispose(struct server_thread *thread)
         return;
     health_destroy(thread->http.health);
     redis_conn_destroy(thread->http.redis);
+    store_destroy(thread->http.store);
     pg_pool_destroy(thread->http.pg);
     listener_close(thread);
     if (h2o_timeout_is_linked(&thread->housekeeping_entry))

@@ -1,0 +1,175 @@
+/* The back-end independent half of pkg/store: argument marshalling and cursor rules. */
+#include "store/store_impl.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct store *store_wrap(const struct store_backend *backend, void *impl)
+{
+    struct store *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return NULL;
+    s->backend = backend;
+    s->impl = impl;
+    return s;
+}
+
+void store_destroy(struct store *store)
+{
+    if (store == NULL)
+        return;
+    store->backend->destroy(store->impl);
+    free(store);
+}
+
+void store_cancel(struct store *s, store_handle handle)
+{
+    if (handle != NULL)
+        s->backend->cancel(s->impl, handle);
+}
+
+static bool is_uuid(const char *p, size_t len)
+{
+    if (len != 36)
+        return false;
+    for (size_t i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (p[i] != '-')
+                return false;
+        } else if (!isxdigit((unsigned char)p[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool store_cursor_split(const char *cursor, char micros[24], char uuid[37])
+{
+    if (cursor == NULL)
+        return false;
+    const char *dot = strchr(cursor, '.');
+    if (dot == NULL || dot == cursor || (size_t)(dot - cursor) > 19)
+        return false;
+    for (const char *p = cursor; p < dot; p++)
+        if (!isdigit((unsigned char)*p))
+            return false;
+    if (!is_uuid(dot + 1, strlen(dot + 1)))
+        return false;
+    memcpy(micros, cursor, (size_t)(dot - cursor));
+    micros[dot - cursor] = '\0';
+    memcpy(uuid, dot + 1, 36);
+    uuid[36] = '\0';
+    return true;
+}
+
+bool store_cursor_is_valid(const char *cursor)
+{
+    char micros[24], uuid[37];
+    return store_cursor_split(cursor, micros, uuid);
+}
+
+static store_handle submit(struct store *s, struct store_call *call, store_cb cb, void *arg,
+                           enum store_status *immediate)
+{
+    call->cb = cb;
+    call->arg = arg;
+    return s->backend->submit(s->impl, call, immediate);
+}
+
+store_handle store_schema_state(struct store *s, store_cb cb, void *arg, enum store_status *immediate)
+{
+    struct store_call c = {.op = STORE_OP_SCHEMA_STATE};
+    return submit(s, &c, cb, arg, immediate);
+}
+
+/* args: email, password_hash */
+store_handle store_user_create(struct store *s, const char *email, const char *password_hash, store_cb cb,
+                               void *arg, enum store_status *immediate)
+{
+    struct store_call c = {.op = STORE_OP_USER_CREATE, .args = {email, password_hash}, .nargs = 2};
+    return submit(s, &c, cb, arg, immediate);
+}
+
+/* args: email */
+store_handle store_user_by_email(struct store *s, const char *email, store_cb cb, void *arg,
+                                 enum store_status *immediate)
+{
+    struct store_call c = {.op = STORE_OP_USER_BY_EMAIL, .args = {email}, .nargs = 1};
+    return submit(s, &c, cb, arg, immediate);
+}
+
+/* args: user_id, completed ("true"/"false"/NULL), cursor micros, cursor uuid, limit */
+store_handle store_task_list(struct store *s, const char *user_id, const struct store_task_query *q,
+                             store_cb cb, void *arg, enum store_status *immediate)
+{
+    char micros[24], uuid[37], limit[16];
+    bool has_cursor = q->cursor != NULL && store_cursor_split(q->cursor, micros, uuid);
+    snprintf(limit, sizeof(limit), "%d", q->limit);
+    struct store_call c = {.op = STORE_OP_TASK_LIST,
+                           .args = {user_id,
+                                    q->completed < 0 ? NULL
+                                    : q->completed   ? "true"
+                                                     : "false",
+                                    has_cursor ? micros : NULL, has_cursor ? uuid : NULL, limit},
+                           .nargs = 5};
+    return submit(s, &c, cb, arg, immediate);
+}
+
+/* args: user_id, task_id */
+store_handle store_task_get(struct store *s, const char *user_id, const char *task_id, store_cb cb, void *arg,
+                            enum store_status *immediate)
+{
+    struct store_call c = {.op = STORE_OP_TASK_GET, .args = {user_id, task_id}, .nargs = 2};
+    return submit(s, &c, cb, arg, immediate);
+}
+
+/* args: user_id, title, description, completed, due_at */
+store_handle store_task_create(struct store *s, const char *user_id, const struct store_task_fields *f,
+                               store_cb cb, void *arg, enum store_status *immediate)
+{
+    struct store_call c = {
+        .op = STORE_OP_TASK_CREATE,
+        .args = {user_id, f->title, f->description, f->completed ? "true" : "false", f->due_at},
+        .nargs = 5};
+    return submit(s, &c, cb, arg, immediate);
+}
+
+/* args: user_id, task_id, title, description, completed, due_at, if_match */
+store_handle store_task_replace(struct store *s, const char *user_id, const char *task_id, long long if_match,
+                                const struct store_task_fields *f, store_cb cb, void *arg,
+                                enum store_status *immediate)
+{
+    char version[24];
+    snprintf(version, sizeof(version), "%lld", if_match);
+    struct store_call c = {.op = STORE_OP_TASK_REPLACE,
+                           .args = {user_id, task_id, f->title, f->description,
+                                    f->completed ? "true" : "false", f->due_at,
+                                    if_match >= 0 ? version : NULL},
+                           .nargs = 7};
+    return submit(s, &c, cb, arg, immediate);
+}
+
+/* args: user_id, task_id, if_match */
+static store_handle submit_conditional(struct store *s, enum store_op op, const char *user_id,
+                                       const char *task_id, long long if_match, store_cb cb, void *arg,
+                                       enum store_status *immediate)
+{
+    char version[24];
+    snprintf(version, sizeof(version), "%lld", if_match);
+    struct store_call c = {.op = op, .args = {user_id, task_id, if_match >= 0 ? version : NULL}, .nargs = 3};
+    return submit(s, &c, cb, arg, immediate);
+}
+
+store_handle store_task_toggle(struct store *s, const char *user_id, const char *task_id, long long if_match,
+                               store_cb cb, void *arg, enum store_status *immediate)
+{
+    return submit_conditional(s, STORE_OP_TASK_TOGGLE, user_id, task_id, if_match, cb, arg, immediate);
+}
+
+store_handle store_task_delete(struct store *s, const char *user_id, const char *task_id, long long if_match,
+                               store_cb cb, void *arg, enum store_status *immediate)
+{
+    return submit_conditional(s, STORE_OP_TASK_DELETE, user_id, task_id, if_match, cb, arg, immediate);
+}

@@ -1,0 +1,282 @@
+/* pkg/store on PostgreSQL: one prepared statement per operation, run through the loop's pgpool.
+ * Each write is one statement whose CTEs also insert the outbox event, so the change and its
+ * event commit together without a multi-statement transaction holding a pooled connection. */
+#include "store/store_impl.h"
+#include "log/log.h"
+#include "pgpool/pgpool.h"
+#include "schema/schema.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The JSON shape of a task, built by PostgreSQL itself. */
+#define TS(col) "to_char(" col " at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+#define TASK_JSON(t)                                                                                         \
+    "json_build_object('id', " t ".id, 'title', " t ".title, 'description', " t                              \
+    ".description, 'completed', " t ".completed, 'due_at', " TS(t ".due_at") ", 'created_at', " TS(          \
+        t ".created_at") ", 'updated_at', " TS(t ".updated_at") ")"
+#define OUTBOX_INSERT(type_expr)                                                                             \
+    "e AS (INSERT INTO outbox (user_id, task_id, type, payload) SELECT t.user_id, t.id, " type_expr          \
+    ", " TASK_JSON("t") "::jsonb FROM t) "
+
+static const struct pg_statement
+    statements[] =
+        {
+            [STORE_OP_SCHEMA_STATE] = {"schema_state", NULL, 0},
+            [STORE_OP_USER_CREATE] =
+                {"user_create",
+                 "INSERT INTO users (email, password_hash) VALUES (lower($1), $2) RETURNING id", 2},
+            [STORE_OP_USER_BY_EMAIL] = {"user_by_email",
+                                        "SELECT id, password_hash FROM users WHERE email = lower($1)", 1},
+            [STORE_OP_TASK_LIST] = {"task_list",
+                                    "WITH page AS (SELECT t.*, row_number() OVER (ORDER BY t.created_at "
+                                    "DESC, t.id DESC) AS rn FROM tasks t "
+                                    "WHERE t.user_id = $1 AND ($2::boolean IS NULL OR t.completed = $2) AND "
+                                    "($3::bigint IS NULL OR "
+                                    "(t.created_at, t.id) < (timestamptz 'epoch' + $3::bigint * interval '1 "
+                                    "microsecond', $4::uuid)) "
+                                    "ORDER BY t.created_at DESC, t.id DESC LIMIT $5::int + 1) "
+                                    "SELECT coalesce(json_agg(" TASK_JSON(
+                                        "page") " ORDER BY page.rn) FILTER (WHERE page.rn <= $5::int), "
+                                                "'[]'::json)::text, CASE WHEN count(*) > $5::int THEN "
+                                                "(SELECT (extract(epoch FROM p.created_at) * "
+                                                "1000000)::bigint::text || '.' || p.id FROM page p WHERE "
+                                                "p.rn = $5::int) END FROM page",
+                                    5},
+            [STORE_OP_TASK_GET] =
+                {"task_get",
+                 "SELECT " TASK_JSON("t") "::text, t.version FROM tasks t WHERE t.user_id = $1 AND t.id = $2",
+                 2},
+            [STORE_OP_TASK_CREATE] =
+                {"task_create",
+                 "WITH t AS (INSERT INTO tasks (user_id, title, description, completed, due_at) VALUES "
+                 "($1, $2, $3, $4, $5::timestamptz) RETURNING *), " OUTBOX_INSERT(
+                     "'task.created'") "SELECT " TASK_JSON("t") "::text, t.version FROM t",
+                 5},
+            [STORE_OP_TASK_REPLACE] =
+                {"task_replace",
+                 "WITH cur AS (SELECT version, completed FROM tasks WHERE user_id = $1 AND id = $2), "
+                 "t AS (UPDATE tasks SET title = $3, description = $4, completed = $5, due_at = "
+                 "$6::timestamptz, "
+                 "updated_at = now(), version = version + 1 WHERE user_id = $1 AND id = $2 AND ($7::bigint "
+                 "IS NULL OR "
+                 "version = $7::bigint) RETURNING *), " OUTBOX_INSERT(
+                     "CASE WHEN t.completed AND NOT (SELECT completed FROM cur) THEN 'task.completed' ELSE "
+                     "'task.updated' "
+                     "END") "SELECT (SELECT " TASK_JSON("t") "::text FROM t), (SELECT version FROM t), "
+                                                             "(SELECT version FROM "
+                                                             "cur)",
+                 7},
+            [STORE_OP_TASK_TOGGLE] =
+                {
+                    "task_toggle",
+                    "WITH cur AS (SELECT version FROM tasks WHERE user_id = $1 AND id = $2), "
+                    "t AS (UPDATE tasks SET completed = NOT completed, updated_at = now(), version = version "
+                    "+ 1 WHERE "
+                    "user_id = $1 AND id = $2 AND ($3::bigint IS NULL OR version = $3::bigint) RETURNING "
+                    "*), " OUTBOX_INSERT("CASE WHEN t.completed THEN 'task.completed' ELSE 'task.updated' "
+                                         "END") "SELECT (SELECT " TASK_JSON(
+                        "t") "::text FROM t), (SELECT version FROM t), (SELECT version FROM cur)",
+                    3},
+            [STORE_OP_TASK_DELETE] =
+                {"task_delete",
+                 "WITH cur AS (SELECT version FROM tasks WHERE user_id = $1 AND id = $2), "
+                 "t AS (DELETE FROM tasks WHERE user_id = $1 AND id = $2 AND ($3::bigint IS NULL OR "
+                 "version = $3::bigint) RETURNING *), " OUTBOX_INSERT(
+                     "'task.deleted'") "SELECT (SELECT count(*) FROM t), NULL, (SELECT version FROM cur)",
+                 3},
+};
+
+struct pg_store {
+    struct pg_pool *pool;
+};
+
+/* One call in flight: owns copies of its arguments (the pool needs them until the result). */
+struct pg_store_call {
+    struct pg_query query;
+    struct pg_store *store;
+    enum store_op op;
+    store_cb cb;
+    void *arg;
+    char *arg_copies[STORE_MAX_ARGS];
+};
+
+static void call_free(struct pg_store_call *c)
+{
+    for (int i = 0; i < STORE_MAX_ARGS; i++)
+        free(c->arg_copies[i]);
+    free(c);
+}
+
+static const char *value(PGresult *res, int col)
+{
+    if (PQntuples(res) < 1 || PQnfields(res) <= col || PQgetisnull(res, 0, col))
+        return NULL;
+    return PQgetvalue(res, 0, col);
+}
+
+static long long value_ll(PGresult *res, int col, long long fallback)
+{
+    const char *v = value(res, col);
+    return v != NULL ? strtoll(v, NULL, 10) : fallback;
+}
+
+static enum store_status status_of(enum pg_error err)
+{
+    switch (err) {
+    case PG_OK:
+        return STORE_OK;
+    case PG_ERR_QUEUE_FULL:
+        return STORE_BUSY;
+    case PG_ERR_TIMEOUT:
+        return STORE_TIMEOUT;
+    case PG_ERR_UNAVAILABLE:
+    case PG_ERR_SHUTDOWN:
+        return STORE_UNAVAILABLE;
+    case PG_ERR_QUERY:
+        return STORE_ERROR;
+    }
+    return STORE_ERROR;
+}
+
+/* A write that found no row: the row's current version tells "gone" from "changed meanwhile". */
+static void fill_conditional(struct store_result *r, PGresult *res, bool done)
+{
+    if (done)
+        return;
+    r->status = value(res, 2) != NULL ? STORE_PRECONDITION_FAILED : STORE_NOT_FOUND;
+}
+
+static void on_result(void *arg, enum pg_error err, PGresult *res)
+{
+    struct pg_store_call *c = arg;
+    struct store_result r = {.status = status_of(err)};
+    if (err == PG_ERR_QUERY) {
+        const char *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        if (sqlstate != NULL && strcmp(sqlstate, "23505") == 0)
+            r.status = STORE_CONFLICT;
+        else if (sqlstate != NULL && strcmp(sqlstate, "42P01") == 0 && c->op == STORE_OP_SCHEMA_STATE) {
+            r.status = STORE_OK;
+            r.schema_missing = true;
+        } else {
+            const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+            log_write(LOG_ERROR, NULL, "database statement failed",
+                      json_pack("{s:s,s:s,s:s}", "statement", statements[c->op].name, "sqlstate",
+                                sqlstate != NULL ? sqlstate : "", "error", msg != NULL ? msg : ""));
+        }
+    }
+    if (err == PG_OK) {
+        switch (c->op) {
+        case STORE_OP_SCHEMA_STATE:
+            r.schema_version = value_ll(res, 0, 0);
+            r.schema_floor = value_ll(res, 1, 0);
+            r.schema_missing = value(res, 0) == NULL;
+            break;
+        case STORE_OP_USER_CREATE:
+            r.user_id = value(res, 0);
+            break;
+        case STORE_OP_USER_BY_EMAIL:
+            r.user_id = value(res, 0);
+            r.password_hash = value(res, 1);
+            if (r.user_id == NULL)
+                r.status = STORE_NOT_FOUND;
+            break;
+        case STORE_OP_TASK_LIST:
+            r.json = value(res, 0);
+            r.next_cursor = value(res, 1);
+            if (r.json == NULL)
+                r.json = "[]";
+            break;
+        case STORE_OP_TASK_GET:
+        case STORE_OP_TASK_CREATE:
+            r.json = value(res, 0);
+            r.version = value_ll(res, 1, 0);
+            if (r.json == NULL)
+                r.status = STORE_NOT_FOUND;
+            break;
+        case STORE_OP_TASK_REPLACE:
+        case STORE_OP_TASK_TOGGLE:
+            r.json = value(res, 0);
+            r.version = value_ll(res, 1, 0);
+            fill_conditional(&r, res, r.json != NULL);
+            break;
+        case STORE_OP_TASK_DELETE:
+            fill_conditional(&r, res, value_ll(res, 0, 0) > 0);
+            break;
+        }
+        if (r.json != NULL)
+            r.json_len = strlen(r.json);
+    }
+    c->cb(c->arg, &r);
+    call_free(c);
+}
+
+static store_handle pg_submit(void *impl, const struct store_call *call, enum store_status *immediate)
+{
+    struct pg_store *store = impl;
+    struct pg_store_call *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        *immediate = STORE_BUSY;
+        return NULL;
+    }
+    c->store = store;
+    c->op = call->op;
+    c->cb = call->cb;
+    c->arg = call->arg;
+    if (call->op == STORE_OP_SCHEMA_STATE) {
+        /* Not prepared: the table may not exist yet, and a prepared plan would outlive migrations. */
+        c->query.sql = schema_state_sql();
+    } else {
+        c->query.stmt = &statements[call->op];
+    }
+    c->query.nparams = call->nargs;
+    for (int i = 0; i < call->nargs; i++) {
+        if (call->args[i] == NULL)
+            continue;
+        c->arg_copies[i] = strdup(call->args[i]);
+        if (c->arg_copies[i] == NULL) {
+            call_free(c);
+            *immediate = STORE_BUSY;
+            return NULL;
+        }
+        c->query.params[i] = c->arg_copies[i];
+    }
+    c->query.cb = on_result;
+    c->query.arg = c;
+    enum pg_error err = pg_pool_submit(store->pool, &c->query);
+    if (err != PG_OK) {
+        *immediate = status_of(err);
+        call_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static void pg_cancel(void *impl, store_handle handle)
+{
+    struct pg_store *store = impl;
+    struct pg_store_call *c = handle;
+    pg_pool_cancel(store->pool, &c->query);
+    call_free(c);
+}
+
+static void pg_destroy(void *impl)
+{
+    free(impl);
+}
+
+static const struct store_backend pg_backend = {
+    .submit = pg_submit, .cancel = pg_cancel, .destroy = pg_destroy};
+
+struct store *store_create_pg(struct pg_pool *pool)
+{
+    struct pg_store *impl = calloc(1, sizeof(*impl));
+    if (impl == NULL)
+        return NULL;
+    impl->pool = pool;
+    struct store *s = store_wrap(&pg_backend, impl);
+    if (s == NULL)
+        free(impl);
+    return s;
+}
