@@ -1,0 +1,25 @@
+# The runtime image (Dockerfile.distroless) and its tests. See .ci/image/ and tests/image/.
+#   make image         build $(IMAGE): docker if an engine answers, else buildah; public bases if
+#                      their registries are reachable, else local stand-ins from Debian packages
+#   make image-test    build, then test the image with podman (or docker when docker built it)
+#                      against throwaway PostgreSQL/Redis on the host network. Part of `make test`.
+IMAGE ?= localhost/bollard:$(VERSION)
+# Evaluated once: the revision baked into the binary and the label is the one the tests expect.
+IMAGE_GIT_REV := $(GIT_REV)
+IMAGE_SOURCE ?= $(shell git remote get-url origin 2>/dev/null | sed -E 's#^git@([^:]+):#https://\1/#; s#\.git$$##' || true)
+IMAGE_TEST_ARGS ?=
+
+.PHONY: image image-test
+image:
+	@.ci/install-deps image
+	@VERSION='$(VERSION)' GIT_REV='$(IMAGE_GIT_REV)' SOURCE='$(or $(IMAGE_SOURCE),unknown)' \
+		.ci/image/build-image '$(IMAGE)'
+
+# Fails (never skips) when the container tools cannot run: the tests in tests/image are collected
+# only when BOLLARD_IMAGE_TEST=1, which this target sets.
+image-test: image
+	@.ci/install-deps image test
+	BOLLARD_IMAGE_TEST=1 BOLLARD_IMAGE='$(IMAGE)' BOLLARD_VERSION='$(VERSION)' BOLLARD_GIT_REV='$(IMAGE_GIT_REV)' \
+		python3 -m pytest -q -p no:cacheprovider -rxXs -s tests/image $(IMAGE_TEST_ARGS)
+
+TEST_TARGETS += image-test
