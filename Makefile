@@ -46,7 +46,7 @@ FUZZ_TARGETS :=
 # Go-installed tools (Helm, validators) land here; see chart/chart.mk.
 TOOLS_BIN := $(abspath build/tools/bin)
 BOLLARD_EXTRA_OBJS :=
-include $(sort $(wildcard */*.mk cmd/*/*.mk tests/*/*.mk))
+include $(sort $(wildcard */*.mk cmd/*/*.mk pkg/*/*.mk tests/*/*.mk))
 
 .PHONY: all test unit unit-bins pytest deps run bench fuzz fmt fmt-check clean help
 all: $(BINS)

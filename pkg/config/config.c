@@ -78,6 +78,8 @@ static const struct config_var config_vars[] = {
      "origin(s) allowed by CORS, comma-separated (e.g. https://app.example.com)"},
     {"JWT_EXPIRATION_DAYS", VAR_INT, 0, ROLES_SERVE, FIELD(jwt_expiration_days), "7", 1, 365,
      "lifetime of issued access tokens"},
+    {"PASSWORD_HASH_THREADS", VAR_INT, 0, ROLES_SERVE, FIELD(password_hash_threads), "2", 1, 64,
+     "threads hashing passwords (argon2id) off the event loops"},
     {"WORKER_CONCURRENCY", VAR_INT, 0, ROLES_WORK, FIELD(worker_concurrency), "16", 1, 256,
      "webhook deliveries in flight per worker process"},
     {"WORKER_HEARTBEAT_FILE", VAR_STRING, 0, ROLES_WORK, FIELD(worker_heartbeat_file),

@@ -46,6 +46,7 @@ struct config {
     long max_body_bytes;
     char *frontend_url; /* comma-separated origins allowed by CORS; NULL = none */
     int jwt_expiration_days;
+    int password_hash_threads;
 
     /* worker */
     int worker_concurrency;
