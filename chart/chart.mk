@@ -87,3 +87,7 @@ chart-pytest: $(HELM) $(KVALIDATE) $(CHART_LINT_BIN)
 chart-test: chart-lint chart-validate chart-manifests-check chart-pytest
 
 TEST_TARGETS += chart-test
+
+.PHONY: chart-schema
+chart-schema:
+	python3 chart/schema/gen_values_schema.py >$(CHART_DIR)/values.schema.json

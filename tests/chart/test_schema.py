@@ -84,3 +84,10 @@ def test_helm_lint_strict_passes_for_every_ci_values_file(helm):
     for f in [None] + CI_VALUES:
         p = run([helm, "lint", "--strict", CHART] + (["-f", f] if f else []))
         assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_committed_schema_is_the_generated_one():
+    p = run(["python3", os.path.join(os.path.dirname(CHART), "schema", "gen_values_schema.py")])
+    assert p.returncode == 0, p.stderr
+    with open(os.path.join(CHART, "values.schema.json")) as f:
+        assert f.read() == p.stdout, "values.schema.json is stale: run `make chart-schema`"

@@ -1,0 +1,245 @@
+#!/usr/bin/env python3
+"""Generates chart/bollard/values.schema.json (run `make chart-schema`; a test fails when the
+committed schema differs from this program's output).
+
+Conventions: every object is closed (additionalProperties: false) except `global`; a key whose
+default is null is optional (Helm drops nulls when it merges values), every other key is required
+so that `--set key=null` cannot remove what a template needs; a property documented as an
+environment variable starts its description with the variable's name (tests compare bounds and
+defaults with pkg/config/config.c). Only keywords that mean the same in draft-07 and 2020-12 are
+used: no $ref with siblings, no if/then, no dependencies/dependentRequired, no $defs.
+"""
+import json, collections
+O = collections.OrderedDict
+
+def obj(props, required=None, desc=None, **kw):
+    d = O()
+    d["type"] = "object"
+    if desc: d["description"] = desc
+    d["additionalProperties"] = False
+    d["properties"] = O(props)
+    def nullable(v):
+        t = v.get("type") if isinstance(v, dict) else None
+        return isinstance(t, list) and "null" in t
+    # Helm drops null values when it merges, so a key whose default is null cannot be required.
+    req = [k for k, v in props.items() if not nullable(v)] if required is None else required
+    if req: d["required"] = req
+    d.update(kw)
+    return d
+
+def ref(name): return {"$ref": "#/definitions/" + name}
+def integer(lo=None, hi=None, desc=None, null=False):
+    d = O()
+    d["type"] = ["integer", "null"] if null else "integer"
+    if desc: d["description"] = desc
+    if lo is not None: d["minimum"] = lo
+    if hi is not None: d["maximum"] = hi
+    return d
+def string(desc=None, pattern=None, enum=None, minLength=None, maxLength=None):
+    d = O(); d["type"] = "string"
+    if desc: d["description"] = desc
+    if pattern: d["pattern"] = pattern
+    if enum: d["enum"] = enum
+    if minLength is not None: d["minLength"] = minLength
+    if maxLength is not None: d["maxLength"] = maxLength
+    return d
+def boolean(desc=None):
+    d = O(); d["type"] = "boolean"
+    if desc: d["description"] = desc
+    return d
+
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+MANAGED_ENV = ["ENVIRONMENT", "LOG_LEVEL", "PORT", "ACCESS_LOG", "FRONTEND_URL", "JWT_EXPIRATION_DAYS",
+  "MAX_BODY_BYTES", "DB_POOL_SIZE", "DB_QUEUE_MAX", "DB_CONNECT_TIMEOUT_MS", "DB_QUERY_TIMEOUT_MS",
+  "REDIS_TIMEOUT_MS", "HEALTH_CHECK_TIMEOUT_MS", "HEALTH_CACHE_MS", "WEBHOOK_MAX_ATTEMPTS",
+  "WEBHOOK_TIMEOUT_MS", "WEBHOOK_ALLOW_PRIVATE", "WORKER_VISIBILITY_TIMEOUT_SECONDS",
+  "WORKER_HEARTBEAT_FILE", "MIGRATE_CONNECT_TIMEOUT_SECONDS", "MIGRATE_LOCK_TIMEOUT_SECONDS",
+  "MIGRATE_STATEMENT_TIMEOUT_SECONDS", "API_THREADS", "SHUTDOWN_DRAIN_SECONDS", "SHUTDOWN_TIMEOUT_SECONDS",
+  "WORKER_CONCURRENCY", "POD_NAME", "PASSWORD_HASH_THREADS",
+  "DATABASE_URL", "DATABASE_URL_FILE", "SECRET_KEY", "SECRET_KEY_FILE", "BETTER_AUTH_SECRET",
+  "BETTER_AUTH_SECRET_FILE", "REDIS_URL", "REDIS_URL_FILE"]
+
+defs = O()
+defs["quantity"] = O([("description", "A Kubernetes quantity, e.g. 100m, 0.5, 1, 64Mi, 1Gi"),
+  ("type", ["string", "number"]), ("minimum", 0),
+  ("pattern", r"^\+?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE][+-]?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$")])
+rl = obj(O([("cpu", ref("quantity")), ("memory", ref("quantity")), ("ephemeral-storage", ref("quantity"))]), required=[])
+defs["resourceList"] = rl
+defs["resources"] = obj(O([("requests", ref("resourceList")), ("limits", ref("resourceList"))]), required=[],
+  desc="Container resources (requests and limits of cpu, memory, ephemeral-storage)")
+defs["stringMap"] = O([("type", "object"), ("additionalProperties", {"type": "string"})])
+defs["labels"] = O([("type", "object"),
+  ("propertyNames", {"pattern": r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"}),
+  ("additionalProperties", {"type": "string", "maxLength": 63, "pattern": r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"})])
+defs["annotations"] = O([("type", "object"), ("additionalProperties", {"type": "string"})])
+defs["labelSelector"] = obj(O([("matchLabels", ref("stringMap")),
+  ("matchExpressions", O([("type", "array"), ("items", obj(O([("key", string(minLength=1)),
+     ("operator", string(enum=["In", "NotIn", "Exists", "DoesNotExist"])),
+     ("values", {"type": "array", "items": {"type": "string"}})]), required=["key", "operator"]))]))]), required=[])
+defs["probeTimings"] = obj(O([("initialDelaySeconds", integer(0)), ("periodSeconds", integer(1)),
+  ("timeoutSeconds", integer(1)), ("failureThreshold", integer(1))]), required=["periodSeconds", "timeoutSeconds", "failureThreshold"])
+defs["readinessTimings"] = obj(O([("initialDelaySeconds", integer(0)), ("periodSeconds", integer(1)),
+  ("timeoutSeconds", integer(1)), ("failureThreshold", integer(1)), ("successThreshold", integer(1))]),
+  required=["periodSeconds", "timeoutSeconds", "failureThreshold"])
+defs["nodeSelector"] = ref("stringMap")
+defs["tolerations"] = O([("type", "array"), ("items", obj(O([
+  ("key", string()), ("operator", string(enum=["Exists", "Equal"])), ("value", string()),
+  ("effect", string(enum=["", "NoSchedule", "PreferNoSchedule", "NoExecute"])),
+  ("tolerationSeconds", integer(null=True))]), required=[]))])
+defs["affinity"] = obj(O([("nodeAffinity", {"type": "object"}), ("podAffinity", {"type": "object"}),
+  ("podAntiAffinity", {"type": "object"})]), required=[])
+defs["topologySpreadConstraints"] = O([("type", "array"), ("items", obj(O([
+  ("maxSkew", integer(1)), ("topologyKey", string(minLength=1)),
+  ("whenUnsatisfiable", string(enum=["DoNotSchedule", "ScheduleAnyway"])),
+  ("labelSelector", ref("labelSelector")), ("minDomains", integer(1)),
+  ("matchLabelKeys", {"type": "array", "items": {"type": "string"}}),
+  ("nodeAffinityPolicy", string(enum=["Honor", "Ignore"])), ("nodeTaintsPolicy", string(enum=["Honor", "Ignore"]))]),
+  required=["maxSkew", "topologyKey", "whenUnsatisfiable"]))])
+intOrPercentOrNull = O([("type", ["integer", "string", "null"]), ("minimum", 0), ("pattern", r"^[0-9]+%$")])
+defs["podDisruptionBudget"] = obj(O([("enabled", boolean()),
+  ("maxUnavailable", intOrPercentOrNull), ("minAvailable", intOrPercentOrNull)]),
+  desc="At most one of maxUnavailable and minAvailable; both null = maxUnavailable 1")
+defs["autoscaling"] = obj(O([("enabled", boolean("Render an autoscaling/v2 HorizontalPodAutoscaler (replicas is then left to it)")),
+  ("minReplicas", integer(1)), ("maxReplicas", integer(1)),
+  ("targetCPUUtilizationPercentage", integer(1, 1000, null=True)),
+  ("targetMemoryUtilizationPercentage", integer(1, 1000, null=True))]))
+defs["priorityClassName"] = string(pattern=r"^$|" + DNS_SUBDOMAIN[1:])
+peer = obj(O([("podSelector", ref("labelSelector")), ("namespaceSelector", ref("labelSelector")),
+  ("ipBlock", obj(O([("cidr", string(minLength=1)), ("except", {"type": "array", "items": {"type": "string"}})]), required=["cidr"]))]), required=[])
+defs["networkPolicyPeer"] = peer
+defs["networkPolicyEgressRule"] = obj(O([("to", {"type": "array", "items": ref("networkPolicyPeer")}),
+  ("ports", {"type": "array", "items": obj(O([("port", O([("type", ["integer", "string"]), ("minimum", 1), ("maximum", 65535)])),
+      ("endPort", integer(1, 65535)), ("protocol", string(enum=["TCP", "UDP", "SCTP"]))]), required=[])})]), required=[])
+
+def scheduling():
+    return O([("nodeSelector", ref("nodeSelector")), ("tolerations", ref("tolerations")), ("affinity", ref("affinity"))])
+
+api = O()
+api["replicas"] = integer(0, desc="Ignored while autoscaling is enabled")
+api["threads"] = integer(0, 256, "API_THREADS: event-loop threads, 0 = usable CPUs (follows the CPU limit)")
+api["passwordHashThreads"] = integer(1, 64, "PASSWORD_HASH_THREADS: argon2id hashing threads off the event loops")
+api["resources"] = ref("resources")
+api["shutdown"] = obj(O([
+  ("drainSeconds", integer(0, 300, "SHUTDOWN_DRAIN_SECONDS: keep serving (not ready) after SIGTERM; below timeoutSeconds")),
+  ("timeoutSeconds", integer(1, 3600, "SHUTDOWN_TIMEOUT_SECONDS: exit by then at the latest")),
+  ("preStopSleepSeconds", integer(0, 300, "lifecycle.preStop.sleep before SIGTERM (Kubernetes >= 1.30); 0 = none"))]))
+api["terminationGracePeriodSeconds"] = integer(1, null=True, desc="null = preStopSleepSeconds + timeoutSeconds + 5")
+api["probes"] = obj(O([("handler", string("httpGet: kubelet HTTP probes; exec: /probe live|ready in the container", enum=["httpGet", "exec"])),
+  ("startup", ref("probeTimings")), ("liveness", ref("probeTimings")), ("readiness", ref("readinessTimings"))]))
+api["minReadySeconds"] = integer(0)
+api["revisionHistoryLimit"] = integer(0)
+api["podDisruptionBudget"] = ref("podDisruptionBudget")
+api["autoscaling"] = ref("autoscaling")
+api["podAnnotations"] = ref("annotations")
+api.update(scheduling())
+api["topologySpreadConstraints"] = ref("topologySpreadConstraints")
+api["priorityClassName"] = ref("priorityClassName")
+
+worker = O()
+worker["enabled"] = boolean()
+worker["replicas"] = integer(0, desc="Ignored while autoscaling is enabled")
+worker["concurrency"] = integer(1, 256, "WORKER_CONCURRENCY: webhook deliveries in flight per worker")
+worker["resources"] = ref("resources")
+worker["shutdown"] = obj(O([("timeoutSeconds", integer(1, 3600, "SHUTDOWN_TIMEOUT_SECONDS of the worker"))]))
+worker["terminationGracePeriodSeconds"] = integer(1, null=True, desc="null = shutdown.timeoutSeconds + 5")
+worker["heartbeat"] = obj(O([("file", string("WORKER_HEARTBEAT_FILE; must be under /tmp (the only writable path)", pattern=r"^/tmp/[^\s]+$")),
+  ("maxAgeSeconds", integer(1, 3600, "liveness fails when the heartbeat is older"))]))
+worker["probes"] = obj(O([("startup", ref("probeTimings")), ("liveness", ref("probeTimings"))]))
+worker["revisionHistoryLimit"] = integer(0)
+worker["podDisruptionBudget"] = ref("podDisruptionBudget")
+worker["autoscaling"] = ref("autoscaling")
+worker["podAnnotations"] = ref("annotations")
+worker.update(scheduling())
+worker["topologySpreadConstraints"] = ref("topologySpreadConstraints")
+worker["priorityClassName"] = ref("priorityClassName")
+
+mig = O()
+mig["enabled"] = boolean("false: no migration Job (migrations run elsewhere, e.g. by CI)")
+mig["mode"] = string("hook: pre-install/pre-upgrade Helm hook; job: a plain Job in the release", enum=["hook", "job"])
+mig["backoffLimit"] = integer(0, 100)
+mig["activeDeadlineSeconds"] = integer(1)
+mig["ttlSecondsAfterFinished"] = integer(0, null=True)
+mig["permanentFailureExitCodes"] = O([("description", "migrate exit codes that fail the Job at once (ascending, no 0)"),
+  ("type", "array"), ("items", integer(1, 255)), ("uniqueItems", True), ("maxItems", 255)])
+mig["resources"] = ref("resources")
+mig["podAnnotations"] = ref("annotations")
+mig.update(scheduling())
+mig["priorityClassName"] = ref("priorityClassName")
+
+config = O()
+config["environment"] = string("ENVIRONMENT", enum=["dev", "staging", "production"])
+config["logLevel"] = string("LOG_LEVEL", enum=["debug", "info", "warn", "error"])
+config["port"] = integer(1, 65535, "PORT")
+config["accessLog"] = boolean("ACCESS_LOG")
+config["frontendUrl"] = string("FRONTEND_URL: CORS origins, comma-separated", pattern=r"^(|https?://[^\s,]+(,\s*https?://[^\s,]+)*)$")
+config["jwtExpirationDays"] = integer(1, 365, "JWT_EXPIRATION_DAYS")
+config["maxBodyBytes"] = integer(1024, 16777216, "MAX_BODY_BYTES")
+config["database"] = obj(O([("poolSize", integer(1, 64, "DB_POOL_SIZE")), ("queueMax", integer(0, 100000, "DB_QUEUE_MAX")),
+  ("connectTimeoutMs", integer(100, 600000, "DB_CONNECT_TIMEOUT_MS")), ("queryTimeoutMs", integer(10, 600000, "DB_QUERY_TIMEOUT_MS"))]))
+config["redis"] = obj(O([("timeoutMs", integer(10, 600000, "REDIS_TIMEOUT_MS"))]))
+config["health"] = obj(O([("checkTimeoutMs", integer(10, 10000, "HEALTH_CHECK_TIMEOUT_MS")), ("cacheMs", integer(0, 1000, "HEALTH_CACHE_MS"))]))
+config["webhooks"] = obj(O([("maxAttempts", integer(1, 50, "WEBHOOK_MAX_ATTEMPTS")), ("timeoutMs", integer(100, 120000, "WEBHOOK_TIMEOUT_MS")),
+  ("allowPrivate", boolean("WEBHOOK_ALLOW_PRIVATE"))]))
+config["workerVisibilityTimeoutSeconds"] = integer(5, 86400, "WORKER_VISIBILITY_TIMEOUT_SECONDS")
+config["migrate"] = obj(O([("connectTimeoutSeconds", integer(1, 3600, "MIGRATE_CONNECT_TIMEOUT_SECONDS")),
+  ("lockTimeoutSeconds", integer(1, 3600, "MIGRATE_LOCK_TIMEOUT_SECONDS")),
+  ("statementTimeoutSeconds", integer(1, 86400, "MIGRATE_STATEMENT_TIMEOUT_SECONDS"))]))
+config["extraEnv"] = O([("description", "More environment variables (strings) for every role; not the ones the chart sets, not secrets"),
+  ("type", "object"),
+  ("propertyNames", O([("pattern", r"^[A-Za-z_][A-Za-z0-9_]*$"), ("not", {"enum": MANAGED_ENV})])),
+  ("additionalProperties", {"type": "string"})])
+
+secret = O()
+secret["existingSecret"] = string("Name of a Secret you manage; the chart then creates none", pattern=r"^$|" + DNS_SUBDOMAIN[1:])
+secret["databaseUrl"] = string("DATABASE_URL (required unless existingSecret)", pattern=r"^$|^(postgres|postgresql)://\S+$|^sqlite:\S+$")
+secret["secretKey"] = string("SECRET_KEY, at least 32 bytes (required unless existingSecret)", pattern=r"^$|^[\s\S]{32,}$")
+secret["redisUrl"] = string("REDIS_URL (required unless existingSecret)", pattern=r"^$|^rediss?://\S+$")
+keypat = r"^[-._a-zA-Z0-9]+$"
+secret["keys"] = obj(O([("databaseUrl", string(pattern=keypat)), ("secretKey", string(pattern=keypat)), ("redisUrl", string(pattern=keypat))]),
+  desc="Key names inside the Secret")
+secret["mountAsFiles"] = boolean("true: mounted files + NAME_FILE variables; false: environment variables")
+
+props = O()
+props["global"] = O([("description", "Values shared with umbrella charts; not used by this chart"), ("type", "object")])
+props["nameOverride"] = string(pattern=r"^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", maxLength=63)
+props["fullnameOverride"] = string(pattern=r"^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", maxLength=63)
+props["commonLabels"] = ref("labels")
+props["podAnnotations"] = ref("annotations")
+props["podLabels"] = ref("labels")
+props["image"] = obj(O([
+  ("repository", string("Image repository, without tag or digest", pattern=r"^[a-z0-9]([a-z0-9._-]*[a-z0-9])?(:[0-9]+)?(/[a-z0-9]([a-z0-9._-]*[a-z0-9])?)*$")),
+  ("tag", string("Defaults to the chart's appVersion (quote numeric tags)", pattern=r"^$|^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")),
+  ("digest", string("sha256:<64 hex>; wins over tag", pattern=r"^$|^sha256:[a-f0-9]{64}$")),
+  ("pullPolicy", string(enum=["Always", "IfNotPresent", "Never"]))]), desc="The one image every role runs")
+props["imagePullSecrets"] = O([("type", "array"), ("items", obj(O([("name", string(minLength=1))])))])
+props["config"] = obj(config, desc="Non-secret settings (ConfigMap)")
+props["secret"] = obj(secret, desc="DATABASE_URL, SECRET_KEY, REDIS_URL: from these values or an existing Secret")
+props["serviceAccount"] = obj(O([("create", boolean()), ("name", string(pattern=r"^$|" + DNS_SUBDOMAIN[1:])), ("annotations", ref("annotations"))]))
+props["podSecurityContext"] = obj(O([("runAsUser", integer(1, desc="non-root UID")), ("runAsGroup", integer(1)), ("fsGroup", integer(1))]),
+  desc="Pod identity; the remaining hardening is fixed")
+props["tmpVolume"] = obj(O([("sizeLimit", ref("quantity"))]), desc="The emptyDir mounted at /tmp")
+props["api"] = obj(api, desc="HTTP API Deployment")
+props["worker"] = obj(worker, desc="Background worker Deployment")
+props["migrations"] = obj(mig, desc="Database migration Job")
+props["service"] = obj(O([("type", string(enum=["ClusterIP", "NodePort", "LoadBalancer"])), ("port", integer(1, 65535)),
+  ("nodePort", integer(30000, 32767, "Only with type NodePort/LoadBalancer", null=True)),
+  ("annotations", ref("annotations")), ("labels", ref("labels"))]))
+props["networkPolicy"] = obj(O([("enabled", boolean()),
+  ("apiIngressFrom", O([("description", "NetworkPolicyPeer list allowed to reach the API port; [] = any"), ("type", "array"), ("items", ref("networkPolicyPeer"))])),
+  ("egress", obj(O([("restrict", boolean("Also restrict egress (DNS always allowed)")),
+     ("rules", {"type": "array", "items": ref("networkPolicyEgressRule")})])))]))
+dur = r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"
+props["serviceMonitor"] = obj(O([("enabled", boolean("Needs the prometheus-operator CRDs")),
+  ("interval", string(pattern=dur)), ("scrapeTimeout", string(pattern=dur)), ("labels", ref("labels"))]))
+props["tests"] = obj(O([("enabled", boolean()), ("resources", ref("resources"))]), desc="The helm test Pod")
+
+schema = O()
+schema["$schema"] = "http://json-schema.org/draft-07/schema#"
+schema["title"] = "Values of the Bollard Helm chart"
+schema["description"] = "Every value is declared; unknown keys are refused at every level except global. Kept within what both draft-07 (Helm < 3.18.5) and 2020-12 (Helm >= 3.18.5) validators accept."
+schema["type"] = "object"
+schema["additionalProperties"] = False
+schema["properties"] = props
+schema["required"] = [k for k in props if k != "global"]
+schema["definitions"] = defs
+print(json.dumps(schema, indent=2))
