@@ -6,7 +6,9 @@
 #   make manifests     regenerate manifests/bollard.yaml from the chart and manifests/values.yaml
 #   $(TOOLS_BIN)/helm  Helm, pinned, built from the Go module proxy (also used by tests/chart-lint)
 
-GO ?= $(or $(shell command -v go 2>/dev/null),/usr/local/go/bin/go)
+# Helm v3.16 needs Go >= 1.22: prefer the toolchain in /usr/local/go (these machines; Debian 12's
+# golang-go is 1.19), else whatever `go` is on PATH (e.g. actions/setup-go).
+GO ?= $(firstword $(wildcard /usr/local/go/bin/go) $(shell command -v go 2>/dev/null) go)
 HELM_VERSION := v3.16.4
 # Kubernetes minor version Helm reports by default (.Capabilities.KubeVersion), as in its release
 # builds: client-go v0.31 -> 1.31.
@@ -87,6 +89,13 @@ chart-pytest: $(HELM) $(KVALIDATE) $(CHART_LINT_BIN)
 chart-test: chart-lint chart-validate chart-manifests-check chart-pytest
 
 TEST_TARGETS += chart-test
+
+# Optional extra (needs kubectl or kustomize): what `kubectl apply -k manifests/` would send,
+# strictly validated. The chart workflow runs it with kustomize.
+KUSTOMIZE ?= $(if $(shell command -v kubectl 2>/dev/null),kubectl kustomize,kustomize build)
+.PHONY: chart-kustomize
+chart-kustomize: $(KVALIDATE)
+	$(KUSTOMIZE) manifests/ | KVALIDATE_EXTERNAL='Secret/$(MANIFESTS_RELEASE)' $(KVALIDATE) manifests -
 
 .PHONY: chart-schema
 chart-schema:
