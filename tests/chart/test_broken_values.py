@@ -32,7 +32,7 @@ def helm_accepts_note(path):
 
 
 def lint(path):
-    return run([tool("BOLLARD_CHART_LINT"), "values", "lint", path])
+    return run([tool("BOLLARD_CHART_LINT"), "values", "lint", "--chart", CHART, "-f", path])
 
 
 def test_there_are_broken_fixtures():
