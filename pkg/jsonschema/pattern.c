@@ -86,6 +86,9 @@ static const char *translate_bracket(const char *p, struct out_buf *out, const c
 {
     bool negate = false;
     bool literal_rbracket = false, literal_hyphen = false, literal_caret = false;
+    /* \d \w \s seen (bits 1, 2, 4) and \D \W \S seen: a class with its complement ([\s\S], the
+     * ECMA idiom for "any character") matches everything; a lone complement has no POSIX form. */
+    unsigned classes = 0, complements = 0;
     char body[512];
     struct out_buf items = {body, sizeof(body), 0, false};
     body[0] = '\0';
@@ -105,18 +108,25 @@ static const char *translate_bracket(const char *p, struct out_buf *out, const c
             switch (e) {
             case 'd':
                 put(&items, "0-9");
+                classes |= 1;
                 break;
             case 'w':
                 put(&items, "A-Za-z0-9_");
+                classes |= 2;
                 break;
             case 's':
                 put(&items, "[:space:]");
+                classes |= 4;
                 break;
             case 'D':
+                complements |= 1;
+                break;
             case 'W':
+                complements |= 2;
+                break;
             case 'S':
-                *why = "negated class escape (\\D \\W \\S) inside [...]";
-                return NULL;
+                complements |= 4;
+                break;
             case ']':
                 literal_rbracket = true;
                 break;
@@ -193,6 +203,18 @@ static const char *translate_bracket(const char *p, struct out_buf *out, const c
         return NULL;
     }
     p++;
+    if ((classes & complements) != 0) {
+        if (negate) {
+            *why = "a negated class that matches nothing";
+            return NULL;
+        }
+        put(out, "."); /* without REG_NEWLINE, POSIX '.' matches every character */
+        return p;
+    }
+    if (complements != 0) {
+        *why = "negated class escape (\\D \\W \\S) inside [...]";
+        return NULL;
+    }
     if (!literal_rbracket && !literal_hyphen && !literal_caret && items.len == 0) {
         if (!negate) {
             *why = "empty character class []";

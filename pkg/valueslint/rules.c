@@ -1,0 +1,483 @@
+/* valueslint: rules that a JSON Schema cannot express (relations between values), for the
+ * chart/bollard values layout. Every place a rule looks is in the tables just below, so a change in
+ * the chart's layout is a change here only. A rule whose path is absent from the values is silent. */
+#include "valueslint/valueslint.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- where things are in chart/bollard/values.yaml ---- */
+
+static const char *const RESOURCES[] = {"api.resources", "worker.resources", "migrations.resources",
+                                        "tests.resources", NULL};
+static const char *const RESOURCE_NAMES[] = {"cpu", "memory", "ephemeral-storage", NULL};
+
+static const char *const PROBES[] = {"api.probes.startup",     "api.probes.liveness",
+                                     "api.probes.readiness",   "worker.probes.startup",
+                                     "worker.probes.liveness", NULL};
+/* Kubernetes defaults when a probe leaves them out. */
+#define PROBE_DEFAULT_TIMEOUT_SECONDS 1
+#define PROBE_DEFAULT_PERIOD_SECONDS  10
+
+static const struct {
+    const char *liveness;
+    const char *readiness;
+} PROBE_PAIRS[] = {{"api.probes.liveness", "api.probes.readiness"}};
+
+/* Deployment rolling-update settings. chart/bollard fixes maxSurge 1 / maxUnavailable 0 in its
+ * templates and exposes no `strategy` value, so these paths are absent and the rule is dormant;
+ * they are where a chart that exposes the strategy would keep it. */
+static const struct {
+    const char *rolling_update;
+    const char *strategy_type;
+} ROLLOUTS[] = {{"api.strategy.rollingUpdate", "api.strategy.type"},
+                {"worker.strategy.rollingUpdate", "worker.strategy.type"}};
+
+static const struct {
+    const char *workload;
+    const char *enabled; /* NULL: always deployed */
+    const char *replicas;
+    const char *pdb;
+    const char *autoscaling;
+} WORKLOADS[] = {
+    {"api", NULL, "api.replicas", "api.podDisruptionBudget", "api.autoscaling"},
+    {"worker", "worker.enabled", "worker.replicas", "worker.podDisruptionBudget", "worker.autoscaling"},
+};
+
+static const struct {
+    const char *drain;   /* NULL: no drain phase */
+    const char *timeout; /* the process's own shutdown deadline */
+    const char *pre_stop_sleep;
+    const char *grace; /* terminationGracePeriodSeconds; null = derived by the chart */
+} SHUTDOWNS[] = {
+    {"api.shutdown.drainSeconds", "api.shutdown.timeoutSeconds", "api.shutdown.preStopSleepSeconds",
+     "api.terminationGracePeriodSeconds"},
+    {NULL, "worker.shutdown.timeoutSeconds", NULL, "worker.terminationGracePeriodSeconds"},
+};
+
+static const struct {
+    const char *environment;
+    const char *production_value;
+    const char *image_tag;
+    const char *image_digest;
+    const char *service_type;
+    const char *node_port;
+    const char *existing_secret;
+    const char *inline_secrets[4];
+    const char *exit_codes;
+} CHART = {
+    .environment = "config.environment",
+    .production_value = "production",
+    .image_tag = "image.tag",
+    .image_digest = "image.digest",
+    .service_type = "service.type",
+    .node_port = "service.nodePort",
+    .existing_secret = "secret.existingSecret",
+    .inline_secrets = {"secret.databaseUrl", "secret.secretKey", "secret.redisUrl", NULL},
+    .exit_codes = "migrations.permanentFailureExitCodes",
+};
+
+#define NODE_PORT_MIN 30000
+#define NODE_PORT_MAX 32767
+
+/* ---- helpers ---- */
+
+static const struct yamldoc_node *at(const struct yamldoc_node *root, const char *path)
+{
+    return path != NULL ? yamldoc_get_path(root, path) : NULL;
+}
+
+static bool get_int(const struct yamldoc_node *node, int64_t *out)
+{
+    if (node == NULL)
+        return false;
+    if (node->kind == YAMLDOC_INT) {
+        *out = node->as.integer;
+        return true;
+    }
+    if (node->kind == YAMLDOC_FLOAT && isfinite(node->as.number) && fabs(node->as.number) < 9e18 &&
+        node->as.number == (double)(int64_t)node->as.number) {
+        *out = (int64_t)node->as.number;
+        return true;
+    }
+    return false;
+}
+
+static bool is_true(const struct yamldoc_node *node)
+{
+    return node != NULL && node->kind == YAMLDOC_BOOL && node->as.boolean;
+}
+
+static bool is_false(const struct yamldoc_node *node)
+{
+    return node != NULL && node->kind == YAMLDOC_BOOL && !node->as.boolean;
+}
+
+static bool is_set(const struct yamldoc_node *node)
+{
+    return node != NULL && node->kind != YAMLDOC_NULL;
+}
+
+static const char *get_string(const struct yamldoc_node *node)
+{
+    return node != NULL && node->kind == YAMLDOC_STRING ? node->text : NULL;
+}
+
+static void join(char *buf, size_t len, const char *a, const char *b)
+{
+    snprintf(buf, len, "%s.%s", a, b);
+}
+
+/* "file:line" of a value, for messages that relate two places. */
+static const char *where(const struct yamldoc_node *node, char *buf, size_t len)
+{
+    if (node->pos.line > 0)
+        snprintf(buf, len, "%s:%" PRIu32, node->pos.source, node->pos.line);
+    else
+        snprintf(buf, len, "%s", node->pos.source ? node->pos.source : "?");
+    return buf;
+}
+
+/* An int-or-percent value (PDB, rolling update) scaled to `replicas`, rounding up as Kubernetes
+ * does for PDBs and maxSurge. Returns false when the value is not one of the two forms. */
+static bool scaled_value(const struct yamldoc_node *node, int64_t replicas, bool round_up, int64_t *out,
+                         bool *is_percent)
+{
+    int64_t value;
+    *is_percent = false;
+    if (get_int(node, &value)) {
+        *out = value;
+        return true;
+    }
+    const char *text = get_string(node);
+    if (text == NULL)
+        return false;
+    char *end = NULL;
+    long long percent = strtoll(text, &end, 10);
+    if (end == text || strcmp(end, "%") != 0 || percent < 0 || percent > 100000)
+        return false;
+    *is_percent = true;
+    long long scaled = replicas * percent;
+    *out = round_up ? (scaled + 99) / 100 : scaled / 100;
+    return true;
+}
+
+/* ---- rules ---- */
+
+static void check_resources(struct valueslint_report *report, const struct yamldoc_node *root)
+{
+    for (size_t i = 0; RESOURCES[i] != NULL; i++) {
+        char requests_path[128], limits_path[128];
+        join(requests_path, sizeof(requests_path), RESOURCES[i], "requests");
+        join(limits_path, sizeof(limits_path), RESOURCES[i], "limits");
+        const struct yamldoc_node *requests = at(root, requests_path);
+        const struct yamldoc_node *limits = at(root, limits_path);
+        for (size_t r = 0; RESOURCE_NAMES[r] != NULL; r++) {
+            const struct yamldoc_node *request = yamldoc_map_get(requests, RESOURCE_NAMES[r]);
+            const struct yamldoc_node *limit = yamldoc_map_get(limits, RESOURCE_NAMES[r]);
+            char request_path[160], limit_path[160];
+            join(request_path, sizeof(request_path), requests_path, RESOURCE_NAMES[r]);
+            join(limit_path, sizeof(limit_path), limits_path, RESOURCE_NAMES[r]);
+            struct valueslint_quantity request_q, limit_q;
+            bool request_ok = false, limit_ok = false;
+            const struct yamldoc_node *pair[2] = {request, limit};
+            const char *pair_path[2] = {request_path, limit_path};
+            bool *pair_ok[2] = {&request_ok, &limit_ok};
+            struct valueslint_quantity *pair_q[2] = {&request_q, &limit_q};
+            for (int k = 0; k < 2; k++) {
+                const struct yamldoc_node *node = pair[k];
+                if (!is_set(node) || node->text == NULL || node->kind == YAMLDOC_BOOL)
+                    continue;
+                if (valueslint_parse_quantity(node->text, pair_q[k]) == 0 && !pair_q[k]->negative) {
+                    *pair_ok[k] = true;
+                } else if (!valueslint_report_mentions(report, pair_path[k])) {
+                    valueslint_report_add(report, VALUESLINT_ERROR, "quantity-invalid", node->pos,
+                                          pair_path[k],
+                                          "%s: '%s' is not a Kubernetes quantity (e.g. 100m, 0.5, 64Mi, 1Gi)",
+                                          pair_path[k], node->text);
+                }
+            }
+            if (request_ok && limit_ok && valueslint_compare_quantities(&request_q, &limit_q) > 0) {
+                char limit_at[300];
+                valueslint_report_add(
+                    report, VALUESLINT_ERROR, "request-exceeds-limit", request->pos, request_path,
+                    "%s: request %s is above the limit %s (%s); Kubernetes rejects the pod", request_path,
+                    request->text, limit->text, where(limit, limit_at, sizeof(limit_at)));
+            }
+        }
+    }
+}
+
+static void check_probes(struct valueslint_report *report, const struct yamldoc_node *root)
+{
+    for (size_t i = 0; PROBES[i] != NULL; i++) {
+        const struct yamldoc_node *probe = at(root, PROBES[i]);
+        if (probe == NULL || probe->kind != YAMLDOC_MAP)
+            continue;
+        const struct yamldoc_node *timeout_node = yamldoc_map_get(probe, "timeoutSeconds");
+        const struct yamldoc_node *period_node = yamldoc_map_get(probe, "periodSeconds");
+        int64_t timeout = PROBE_DEFAULT_TIMEOUT_SECONDS, period = PROBE_DEFAULT_PERIOD_SECONDS;
+        if ((timeout_node != NULL && !get_int(timeout_node, &timeout)) ||
+            (period_node != NULL && !get_int(period_node, &period)))
+            continue; /* a type problem the schema reports */
+        if (timeout < period)
+            continue;
+        const struct yamldoc_node *anchor = timeout_node ? timeout_node : period_node ? period_node : probe;
+        char path[160];
+        join(path, sizeof(path), PROBES[i], timeout_node ? "timeoutSeconds" : "periodSeconds");
+        valueslint_report_add(report, VALUESLINT_ERROR, "probe-timeout-period", anchor->pos, path,
+                              "%s: timeoutSeconds %" PRId64 " is not below periodSeconds %" PRId64
+                              ": a hanging probe delays the next one, so failures take longer than "
+                              "failureThreshold x periodSeconds to detect",
+                              PROBES[i], timeout, period);
+    }
+    for (size_t i = 0; i < sizeof(PROBE_PAIRS) / sizeof(PROBE_PAIRS[0]); i++) {
+        const struct yamldoc_node *liveness = at(root, PROBE_PAIRS[i].liveness);
+        const struct yamldoc_node *readiness = at(root, PROBE_PAIRS[i].readiness);
+        if (!is_set(liveness) || !is_set(readiness) || !yamldoc_equal(liveness, readiness))
+            continue;
+        valueslint_report_add(
+            report, VALUESLINT_WARNING, "identical-probes", readiness->pos, PROBE_PAIRS[i].readiness,
+            "%s is identical to %s: both fail at the same moment, so a pod that should only "
+            "leave rotation is restarted",
+            PROBE_PAIRS[i].readiness, PROBE_PAIRS[i].liveness);
+    }
+}
+
+static void check_rollouts(struct valueslint_report *report, const struct yamldoc_node *root)
+{
+    for (size_t i = 0; i < sizeof(ROLLOUTS) / sizeof(ROLLOUTS[0]); i++) {
+        const struct yamldoc_node *rolling = at(root, ROLLOUTS[i].rolling_update);
+        const char *type = get_string(at(root, ROLLOUTS[i].strategy_type));
+        if (rolling == NULL || rolling->kind != YAMLDOC_MAP ||
+            (type != NULL && strcmp(type, "RollingUpdate") != 0))
+            continue;
+        const struct yamldoc_node *unavailable = yamldoc_map_get(rolling, "maxUnavailable");
+        const struct yamldoc_node *surge = yamldoc_map_get(rolling, "maxSurge");
+        int64_t unavailable_value, surge_value;
+        bool percent;
+        /* Scaled against a large replica count: "0%" is zero, any other percentage is not. */
+        if (!scaled_value(unavailable, 100, true, &unavailable_value, &percent) || unavailable_value != 0)
+            continue;
+        if (surge != NULL && (!scaled_value(surge, 100, true, &surge_value, &percent) || surge_value > 0))
+            continue;
+        if (surge == NULL)
+            continue; /* Kubernetes defaults maxSurge to 25% */
+        char path[160];
+        join(path, sizeof(path), ROLLOUTS[i].rolling_update, "maxUnavailable");
+        valueslint_report_add(
+            report, VALUESLINT_ERROR, "rollout-no-progress", unavailable->pos, path,
+            "%s: maxUnavailable 0 needs maxSurge of at least 1, or a rollout can never start",
+            ROLLOUTS[i].rolling_update);
+    }
+}
+
+static void check_workloads(struct valueslint_report *report, const struct yamldoc_node *root)
+{
+    for (size_t i = 0; i < sizeof(WORKLOADS) / sizeof(WORKLOADS[0]); i++) {
+        const char *name = WORKLOADS[i].workload;
+        if (is_false(at(root, WORKLOADS[i].enabled)))
+            continue;
+        const struct yamldoc_node *hpa = at(root, WORKLOADS[i].autoscaling);
+        bool autoscaled = is_true(yamldoc_map_get(hpa, "enabled"));
+        int64_t replicas = -1;
+        if (autoscaled) {
+            const struct yamldoc_node *min_node = yamldoc_map_get(hpa, "minReplicas");
+            const struct yamldoc_node *max_node = yamldoc_map_get(hpa, "maxReplicas");
+            int64_t min_replicas, max_replicas;
+            if (get_int(min_node, &min_replicas) && get_int(max_node, &max_replicas)) {
+                replicas = min_replicas;
+                if (min_replicas > max_replicas) {
+                    char path[160];
+                    join(path, sizeof(path), WORKLOADS[i].autoscaling, "minReplicas");
+                    valueslint_report_add(report, VALUESLINT_ERROR, "hpa-min-above-max", min_node->pos, path,
+                                          "%s: minReplicas %" PRId64 " is above maxReplicas %" PRId64, path,
+                                          min_replicas, max_replicas);
+                }
+            }
+            if (!is_set(yamldoc_map_get(hpa, "targetCPUUtilizationPercentage")) &&
+                !is_set(yamldoc_map_get(hpa, "targetMemoryUtilizationPercentage"))) {
+                char path[160];
+                snprintf(path, sizeof(path), "%s", WORKLOADS[i].autoscaling);
+                valueslint_report_add(report, VALUESLINT_ERROR, "hpa-no-target", hpa->pos, path,
+                                      "%s: enabled without targetCPUUtilizationPercentage or "
+                                      "targetMemoryUtilizationPercentage",
+                                      path);
+            }
+        } else if (!get_int(at(root, WORKLOADS[i].replicas), &replicas)) {
+            replicas = -1;
+        }
+
+        const struct yamldoc_node *pdb = at(root, WORKLOADS[i].pdb);
+        if (!is_true(yamldoc_map_get(pdb, "enabled")))
+            continue;
+        const struct yamldoc_node *min_available = yamldoc_map_get(pdb, "minAvailable");
+        const struct yamldoc_node *max_unavailable = yamldoc_map_get(pdb, "maxUnavailable");
+        if (is_set(min_available) && is_set(max_unavailable)) {
+            char path[160];
+            join(path, sizeof(path), WORKLOADS[i].pdb, "minAvailable");
+            valueslint_report_add(report, VALUESLINT_ERROR, "pdb-both-set", min_available->pos, path,
+                                  "%s: set minAvailable or maxUnavailable, not both (the other null)",
+                                  WORKLOADS[i].pdb);
+            continue;
+        }
+        if (replicas <= 0)
+            continue;
+        int64_t allowed_disruptions;
+        int64_t scaled;
+        bool percent;
+        const struct yamldoc_node *culprit;
+        if (is_set(max_unavailable)) {
+            if (!scaled_value(max_unavailable, replicas, true, &scaled, &percent))
+                continue;
+            allowed_disruptions = scaled;
+            culprit = max_unavailable;
+        } else if (is_set(min_available)) {
+            if (!scaled_value(min_available, replicas, true, &scaled, &percent))
+                continue;
+            allowed_disruptions = replicas - scaled;
+            culprit = min_available;
+        } else {
+            continue;
+        }
+        if (allowed_disruptions > 0)
+            continue;
+        char path[160];
+        join(path, sizeof(path), WORKLOADS[i].pdb,
+             culprit == max_unavailable ? "maxUnavailable" : "minAvailable");
+        if (replicas == 1)
+            valueslint_report_add(
+                report, VALUESLINT_ERROR, "pdb-single-replica", culprit->pos, path,
+                "%s: with a single %s replica this PodDisruptionBudget allows no eviction, so "
+                "every node drain hangs; use maxUnavailable: 1 or run 2+ replicas",
+                path, name);
+        else
+            valueslint_report_add(report, VALUESLINT_ERROR, "pdb-blocks-eviction", culprit->pos, path,
+                                  "%s: with %" PRId64
+                                  " %s replicas this PodDisruptionBudget allows no eviction, "
+                                  "so every node drain hangs",
+                                  path, replicas, name);
+    }
+}
+
+static void check_shutdown(struct valueslint_report *report, const struct yamldoc_node *root)
+{
+    for (size_t i = 0; i < sizeof(SHUTDOWNS) / sizeof(SHUTDOWNS[0]); i++) {
+        int64_t timeout, drain, pre_stop = 0, grace;
+        const struct yamldoc_node *timeout_node = at(root, SHUTDOWNS[i].timeout);
+        if (!get_int(timeout_node, &timeout))
+            continue;
+        const struct yamldoc_node *drain_node = at(root, SHUTDOWNS[i].drain);
+        if (get_int(drain_node, &drain) && drain >= timeout)
+            valueslint_report_add(report, VALUESLINT_ERROR, "shutdown-drain-timeout", drain_node->pos,
+                                  SHUTDOWNS[i].drain, "%s (%" PRId64 ") must be below %s (%" PRId64 ")",
+                                  SHUTDOWNS[i].drain, drain, SHUTDOWNS[i].timeout, timeout);
+        (void)get_int(at(root, SHUTDOWNS[i].pre_stop_sleep), &pre_stop);
+        const struct yamldoc_node *grace_node = at(root, SHUTDOWNS[i].grace);
+        if (get_int(grace_node, &grace) && grace <= pre_stop + timeout)
+            valueslint_report_add(report, VALUESLINT_ERROR, "grace-period-too-short", grace_node->pos,
+                                  SHUTDOWNS[i].grace,
+                                  "%s (%" PRId64 ") must be above the preStop sleep plus %s (%" PRId64
+                                  "), or the kubelet kills the process mid-shutdown",
+                                  SHUTDOWNS[i].grace, grace, SHUTDOWNS[i].timeout, pre_stop + timeout);
+    }
+}
+
+static void check_service(struct valueslint_report *report, const struct yamldoc_node *root)
+{
+    const struct yamldoc_node *node_port = at(root, CHART.node_port);
+    if (!is_set(node_port))
+        return;
+    const char *type = get_string(at(root, CHART.service_type));
+    if (type != NULL && strcmp(type, "ClusterIP") == 0)
+        valueslint_report_add(
+            report, VALUESLINT_ERROR, "nodeport-needs-type", node_port->pos, CHART.node_port,
+            "%s is set but service.type is ClusterIP; use NodePort or LoadBalancer", CHART.node_port);
+    int64_t port;
+    if (get_int(node_port, &port) && (port < NODE_PORT_MIN || port > NODE_PORT_MAX) &&
+        !valueslint_report_mentions(report, CHART.node_port))
+        valueslint_report_add(report, VALUESLINT_ERROR, "nodeport-range", node_port->pos, CHART.node_port,
+                              "%s %" PRId64 " is outside the NodePort range %d-%d", CHART.node_port, port,
+                              NODE_PORT_MIN, NODE_PORT_MAX);
+}
+
+static void check_production(struct valueslint_report *report, const struct yamldoc_node *root,
+                             bool deploy_input)
+{
+    const char *environment = get_string(at(root, CHART.environment));
+    bool production = environment != NULL && strcmp(environment, CHART.production_value) == 0;
+    const struct yamldoc_node *tag = at(root, CHART.image_tag);
+    const char *digest = get_string(at(root, CHART.image_digest));
+    if (production && get_string(tag) != NULL && strcmp(tag->text, "latest") == 0 &&
+        (digest == NULL || !*digest))
+        valueslint_report_add(
+            report, VALUESLINT_ERROR, "latest-tag-production", tag->pos, CHART.image_tag,
+            "%s: 'latest' in production: rollouts and rollbacks become unpredictable; pin a "
+            "version or set image.digest",
+            CHART.image_tag);
+
+    const char *existing = get_string(at(root, CHART.existing_secret));
+    bool have_existing = existing != NULL && *existing != '\0';
+    for (size_t i = 0; CHART.inline_secrets[i] != NULL; i++) {
+        const struct yamldoc_node *secret = at(root, CHART.inline_secrets[i]);
+        const char *value = get_string(secret);
+        bool filled = value != NULL && *value != '\0';
+        if (filled && have_existing)
+            valueslint_report_add(report, VALUESLINT_WARNING, "inline-secret-ignored", secret->pos,
+                                  CHART.inline_secrets[i], "%s is ignored because %s is set",
+                                  CHART.inline_secrets[i], CHART.existing_secret);
+        else if (filled && production)
+            valueslint_report_add(
+                report, VALUESLINT_ERROR, "inline-secret-production", secret->pos, CHART.inline_secrets[i],
+                "%s: an inline secret in production ends up in plain text in the Helm release "
+                "history; use %s",
+                CHART.inline_secrets[i], CHART.existing_secret);
+        else if (!filled && !have_existing && deploy_input) {
+            struct yamldoc_pos pos = secret != NULL ? secret->pos : root->pos;
+            valueslint_report_add(report, VALUESLINT_ERROR, "secret-missing", pos, CHART.inline_secrets[i],
+                                  "%s is empty and %s is not set: the release has no %s",
+                                  CHART.inline_secrets[i], CHART.existing_secret,
+                                  CHART.inline_secrets[i] + strlen("secret."));
+        }
+    }
+}
+
+static void check_exit_codes(struct valueslint_report *report, const struct yamldoc_node *root)
+{
+    const struct yamldoc_node *codes = at(root, CHART.exit_codes);
+    if (codes == NULL || codes->kind != YAMLDOC_SEQ)
+        return;
+    int64_t previous = 0;
+    for (size_t i = 0; i < codes->count; i++) {
+        int64_t code;
+        if (!get_int(codes->items[i], &code))
+            return;
+        if (i > 0 && code <= previous) {
+            char path[160];
+            snprintf(path, sizeof(path), "%s[%zu]", CHART.exit_codes, i);
+            if (!valueslint_report_mentions(report, path))
+                valueslint_report_add(
+                    report, VALUESLINT_ERROR, "exit-codes-order", codes->items[i]->pos, path,
+                    "%s: %" PRId64 " after %" PRId64 "; the list must be strictly ascending", path, code,
+                    previous);
+            return;
+        }
+        previous = code;
+    }
+}
+
+void valueslint_check_rules(struct valueslint_report *report, const struct yamldoc_node *root,
+                            bool deploy_input)
+{
+    check_resources(report, root);
+    check_probes(report, root);
+    check_rollouts(report, root);
+    check_workloads(report, root);
+    check_shutdown(report, root);
+    check_service(report, root);
+    check_production(report, root, deploy_input);
+    check_exit_codes(report, root);
+}
