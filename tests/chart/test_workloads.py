@@ -104,6 +104,7 @@ def test_prestop_sleep_counts_in_the_grace_period():
     (["api.shutdown.preStopSleepSeconds=10", "api.terminationGracePeriodSeconds=30"], "must be above"),
     (["api.shutdown.drainSeconds=30"], "must be below"),
     (["worker.terminationGracePeriodSeconds=20"], "must be above"),
+    (["migrations.ttlSecondsAfterFinished=60"], "at least 300 in hook mode"),
 ])
 def test_inconsistent_shutdown_values_are_refused(sets, message):
     p = helm_template(SECRETS, sets=sets, check=False)

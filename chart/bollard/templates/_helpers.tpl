@@ -289,6 +289,10 @@ egress:
 {{- if lt (len .Values.secret.secretKey) 32 }}{{ fail "secret.secretKey must be at least 32 bytes" }}{{ end }}
 {{- if not .Values.secret.redisUrl }}{{ fail (printf "secret.redisUrl is required %s" $hint) }}{{ end }}
 {{- end }}
+{{- $ttl := .Values.migrations.ttlSecondsAfterFinished }}
+{{- if and (eq .Values.migrations.mode "hook") (not (kindIs "invalid" $ttl)) (lt (int $ttl) 300) }}
+{{- fail "migrations.ttlSecondsAfterFinished must be at least 300 in hook mode (Helm must see the Job finish before it is deleted)" }}
+{{- end }}
 {{- $codes := .Values.migrations.permanentFailureExitCodes }}
 {{- range $i, $c := $codes }}
 {{- if and (gt $i 0) (le (int $c) (int (index $codes (sub $i 1)))) }}
