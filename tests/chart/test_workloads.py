@@ -301,7 +301,7 @@ def test_helm_test_pod(default_render):
     assert pod["spec"]["restartPolicy"] == "Never"
     assert pod["spec"]["initContainers"][0]["args"] == ["check"]
     c = pod["spec"]["containers"][0]
-    assert c["command"] == ["/probe"] and c["args"][:2] == ["http", "http://rel-bollard:8000/health/ready"]
+    assert c["command"] == ["/probe"] and c["args"][:2] == ["http", "http://rel-bollard.default.svc.cluster.local:8000/health/ready"]
     assert not helm_template(SECRETS, sets=["tests.enabled=false"]).kinds("Pod")
 
 
