@@ -15,6 +15,7 @@
 struct config;
 struct pg_pool;
 struct store;
+struct auth_loop;
 struct redis_conn;
 struct health;
 struct metrics_shard;
@@ -29,6 +30,7 @@ struct http_loop {
     struct store *store;
     struct redis_conn *redis; /* NULL when there is no Redis (bollard dev) */
     struct health *health;
+    struct auth_loop *auth; /* password hashing results land here */
     struct metrics_shard *metrics;
     struct metrics_registry *registry;
     const volatile int *shutting_down; /* process-wide: set on the first SIGTERM */

@@ -1,4 +1,6 @@
 #include "server/server.h"
+#include "api/api.h"
+#include "auth/auth.h"
 #include "health/health.h"
 #include "http/http.h"
 #include "log/log.h"
@@ -65,70 +67,7 @@ struct server {
     size_t n_threads;
     volatile int phase;         /* enum server_phase, written by the main thread */
     volatile int shutting_down; /* 1 from the first SIGTERM on; read by readiness */
-};
-
-/* ---- handlers ---- */
-
-static void handle_live(struct http_exchange *ex)
-{
-    static const char body[] = "{\"status\":\"ok\"}";
-    http_add_header(ex, "cache-control", "no-store");
-    http_respond(ex, 200, "application/json", body, sizeof(body) - 1);
-}
-
-static void respond_ready(struct http_exchange *ex, const struct health_report *report)
-{
-    bool shutting_down = *ex->loop->shutting_down != 0;
-    char *body = health_report_json(report, shutting_down ? "shutting down" : NULL);
-    int status = report->ok && !shutting_down ? 200 : 503;
-    http_add_header(ex, "cache-control", "no-store");
-    if (body == NULL) {
-        http_respond_problem(ex, 503, "Service Unavailable", "out of memory", NULL);
-        return;
-    }
-    http_respond(ex, status, "application/json", body, strlen(body));
-    free(body);
-}
-
-static void on_ready_report(void *arg, const struct health_report *report)
-{
-    struct http_exchange *ex = arg;
-    ex->handler_data = NULL;
-    respond_ready(ex, report);
-}
-
-static void on_ready_abandoned(struct http_exchange *ex)
-{
-    health_cancel(ex->loop->health, ex->handler_data);
-}
-
-static void handle_ready(struct http_exchange *ex)
-{
-    if (*ex->loop->shutting_down) {
-        /* No need to ask anything: the answer is no. The other checks show their last result. */
-        respond_ready(ex, health_last(ex->loop->health));
-        return;
-    }
-    ex->on_abandon = on_ready_abandoned;
-    ex->handler_data = health_ready(ex->loop->health, on_ready_report, ex);
-}
-
-static void handle_metrics(struct http_exchange *ex)
-{
-    size_t len = 0;
-    char *text = metrics_render(ex->loop->registry, &len);
-    if (text == NULL) {
-        http_respond_problem(ex, 503, "Service Unavailable", "out of memory", NULL);
-        return;
-    }
-    http_respond(ex, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
-    free(text);
-}
-
-static const struct http_route server_routes[] = {
-    {"GET", "/health/live", handle_live},   {"GET", "/health", handle_live},
-    {"GET", "/health/ready", handle_ready}, {"GET", "/ready", handle_ready},
-    {"GET", "/api/health", handle_ready},   {"GET", "/metrics", handle_metrics},
+    struct auth_hasher *hasher;
 };
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
@@ -343,6 +282,11 @@ static int thread_init(struct server *server, struct server_thread *thread, size
             return -1;
         }
     }
+    thread->http.auth = auth_loop_create(server->hasher, thread->ctx.queue);
+    if (thread->http.auth == NULL) {
+        snprintf(err, errcap, "out of memory");
+        return -1;
+    }
     thread->http.health = health_create(thread->loop, thread->http.store, thread->http.redis,
                                         cfg->health_check_timeout_ms, cfg->health_cache_ms);
     if (thread->http.health == NULL) {
@@ -357,6 +301,7 @@ static void thread_dispose(struct server_thread *thread)
     if (thread->loop == NULL)
         return;
     health_destroy(thread->http.health);
+    auth_loop_destroy(thread->http.auth);
     redis_conn_destroy(thread->http.redis);
     store_destroy(thread->http.store);
     pg_pool_destroy(thread->http.pg);
@@ -481,14 +426,18 @@ int server_run(const struct config *cfg, const char *version, const char *revisi
     handler->super.on_req = on_req;
     handler->server = server;
 
-    server->router = http_router_create(server_routes, sizeof(server_routes) / sizeof(server_routes[0]));
+    size_t n_routes = 0;
+    const struct http_route *routes = api_routes(&n_routes);
+    server->router = http_router_create(routes, n_routes);
+    server->hasher = auth_hasher_create(cfg->password_hash_threads, 256);
     size_t n_names = 0;
     const char *const *names =
         server->router != NULL ? http_router_route_names(server->router, &n_names) : NULL;
     server->registry =
         names != NULL ? metrics_registry_create(server->n_threads, names, n_names, version, revision) : NULL;
     server->threads = calloc(server->n_threads, sizeof(*server->threads));
-    if (server->router == NULL || server->registry == NULL || server->threads == NULL) {
+    if (server->router == NULL || server->registry == NULL || server->threads == NULL ||
+        server->hasher == NULL) {
         log_printf(LOG_ERROR, "out of memory at start-up");
         goto done;
     }
@@ -527,6 +476,7 @@ done:
     for (size_t i = 0; server->threads != NULL && i < server->n_threads; i++)
         thread_dispose(&server->threads[i]);
     free(server->threads);
+    auth_hasher_destroy(server->hasher);
     metrics_registry_destroy(server->registry);
     http_router_destroy(server->router);
     h2o_config_dispose(&server->globalconf);

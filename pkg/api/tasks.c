@@ -1,0 +1,418 @@
+/* The task routes of CONTRACT §5, under /api/{user_id}/tasks (must be the token's user) and
+ * /api/tasks (the token's user). Another user's task is always "not found". */
+#include "api/api_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TITLE_MAX       200
+#define DESCRIPTION_MAX 2000
+#define LIMIT_DEFAULT   20
+#define LIMIT_MAX       100
+#define CURSOR_MAX      96
+
+enum task_action { ACT_LIST, ACT_CREATE, ACT_GET, ACT_REPLACE, ACT_DELETE, ACT_TOGGLE };
+
+struct task_ctx {
+    struct http_exchange *ex;
+    enum task_action action;
+    char user_id[AUTH_UUID_LEN + 1];
+    char task_id[AUTH_UUID_LEN + 1];
+    store_handle call;
+    long long if_none_match; /* GET: -1 when absent */
+};
+
+static void on_abandoned(struct http_exchange *ex)
+{
+    struct task_ctx *c = ex->handler_data;
+    if (c->call != NULL)
+        store_cancel(ex->loop->store, c->call);
+}
+
+/* Authenticates and resolves whose tasks these are; answers 401/403/404 itself on failure. */
+static struct task_ctx *begin(struct http_exchange *ex, enum task_action action, bool user_in_path)
+{
+    char token_user[AUTH_UUID_LEN + 1];
+    if (!api_authenticate(ex, token_user))
+        return NULL;
+    size_t next = 0;
+    if (user_in_path) {
+        h2o_iovec_t p = ex->params[next++];
+        if (p.len != AUTH_UUID_LEN || strncasecmp(p.base, token_user, AUTH_UUID_LEN) != 0) {
+            http_respond_problem(ex, 403, "Forbidden", "these are not your tasks", NULL);
+            return NULL;
+        }
+    }
+    struct task_ctx *c = h2o_mem_alloc_pool(&ex->req->pool, sizeof(*c));
+    memset(c, 0, sizeof(*c));
+    c->ex = ex;
+    c->action = action;
+    c->if_none_match = -1;
+    memcpy(c->user_id, token_user, sizeof(c->user_id));
+    if (action != ACT_LIST && action != ACT_CREATE) {
+        h2o_iovec_t t = ex->params[next];
+        if (!api_is_uuid(t.base, t.len)) {
+            http_respond_problem(ex, 404, "Not Found", "no such task", NULL);
+            return NULL;
+        }
+        for (size_t i = 0; i < AUTH_UUID_LEN; i++) /* canonical lower case, as the database prints it */
+            c->task_id[i] = (t.base[i] >= 'A' && t.base[i] <= 'F') ? (char)(t.base[i] + 32) : t.base[i];
+    }
+    ex->handler_data = c;
+    ex->on_abandon = on_abandoned;
+    return c;
+}
+
+/* "123" -> 123; anything else (weak, lists, garbage) -> -2, which never matches a version. */
+static long long parse_etag(h2o_iovec_t v)
+{
+    if (v.len == 1 && v.base[0] == '*')
+        return -1;
+    if (v.len < 3 || v.len > 22 || v.base[0] != '"' || v.base[v.len - 1] != '"')
+        return -2;
+    long long n = 0;
+    for (size_t i = 1; i < v.len - 1; i++) {
+        if (v.base[i] < '0' || v.base[i] > '9')
+            return -2;
+        n = n * 10 + (v.base[i] - '0');
+    }
+    return n;
+}
+
+static long long header_etag(struct http_exchange *ex, const h2o_token_t *token)
+{
+    ssize_t i = h2o_find_header(&ex->req->headers, token, -1);
+    return i < 0 ? -1 : parse_etag(ex->req->headers.entries[i].value);
+}
+
+static void add_etag(struct http_exchange *ex, long long version)
+{
+    char etag[32];
+    snprintf(etag, sizeof(etag), "\"%lld\"", version);
+    http_add_header(ex, "etag", etag);
+}
+
+static void on_task_result(void *arg, const struct store_result *r)
+{
+    struct task_ctx *c = arg;
+    struct http_exchange *ex = c->ex;
+    c->call = NULL;
+    if (r->status != STORE_OK) {
+        api_respond_store_status(ex, r->status);
+        return;
+    }
+    switch (c->action) {
+    case ACT_LIST: {
+        size_t cap = r->json_len + CURSOR_MAX + 64;
+        char *body = h2o_mem_alloc_pool(&ex->req->pool, cap);
+        int n = r->next_cursor != NULL
+                    ? snprintf(body, cap, "{\"items\":%s,\"next_cursor\":\"%s\"}", r->json, r->next_cursor)
+                    : snprintf(body, cap, "{\"items\":%s,\"next_cursor\":null}", r->json);
+        http_respond(ex, 200, "application/json", body, (size_t)n);
+        return;
+    }
+    case ACT_DELETE:
+        http_respond(ex, 204, NULL, "", 0);
+        return;
+    case ACT_GET:
+        add_etag(ex, r->version);
+        if (c->if_none_match >= 0 && c->if_none_match == r->version) {
+            http_respond(ex, 304, NULL, "", 0);
+            return;
+        }
+        http_respond(ex, 200, "application/json", r->json, r->json_len);
+        return;
+    case ACT_CREATE: {
+        json_t *task = json_loadb(r->json, r->json_len, 0, NULL);
+        const char *id = json_string_value(json_object_get(task, "id"));
+        if (id != NULL && api_is_uuid(id, strlen(id))) {
+            char location[128];
+            snprintf(location, sizeof(location), "/api/tasks/%s", id);
+            http_add_header(ex, "location", location);
+        }
+        json_decref(task);
+        add_etag(ex, r->version);
+        http_respond(ex, 201, "application/json", r->json, r->json_len);
+        return;
+    }
+    case ACT_REPLACE:
+    case ACT_TOGGLE:
+        add_etag(ex, r->version);
+        http_respond(ex, 200, "application/json", r->json, r->json_len);
+        return;
+    }
+}
+
+static void submitted(struct task_ctx *c, store_handle h, enum store_status immediate)
+{
+    c->call = h;
+    if (h == NULL)
+        api_respond_store_status(c->ex, immediate);
+}
+
+/* ---- query string ---- */
+
+static int hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes into out (cap includes the NUL); false when malformed or too long. */
+static bool url_decode(const char *s, size_t len, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        char ch = s[i];
+        if (ch == '%') {
+            if (i + 2 >= len || hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0)
+                return false;
+            ch = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+            i += 2;
+        } else if (ch == '+') {
+            ch = ' ';
+        }
+        if (ch == '\0' || o + 1 >= cap)
+            return false;
+        out[o++] = ch;
+    }
+    out[o] = '\0';
+    return true;
+}
+
+static bool read_list_query(struct http_exchange *ex, struct store_task_query *q, char *cursor,
+                            size_t cursor_cap)
+{
+    struct api_errors errors = {0};
+    q->completed = -1;
+    q->limit = LIMIT_DEFAULT;
+    q->cursor = NULL;
+    h2o_req_t *req = ex->req;
+    if (req->query_at != SIZE_MAX) {
+        const char *p = req->path.base + req->query_at + 1;
+        const char *end = req->path.base + req->path.len;
+        while (p < end) {
+            const char *amp = memchr(p, '&', (size_t)(end - p));
+            const char *stop = amp != NULL ? amp : end;
+            const char *eq = memchr(p, '=', (size_t)(stop - p));
+            size_t klen = (size_t)((eq != NULL ? eq : stop) - p);
+            const char *val = eq != NULL ? eq + 1 : stop;
+            size_t vlen = (size_t)(stop - val);
+            char decoded[CURSOR_MAX + 1];
+            bool ok = url_decode(val, vlen, decoded, sizeof(decoded));
+            if (klen == 5 && memcmp(p, "limit", 5) == 0) {
+                char *e = NULL;
+                long n = ok ? strtol(decoded, &e, 10) : 0;
+                if (!ok || decoded[0] == '\0' || *e != '\0' || n < 1 || n > LIMIT_MAX)
+                    api_errors_add(&errors, "limit", "must be an integer from 1 to 100");
+                else
+                    q->limit = (int)n;
+            } else if (klen == 9 && memcmp(p, "completed", 9) == 0) {
+                if (ok && strcmp(decoded, "true") == 0)
+                    q->completed = 1;
+                else if (ok && strcmp(decoded, "false") == 0)
+                    q->completed = 0;
+                else
+                    api_errors_add(&errors, "completed", "must be true or false");
+            } else if (klen == 6 && memcmp(p, "cursor", 6) == 0) {
+                if (!ok || !store_cursor_is_valid(decoded))
+                    api_errors_add(&errors, "cursor", "is not a cursor this API returned");
+                else {
+                    snprintf(cursor, cursor_cap, "%s", decoded);
+                    q->cursor = cursor;
+                }
+            }
+            p = stop + 1;
+        }
+    }
+    return !api_errors_respond(ex, &errors);
+}
+
+/* ---- bodies ---- */
+
+struct task_body {
+    json_t *json; /* owns the strings below */
+    struct store_task_fields fields;
+};
+
+/* Validates a TaskInput; answers 400/415/422 itself and returns false on failure. */
+static bool read_task_body(struct http_exchange *ex, struct task_body *out)
+{
+    json_t *body = api_read_json_object(ex);
+    if (body == NULL)
+        return false;
+    struct api_errors errors = {0};
+    const char *key;
+    json_t *value;
+    json_object_foreach(body, key, value)
+    {
+        if (strcmp(key, "title") != 0 && strcmp(key, "description") != 0 && strcmp(key, "completed") != 0 &&
+            strcmp(key, "due_at") != 0)
+            api_errors_add(&errors, key, "unknown field");
+    }
+    json_t *title = json_object_get(body, "title");
+    json_t *description = json_object_get(body, "description");
+    json_t *completed = json_object_get(body, "completed");
+    json_t *due_at = json_object_get(body, "due_at");
+    if (!json_is_string(title))
+        api_errors_add(&errors, "title", "is required and must be a string");
+    else {
+        size_t n = api_utf8_length(json_string_value(title), json_string_length(title));
+        if (n < 1 || n > TITLE_MAX)
+            api_errors_add(&errors, "title", "must be 1 to 200 characters");
+    }
+    if (description != NULL && !json_is_string(description))
+        api_errors_add(&errors, "description", "must be a string");
+    else if (description != NULL && api_utf8_length(json_string_value(description),
+                                                    json_string_length(description)) > DESCRIPTION_MAX)
+        api_errors_add(&errors, "description", "must be at most 2000 characters");
+    if (completed != NULL && !json_is_boolean(completed))
+        api_errors_add(&errors, "completed", "must be true or false");
+    if (due_at != NULL && !json_is_null(due_at) &&
+        (!json_is_string(due_at) || !api_is_rfc3339(json_string_value(due_at))))
+        api_errors_add(&errors, "due_at", "must be an RFC 3339 date-time (2030-01-31T12:00:00Z) or null");
+    if (api_errors_respond(ex, &errors)) {
+        json_decref(body);
+        return false;
+    }
+    out->json = body;
+    out->fields.title = json_string_value(title);
+    out->fields.description = description != NULL ? json_string_value(description) : "";
+    out->fields.completed = completed != NULL && json_is_true(completed);
+    out->fields.due_at = due_at != NULL && json_is_string(due_at) ? json_string_value(due_at) : NULL;
+    return true;
+}
+
+/* ---- handlers ---- */
+
+static void tasks_list(struct http_exchange *ex, bool user_in_path)
+{
+    struct task_ctx *c = begin(ex, ACT_LIST, user_in_path);
+    if (c == NULL)
+        return;
+    struct store_task_query q;
+    char cursor[CURSOR_MAX + 1];
+    if (!read_list_query(ex, &q, cursor, sizeof(cursor)))
+        return;
+    enum store_status immediate = STORE_OK;
+    submitted(c, store_task_list(ex->loop->store, c->user_id, &q, on_task_result, c, &immediate), immediate);
+}
+
+static void tasks_create(struct http_exchange *ex, bool user_in_path)
+{
+    struct task_ctx *c = begin(ex, ACT_CREATE, user_in_path);
+    struct task_body b;
+    if (c == NULL || !read_task_body(ex, &b))
+        return;
+    enum store_status immediate = STORE_OK;
+    store_handle h = store_task_create(ex->loop->store, c->user_id, &b.fields, on_task_result, c, &immediate);
+    json_decref(b.json); /* the store copied what it needs */
+    submitted(c, h, immediate);
+}
+
+static void tasks_get(struct http_exchange *ex, bool user_in_path)
+{
+    struct task_ctx *c = begin(ex, ACT_GET, user_in_path);
+    if (c == NULL)
+        return;
+    c->if_none_match = header_etag(ex, H2O_TOKEN_IF_NONE_MATCH);
+    enum store_status immediate = STORE_OK;
+    submitted(c, store_task_get(ex->loop->store, c->user_id, c->task_id, on_task_result, c, &immediate),
+              immediate);
+}
+
+static void tasks_replace(struct http_exchange *ex, bool user_in_path)
+{
+    struct task_ctx *c = begin(ex, ACT_REPLACE, user_in_path);
+    struct task_body b;
+    if (c == NULL || !read_task_body(ex, &b))
+        return;
+    long long if_match = header_etag(ex, H2O_TOKEN_IF_MATCH);
+    enum store_status immediate = STORE_OK;
+    store_handle h =
+        store_task_replace(ex->loop->store, c->user_id, c->task_id, if_match == -2 ? 0 : if_match, &b.fields,
+                           on_task_result, c, &immediate);
+    json_decref(b.json);
+    submitted(c, h, immediate);
+}
+
+static void tasks_delete(struct http_exchange *ex, bool user_in_path)
+{
+    struct task_ctx *c = begin(ex, ACT_DELETE, user_in_path);
+    if (c == NULL)
+        return;
+    long long if_match = header_etag(ex, H2O_TOKEN_IF_MATCH);
+    enum store_status immediate = STORE_OK;
+    submitted(c,
+              store_task_delete(ex->loop->store, c->user_id, c->task_id, if_match == -2 ? 0 : if_match,
+                                on_task_result, c, &immediate),
+              immediate);
+}
+
+static void tasks_toggle(struct http_exchange *ex, bool user_in_path)
+{
+    struct task_ctx *c = begin(ex, ACT_TOGGLE, user_in_path);
+    if (c == NULL)
+        return;
+    long long if_match = header_etag(ex, H2O_TOKEN_IF_MATCH);
+    enum store_status immediate = STORE_OK;
+    submitted(c,
+              store_task_toggle(ex->loop->store, c->user_id, c->task_id, if_match == -2 ? 0 : if_match,
+                                on_task_result, c, &immediate),
+              immediate);
+}
+
+void api_tasks_list(struct http_exchange *ex)
+{
+    tasks_list(ex, false);
+}
+void api_tasks_create(struct http_exchange *ex)
+{
+    tasks_create(ex, false);
+}
+void api_tasks_get(struct http_exchange *ex)
+{
+    tasks_get(ex, false);
+}
+void api_tasks_replace(struct http_exchange *ex)
+{
+    tasks_replace(ex, false);
+}
+void api_tasks_delete(struct http_exchange *ex)
+{
+    tasks_delete(ex, false);
+}
+void api_tasks_toggle(struct http_exchange *ex)
+{
+    tasks_toggle(ex, false);
+}
+void api_user_tasks_list(struct http_exchange *ex)
+{
+    tasks_list(ex, true);
+}
+void api_user_tasks_create(struct http_exchange *ex)
+{
+    tasks_create(ex, true);
+}
+void api_user_tasks_get(struct http_exchange *ex)
+{
+    tasks_get(ex, true);
+}
+void api_user_tasks_replace(struct http_exchange *ex)
+{
+    tasks_replace(ex, true);
+}
+void api_user_tasks_delete(struct http_exchange *ex)
+{
+    tasks_delete(ex, true);
+}
+void api_user_tasks_toggle(struct http_exchange *ex)
+{
+    tasks_toggle(ex, true);
+}

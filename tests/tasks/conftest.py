@@ -1,0 +1,32 @@
+"""Fixtures for the tasks API: a migrated database and a running `bollard api` per module."""
+import os
+import sys
+
+import pytest
+
+import harness
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from taskclient import signup  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def api(pg, redis, request):
+    """A `bollard api` on a database of its own, migrated."""
+    name = "tasks_" + request.module.__name__.split(".")[-1][:40]
+    url = pg.new_database(name)
+    env = harness.base_env(pg, redis, DATABASE_URL=url, ACCESS_LOG="false", MAX_BODY_BYTES=65536)
+    out = harness.run(["migrate"], env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    b = harness.Bollard.api(env)
+    harness.wait_until(lambda: harness.get(b.url("/health/ready"))[0] == 200, timeout=15, what="ready")
+    yield b
+    b.signal()
+    assert b.wait(20) == 0
+    b.assert_sanitizers_clean()
+
+
+@pytest.fixture
+def user(api):
+    client, _ = signup(api.url(""))
+    return client
