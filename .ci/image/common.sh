@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # Shared by the .ci/image scripts (sourced, not run).
 # The podman/buildah settings are the checked ones from shared/notes/TOOLCHAIN.md: vfs storage,
 # chroot isolation for builds, runc with cgroupfs and explicit ulimits for runs.

@@ -112,7 +112,8 @@ def test_size_budget(image_config, rootfs):
             n = os.path.getsize(full)
             files.append((n, path))
             parts = path.split("/")[:-1]
-            key = "/".join(parts[:5]) or "/"
+            depth = 5 if parts[1:3] == ["usr", "lib"] else 4 if parts[1:2] == ["usr"] else 3
+            key = "/".join(parts[:depth]) or "/"
             groups[key] = groups.get(key, 0) + n
     lines.append("by directory:")
     for key, n in sorted(groups.items(), key=lambda kv: -kv[1])[:10]:
