@@ -77,7 +77,9 @@ defs["labelSelector"] = obj(O([("matchLabels", ref("stringMap")),
      ("operator", string(enum=["In", "NotIn", "Exists", "DoesNotExist"])),
      ("values", {"type": "array", "items": {"type": "string"}})]), required=["key", "operator"]))]))]), required=[])
 defs["probeTimings"] = obj(O([("initialDelaySeconds", integer(0)), ("periodSeconds", integer(1)),
-  ("timeoutSeconds", integer(1)), ("failureThreshold", integer(1))]), required=["periodSeconds", "timeoutSeconds", "failureThreshold"])
+  ("timeoutSeconds", integer(1)), ("failureThreshold", integer(1)),
+  ("successThreshold", integer(1, 1, "liveness and startup probes: Kubernetes only accepts 1"))]),
+  required=["periodSeconds", "timeoutSeconds", "failureThreshold"])
 defs["readinessTimings"] = obj(O([("initialDelaySeconds", integer(0)), ("periodSeconds", integer(1)),
   ("timeoutSeconds", integer(1)), ("failureThreshold", integer(1)), ("successThreshold", integer(1))]),
   required=["periodSeconds", "timeoutSeconds", "failureThreshold"])

@@ -1,12 +1,15 @@
-"""Broken values files (tests/chart-lint, owned by `chart values lint`) are refused by Helm itself
-(schema or template checks, on top of valid secrets) and by `chart values lint`; valid ones pass both.
+"""Broken values files (tests/chart-lint/broken, owned by `chart values lint`) are refused by
+`chart values lint`, and by Helm wherever Helm can refuse them; valid files pass both.
 
-A fixture whose first lines contain `# helm: accepts` documents a mistake Helm is known to miss
-(e.g. a duplicate key, which Helm's YAML decoding silently merges): then only `chart values lint`
-must refuse it, and the test checks that Helm still accepts it, so the note stays true.
+Each fixture may say in its first lines what Helm does with it (on top of valid secrets):
+`# helm: lint=accepts|refuses template=accepts|refuses (why)`. Without that line both must refuse.
+The note is checked, so it stays true: a file that Helm starts to refuse (or to miss) fails here.
+When Helm renders a fixture whose note says the API server would refuse the result, the strict
+offline validator (kvalidate) must refuse it.
 """
 import glob
 import os
+import re
 
 import pytest
 
@@ -25,10 +28,18 @@ def broken_fixtures():
 BROKEN = broken_fixtures()
 
 
-def helm_accepts_note(path):
+def helm_expectations(path):
+    """{'lint': bool accepted, 'template': bool accepted}, and the note's text."""
     with open(path, errors="replace") as f:
-        head = "".join(f.readline() for _ in range(5))
-    return "# helm: accepts" in head
+        head = [f.readline() for _ in range(6)]
+    for line in head:
+        m = re.match(r"#\s*helm:\s*(.*)$", line.strip())
+        if m:
+            note = m.group(1)
+            found = dict(re.findall(r"\b(lint|template)=(accepts|refuses)\b", note))
+            assert set(found) == {"lint", "template"}, f"{path}: unreadable helm note {note!r}"
+            return {k: v == "accepts" for k, v in found.items()}, note
+    return {"lint": False, "template": False}, ""
 
 
 def lint(path):
@@ -40,14 +51,25 @@ def test_there_are_broken_fixtures():
 
 
 @pytest.mark.parametrize("path", BROKEN, ids=lambda p: os.path.relpath(p, REPO))
-def test_helm_and_chart_values_lint_refuse(path):
+def test_chart_values_lint_refuses_and_helm_does_what_the_fixture_says(path, tmp_path):
     p = lint(path)
     assert p.returncode != 0, f"chart values lint accepted {path}:\n{p.stdout}{p.stderr}"
-    h = run([tool("BOLLARD_HELM"), "template", "rel", CHART, "-f", SECRETS, "-f", path])
-    if helm_accepts_note(path):
-        assert h.returncode == 0, f"{path} says Helm accepts it, but Helm refused it:\n{h.stderr}"
-    else:
-        assert h.returncode != 0, f"helm accepted {path}"
+    expect, note = helm_expectations(path)
+    helm = tool("BOLLARD_HELM")
+    t = run([helm, "template", "rel", CHART, "-f", SECRETS, "-f", path])
+    assert (t.returncode == 0) == expect["template"], (
+        f"helm template {'refused' if t.returncode else 'accepted'} {path}, the fixture says "
+        f"template={'accepts' if expect['template'] else 'refuses'}:\n{t.stderr[-2000:]}")
+    lt = run([helm, "lint", "--strict", CHART, "-f", SECRETS, "-f", path])
+    assert (lt.returncode == 0) == expect["lint"], (
+        f"helm lint --strict {'refused' if lt.returncode else 'accepted'} {path}, the fixture says "
+        f"lint={'accepts' if expect['lint'] else 'refuses'}:\n{lt.stdout[-2000:]}")
+    if t.returncode == 0 and "API server" in note:
+        out = tmp_path / "rendered.yaml"
+        out.write_text(t.stdout)
+        k = run([tool("BOLLARD_KVALIDATE"), "manifests", str(out)],
+                env={"KVALIDATE_EXTERNAL": "Secret/bollard-external", "PATH": "/usr/bin:/bin"})
+        assert k.returncode != 0, f"kvalidate accepted what {path} says the API server refuses"
 
 
 @pytest.mark.parametrize("path", [os.path.join(CHART, "values.yaml")] + CI_VALUES
