@@ -19,6 +19,23 @@ EXIT_USAGE = 64
 EXIT_CONFIG = 78
 
 
+def real_migrations():
+    """[(version, name, kind, bytes)] of migrations/*.sql, ascending."""
+    d = os.path.join(harness.REPO, "migrations")
+    out = []
+    for fname in sorted(f for f in os.listdir(d) if f.endswith(".sql")):
+        with open(os.path.join(d, fname), "rb") as f:
+            sql = f.read()
+        version, name = fname[:-4].split("_", 1)
+        kind = sql.split(b"\n", 1)[0].decode().split(":", 1)[1].strip()
+        out.append((int(version), name, kind, sql))
+    return sorted(out)
+
+
+def real_versions():
+    return [v for v, _, _, _ in real_migrations()]
+
+
 def binary(name="bollard"):
     """`bollard` itself, or one of FIXTURES."""
     if name == "bollard":
