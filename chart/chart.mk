@@ -84,10 +84,12 @@ chart-manifests-check: $(HELM) $(KVALIDATE)
 	@printf 'manifests/bollard.yaml: '; KVALIDATE_EXTERNAL='Secret/$(MANIFESTS_RELEASE)' $(KVALIDATE) manifests manifests/bollard.yaml
 
 # The chart's black-box tests (collected only with BOLLARD_CHART_TEST=1, which this target sets).
-chart-pytest: $(HELM) $(KVALIDATE) $(CHART_LINT_BIN)
-	BOLLARD_CHART_TEST=1 BOLLARD_HELM=$(HELM) BOLLARD_KVALIDATE=$(KVALIDATE) \
+# test_runtime_contract.py runs the built bollard and probe with the rendered pod environments
+# against throwaway PostgreSQL/Redis (tests/harness.py).
+chart-pytest: $(HELM) $(KVALIDATE) $(CHART_LINT_BIN) $(BUILD)/bollard $(BUILD)/probe
+	BOLLARD_CHART_TEST=1 BOLLARD_BUILD=$(abspath $(BUILD)) BOLLARD_HELM=$(HELM) BOLLARD_KVALIDATE=$(KVALIDATE) \
 		BOLLARD_CHART_LINT=$(abspath $(CHART_LINT_BIN)) \
-		python3 -m pytest -q -p no:cacheprovider tests/chart
+		python3 -m pytest -q -rxs -p no:cacheprovider tests/chart
 
 chart-test: chart-lint chart-validate chart-manifests-check chart-pytest
 
