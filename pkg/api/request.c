@@ -158,7 +158,7 @@ bool api_is_rfc3339(const char *s)
     if ((*p == 'Z' || *p == 'z') && p[1] == '\0')
         return true;
     if ((*p == '+' || *p == '-') && digits(p + 1, 2) && p[3] == ':' && digits(p + 4, 2) && p[6] == '\0')
-        return num(p + 1, 2) <= 23 && num(p + 4, 2) <= 59;
+        return num(p + 1, 2) * 60 + num(p + 4, 2) <= 14 * 60; /* real offsets span -12:00..+14:00 */
     return false;
 }
 
@@ -204,6 +204,10 @@ void api_respond_store_status(struct http_exchange *ex, enum store_status st)
         return;
     case STORE_ERROR:
         http_respond_problem(ex, 500, "Internal Server Error", "the database refused the request", NULL);
+        return;
+    case STORE_INVALID:
+        http_respond_problem(ex, 422, "Unprocessable Content",
+                             "a value is outside the range the database can store", NULL);
         return;
     }
 }

@@ -144,6 +144,7 @@ static void on_task_result(void *arg, const struct store_result *r)
     }
 }
 
+/* Call with the handle and status in variables: the status is set by the call that returns the handle. */
 static void submitted(struct task_ctx *c, store_handle h, enum store_status immediate)
 {
     c->call = h;
@@ -301,7 +302,8 @@ static void tasks_list(struct http_exchange *ex, bool user_in_path)
     if (!read_list_query(ex, &q, cursor, sizeof(cursor)))
         return;
     enum store_status immediate = STORE_OK;
-    submitted(c, store_task_list(ex->loop->store, c->user_id, &q, on_task_result, c, &immediate), immediate);
+    store_handle h = store_task_list(ex->loop->store, c->user_id, &q, on_task_result, c, &immediate);
+    submitted(c, h, immediate);
 }
 
 static void tasks_create(struct http_exchange *ex, bool user_in_path)
@@ -323,8 +325,8 @@ static void tasks_get(struct http_exchange *ex, bool user_in_path)
         return;
     c->if_none_match = header_etag(ex, H2O_TOKEN_IF_NONE_MATCH);
     enum store_status immediate = STORE_OK;
-    submitted(c, store_task_get(ex->loop->store, c->user_id, c->task_id, on_task_result, c, &immediate),
-              immediate);
+    store_handle h = store_task_get(ex->loop->store, c->user_id, c->task_id, on_task_result, c, &immediate);
+    submitted(c, h, immediate);
 }
 
 static void tasks_replace(struct http_exchange *ex, bool user_in_path)
@@ -349,10 +351,9 @@ static void tasks_delete(struct http_exchange *ex, bool user_in_path)
         return;
     long long if_match = header_etag(ex, H2O_TOKEN_IF_MATCH);
     enum store_status immediate = STORE_OK;
-    submitted(c,
-              store_task_delete(ex->loop->store, c->user_id, c->task_id, if_match == -2 ? 0 : if_match,
-                                on_task_result, c, &immediate),
-              immediate);
+    store_handle h = store_task_delete(ex->loop->store, c->user_id, c->task_id, if_match == -2 ? 0 : if_match,
+                                       on_task_result, c, &immediate);
+    submitted(c, h, immediate);
 }
 
 static void tasks_toggle(struct http_exchange *ex, bool user_in_path)
@@ -362,10 +363,9 @@ static void tasks_toggle(struct http_exchange *ex, bool user_in_path)
         return;
     long long if_match = header_etag(ex, H2O_TOKEN_IF_MATCH);
     enum store_status immediate = STORE_OK;
-    submitted(c,
-              store_task_toggle(ex->loop->store, c->user_id, c->task_id, if_match == -2 ? 0 : if_match,
-                                on_task_result, c, &immediate),
-              immediate);
+    store_handle h = store_task_toggle(ex->loop->store, c->user_id, c->task_id, if_match == -2 ? 0 : if_match,
+                                       on_task_result, c, &immediate);
+    submitted(c, h, immediate);
 }
 
 void api_tasks_list(struct http_exchange *ex)

@@ -144,6 +144,41 @@ static void take_request_id(struct http_exchange *ex, h2o_req_t *req)
     log_request_id_generate(ex->request_id);
 }
 
+/* Is `origin` one of FRONTEND_URL's comma-separated origins (a trailing slash there is ignored)? */
+static bool origin_allowed(const char *allowed, h2o_iovec_t origin)
+{
+    if (allowed == NULL || origin.len == 0)
+        return false;
+    const char *p = allowed;
+    while (*p != '\0') {
+        size_t n = strcspn(p, ",");
+        size_t cmp = n > 0 && p[n - 1] == '/' ? n - 1 : n;
+        if (cmp == origin.len && memcmp(p, origin.base, cmp) == 0)
+            return true;
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return false;
+}
+
+static bool handle_preflight(struct http_exchange *ex, h2o_req_t *req)
+{
+    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("OPTIONS")) ||
+        h2o_find_header_by_str(&req->headers, H2O_STRLIT("access-control-request-method"), -1) < 0)
+        return false;
+    if (ex->cors_origin.len == 0) {
+        http_respond_problem(ex, 403, "Forbidden", "this origin is not allowed (FRONTEND_URL)", NULL);
+        return true;
+    }
+    http_add_header(ex, "access-control-allow-methods", "GET, POST, PUT, PATCH, DELETE");
+    http_add_header(ex, "access-control-allow-headers",
+                    "Authorization, Content-Type, If-Match, If-None-Match, X-Request-Id");
+    http_add_header(ex, "access-control-max-age", "600");
+    http_respond(ex, 204, NULL, "", 0);
+    return true;
+}
+
 void http_dispatch(const struct http_router *router, struct http_loop *loop, h2o_req_t *req)
 {
     struct http_exchange *ex = h2o_mem_alloc_shared(&req->pool, sizeof(*ex), on_exchange_dispose);
@@ -154,6 +189,11 @@ void http_dispatch(const struct http_router *router, struct http_loop *loop, h2o
     ex->route_index = router->n_names - 1;
     loop->inflight++;
     take_request_id(ex, req);
+    ssize_t origin = h2o_find_header_by_str(&req->headers, H2O_STRLIT("origin"), -1);
+    if (origin >= 0 && origin_allowed(loop->cfg->frontend_url, req->headers.entries[origin].value))
+        ex->cors_origin = req->headers.entries[origin].value;
+    if (handle_preflight(ex, req))
+        return;
 
     h2o_iovec_t segs[MAX_SEGMENTS];
     size_t path_len = req->path_normalized.len;
@@ -274,6 +314,13 @@ void http_respond(struct http_exchange *ex, int status, const char *content_type
                        strlen(content_type));
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL, ex->request_id,
                           strlen(ex->request_id));
+    if (ex->cors_origin.len > 0) {
+        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-allow-origin"), 0,
+                              NULL, ex->cors_origin.base, ex->cors_origin.len);
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_VARY, NULL, H2O_STRLIT("Origin"));
+        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-expose-headers"), 0,
+                              NULL, H2O_STRLIT("ETag, Location, Retry-After, X-Request-Id"));
+    }
     req->res.content_length = len;
     h2o_send_inline(req, body, len);
 }

@@ -62,6 +62,7 @@ struct http_exchange {
     bool answered;
     http_abandon_fn on_abandon;
     void *handler_data;
+    h2o_iovec_t cors_origin; /* the request's Origin when FRONTEND_URL allows it */
 };
 
 struct http_router;

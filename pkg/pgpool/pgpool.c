@@ -68,6 +68,10 @@ struct pg_pool {
     bool reachable;
     bool ever_failed;
     bool destroying;
+    /* The query pg_pool_submit is starting right now: if its connection fails before submit
+     * returns, the error is returned to the caller instead of calling back into it re-entrantly. */
+    struct pg_query *submitting;
+    enum pg_error submit_error;
 };
 
 static void conn_start(struct pg_conn *conn);
@@ -221,12 +225,21 @@ static void conn_want_write(struct pg_conn *conn)
 
 /* ---- delivering results ---- */
 
+/* Every callback goes through here, so none runs re-entrantly inside pg_pool_submit. */
+static void query_finish(struct pg_pool *pool, struct pg_query *query, enum pg_error err, PGresult *res)
+{
+    if (query == pool->submitting)
+        pool->submit_error = err != PG_OK ? err : PG_ERR_UNAVAILABLE;
+    else
+        query->cb(query->arg, err, res);
+}
+
 static void conn_deliver(struct pg_conn *conn, enum pg_error err, PGresult *res)
 {
     struct pg_query *query = conn->query;
     conn->query = NULL;
     if (query != NULL)
-        query->cb(query->arg, err, res);
+        query_finish(conn->pool, query, err, res);
     PQclear(res);
 }
 
@@ -236,7 +249,7 @@ static void fail_waiting(struct pg_pool *pool, enum pg_error err)
         struct pg_query *q = H2O_STRUCT_FROM_MEMBER(struct pg_query, link, pool->waiting.next);
         h2o_linklist_unlink(&q->link);
         pool->n_waiting--;
-        q->cb(q->arg, err, NULL);
+        query_finish(pool, q, err, NULL);
     }
 }
 
@@ -477,7 +490,7 @@ static void conn_command_done(struct pg_conn *conn)
     else
         conn->state = CONN_IDLE;
     if (query != NULL)
-        query->cb(query->arg, res == NULL ? PG_ERR_UNAVAILABLE : ok ? PG_OK : PG_ERR_QUERY, res);
+        query_finish(conn->pool, query, res == NULL ? PG_ERR_UNAVAILABLE : ok ? PG_OK : PG_ERR_QUERY, res);
     PQclear(res);
     pool_dispatch(conn->pool);
 }
@@ -662,20 +675,32 @@ enum pg_error pg_pool_submit(struct pg_pool *pool, struct pg_query *query)
     query->cancelled = false;
     struct pg_conn *idle = pool_find(pool, CONN_IDLE);
     if (idle != NULL && pool->n_waiting == 0) {
+        pool->submitting = query;
+        pool->submit_error = PG_OK;
         conn_run(idle, query);
+        pool->submitting = NULL;
         pool_arm_tick(pool);
-        return PG_OK;
+        return pool->submit_error;
     }
-    if (pool->n_waiting >= pool->cfg.queue_max)
+    /* A query that a connection being opened (or about to be) will take does not count as waiting. */
+    int opening = 0;
+    for (int i = 0; i < pool->cfg.size; i++)
+        if (pool->conns[i].state == CONN_DOWN || pool->conns[i].state == CONN_CONNECTING ||
+            pool->conns[i].state == CONN_RESOLVING)
+            opening++;
+    if (pool->n_waiting >= pool->cfg.queue_max + opening)
         return PG_ERR_QUEUE_FULL;
     /* Fail fast while the database is known to be down and the next attempt is not due. */
     if (!pool_has_live_conn(pool) && pool->ever_failed && !pool->reachable && now < pool->retry_at)
         return PG_ERR_UNAVAILABLE;
     h2o_linklist_insert(&pool->waiting, &query->link);
     pool->n_waiting++;
+    pool->submitting = query;
+    pool->submit_error = PG_OK;
     pool_dispatch(pool);
+    pool->submitting = NULL;
     pool_arm_tick(pool);
-    return PG_OK;
+    return pool->submit_error;
 }
 
 void pg_pool_cancel(struct pg_pool *pool, struct pg_query *query)

@@ -22,6 +22,7 @@ enum store_status {
     STORE_UNAVAILABLE,         /* database unreachable or shutting down: 503 */
     STORE_TIMEOUT,             /* 503 */
     STORE_ERROR,               /* anything else: 500 (logged with its SQLSTATE) */
+    STORE_INVALID,             /* the database refused a value as out of range (SQLSTATE class 22): 422 */
 };
 
 /* What a call produces. Strings are valid only during the callback. */

@@ -20,72 +20,69 @@
     "e AS (INSERT INTO outbox (user_id, task_id, type, payload) SELECT t.user_id, t.id, " type_expr          \
     ", " TASK_JSON("t") "::jsonb FROM t) "
 
-static const struct pg_statement
-    statements[] =
-        {
-            [STORE_OP_SCHEMA_STATE] = {"schema_state", NULL, 0},
-            [STORE_OP_USER_CREATE] =
-                {"user_create",
-                 "INSERT INTO users (email, password_hash) VALUES (lower($1), $2) RETURNING id", 2},
-            [STORE_OP_USER_BY_EMAIL] = {"user_by_email",
-                                        "SELECT id, password_hash FROM users WHERE email = lower($1)", 1},
-            [STORE_OP_TASK_LIST] = {"task_list",
-                                    "WITH page AS (SELECT t.*, row_number() OVER (ORDER BY t.created_at "
-                                    "DESC, t.id DESC) AS rn FROM tasks t "
-                                    "WHERE t.user_id = $1 AND ($2::boolean IS NULL OR t.completed = $2) AND "
-                                    "($3::bigint IS NULL OR "
-                                    "(t.created_at, t.id) < (timestamptz 'epoch' + $3::bigint * interval '1 "
-                                    "microsecond', $4::uuid)) "
-                                    "ORDER BY t.created_at DESC, t.id DESC LIMIT $5::int + 1) "
-                                    "SELECT coalesce(json_agg(" TASK_JSON(
-                                        "page") " ORDER BY page.rn) FILTER (WHERE page.rn <= $5::int), "
-                                                "'[]'::json)::text, CASE WHEN count(*) > $5::int THEN "
-                                                "(SELECT (extract(epoch FROM p.created_at) * "
-                                                "1000000)::bigint::text || '.' || p.id FROM page p WHERE "
-                                                "p.rn = $5::int) END FROM page",
-                                    5},
-            [STORE_OP_TASK_GET] =
-                {"task_get",
-                 "SELECT " TASK_JSON("t") "::text, t.version FROM tasks t WHERE t.user_id = $1 AND t.id = $2",
-                 2},
-            [STORE_OP_TASK_CREATE] =
-                {"task_create",
-                 "WITH t AS (INSERT INTO tasks (user_id, title, description, completed, due_at) VALUES "
-                 "($1, $2, $3, $4, $5::timestamptz) RETURNING *), " OUTBOX_INSERT(
-                     "'task.created'") "SELECT " TASK_JSON("t") "::text, t.version FROM t",
-                 5},
-            [STORE_OP_TASK_REPLACE] =
-                {"task_replace",
-                 "WITH cur AS (SELECT version, completed FROM tasks WHERE user_id = $1 AND id = $2), "
-                 "t AS (UPDATE tasks SET title = $3, description = $4, completed = $5, due_at = "
-                 "$6::timestamptz, "
-                 "updated_at = now(), version = version + 1 WHERE user_id = $1 AND id = $2 AND ($7::bigint "
-                 "IS NULL OR "
-                 "version = $7::bigint) RETURNING *), " OUTBOX_INSERT(
-                     "CASE WHEN t.completed AND NOT (SELECT completed FROM cur) THEN 'task.completed' ELSE "
-                     "'task.updated' "
-                     "END") "SELECT (SELECT " TASK_JSON("t") "::text FROM t), (SELECT version FROM t), "
-                                                             "(SELECT version FROM "
-                                                             "cur)",
-                 7},
-            [STORE_OP_TASK_TOGGLE] =
-                {
-                    "task_toggle",
-                    "WITH cur AS (SELECT version FROM tasks WHERE user_id = $1 AND id = $2), "
-                    "t AS (UPDATE tasks SET completed = NOT completed, updated_at = now(), version = version "
-                    "+ 1 WHERE "
-                    "user_id = $1 AND id = $2 AND ($3::bigint IS NULL OR version = $3::bigint) RETURNING "
-                    "*), " OUTBOX_INSERT("CASE WHEN t.completed THEN 'task.completed' ELSE 'task.updated' "
-                                         "END") "SELECT (SELECT " TASK_JSON(
-                        "t") "::text FROM t), (SELECT version FROM t), (SELECT version FROM cur)",
-                    3},
-            [STORE_OP_TASK_DELETE] =
-                {"task_delete",
-                 "WITH cur AS (SELECT version FROM tasks WHERE user_id = $1 AND id = $2), "
-                 "t AS (DELETE FROM tasks WHERE user_id = $1 AND id = $2 AND ($3::bigint IS NULL OR "
-                 "version = $3::bigint) RETURNING *), " OUTBOX_INSERT(
-                     "'task.deleted'") "SELECT (SELECT count(*) FROM t), NULL, (SELECT version FROM cur)",
-                 3},
+static const struct pg_statement statements[] = {
+    [STORE_OP_SCHEMA_STATE] = {"schema_state", NULL, 0},
+    [STORE_OP_USER_CREATE] = {"user_create",
+                              "INSERT INTO users (email, password_hash) VALUES (lower($1), $2) RETURNING id",
+                              2},
+    [STORE_OP_USER_BY_EMAIL] = {"user_by_email",
+                                "SELECT id, password_hash FROM users WHERE email = lower($1)", 1},
+    [STORE_OP_TASK_LIST] = {"task_list",
+                            "WITH page AS (SELECT t.*, row_number() OVER (ORDER BY t.created_at "
+                            "DESC, t.id DESC) AS rn FROM tasks t "
+                            "WHERE t.user_id = $1 AND ($2::boolean IS NULL OR t.completed = $2) AND "
+                            "($3::bigint IS NULL OR "
+                            "(t.created_at, t.id) < (timestamptz 'epoch' + $3::bigint * interval '1 "
+                            "microsecond', $4::uuid)) "
+                            "ORDER BY t.created_at DESC, t.id DESC LIMIT $5::int + 1) "
+                            "SELECT coalesce(json_agg(" TASK_JSON(
+                                "page") " ORDER BY page.rn) FILTER (WHERE page.rn <= $5::int), "
+                                        "'[]'::json)::text, CASE WHEN count(*) > $5::int THEN "
+                                        "(SELECT (extract(epoch FROM p.created_at) * "
+                                        "1000000)::bigint::text || '.' || p.id FROM page p WHERE "
+                                        "p.rn = $5::int) END FROM page",
+                            5},
+    [STORE_OP_TASK_GET] = {"task_get",
+                           "SELECT " TASK_JSON(
+                               "t") "::text, t.version FROM tasks t WHERE t.user_id = $1 AND t.id = $2",
+                           2},
+    [STORE_OP_TASK_CREATE] =
+        {"task_create",
+         "WITH t AS (INSERT INTO tasks (user_id, title, description, completed, due_at) VALUES "
+         "($1, $2, $3, $4, $5::timestamptz) RETURNING *), " OUTBOX_INSERT(
+             "'task.created'") "SELECT " TASK_JSON("t") "::text, t.version FROM t",
+         5},
+    [STORE_OP_TASK_REPLACE] =
+        {"task_replace",
+         "WITH cur AS (SELECT version, completed FROM tasks WHERE user_id = $1 AND id = $2), "
+         "t AS (UPDATE tasks SET title = $3, description = $4, completed = $5, due_at = "
+         "$6::timestamptz, "
+         "updated_at = now(), version = version + 1 WHERE user_id = $1 AND id = $2 AND ($7::bigint "
+         "IS NULL OR "
+         "version = $7::bigint) RETURNING *), " OUTBOX_INSERT(
+             "CASE WHEN t.completed AND NOT (SELECT completed FROM cur) THEN 'task.completed' ELSE "
+             "'task.updated' "
+             "END") "SELECT (SELECT " TASK_JSON("t") "::text FROM t), (SELECT version FROM t), "
+                                                     "(SELECT version FROM "
+                                                     "cur)",
+         7},
+    [STORE_OP_TASK_TOGGLE] =
+        {"task_toggle",
+         "WITH cur AS (SELECT version FROM tasks WHERE user_id = $1 AND id = $2), "
+         "t AS (UPDATE tasks SET completed = NOT completed, updated_at = now(), version = version "
+         "+ 1 WHERE "
+         "user_id = $1 AND id = $2 AND ($3::bigint IS NULL OR version = $3::bigint) RETURNING "
+         "*), " OUTBOX_INSERT("CASE WHEN t.completed THEN 'task.completed' ELSE 'task.updated' "
+                              "END") "SELECT (SELECT " TASK_JSON("t") "::text FROM t), (SELECT version FROM "
+                                                                      "t), (SELECT version FROM cur)",
+         3},
+    [STORE_OP_TASK_DELETE] =
+        {"task_delete",
+         "WITH cur AS (SELECT version FROM tasks WHERE user_id = $1 AND id = $2), "
+         "t AS (DELETE FROM tasks WHERE user_id = $1 AND id = $2 AND ($3::bigint IS NULL OR "
+         "version = $3::bigint) RETURNING *), " OUTBOX_INSERT(
+             "'task.deleted'") "SELECT (SELECT count(*) FROM t), NULL, (SELECT version FROM cur)",
+         3},
 };
 
 struct pg_store {
@@ -156,6 +153,9 @@ static void on_result(void *arg, enum pg_error err, PGresult *res)
         const char *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
         if (sqlstate != NULL && strcmp(sqlstate, "23505") == 0)
             r.status = STORE_CONFLICT;
+        else if (sqlstate != NULL && strncmp(sqlstate, "22", 2) == 0)
+            r.status =
+                STORE_INVALID; /* e.g. a date the type cannot hold: the client's value, not our fault */
         else if (sqlstate != NULL && strcmp(sqlstate, "42P01") == 0 && c->op == STORE_OP_SCHEMA_STATE) {
             r.status = STORE_OK;
             r.schema_missing = true;
