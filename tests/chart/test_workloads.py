@@ -328,3 +328,30 @@ def test_notes_render(values, notes_chart):
     notes = yaml.safe_load(p.stdout)["data"]["notes"]
     assert "helm test -n ns rel" in notes
     assert "<no value>" not in notes and "%!" not in notes, notes
+
+
+COMBINATIONS = [
+    [],
+    ["networkPolicy.enabled=true", "worker.enabled=false", "migrations.enabled=false"],
+    ["networkPolicy.enabled=true", "networkPolicy.egress.restrict=true", "worker.enabled=false"],
+    ["serviceMonitor.enabled=true", "api.autoscaling.enabled=true", "worker.autoscaling.enabled=true"],
+    ["api.podDisruptionBudget.enabled=false", "worker.podDisruptionBudget.enabled=false", "tests.enabled=false"],
+    ["api.podDisruptionBudget.minAvailable=50%", "worker.podDisruptionBudget.maxUnavailable=0"],
+    ["service.type=LoadBalancer", "service.nodePort=30081", "api.probes.handler=exec"],
+    ["serviceAccount.create=false", "secret.mountAsFiles=false", "migrations.mode=job"],
+    ["serviceAccount.create=false", "serviceAccount.name=default", "migrations.mode=hook"],
+    ["fullnameOverride=a-very-long-release-name-that-is-close-to-the-sixty-three-limit"],
+    ["nameOverride=tasks", "image.digest=sha256:" + "ab" * 32, "api.shutdown.preStopSleepSeconds=3"],
+    ["json:api.topologySpreadConstraints=[]", "json:worker.topologySpreadConstraints=[]"],
+]
+
+
+@pytest.mark.parametrize("sets", COMBINATIONS, ids=lambda s: ",".join(x.split("=")[0].replace("json:", "") for x in s) or "defaults")
+def test_option_combinations_render_valid_objects(sets, kvalidate, tmp_path):
+    extra = [a for s in sets if s.startswith("json:") for a in ("--set-json", s[5:])]
+    p = helm_template(SECRETS, sets=[s for s in sets if not s.startswith("json:")], extra=extra, check=False)
+    assert p.returncode == 0, p.stderr
+    out = tmp_path / "rendered.yaml"
+    out.write_text(p.stdout)
+    k = run([kvalidate, "manifests", str(out)], env={"PATH": "/usr/bin:/bin"})
+    assert k.returncode == 0, k.stdout + k.stderr
