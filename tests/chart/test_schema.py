@@ -91,3 +91,31 @@ def test_committed_schema_is_the_generated_one():
     assert p.returncode == 0, p.stderr
     with open(os.path.join(CHART, "values.schema.json")) as f:
         assert f.read() == p.stdout, "values.schema.json is stale: run `make chart-schema`"
+
+
+def test_values_yaml_documents_every_declared_value():
+    """values.yaml and the schema declare the same keys: no undocumented value, no dead schema entry."""
+    import yaml
+
+    with open(os.path.join(CHART, "values.schema.json")) as f:
+        schema = json.load(f)
+    with open(os.path.join(CHART, "values.yaml")) as f:
+        values = yaml.safe_load(f)
+    defs = schema["definitions"]
+
+    def walk(node, value, path):
+        if "$ref" in node:
+            node = defs[node["$ref"].rsplit("/", 1)[1]]
+        props = node.get("properties")
+        if not props or not isinstance(value, dict) or path == ["global"]:
+            return
+        where = ".".join(path) or "(root)"
+        assert set(value) <= set(props), f"{where}: values.yaml has undeclared {sorted(set(value) - set(props))}"
+        for k in set(props) - set(value):
+            t = props[k].get("type")
+            assert k not in node.get("required", []), f"{where}.{k}: required but not in values.yaml"
+            assert not (isinstance(t, list) and "null" in t), f"{where}.{k}: nullable, document it as null in values.yaml"
+        for k in value:
+            walk(props[k], value[k], path + [k])
+
+    walk(schema, values, [])
