@@ -13,14 +13,13 @@ ACTIONLINT := $(TOOLS_BIN)/actionlint
 
 .PHONY: image image-test image-lint
 image:
-	@.ci/install-deps image
 	@VERSION='$(VERSION)' GIT_REV='$(IMAGE_GIT_REV)' SOURCE='$(or $(IMAGE_SOURCE),unknown)' \
 		.ci/image/build-image '$(IMAGE)'
 
 # Fails (never skips) when the container tools cannot run: the tests in tests/image are collected
 # only when BOLLARD_IMAGE_TEST=1, which this target sets.
 image-test: image image-lint
-	@.ci/install-deps image test
+	@.ci/install-deps test
 	BOLLARD_IMAGE_TEST=1 BOLLARD_IMAGE='$(IMAGE)' BOLLARD_VERSION='$(VERSION)' BOLLARD_GIT_REV='$(IMAGE_GIT_REV)' \
 		python3 -m pytest -q -p no:cacheprovider -rxXs -s tests/image $(IMAGE_TEST_ARGS)
 
