@@ -28,6 +28,9 @@ void api_user_tasks_get(struct http_exchange *ex);
 void api_user_tasks_replace(struct http_exchange *ex);
 void api_user_tasks_delete(struct http_exchange *ex);
 void api_user_tasks_toggle(struct http_exchange *ex);
+void api_handle_webhook_create(struct http_exchange *ex);
+void api_handle_webhook_list(struct http_exchange *ex);
+void api_handle_webhook_delete(struct http_exchange *ex);
 
 /* Reads the body as one JSON object (Content-Type application/json). On failure it has answered
  * 415 or 400 and returns NULL. */

@@ -83,6 +83,9 @@ static const struct http_route routes[] = {
     {"PUT", "/api/{user_id}/tasks/{task_id}", api_user_tasks_replace},
     {"DELETE", "/api/{user_id}/tasks/{task_id}", api_user_tasks_delete},
     {"PATCH", "/api/{user_id}/tasks/{task_id}/complete", api_user_tasks_toggle},
+    {"POST", "/api/{user_id}/webhooks", api_handle_webhook_create},
+    {"GET", "/api/{user_id}/webhooks", api_handle_webhook_list},
+    {"DELETE", "/api/{user_id}/webhooks/{webhook_id}", api_handle_webhook_delete},
 };
 
 const struct http_route *api_routes(size_t *count)

@@ -173,3 +173,31 @@ store_handle store_task_delete(struct store *s, const char *user_id, const char 
 {
     return submit_conditional(s, STORE_OP_TASK_DELETE, user_id, task_id, if_match, cb, arg, immediate);
 }
+
+/* args: user_id, url, events_json, secret, max_per_user */
+store_handle store_webhook_create(struct store *s, const char *user_id, const char *url,
+                                  const char *events_json, const char *secret, int max_per_user, store_cb cb,
+                                  void *arg, enum store_status *immediate)
+{
+    char max[16];
+    snprintf(max, sizeof(max), "%d", max_per_user);
+    struct store_call c = {
+        .op = STORE_OP_WEBHOOK_CREATE, .args = {user_id, url, events_json, secret, max}, .nargs = 5};
+    return submit(s, &c, cb, arg, immediate);
+}
+
+/* args: user_id */
+store_handle store_webhook_list(struct store *s, const char *user_id, store_cb cb, void *arg,
+                                enum store_status *immediate)
+{
+    struct store_call c = {.op = STORE_OP_WEBHOOK_LIST, .args = {user_id}, .nargs = 1};
+    return submit(s, &c, cb, arg, immediate);
+}
+
+/* args: user_id, webhook_id */
+store_handle store_webhook_delete(struct store *s, const char *user_id, const char *webhook_id, store_cb cb,
+                                  void *arg, enum store_status *immediate)
+{
+    struct store_call c = {.op = STORE_OP_WEBHOOK_DELETE, .args = {user_id, webhook_id}, .nargs = 2};
+    return submit(s, &c, cb, arg, immediate);
+}

@@ -92,6 +92,17 @@ store_handle store_task_toggle(struct store *s, const char *user_id, const char 
 store_handle store_task_delete(struct store *s, const char *user_id, const char *task_id, long long if_match,
                                store_cb cb, void *arg, enum store_status *immediate);
 
+/* Webhook endpoints. events_json is a JSON array of event types (validated by the caller); the
+ * secret is stored for signing and never returned by list. Create answers STORE_CONFLICT when the
+ * user already has WEBHOOK_MAX_PER_USER endpoints. */
+store_handle store_webhook_create(struct store *s, const char *user_id, const char *url,
+                                  const char *events_json, const char *secret, int max_per_user, store_cb cb,
+                                  void *arg, enum store_status *immediate);
+store_handle store_webhook_list(struct store *s, const char *user_id, store_cb cb, void *arg,
+                                enum store_status *immediate);
+store_handle store_webhook_delete(struct store *s, const char *user_id, const char *webhook_id, store_cb cb,
+                                  void *arg, enum store_status *immediate);
+
 /* The request went away: the callback will not run. */
 void store_cancel(struct store *s, store_handle handle);
 

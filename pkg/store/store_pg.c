@@ -83,6 +83,25 @@ static const struct pg_statement statements[] = {
          "version = $3::bigint) RETURNING *), " OUTBOX_INSERT(
              "'task.deleted'") "SELECT (SELECT count(*) FROM t), NULL, (SELECT version FROM cur)",
          3},
+    [STORE_OP_WEBHOOK_CREATE] =
+        {"webhook_create",
+         "INSERT INTO webhook_endpoints (user_id, url, events, secret) SELECT $1, $2, "
+         "ARRAY(SELECT jsonb_array_elements_text($3::jsonb)), $4 WHERE (SELECT count(*) FROM "
+         "webhook_endpoints WHERE user_id = $1) < $5::int RETURNING json_build_object('id', "
+         "id, 'url', url, 'events', to_json(events), 'created_at', " TS("created_at") ")::text",
+         5},
+    [STORE_OP_WEBHOOK_LIST] =
+        {"webhook_list",
+         "SELECT coalesce(json_agg(json_build_object('id', w.id, 'url', w.url, 'events', "
+         "to_json(w.events), 'created_at', " TS(
+             "w.created_at") ") ORDER BY w.created_at, w.id), "
+                             "'[]'::json)::text FROM webhook_endpoints w WHERE w.user_id = $1",
+         1},
+    [STORE_OP_WEBHOOK_DELETE] =
+        {"webhook_delete",
+         "WITH d AS (DELETE FROM webhook_endpoints WHERE user_id = $1 AND id = $2 RETURNING 1) "
+         "SELECT count(*) FROM d",
+         2},
 };
 
 struct pg_store {
@@ -203,6 +222,20 @@ static void on_result(void *arg, enum pg_error err, PGresult *res)
             break;
         case STORE_OP_TASK_DELETE:
             fill_conditional(&r, res, value_ll(res, 0, 0) > 0);
+            break;
+        case STORE_OP_WEBHOOK_CREATE: /* no row: the per-user limit was reached */
+            r.json = value(res, 0);
+            if (r.json == NULL)
+                r.status = STORE_CONFLICT;
+            break;
+        case STORE_OP_WEBHOOK_LIST:
+            r.json = value(res, 0);
+            if (r.json == NULL)
+                r.json = "[]";
+            break;
+        case STORE_OP_WEBHOOK_DELETE:
+            if (value_ll(res, 0, 0) == 0)
+                r.status = STORE_NOT_FOUND;
             break;
         }
         if (r.json != NULL)
