@@ -127,3 +127,19 @@ def test_size_budget(image_config, rootfs):
     with open(os.path.join(imagetool.REPO, "build", "image", "size-report.txt"), "w") as f:
         f.write(report + "\n")
     assert size <= BUDGET, report
+
+
+def test_runtime_files(rootfs):
+    """What the distroless base (or its local stand-in) must provide, and the binaries' modes."""
+    with open(os.path.join(rootfs, "etc/passwd")) as f:
+        passwd = f.read()
+    assert "nonroot:x:65532:65532:" in passwd
+    assert not any(line.split(":")[-1].strip() not in ("/sbin/nologin", "/bin/false", "/usr/sbin/nologin")
+                   for line in passwd.splitlines() if line.strip()), passwd
+    ca = imagetool.resolve_in_root(rootfs, "/etc/ssl/certs/ca-certificates.crt")
+    assert ca and open(ca).read().count("BEGIN CERTIFICATE") > 50
+    assert imagetool.resolve_in_root(rootfs, "/usr/share/zoneinfo/UTC")
+    assert stat.S_IMODE(os.stat(os.path.join(rootfs, "tmp")).st_mode) == 0o1777
+    for name in ("bollard", "probe"):
+        mode = stat.S_IMODE(os.stat(os.path.join(rootfs, name)).st_mode)
+        assert mode & 0o111 == 0o111 and not mode & 0o022, oct(mode)
