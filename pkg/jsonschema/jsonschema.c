@@ -764,6 +764,20 @@ static const char *suggest_key(const json_t *properties, const char *key)
             best_distance = d;
         }
     }
+    if (best != NULL)
+        return best;
+    /* Longer slips that share a long prefix (replicaCount for replicas, the usual Helm name). */
+    size_t best_prefix = 0;
+    json_object_foreach ((json_t *)properties, name, sub) {
+        size_t prefix = 0;
+        while (key[prefix] != '\0' && key[prefix] == name[prefix])
+            prefix++;
+        size_t shorter = strlen(key) < strlen(name) ? strlen(key) : strlen(name);
+        if (prefix >= 5 && prefix * 3 >= shorter * 2 && prefix > best_prefix) {
+            best = name;
+            best_prefix = prefix;
+        }
+    }
     return best;
 }
 
@@ -888,17 +902,17 @@ static void check_object(struct run *run, const json_t *schema, const struct yam
                 path_pop(run, saved);
                 const char *suggestion = suggest_key(properties, key);
                 char where[PATH_MAX_BYTES + 16];
-                snprintf(where, sizeof(where), "%s", run->path_len ? run->path : "the top level");
+                snprintf(where, sizeof(where), "%s%s", run->path_len ? "in " : "at ", run->path_len ? run->path : "the top level");
                 if (suggestion != NULL) {
-                    violation(run, value, "unknown-key", "unknown key '%s' in %s (did you mean '%s'?)", key,
+                    violation(run, value, "unknown-key", "unknown key '%s' %s (did you mean '%s'?)", key,
                               where, suggestion);
                 } else if (json_is_object(properties) && json_object_size(properties) > 0) {
                     char keys[300];
                     list_keys(properties, keys, sizeof(keys));
-                    violation(run, value, "unknown-key", "unknown key '%s' in %s (allowed: %s)", key, where,
+                    violation(run, value, "unknown-key", "unknown key '%s' %s (allowed: %s)", key, where,
                               keys);
                 } else {
-                    violation(run, value, "unknown-key", "unknown key '%s' in %s (no keys allowed)", key,
+                    violation(run, value, "unknown-key", "unknown key '%s' %s (no keys allowed)", key,
                               where);
                 }
                 continue;

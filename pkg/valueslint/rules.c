@@ -21,6 +21,16 @@ static const char *const PROBES[] = {"api.probes.startup",     "api.probes.liven
 /* Kubernetes defaults when a probe leaves them out. */
 #define PROBE_DEFAULT_TIMEOUT_SECONDS 1
 #define PROBE_DEFAULT_PERIOD_SECONDS  10
+static const struct {
+    const char *field;
+    int64_t default_value;
+} PROBE_FIELDS[] = {
+    {"initialDelaySeconds", 0},
+    {"periodSeconds", PROBE_DEFAULT_PERIOD_SECONDS},
+    {"timeoutSeconds", PROBE_DEFAULT_TIMEOUT_SECONDS},
+    {"failureThreshold", 3},
+    {"successThreshold", 1},
+};
 
 static const struct {
     const char *liveness;
@@ -211,6 +221,41 @@ static void check_resources(struct valueslint_report *report, const struct yamld
     }
 }
 
+static bool is_probe_field(const char *key)
+{
+    for (size_t i = 0; i < sizeof(PROBE_FIELDS) / sizeof(PROBE_FIELDS[0]); i++)
+        if (strcmp(PROBE_FIELDS[i].field, key) == 0)
+            return true;
+    return false;
+}
+
+/* Two probes behave identically when their timings agree once Kubernetes' defaults fill the gaps
+ * and every other setting (handler, port, path…) is equal. */
+static bool probes_equivalent(const struct yamldoc_node *a, const struct yamldoc_node *b)
+{
+    if (a->kind != YAMLDOC_MAP || b->kind != YAMLDOC_MAP)
+        return yamldoc_equal(a, b);
+    for (size_t i = 0; i < sizeof(PROBE_FIELDS) / sizeof(PROBE_FIELDS[0]); i++) {
+        int64_t x = PROBE_FIELDS[i].default_value, y = PROBE_FIELDS[i].default_value;
+        const struct yamldoc_node *na = yamldoc_map_get(a, PROBE_FIELDS[i].field);
+        const struct yamldoc_node *nb = yamldoc_map_get(b, PROBE_FIELDS[i].field);
+        if ((is_set(na) && !get_int(na, &x)) || (is_set(nb) && !get_int(nb, &y)) || x != y)
+            return false;
+    }
+    const struct yamldoc_node *pair[2][2] = {{a, b}, {b, a}};
+    for (int k = 0; k < 2; k++) {
+        const struct yamldoc_node *one = pair[k][0], *other = pair[k][1];
+        for (size_t i = 0; i < one->count; i++) {
+            if (is_probe_field(one->entries[i].key))
+                continue;
+            const struct yamldoc_node *counterpart = yamldoc_map_get(other, one->entries[i].key);
+            if (counterpart == NULL || !yamldoc_equal(one->entries[i].value, counterpart))
+                return false;
+        }
+    }
+    return true;
+}
+
 static void check_probes(struct valueslint_report *report, const struct yamldoc_node *root)
 {
     for (size_t i = 0; PROBES[i] != NULL; i++) {
@@ -230,14 +275,14 @@ static void check_probes(struct valueslint_report *report, const struct yamldoc_
         join(path, sizeof(path), PROBES[i], timeout_node ? "timeoutSeconds" : "periodSeconds");
         valueslint_report_add(report, VALUESLINT_ERROR, "probe-timeout-period", anchor->pos, path,
                               "%s: timeoutSeconds %" PRId64 " is not below periodSeconds %" PRId64
-                              ": a hanging probe delays the next one, so failures take longer than "
-                              "failureThreshold x periodSeconds to detect",
+                              ": a hanging probe runs back to back with the next one, or delays it so that "
+                              "failures take longer than failureThreshold x periodSeconds to detect",
                               PROBES[i], timeout, period);
     }
     for (size_t i = 0; i < sizeof(PROBE_PAIRS) / sizeof(PROBE_PAIRS[0]); i++) {
         const struct yamldoc_node *liveness = at(root, PROBE_PAIRS[i].liveness);
         const struct yamldoc_node *readiness = at(root, PROBE_PAIRS[i].readiness);
-        if (!is_set(liveness) || !is_set(readiness) || !yamldoc_equal(liveness, readiness))
+        if (!is_set(liveness) || !is_set(readiness) || !probes_equivalent(liveness, readiness))
             continue;
         valueslint_report_add(
             report, VALUESLINT_WARNING, "identical-probes", readiness->pos, PROBE_PAIRS[i].readiness,
@@ -419,7 +464,11 @@ static void check_production(struct valueslint_report *report, const struct yaml
             "version or set image.digest",
             CHART.image_tag);
 
-    const char *existing = get_string(at(root, CHART.existing_secret));
+    /* A chart without the existingSecret switch has another secret layout: stay silent. */
+    const struct yamldoc_node *existing_node = at(root, CHART.existing_secret);
+    if (existing_node == NULL)
+        return;
+    const char *existing = get_string(existing_node);
     bool have_existing = existing != NULL && *existing != '\0';
     for (size_t i = 0; CHART.inline_secrets[i] != NULL; i++) {
         const struct yamldoc_node *secret = at(root, CHART.inline_secrets[i]);

@@ -25,6 +25,7 @@ struct frame {
     /* How the parent refers to this collection (for duplicate-key paths). */
     const char *key_in_parent;
     size_t index_in_parent;
+    bool is_document_root;
     /* Mappings: the key waiting for its value. */
     bool have_key;
     bool key_is_merge;
@@ -339,6 +340,8 @@ static const char *frame_path(struct loader *ld, const char *key)
     path[0] = '\0';
     for (size_t i = 1; i <= ld->depth; i++) {
         const struct frame *f = &ld->frames[i];
+        if (f->is_document_root)
+            continue;
         int n = f->key_in_parent != NULL
                     ? snprintf(path + used, sizeof(path) - used, "%s%s", used ? "." : "", f->key_in_parent)
                     : snprintf(path + used, sizeof(path) - used, "[%zu]", f->index_in_parent);
@@ -558,6 +561,7 @@ static int on_collection_start(struct loader *ld, const yaml_event_t *event, enu
     f->anchor = anchor_copy;
     f->key_in_parent = key_in_parent;
     f->index_in_parent = index_in_parent;
+    f->is_document_root = ld->depth == 1;
     return 0;
 }
 
