@@ -58,8 +58,7 @@ static struct account_ctx *read_credentials(struct http_exchange *ex, bool new_a
     struct api_errors errors = {0};
     const char *key;
     json_t *value;
-    json_object_foreach(body, key, value)
-    {
+    json_object_foreach (body, key, value) {
         if (strcmp(key, "email") != 0 && strcmp(key, "password") != 0)
             api_errors_add(&errors, key, "unknown field");
     }

@@ -251,8 +251,7 @@ static bool read_task_body(struct http_exchange *ex, struct task_body *out)
     struct api_errors errors = {0};
     const char *key;
     json_t *value;
-    json_object_foreach(body, key, value)
-    {
+    json_object_foreach (body, key, value) {
         if (strcmp(key, "title") != 0 && strcmp(key, "description") != 0 && strcmp(key, "completed") != 0 &&
             strcmp(key, "due_at") != 0)
             api_errors_add(&errors, key, "unknown field");

@@ -128,8 +128,7 @@ void api_handle_webhook_create(struct http_exchange *ex)
     struct api_errors errors = {0};
     const char *key;
     json_t *value;
-    json_object_foreach(body, key, value)
-    {
+    json_object_foreach (body, key, value) {
         if (strcmp(key, "url") != 0 && strcmp(key, "events") != 0)
             api_errors_add(&errors, key, "unknown field");
     }
@@ -149,8 +148,7 @@ void api_handle_webhook_create(struct http_exchange *ex)
     } else {
         size_t i;
         json_t *e;
-        json_array_foreach(events, i, e)
-        {
+        json_array_foreach (events, i, e) {
             bool dup = false;
             for (size_t k = 0; k < i; k++)
                 dup = dup || json_equal(json_array_get(events, k), e);
