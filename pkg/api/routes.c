@@ -2,6 +2,7 @@
 #include "api/api_internal.h"
 #include "health/health.h"
 #include "metrics/metrics.h"
+#include "openapi/openapi.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,27 @@ void api_handle_metrics(struct http_exchange *ex)
     free(text);
 }
 
+static void handle_openapi(struct http_exchange *ex)
+{
+    size_t len = 0;
+    const char *doc = openapi_document(&len);
+    http_respond(ex, 200, "application/json", doc, len);
+}
+
+static void handle_docs(struct http_exchange *ex)
+{
+    h2o_req_t *req = ex->req;
+    size_t len = 0;
+    const char *type = NULL;
+    const char *body = openapi_docs_asset(req->path_normalized.base, req->path_normalized.len, &len, &type);
+    if (body == NULL) {
+        http_respond_problem(ex, 404, "Not Found", "no such resource", NULL);
+        return;
+    }
+    http_add_header(ex, "cache-control", "public, max-age=3600");
+    http_respond(ex, 200, type, body, len);
+}
+
 static const struct http_route routes[] = {
     {"GET", "/health/live", api_handle_live},
     {"GET", "/health", api_handle_live},
@@ -69,6 +91,9 @@ static const struct http_route routes[] = {
     {"GET", "/ready", api_handle_ready},
     {"GET", "/api/health", api_handle_ready},
     {"GET", "/metrics", api_handle_metrics},
+    {"GET", "/openapi.json", handle_openapi},
+    {"GET", "/docs", handle_docs},
+    {"GET", "/docs/{file}", handle_docs},
     {"POST", "/api/auth/signup", api_handle_signup},
     {"POST", "/api/auth/signin", api_handle_signin},
     {"GET", "/api/tasks", api_tasks_list},
