@@ -2,6 +2,7 @@
  * or explosive (nested oneOf), hence the step and depth budgets. */
 #include "jsonschema/jsonschema.h"
 
+#include <errno.h>
 #include <math.h>
 #include <regex.h>
 #include <stdarg.h>
@@ -219,8 +220,24 @@ static int finish_load(json_t *root, struct jsonschema **out, char *err, size_t 
 
 int jsonschema_load_file(const char *path, struct jsonschema **out, char *err, size_t err_len)
 {
+    /* Read whole, then parse from memory: jansson's FILE reader costs a call per byte. */
+    FILE *file = fopen(path, "rb");
+    if (file == NULL) {
+        snprintf(err, err_len, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    char *text = malloc(JSONSCHEMA_MAX_FILE_BYTES + 1);
+    size_t len = text != NULL ? fread(text, 1, JSONSCHEMA_MAX_FILE_BYTES + 1, file) : 0;
+    bool read_failed = text == NULL || ferror(file);
+    fclose(file);
+    if (read_failed || len > JSONSCHEMA_MAX_FILE_BYTES) {
+        snprintf(err, err_len, "%s: %s", path, read_failed ? "cannot read" : "larger than the schema size limit");
+        free(text);
+        return -1;
+    }
     json_error_t error;
-    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &error);
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &error);
+    free(text);
     if (root == NULL) {
         snprintf(err, err_len, "%s:%d:%d: %s", path, error.line, error.column, error.text);
         return -1;

@@ -24,6 +24,8 @@
  * subschema applications ($ref hops included) per value. */
 #define JSONSCHEMA_MAX_STEPS 5000000ul
 #define JSONSCHEMA_MAX_DEPTH 512u
+/* A values schema is tens of kilobytes; this only bounds a wrong path (e.g. a huge JSON file). */
+#define JSONSCHEMA_MAX_FILE_BYTES ((size_t)16 << 20)
 
 struct jsonschema;
 

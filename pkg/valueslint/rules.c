@@ -416,7 +416,7 @@ static void check_shutdown(struct valueslint_report *report, const struct yamldo
         if (!get_int(timeout_node, &timeout))
             continue;
         const struct yamldoc_node *drain_node = at(root, SHUTDOWNS[i].drain);
-        if (get_int(drain_node, &drain) && drain >= timeout)
+        if (SHUTDOWNS[i].drain != NULL && get_int(drain_node, &drain) && drain >= timeout)
             valueslint_report_add(report, VALUESLINT_ERROR, "shutdown-drain-timeout", drain_node->pos,
                                   SHUTDOWNS[i].drain, "%s (%" PRId64 ") must be below %s (%" PRId64 ")",
                                   SHUTDOWNS[i].drain, drain, SHUTDOWNS[i].timeout, timeout);
