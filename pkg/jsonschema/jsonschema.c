@@ -159,15 +159,15 @@ static void check_schema_tree(struct jsonschema *schema, const json_t *node, uns
     if (json_is_array(node)) {
         size_t i;
         const json_t *item;
-        json_array_foreach(node, i, item) check_schema_tree(schema, item, depth + 1);
+        json_array_foreach (node, i, item)
+            check_schema_tree(schema, item, depth + 1);
         return;
     }
     if (!json_is_object(node))
         return;
     const char *key;
     const json_t *value;
-    json_object_foreach((json_t *)node, key, value)
-    {
+    json_object_foreach ((json_t *)node, key, value) {
         for (size_t i = 0; UNSUPPORTED_KEYWORDS[i] != NULL; i++)
             if (strcmp(key, UNSUPPORTED_KEYWORDS[i]) == 0)
                 add_warning(schema, "keyword '%s' is not enforced", key);
@@ -191,7 +191,8 @@ static void check_schema_tree(struct jsonschema *schema, const json_t *node, uns
             const char *name;
             const json_t *sub;
             if (json_is_object(value)) {
-                json_object_foreach((json_t *)value, name, sub) check_schema_tree(schema, sub, depth + 1);
+                json_object_foreach ((json_t *)value, name, sub)
+                    check_schema_tree(schema, sub, depth + 1);
             }
             continue;
         }
@@ -231,7 +232,8 @@ int jsonschema_load_file(const char *path, struct jsonschema **out, char *err, s
     bool read_failed = text == NULL || ferror(file);
     fclose(file);
     if (read_failed || len > JSONSCHEMA_MAX_FILE_BYTES) {
-        snprintf(err, err_len, "%s: %s", path, read_failed ? "cannot read" : "larger than the schema size limit");
+        snprintf(err, err_len, "%s: %s", path,
+                 read_failed ? "cannot read" : "larger than the schema size limit");
         free(text);
         return -1;
     }
@@ -618,8 +620,7 @@ static void check_type(struct run *run, const json_t *schema, const struct yamld
         size_t i;
         const json_t *item;
         size_t used = 0;
-        json_array_foreach(type, i, item)
-        {
+        json_array_foreach (type, i, item) {
             if (!json_is_string(item))
                 continue;
             if (type_matches(node, json_string_value(item)))
@@ -651,7 +652,9 @@ static void check_enum_const(struct run *run, const json_t *schema, const struct
         return;
     size_t i;
     const json_t *option;
-    json_array_foreach(options, i, option) if (json_equals_node(option, node, 0)) return;
+    json_array_foreach (options, i, option)
+        if (json_equals_node(option, node, 0))
+            return;
     char *dump = json_dumps(options, JSON_COMPACT);
     violation(run, node, "schema-enum", "%s is not one of %.200s", describe(node, buf, sizeof(buf)),
               dump ? dump : "the allowed values");
@@ -772,8 +775,7 @@ static const char *suggest_key(const json_t *properties, const char *key)
     size_t best_distance = cap + 1;
     const char *name;
     const json_t *sub;
-    json_object_foreach((json_t *)properties, name, sub)
-    {
+    json_object_foreach ((json_t *)properties, name, sub) {
         (void)sub;
         size_t d = jsonschema_edit_distance(key, name, cap);
         if (d < best_distance) {
@@ -805,8 +807,7 @@ static void list_keys(const json_t *properties, char *buf, size_t len)
     const char *name;
     const json_t *sub;
     buf[0] = '\0';
-    json_object_foreach((json_t *)properties, name, sub)
-    {
+    json_object_foreach ((json_t *)properties, name, sub) {
         (void)sub;
         if (shown == 8) {
             snprintf(buf + used, len - used, ", …");
@@ -828,8 +829,7 @@ static bool key_matches_pattern_properties(struct run *run, const json_t *patter
     bool matched = false;
     const char *pattern;
     const json_t *sub;
-    json_object_foreach((json_t *)pattern_props, pattern, sub)
-    {
+    json_object_foreach ((json_t *)pattern_props, pattern, sub) {
         /* jansson keeps object keys at stable addresses: the key itself identifies the pattern. */
         const regex_t *regex = pattern_for(run->schema, pattern, pattern);
         if (regex == NULL || regexec(regex, key, 0, NULL, 0) != 0)
@@ -849,8 +849,7 @@ static void check_object(struct run *run, const json_t *schema, const struct yam
     if (json_is_array(required)) {
         size_t i;
         const json_t *name;
-        json_array_foreach(required, i, name)
-        {
+        json_array_foreach (required, i, name) {
             if (json_is_string(name) && yamldoc_map_get(node, json_string_value(name)) == NULL)
                 violation(run, node, "schema-required", "missing required key '%s'", json_string_value(name));
         }
@@ -871,17 +870,16 @@ static void check_object(struct run *run, const json_t *schema, const struct yam
             continue;
         const char *trigger;
         const json_t *dep;
-        json_object_foreach((json_t *)deps, trigger, dep)
-        {
+        json_object_foreach ((json_t *)deps, trigger, dep) {
             if (yamldoc_map_get(node, trigger) == NULL || !keep_going(run))
                 continue;
             if (json_is_array(dep)) {
                 size_t i;
                 const json_t *name;
-                json_array_foreach(dep, i, name) if (json_is_string(name) &&
-                                                     yamldoc_map_get(node, json_string_value(name)) == NULL)
-                    violation(run, node, "schema-required", "'%s' requires key '%s'", trigger,
-                              json_string_value(name));
+                json_array_foreach (dep, i, name)
+                    if (json_is_string(name) && yamldoc_map_get(node, json_string_value(name)) == NULL)
+                        violation(run, node, "schema-required", "'%s' requires key '%s'", trigger,
+                                  json_string_value(name));
             } else {
                 validate(run, dep, node);
             }
@@ -919,7 +917,8 @@ static void check_object(struct run *run, const json_t *schema, const struct yam
                 path_pop(run, saved);
                 const char *suggestion = suggest_key(properties, key);
                 char where[PATH_MAX_BYTES + 16];
-                snprintf(where, sizeof(where), "%s%s", run->path_len ? "in " : "at ", run->path_len ? run->path : "the top level");
+                snprintf(where, sizeof(where), "%s%s", run->path_len ? "in " : "at ",
+                         run->path_len ? run->path : "the top level");
                 if (suggestion != NULL) {
                     violation(run, value, "unknown-key", "unknown key '%s' %s (did you mean '%s'?)", key,
                               where, suggestion);
@@ -929,8 +928,7 @@ static void check_object(struct run *run, const json_t *schema, const struct yam
                     violation(run, value, "unknown-key", "unknown key '%s' %s (allowed: %s)", key, where,
                               keys);
                 } else {
-                    violation(run, value, "unknown-key", "unknown key '%s' %s (no keys allowed)", key,
-                              where);
+                    violation(run, value, "unknown-key", "unknown key '%s' %s (no keys allowed)", key, where);
                 }
                 continue;
             }
@@ -947,8 +945,7 @@ static void check_combinators(struct run *run, const json_t *schema, const struc
     if (json_is_array(all)) {
         size_t i;
         const json_t *sub;
-        json_array_foreach(all, i, sub)
-        {
+        json_array_foreach (all, i, sub) {
             if (!keep_going(run))
                 return;
             validate(run, sub, node);
@@ -961,8 +958,7 @@ static void check_combinators(struct run *run, const json_t *schema, const struc
         char first[MESSAGE_MAX_BYTES] = "";
         size_t i;
         const json_t *sub;
-        json_array_foreach(any, i, sub)
-        {
+        json_array_foreach (any, i, sub) {
             if (passes(run, sub, node, message, sizeof(message))) {
                 ok = true;
                 break;
@@ -982,8 +978,7 @@ static void check_combinators(struct run *run, const json_t *schema, const struc
         char first[MESSAGE_MAX_BYTES] = "";
         size_t i;
         const json_t *sub;
-        json_array_foreach(one, i, sub)
-        {
+        json_array_foreach (one, i, sub) {
             if (passes(run, sub, node, message, sizeof(message)))
                 matches++;
             else if (first[0] == '\0')

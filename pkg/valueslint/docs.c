@@ -16,12 +16,16 @@ struct docs_state {
     FILE *out;
 };
 
-/* Markdown table cells cannot hold '|' or newlines. */
-static void put_cell(FILE *out, const char *text)
+/* Markdown table cells cannot hold '|' or newlines; outside code spans, '<' would start HTML. */
+static void put_cell(FILE *out, const char *text, bool code)
 {
     for (const char *p = text; *p != '\0'; p++) {
         if (*p == '|')
             fputs("\\|", out);
+        else if (*p == '<' && !code)
+            fputs("&lt;", out);
+        else if (*p == '>' && !code)
+            fputs("&gt;", out);
         else if (*p == '\n' || *p == '\r')
             fputc(' ', out);
         else
@@ -98,8 +102,7 @@ static void type_text(const json_t *schema, char *out, size_t len)
     } else if (json_is_array(type)) {
         size_t i, used = 0;
         const json_t *item;
-        json_array_foreach(type, i, item)
-        {
+        json_array_foreach (type, i, item) {
             int n = snprintf(out + used, len - used, "%s%s", i ? " \\| " : "", json_string_value(item));
             if (n < 0 || used + (size_t)n >= len)
                 break;
@@ -128,19 +131,20 @@ static void print_row(struct docs_state *state, const char *path, const json_t *
     fprintf(state->out, "| `%s` | %s | ", path, type);
     if (default_text[0] != '\0') {
         fputc('`', state->out);
-        put_cell(state->out, default_text);
+        put_cell(state->out, default_text, true);
         fputc('`', state->out);
     }
     fputs(" | ", state->out);
     const char *description = json_string_value(json_object_get(schema, "description"));
     if (description != NULL)
-        put_cell(state->out, description);
+        put_cell(state->out, description, false);
     const json_t *options = json_object_get(schema, "enum");
     if (json_is_array(options)) {
         char *dump = json_dumps(options, JSON_COMPACT);
         if (dump != NULL) {
-            fputs(description ? " One of " : "One of ", state->out);
-            put_cell(state->out, dump);
+            size_t len = description ? strlen(description) : 0;
+            fputs(len == 0 ? "One of " : description[len - 1] == '.' ? " One of " : ". One of ", state->out);
+            put_cell(state->out, dump, false);
             fputc('.', state->out);
         }
         free(dump);
@@ -155,8 +159,7 @@ static void walk(struct docs_state *state, const char *prefix, const json_t *sch
         return;
     const char *name;
     const json_t *sub;
-    json_object_foreach((json_t *)properties, name, sub)
-    {
+    json_object_foreach ((json_t *)properties, name, sub) {
         char path[512];
         snprintf(path, sizeof(path), "%s%s%s", prefix, prefix[0] ? "." : "", name);
         /* Description on the referencing schema wins over the referenced definition's. */

@@ -286,8 +286,8 @@ static void check_probes(struct valueslint_report *report, const struct yamldoc_
             continue;
         valueslint_report_add(
             report, VALUESLINT_WARNING, "identical-probes", readiness->pos, PROBE_PAIRS[i].readiness,
-            "%s is identical to %s: both fail at the same moment, so a pod that should only "
-            "leave rotation is restarted",
+            "%s has the same settings as %s (Kubernetes defaults applied): both fail at the same "
+            "moment, so a pod that should only leave rotation is restarted",
             PROBE_PAIRS[i].readiness, PROBE_PAIRS[i].liveness);
     }
 }
