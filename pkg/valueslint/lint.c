@@ -52,13 +52,22 @@ static bool same_file(const char *a, const char *b)
 }
 
 /* Duplicates and notes recorded by the loads of one run (the set keeps those of earlier runs). */
-static void report_duplicates(struct lint_state *state, size_t first_duplicate, size_t first_note)
+static void report_duplicates(struct lint_state *state, size_t first_duplicate, size_t first_note,
+                              size_t seen_before)
 {
     for (size_t i = first_duplicate; i < yamldoc_duplicate_count(state->set); i++) {
         const struct yamldoc_duplicate *dup = yamldoc_duplicate_at(state->set, i);
         valueslint_report_add(&state->report, VALUESLINT_ERROR, "duplicate-key", dup->pos, dup->path,
                               "%s: duplicate key (first at line %u); Helm silently uses this later value",
                               dup->path, dup->first.line);
+    }
+    size_t stored = yamldoc_duplicate_count(state->set) - first_duplicate;
+    size_t seen = yamldoc_duplicates_seen(state->set) - seen_before;
+    if (seen > stored && stored > 0) {
+        const struct yamldoc_duplicate *last =
+            yamldoc_duplicate_at(state->set, yamldoc_duplicate_count(state->set) - 1);
+        valueslint_report_add(&state->report, VALUESLINT_ERROR, "duplicate-key", last->pos, "",
+                              "%zu more duplicate keys after this one are not listed", seen - stored);
     }
     for (size_t i = first_note; i < yamldoc_note_count(state->set); i++) {
         const struct yamldoc_error *note = yamldoc_note_at(state->set, i);
@@ -142,10 +151,11 @@ static int lint_one(struct lint_state *state, const struct valueslint_options *o
     bool deploy_input = false;
     size_t first_duplicate = yamldoc_duplicate_count(state->set);
     size_t first_note = yamldoc_note_count(state->set);
+    size_t seen_before = yamldoc_duplicates_seen(state->set);
     struct yamldoc_node *values = load_values(state, options, values_files, values_file_count, &deploy_input);
     if (values == NULL)
         return -1;
-    report_duplicates(state, first_duplicate, first_note);
+    report_duplicates(state, first_duplicate, first_note, seen_before);
     if (state->schema != NULL) {
         char message[256];
         if (jsonschema_validate(state->schema, values, on_violation, state, message, sizeof(message)) < 0) {

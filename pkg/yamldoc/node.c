@@ -125,6 +125,11 @@ size_t yamldoc_duplicate_count(const struct yamldoc_set *set)
     return set->duplicate_count;
 }
 
+size_t yamldoc_duplicates_seen(const struct yamldoc_set *set)
+{
+    return set->duplicates_seen;
+}
+
 const struct yamldoc_duplicate *yamldoc_duplicate_at(const struct yamldoc_set *set, size_t i)
 {
     return i < set->duplicate_count ? &set->duplicates[i] : NULL;

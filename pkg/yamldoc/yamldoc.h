@@ -92,8 +92,9 @@ void yamldoc_set_free(struct yamldoc_set *set);
 /* Copies a string into the set's arena (NULL when the arena budget is spent). */
 const char *yamldoc_strdup(struct yamldoc_set *set, const char *text, size_t len);
 
-/* Duplicate keys seen so far by every load on this set. */
+/* Duplicate keys seen so far by every load on this set: the first 1000 are kept, all are counted. */
 size_t yamldoc_duplicate_count(const struct yamldoc_set *set);
+size_t yamldoc_duplicates_seen(const struct yamldoc_set *set);
 const struct yamldoc_duplicate *yamldoc_duplicate_at(const struct yamldoc_set *set, size_t i);
 /* A non-fatal note from loading, e.g. documents after the first one that Helm ignores. */
 size_t yamldoc_note_count(const struct yamldoc_set *set);
