@@ -19,11 +19,18 @@
 static void print_usage(FILE *out)
 {
     fputs("Usage:\n"
-          "  chart values lint [options] [FILE...]   check Helm values files\n"
+          "  chart values lint [options] [FILE...]   check Helm values files (file:line:col findings)\n"
           "  chart values docs [options]             print a Markdown table of the chart's values\n"
           "  chart --help | --version\n"
           "\n"
-          "Run `chart values lint --help` for the options and exit statuses.\n",
+          "values lint options: -f/--values FILE, --set K=V, --set-string K=V, --chart DIR,\n"
+          "  --schema FILE, --no-schema, --chart-values FILE, --no-chart-values,\n"
+          "  --format text|json|sarif|github, --fail-on warning|error, --list-rules, -h/--help\n"
+          "values docs options: --chart DIR, --schema FILE, --chart-values FILE, --no-chart-values,\n"
+          "  -h/--help\n"
+          "\n"
+          "Exit status: 0 clean, 1 findings, 2 usage/IO/YAML syntax error or input over a safety limit.\n"
+          "Run `chart values lint --help` for details.\n",
           out);
 }
 

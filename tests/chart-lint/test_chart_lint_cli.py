@@ -76,6 +76,9 @@ def test_top_level_help_names_both_commands():
     p = subprocess.run([chart_bin(), "--help"], capture_output=True, text=True)
     assert p.returncode == 0
     assert "values lint" in p.stdout and "values docs" in p.stdout
+    for option in ["--values", "--set-string", "--chart-values", "--format", "--fail-on", "--list-rules"]:
+        assert option in p.stdout, option
+    assert "Exit status: 0 clean, 1 findings, 2 " in p.stdout
 
 
 def test_lint_help_lists_every_option_and_exit_status():
