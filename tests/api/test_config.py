@@ -126,9 +126,3 @@ def test_help_lists_every_variable_and_version():
     assert v.returncode == 0 and v.stdout.startswith("bollard ") and "git " in v.stdout
 
 
-@pytest.mark.parametrize("role", ["worker", "dev"])
-def test_unbuilt_roles_say_so_and_fail(role, tmp_path):
-    env = valid_env(ENVIRONMENT="dev", DATABASE_URL=f"sqlite:{tmp_path}/dev.db")
-    out = harness.run([role], env, timeout=10)
-    assert out.returncode != 0
-    assert "not implemented" in out.stderr
