@@ -97,9 +97,12 @@ test: deps
 	@$(MAKE) --no-print-directory all
 	@set -e; for t in $(TEST_TARGETS); do $(MAKE) --no-print-directory $$t; done
 
-# Starts the service for a newcomer with nothing configured (see README).
-run: all
-	@BOLLARD_BUILD=$(abspath $(BUILD)) python3 tests/devrun.py
+# Starts the service for a newcomer with nothing configured: `bollard dev` on an embedded SQLite
+# file with a generated configuration (scripts/run-dev.sh; see README).
+run:
+	@.ci/install-deps build
+	@$(MAKE) --no-print-directory $(BUILD)/bollard
+	@BOLLARD_BUILD=$(abspath $(BUILD)) scripts/run-dev.sh
 
 bench: all
 	@.ci/install-deps build bench

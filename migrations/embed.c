@@ -1,7 +1,10 @@
 /* Build-time tool: embeds migration files into a C source so the image needs no migration files.
- * usage: embed-migrations OUT.c FILE.sql...
+ * usage: embed-migrations [--prefix NAME --header PATH] OUT.c FILE.sql...
  * Every file is validated here (name, kind header, unique version), so a malformed migration fails
- * the build instead of a deployment. Files are ordered by version, whatever order they come in. */
+ * the build instead of a deployment. Files are ordered by version, whatever order they come in.
+ * By default the table is schema_embedded_migrations[] (schema/embedded.h, the PostgreSQL set);
+ * --prefix/--header name another table and the header declaring it (the SQLite set of
+ * `bollard dev`: devdb_sqlite_migrations[] in devdb/embedded.h). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,10 +64,16 @@ static int by_version(const void *a, const void *b)
     return (x->version > y->version) - (x->version < y->version);
 }
 
-static bool write_output(FILE *out, const struct input *in, size_t n)
+/* What the generated table is called and which header declares it. */
+struct table_names {
+    const char *prefix; /* NAME_migrations[] and NAME_migration_count */
+    const char *header;
+};
+
+static bool write_output(FILE *out, const struct table_names *names, const struct input *in, size_t n)
 {
     fprintf(out, "/* Generated at build time by migrations/embed.c. Do not edit. */\n");
-    fprintf(out, "#include \"schema/embedded.h\"\n\n");
+    fprintf(out, "#include \"%s\"\n\n", names->header);
     for (size_t i = 0; i < n; i++) {
         fprintf(out, "/* %s */\nstatic const char migration_sql_%zu[] = {", in[i].path, i);
         for (size_t j = 0; j <= in[i].sql_len; j++)
@@ -72,17 +81,34 @@ static bool write_output(FILE *out, const struct input *in, size_t n)
         fprintf(out, "\n};\n\n");
     }
     if (n == 0) {
-        fprintf(out, "const struct schema_migration schema_embedded_migrations[1];\n");
+        fprintf(out, "const struct schema_migration %s_migrations[1];\n", names->prefix);
     } else {
-        fprintf(out, "const struct schema_migration schema_embedded_migrations[] = {\n");
+        fprintf(out, "const struct schema_migration %s_migrations[] = {\n", names->prefix);
         for (size_t i = 0; i < n; i++)
             fprintf(out, "    {%ldL, \"%s\", %s, migration_sql_%zu, %zu, \"%s\"},\n", in[i].version,
                     in[i].name, in[i].kind == SCHEMA_CONTRACT ? "SCHEMA_CONTRACT" : "SCHEMA_EXPAND", i,
                     in[i].sql_len, in[i].checksum);
         fprintf(out, "};\n");
     }
-    fprintf(out, "const size_t schema_embedded_migration_count = %zu;\n", n);
+    fprintf(out, "const size_t %s_migration_count = %zu;\n", names->prefix, n);
     return ferror(out) == 0;
+}
+
+/* A C identifier and a plain relative header path, since both are pasted into C source. */
+static bool valid_names(const struct table_names *names)
+{
+    const char *p = names->prefix;
+    if (*p == '\0' || (*p >= '0' && *p <= '9'))
+        return false;
+    for (; *p != '\0'; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_'))
+            return false;
+    if (names->header[0] == '\0')
+        return false;
+    for (p = names->header; *p != '\0'; p++)
+        if (*p == '"' || *p == '\\' || *p == '\n')
+            return false;
+    return true;
 }
 
 int main(int argc, char **argv)
@@ -90,8 +116,18 @@ int main(int argc, char **argv)
     int rc = 1;
     FILE *out = NULL;
     char tmp_path[4096];
-    if (argc < 2) {
-        fprintf(stderr, "usage: %s OUT.c FILE.sql...\n", argv[0]);
+    struct table_names names = {"schema_embedded", "schema/embedded.h"};
+    const char *prog = argv[0];
+    while (argc >= 3 && (strcmp(argv[1], "--prefix") == 0 || strcmp(argv[1], "--header") == 0)) {
+        if (strcmp(argv[1], "--prefix") == 0)
+            names.prefix = argv[2];
+        else
+            names.header = argv[2];
+        argc -= 2;
+        argv += 2;
+    }
+    if (argc < 2 || argv[1][0] == '-' || !valid_names(&names)) {
+        fprintf(stderr, "usage: %s [--prefix NAME --header PATH] OUT.c FILE.sql...\n", prog);
         return 2;
     }
     size_t n = (size_t)argc - 2;
@@ -134,7 +170,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: %s\n", tmp_path, strerror(errno));
         goto cleanup;
     }
-    bool ok = write_output(out, in, n);
+    bool ok = write_output(out, &names, in, n);
     if (fclose(out) != 0 || !ok) {
         out = NULL;
         fprintf(stderr, "%s: write failed\n", tmp_path);

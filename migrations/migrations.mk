@@ -27,6 +27,35 @@ $(MIGRATIONS_OBJ): $(MIGRATIONS_C) pkg/schema/embedded.h pkg/schema/schema.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
+# ---- The SQLite twin set (migrations/sqlite/, `bollard dev`; see migrations/sqlite/README.md),
+# embedded the same way as devdb_sqlite_migrations[]. Every PostgreSQL migration needs its SQLite
+# twin under the same file name (so the same version and name; the dev runner also compares the
+# kind), otherwise dev-mode readiness would judge the SQLite schema by the wrong level: the build
+# fails naming the missing or extra files.
+MIGRATIONS_SQLITE_SQL := $(sort $(wildcard migrations/sqlite/*.sql))
+MIGRATIONS_SQLITE_LIST := $(BUILD)/gen/migrations_sqlite.list
+MIGRATIONS_SQLITE_C := $(BUILD)/gen/migrations_sqlite.c
+MIGRATIONS_SQLITE_OBJ := $(BUILD)/obj/gen/migrations_sqlite.o
+BOLLARD_EXTRA_OBJS += $(MIGRATIONS_SQLITE_OBJ)
+MIGRATIONS_SQLITE_MISSING := $(filter-out $(notdir $(MIGRATIONS_SQLITE_SQL)),$(notdir $(MIGRATIONS_SQL)))
+MIGRATIONS_SQLITE_EXTRA := $(filter-out $(notdir $(MIGRATIONS_SQL)),$(notdir $(MIGRATIONS_SQLITE_SQL)))
+
+$(MIGRATIONS_SQLITE_LIST): FORCE
+	@mkdir -p $(@D)
+	@echo '$(MIGRATIONS_SQL) $(MIGRATIONS_SQLITE_SQL)' | cmp -s - $@ || echo '$(MIGRATIONS_SQL) $(MIGRATIONS_SQLITE_SQL)' > $@
+
+$(MIGRATIONS_SQLITE_C): $(MIGRATIONS_EMBED) $(MIGRATIONS_SQLITE_SQL) $(MIGRATIONS_SQLITE_LIST)
+	@if [ -n '$(strip $(MIGRATIONS_SQLITE_MISSING) $(MIGRATIONS_SQLITE_EXTRA))' ]; then \
+		echo 'migrations/sqlite must mirror migrations/ file for file (bollard dev);' \
+			'missing: $(or $(MIGRATIONS_SQLITE_MISSING),none); extra: $(or $(MIGRATIONS_SQLITE_EXTRA),none)' >&2; \
+		exit 1; fi
+	@mkdir -p $(@D)
+	$(MIGRATIONS_EMBED) --prefix devdb_sqlite --header devdb/embedded.h $@ $(MIGRATIONS_SQLITE_SQL)
+
+$(MIGRATIONS_SQLITE_OBJ): $(MIGRATIONS_SQLITE_C) pkg/devdb/embedded.h pkg/schema/schema.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
 # ---- Test fixtures: bollard built with other migration sets (tests/migrate). Fixture migrations
 # are numbered 9001+ so that they stay above every real one.
 MIGRATE_FIXTURE_SRC := tests/migrate/fixtures

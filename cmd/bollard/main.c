@@ -4,6 +4,7 @@
 
 #include "check/check.h"
 #include "config/config.h"
+#include "dev/dev.h"
 #include "log/log.h"
 #include "migrate/migrate.h"
 #include "server/server.h"
@@ -47,7 +48,7 @@ static const struct role roles[] = {
      "migrate [up|status|plan]: apply schema migrations, then exit"},
     {"check", CONFIG_ROLE_CHECK, check_main,
      "verify config, database, schema and Redis; exit non-zero on failure"},
-    {"dev", CONFIG_ROLE_DEV, not_built,
+    {"dev", CONFIG_ROLE_DEV, dev_main,
      "API + worker + migrations in one process on SQLite (ENVIRONMENT=dev)"},
 };
 
