@@ -310,6 +310,10 @@ static void thread_dispose(struct server_thread *thread)
         h2o_timeout_unlink(&thread->housekeeping_entry);
     h2o_timeout_dispose(thread->loop, &thread->housekeeping);
     h2o_multithread_unregister_receiver(thread->ctx.queue, &thread->control);
+    /* h2o 2.2.5 arms a one-second HTTP/2 GOAWAY timer on request_shutdown and asserts, when the
+     * context is disposed, that no timer is still linked; we serve no HTTP/2, so drop it. */
+    if (h2o_timeout_is_linked(&thread->ctx.http2._graceful_shutdown_timeout))
+        h2o_timeout_unlink(&thread->ctx.http2._graceful_shutdown_timeout);
     h2o_context_dispose(&thread->ctx);
     h2o_evloop_destroy(thread->loop);
     thread->loop = NULL;

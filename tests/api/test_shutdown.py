@@ -111,3 +111,13 @@ def test_idle_keepalive_connection_does_not_hold_shutdown(pg, redis):
     assert b.wait(timeout=20) == 0
     assert time.monotonic() - t < 4, "an idle keep-alive connection delayed the exit"
     idle.close()
+
+
+def test_no_drain_delay_exits_cleanly(pg, redis):
+    # SHUTDOWN_DRAIN_SECONDS=0: the loops stop right after h2o's shutdown request (whose HTTP/2
+    # timer must not be left linked when the context is disposed).
+    b = harness.Bollard.api(harness.base_env(pg, redis, SHUTDOWN_DRAIN_SECONDS=0))
+    assert harness.get(b.url("/health/live"))[0] == 200
+    b.signal(signal.SIGTERM)
+    assert b.wait(timeout=10) == 0, b.stderr()
+    b.assert_sanitizers_clean()
