@@ -79,8 +79,7 @@ static void test_routes_match_document(void **state)
         bool found = false;
         const char *key;
         json_t *op;
-        json_object_foreach(item, key, op)
-        {
+        json_object_foreach (item, key, op) {
             if (is_operation_key(key) && method_is(routes[i].method, key))
                 found = true;
         }
@@ -93,12 +92,10 @@ static void test_routes_match_document(void **state)
 
     const char *path;
     json_t *item;
-    json_object_foreach(paths, path, item)
-    {
+    json_object_foreach (paths, path, item) {
         const char *key;
         json_t *op;
-        json_object_foreach(item, key, op)
-        {
+        json_object_foreach (item, key, op) {
             if (!is_operation_key(key))
                 continue; /* "parameters", "summary", … */
             bool found = false;
@@ -145,8 +142,7 @@ static bool declares_path_parameter(json_t *doc, json_t *parameters, const char 
 {
     size_t i;
     json_t *param;
-    json_array_foreach(parameters, i, param)
-    {
+    json_array_foreach (parameters, i, param) {
         json_t *p = resolve_local_ref(doc, param);
         const char *in = json_string_value(json_object_get(p, "in"));
         const char *pname = json_string_value(json_object_get(p, "name"));
@@ -165,12 +161,10 @@ static void test_path_parameters_declared(void **state)
     json_t *doc = load_document();
     const char *path;
     json_t *item;
-    json_object_foreach(json_object_get(doc, "paths"), path, item)
-    {
+    json_object_foreach (json_object_get(doc, "paths"), path, item) {
         const char *key;
         json_t *op;
-        json_object_foreach(item, key, op)
-        {
+        json_object_foreach (item, key, op) {
             if (!is_operation_key(key))
                 continue;
             for (const char *open = strchr(path, '{'); open != NULL; open = strchr(open + 1, '{')) {
@@ -200,14 +194,12 @@ static void test_security_per_operation(void **state)
     assert_non_null(json_object_get(json_array_get(global, 0), "bearerAuth"));
     const char *path;
     json_t *item;
-    json_object_foreach(json_object_get(doc, "paths"), path, item)
-    {
+    json_object_foreach (json_object_get(doc, "paths"), path, item) {
         bool is_public = strncmp(path, "/api/", 5) != 0 || strncmp(path, "/api/auth/", 10) == 0 ||
                          strcmp(path, "/api/health") == 0;
         const char *key;
         json_t *op;
-        json_object_foreach(item, key, op)
-        {
+        json_object_foreach (item, key, op) {
             if (!is_operation_key(key))
                 continue;
             json_t *security = json_object_get(op, "security");
