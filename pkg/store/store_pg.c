@@ -27,21 +27,17 @@ static const struct pg_statement statements[] = {
                               2},
     [STORE_OP_USER_BY_EMAIL] = {"user_by_email",
                                 "SELECT id, password_hash FROM users WHERE email = lower($1)", 1},
-    [STORE_OP_TASK_LIST] = {"task_list",
-                            "WITH page AS (SELECT t.*, row_number() OVER (ORDER BY t.created_at "
-                            "DESC, t.id DESC) AS rn FROM tasks t "
-                            "WHERE t.user_id = $1 AND ($2::boolean IS NULL OR t.completed = $2) AND "
-                            "($3::bigint IS NULL OR "
-                            "(t.created_at, t.id) < (timestamptz 'epoch' + $3::bigint * interval '1 "
-                            "microsecond', $4::uuid)) "
-                            "ORDER BY t.created_at DESC, t.id DESC LIMIT $5::int + 1) "
-                            "SELECT coalesce(json_agg(" TASK_JSON(
-                                "page") " ORDER BY page.rn) FILTER (WHERE page.rn <= $5::int), "
-                                        "'[]'::json)::text, CASE WHEN count(*) > $5::int THEN "
-                                        "(SELECT (extract(epoch FROM p.created_at) * "
-                                        "1000000)::bigint::text || '.' || p.id FROM page p WHERE "
-                                        "p.rn = $5::int) END FROM page",
-                            5},
+    /* One row per task (limit + 1 of them, to know whether a next page exists); the array and
+     * the cursor are assembled in C, which is cheaper than json_agg and a window in the database. */
+    [STORE_OP_TASK_LIST] =
+        {"task_list",
+         "SELECT " TASK_JSON(
+             "t") "::text, (extract(epoch FROM t.created_at) * 1000000)::bigint::text "
+                  "|| '.' || t.id FROM tasks t WHERE t.user_id = $1 AND ($2::boolean IS NULL OR "
+                  "t.completed = $2) AND ($3::bigint IS NULL OR (t.created_at, t.id) < (timestamptz "
+                  "'epoch' + $3::bigint * interval '1 microsecond', $4::uuid)) ORDER BY t.created_at "
+                  "DESC, t.id DESC LIMIT $5::int + 1",
+         5},
     [STORE_OP_TASK_GET] = {"task_get",
                            "SELECT " TASK_JSON(
                                "t") "::text, t.version FROM tasks t WHERE t.user_id = $1 AND t.id = $2",
@@ -164,10 +160,40 @@ static void fill_conditional(struct store_result *r, PGresult *res, bool done)
     r->status = value(res, 2) != NULL ? STORE_PRECONDITION_FAILED : STORE_NOT_FOUND;
 }
 
+/* "[row,row,…]" from the first `limit` rows; next_cursor from the last of them when one more exists.
+ * Returns a malloc'd text (NULL on allocation failure). */
+static char *page_json(PGresult *res, int limit, struct store_result *r)
+{
+    int rows = PQntuples(res);
+    int shown = rows < limit ? rows : limit;
+    size_t cap = 3;
+    for (int i = 0; i < shown; i++)
+        cap += (size_t)PQgetlength(res, i, 0) + 1;
+    char *out = malloc(cap);
+    if (out == NULL)
+        return NULL;
+    size_t n = 0;
+    out[n++] = '[';
+    for (int i = 0; i < shown; i++) {
+        if (i > 0)
+            out[n++] = ',';
+        size_t len = (size_t)PQgetlength(res, i, 0);
+        memcpy(out + n, PQgetvalue(res, i, 0), len);
+        n += len;
+    }
+    out[n++] = ']';
+    out[n] = '\0';
+    r->json = out;
+    r->json_len = n;
+    r->next_cursor = rows > limit && shown > 0 ? PQgetvalue(res, shown - 1, 1) : NULL;
+    return out;
+}
+
 static void on_result(void *arg, enum pg_error err, PGresult *res)
 {
     struct pg_store_call *c = arg;
     struct store_result r = {.status = status_of(err)};
+    char *list_json = NULL;
     if (err == PG_ERR_QUERY) {
         const char *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
         if (sqlstate != NULL && strcmp(sqlstate, "23505") == 0)
@@ -202,10 +228,9 @@ static void on_result(void *arg, enum pg_error err, PGresult *res)
                 r.status = STORE_NOT_FOUND;
             break;
         case STORE_OP_TASK_LIST:
-            r.json = value(res, 0);
-            r.next_cursor = value(res, 1);
-            if (r.json == NULL)
-                r.json = "[]";
+            list_json = page_json(res, atoi(c->arg_copies[4]), &r);
+            if (list_json == NULL)
+                r.status = STORE_ERROR;
             break;
         case STORE_OP_TASK_GET:
         case STORE_OP_TASK_CREATE:
@@ -238,10 +263,11 @@ static void on_result(void *arg, enum pg_error err, PGresult *res)
                 r.status = STORE_NOT_FOUND;
             break;
         }
-        if (r.json != NULL)
+        if (r.json != NULL && r.json_len == 0)
             r.json_len = strlen(r.json);
     }
     c->cb(c->arg, &r);
+    free(list_json);
     call_free(c);
 }
 
