@@ -3,9 +3,12 @@
 #include "health/health.h"
 #include "metrics/metrics.h"
 #include "openapi/openapi.h"
+#include "redisconn/redisconn.h"
+#include "worker/worker.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 void api_handle_live(struct http_exchange *ex)
 {
@@ -51,7 +54,16 @@ void api_handle_ready(struct http_exchange *ex)
     ex->handler_data = health_ready(ex->loop->health, on_ready_report, ex);
 }
 
-void api_handle_metrics(struct http_exchange *ex)
+/* Queue figures read from Redis on each scrape (the worker's streams; see pkg/worker/worker.h). */
+struct queue_scrape {
+    struct http_exchange *ex;
+    void *calls[4];
+    int pending;
+    long long depth, in_delivery, oldest_ms, retries, dead;
+    bool failed;
+};
+
+static void respond_metrics(struct http_exchange *ex, const struct queue_scrape *q)
 {
     size_t len = 0;
     char *text = metrics_render(ex->loop->registry, &len);
@@ -59,8 +71,118 @@ void api_handle_metrics(struct http_exchange *ex)
         http_respond_problem(ex, 503, "Service Unavailable", "out of memory", NULL);
         return;
     }
-    http_respond(ex, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
-    free(text);
+    char extra[1536];
+    int n = 0;
+    if (q != NULL && !q->failed) {
+        long long age_ms = q->oldest_ms > 0 ? (long long)time(NULL) * 1000 - q->oldest_ms : 0;
+        n = snprintf(
+            extra, sizeof(extra),
+            "# HELP bollard_queue_up 1 when the queue figures below were read from Redis.\n"
+            "# TYPE bollard_queue_up gauge\nbollard_queue_up 1\n"
+            "# HELP bollard_queue_depth Webhook jobs in the stream (not yet trimmed).\n"
+            "# TYPE bollard_queue_depth gauge\nbollard_queue_depth %lld\n"
+            "# HELP bollard_queue_pending Jobs read by a worker and not yet acknowledged.\n"
+            "# TYPE bollard_queue_pending gauge\nbollard_queue_pending %lld\n"
+            "# HELP bollard_queue_oldest_pending_age_seconds Age of the oldest unacknowledged job.\n"
+            "# TYPE bollard_queue_oldest_pending_age_seconds gauge\n"
+            "bollard_queue_oldest_pending_age_seconds %.3f\n"
+            "# HELP bollard_queue_retries_scheduled Failed deliveries waiting for their next attempt.\n"
+            "# TYPE bollard_queue_retries_scheduled gauge\nbollard_queue_retries_scheduled %lld\n"
+            "# HELP bollard_queue_dead_letters Jobs in the dead-letter stream.\n"
+            "# TYPE bollard_queue_dead_letters gauge\nbollard_queue_dead_letters %lld\n",
+            q->depth, q->in_delivery, age_ms > 0 ? (double)age_ms / 1000.0 : 0.0, q->retries, q->dead);
+    } else {
+        n = snprintf(extra, sizeof(extra),
+                     "# HELP bollard_queue_up 1 when the queue figures were read from Redis.\n"
+                     "# TYPE bollard_queue_up gauge\nbollard_queue_up 0\n");
+    }
+    char *all = realloc(text, len + (size_t)n + 1);
+    if (all == NULL) {
+        free(text);
+        http_respond_problem(ex, 503, "Service Unavailable", "out of memory", NULL);
+        return;
+    }
+    memcpy(all + len, extra, (size_t)n + 1);
+    http_respond(ex, 200, "text/plain; version=0.0.4; charset=utf-8", all, len + (size_t)n);
+    free(all);
+}
+
+static long long reply_integer(redisReply *r)
+{
+    return r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+}
+
+static void on_queue_reply(struct queue_scrape *q, int index, redisReply *reply)
+{
+    q->calls[index] = NULL;
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        /* A missing group (no worker ever ran) is an empty queue, not a failure. */
+        if (!(index == 1 && reply != NULL && strstr(reply->str, "NOGROUP") != NULL))
+            q->failed = true;
+    } else if (index == 0) {
+        q->depth = reply_integer(reply);
+    } else if (index == 1 && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2) {
+        q->in_delivery = reply_integer(reply->element[0]);
+        redisReply *min_id = reply->element[1];
+        if (min_id->type == REDIS_REPLY_STRING)
+            q->oldest_ms = strtoll(min_id->str, NULL, 10); /* "<ms>-<seq>" */
+    } else if (index == 2) {
+        q->retries = reply_integer(reply);
+    } else if (index == 3) {
+        q->dead = reply_integer(reply);
+    }
+    if (--q->pending == 0)
+        respond_metrics(q->ex, q);
+}
+
+#define QUEUE_REPLY_CB(i)                                                                                    \
+    static void on_queue_reply_##i(void *arg, redisReply *reply, const char *err)                            \
+    {                                                                                                        \
+        (void)err;                                                                                           \
+        on_queue_reply(arg, i, reply);                                                                       \
+    }
+QUEUE_REPLY_CB(0)
+QUEUE_REPLY_CB(1)
+QUEUE_REPLY_CB(2)
+QUEUE_REPLY_CB(3)
+
+static void on_metrics_abandoned(struct http_exchange *ex)
+{
+    struct queue_scrape *q = ex->handler_data;
+    for (int i = 0; i < 4; i++)
+        redis_conn_cancel(ex->loop->redis, q->calls[i]);
+}
+
+void api_handle_metrics(struct http_exchange *ex)
+{
+    if (ex->loop->redis == NULL || !redis_conn_is_connected(ex->loop->redis)) {
+        respond_metrics(ex, NULL);
+        return;
+    }
+    struct queue_scrape *q = h2o_mem_alloc_pool(&ex->req->pool, sizeof(*q));
+    memset(q, 0, sizeof(*q));
+    q->ex = ex;
+    static const char *const xlen[] = {"XLEN", WORKER_STREAM_JOBS};
+    static const char *const xpending[] = {"XPENDING", WORKER_STREAM_JOBS, WORKER_GROUP};
+    static const char *const zcard[] = {"ZCARD", WORKER_ZSET_RETRY};
+    static const char *const dead[] = {"XLEN", WORKER_STREAM_DEAD};
+    const char *const *argv[4] = {xlen, xpending, zcard, dead};
+    int argc[4] = {2, 3, 2, 2};
+    redis_reply_cb cbs[4] = {on_queue_reply_0, on_queue_reply_1, on_queue_reply_2, on_queue_reply_3};
+    ex->handler_data = q;
+    ex->on_abandon = on_metrics_abandoned;
+    /* Replies come back in order on one connection; the last one answers the scrape. */
+    q->pending = 4;
+    for (int i = 0; i < 4; i++) {
+        q->calls[i] = redis_conn_command(ex->loop->redis, cbs[i], q, argc[i], (const char **)argv[i], NULL);
+        if (q->calls[i] == NULL) {
+            q->failed = true;
+            if (--q->pending == 0) {
+                respond_metrics(ex, q);
+                return;
+            }
+        }
+    }
 }
 
 static void handle_openapi(struct http_exchange *ex)

@@ -106,9 +106,11 @@ def test_metrics_exposition(pg, redis):
     assert 'route="unmatched",method="GET",status="404"' in text
     assert 'bollard_http_request_duration_seconds_bucket{route="/health/live",le="+Inf"}' in text
     for family in ("bollard_db_pool_in_use", "bollard_db_pool_waiting", "bollard_redis_connected",
-                   "bollard_build_info", "process_resident_memory_bytes"):
+                   "bollard_build_info", "process_resident_memory_bytes", "bollard_queue_depth",
+                   "bollard_queue_pending", "bollard_queue_oldest_pending_age_seconds", "bollard_queue_dead_letters"):
         assert f"\n{family}" in text, family
     assert "test-secret-key" not in text
+    assert "\nbollard_queue_up 1\n" in text  # read from Redis on this scrape
     b.signal()
     assert b.wait(15) == 0
 
