@@ -246,9 +246,10 @@ def check_same_work(pg, bollard, peer, token, user_id):
 
 
 def check_pgbench_list(pg, sql, nparams, user_id, tmp):
-    """The list statement pgbench runs, with pgbench's binding, returns a full page and a cursor."""
-    check_sql = (f"SELECT 1 / (json_array_length(s.items::json) = {LIMIT} AND s.cursor IS NOT NULL)::int "
-                 f"FROM ({sql}) s(items, cursor)")
+    """The list statement pgbench runs, with pgbench's binding, returns a full page plus the row that
+    tells a next page exists (limit + 1 rows of task JSON and cursor; the API assembles the page)."""
+    check_sql = (f"SELECT 1 / (count(*) = {LIMIT} + 1 AND bool_and(s.cursor IS NOT NULL))::int "
+                 f"FROM ({sql}) s(item, cursor)")
     script, defines = pgbench_script(check_sql, nparams, [user_id, None, None, None, LIMIT])
     path = os.path.join(tmp, "list_check.sql")
     with open(path, "w") as f:
