@@ -87,18 +87,6 @@ bool api_authenticate(struct http_exchange *ex, char user_id[AUTH_UUID_LEN + 1])
     return true;
 }
 
-bool api_is_uuid(const char *s, size_t len)
-{
-    if (len != 36)
-        return false;
-    for (size_t i = 0; i < 36; i++) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
-            return false;
-    }
-    return true;
-}
-
 /* Code points in a string jansson already checked to be valid UTF-8. */
 size_t api_utf8_length(const char *s, size_t bytes)
 {

@@ -52,12 +52,11 @@ static struct task_ctx *begin(struct http_exchange *ex, enum task_action action,
     memcpy(c->user_id, token_user, sizeof(c->user_id));
     if (action != ACT_LIST && action != ACT_CREATE) {
         h2o_iovec_t t = ex->params[next];
-        if (!api_is_uuid(t.base, t.len)) {
+        if (!uuid_text_is_valid(t.base, t.len)) {
             http_respond_problem(ex, 404, "Not Found", "no such task", NULL);
             return NULL;
         }
-        for (size_t i = 0; i < AUTH_UUID_LEN; i++) /* canonical lower case, as the database prints it */
-            c->task_id[i] = (t.base[i] >= 'A' && t.base[i] <= 'F') ? (char)(t.base[i] + 32) : t.base[i];
+        uuid_text_lower(t.base, c->task_id); /* canonical lower case, as the database prints it */
     }
     ex->handler_data = c;
     ex->on_abandon = on_abandoned;
@@ -126,7 +125,7 @@ static void on_task_result(void *arg, const struct store_result *r)
     case ACT_CREATE: {
         json_t *task = json_loadb(r->json, r->json_len, 0, NULL);
         const char *id = json_string_value(json_object_get(task, "id"));
-        if (id != NULL && api_is_uuid(id, strlen(id))) {
+        if (id != NULL && uuid_text_is_valid(id, strlen(id))) {
             char location[128];
             snprintf(location, sizeof(location), "/api/tasks/%s", id);
             http_add_header(ex, "location", location);

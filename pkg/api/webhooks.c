@@ -242,14 +242,12 @@ void api_handle_webhook_delete(struct http_exchange *ex)
     if (c == NULL)
         return;
     h2o_iovec_t id = ex->params[1];
-    if (!api_is_uuid(id.base, id.len)) {
+    if (!uuid_text_is_valid(id.base, id.len)) {
         http_respond_problem(ex, 404, "Not Found", "no such webhook", NULL);
         return;
     }
-    char webhook_id[AUTH_UUID_LEN + 1];
-    for (size_t i = 0; i < AUTH_UUID_LEN; i++)
-        webhook_id[i] = (id.base[i] >= 'A' && id.base[i] <= 'F') ? (char)(id.base[i] + 32) : id.base[i];
-    webhook_id[AUTH_UUID_LEN] = '\0';
+    char webhook_id[UUID_TEXT_LEN + 1];
+    uuid_text_lower(id.base, webhook_id);
     enum store_status immediate = STORE_OK;
     store_handle h = store_webhook_delete(ex->loop->store, c->user_id, webhook_id, on_deleted, c, &immediate);
     c->call = h;

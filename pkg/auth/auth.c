@@ -1,5 +1,6 @@
 #include "auth/auth.h"
 #include "log/log.h"
+#include "uuid/uuid.h"
 
 #include <argon2.h>
 #include <ctype.h>
@@ -41,18 +42,6 @@ char *auth_token_issue(const char *secret, size_t secret_len, const char *user_i
 done:
     jwt_free(jwt);
     return token;
-}
-
-static bool is_uuid(const char *s)
-{
-    if (s == NULL || strlen(s) != AUTH_UUID_LEN)
-        return false;
-    for (int i = 0; i < AUTH_UUID_LEN; i++) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
-            return false;
-    }
-    return true;
 }
 
 /* The header's alg is checked before libjwt sees the token: only "HS256" passes (libjwt would
@@ -113,7 +102,7 @@ enum auth_token_status auth_token_verify(const char *secret, size_t secret_len, 
     if (errno != 0 || exp <= 0)
         goto done;
     const char *sub = jwt_get_grant(jwt, "sub");
-    if (!is_uuid(sub))
+    if (sub == NULL || !uuid_text_is_valid(sub, strlen(sub)))
         goto done;
     if ((time_t)exp <= now) {
         st = AUTH_TOKEN_EXPIRED;

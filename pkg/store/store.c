@@ -1,5 +1,6 @@
 /* The back-end independent half of pkg/store: argument marshalling and cursor rules. */
 #include "store/store_impl.h"
+#include "uuid/uuid.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -30,21 +31,6 @@ void store_cancel(struct store *s, store_handle handle)
         s->backend->cancel(s->impl, handle);
 }
 
-static bool is_uuid(const char *p, size_t len)
-{
-    if (len != 36)
-        return false;
-    for (size_t i = 0; i < 36; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (p[i] != '-')
-                return false;
-        } else if (!isxdigit((unsigned char)p[i])) {
-            return false;
-        }
-    }
-    return true;
-}
-
 bool store_cursor_split(const char *cursor, char micros[24], char uuid[37])
 {
     if (cursor == NULL)
@@ -55,7 +41,7 @@ bool store_cursor_split(const char *cursor, char micros[24], char uuid[37])
     for (const char *p = cursor; p < dot; p++)
         if (!isdigit((unsigned char)*p))
             return false;
-    if (!is_uuid(dot + 1, strlen(dot + 1)))
+    if (!uuid_text_is_valid(dot + 1, strlen(dot + 1)))
         return false;
     memcpy(micros, cursor, (size_t)(dot - cursor));
     micros[dot - cursor] = '\0';
