@@ -1,0 +1,644 @@
+"""A local stand-in for the parts of Kubernetes a rolling update of the API depends on.
+
+Everything is driven by what `helm template` renders from chart/bollard:
+  * Pod: the API container's image (mapped to a local binary), command/args, envFrom/env, secret
+    and emptyDir volumes (written to a temp dir; env values under a mount path are remapped), run
+    as a local process. The container port gets a free loopback port per replica: PORT (which the
+    chart sets to the containerPort) and every probe port are remapped to it consistently.
+  * Kubelet: startup, readiness and liveness probes with the rendered initialDelaySeconds,
+    periodSeconds, timeoutSeconds, successThreshold and failureThreshold; httpGet probes GET the
+    rendered path on the remapped port, exec probes run the real `probe` (or `bollard`) binary with
+    the rendered arguments and the container's environment. Termination: preStop sleep (if
+    rendered), SIGTERM, SIGKILL after terminationGracePeriodSeconds.
+  * Endpoints + kube-proxy: a pod is an endpoint while it is ready and not terminating; every change
+    reaches the balancer ENDPOINT_DELAY seconds later (propagation). The balancer is a TCP proxy on
+    loopback that picks a ready backend per NEW connection and splices bytes both ways; existing
+    connections keep their backend until either side closes.
+  * Deployment controller: RollingUpdate with the rendered replicas, maxSurge, maxUnavailable and
+    minReadySeconds (scale up new, clean up unhealthy old, scale down old by availability).
+Not modelled: restarts (a failed liveness/startup probe or an unexpected exit is recorded and fails
+the test instead), scheduling, resource limits, network policies, pod IPs (all on 127.0.0.1).
+"""
+import asyncio
+import base64
+import hashlib
+import http.client
+import itertools
+import json
+import math
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+
+import yaml
+
+import harness
+
+ENDPOINT_DELAY = 0.5  # seconds between a pod's readiness/termination change and the balancer seeing it
+TICK = 0.02
+IMAGE_PATHS = ("/bollard", "/probe")
+
+
+def now():
+    return time.monotonic()
+
+
+# ---- rendering -----------------------------------------------------------------------------------
+
+def helm_binary():
+    """build/tools/bin/helm (or BOLLARD_HELM); built with `make helm` when missing, never skipped."""
+    path = os.environ.get("BOLLARD_HELM") or os.path.join(harness.REPO, "build", "tools", "bin", "helm")
+    if not os.access(path, os.X_OK):
+        subprocess.run(["make", "--no-print-directory", "helm"], cwd=harness.REPO, check=True, timeout=1200)
+    assert os.access(path, os.X_OK), f"{path} missing after `make helm`"
+    return path
+
+
+def render(values_files=(), sets=(), release="rel"):
+    cmd = [helm_binary(), "template", release, os.path.join(harness.REPO, "chart", "bollard")]
+    for f in values_files:
+        cmd += ["-f", f]
+    for s in sets:
+        cmd += ["--set", s]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, f"helm template failed: {p.stderr}"
+    return Render(d for d in yaml.safe_load_all(p.stdout) if d)
+
+
+class Render(list):
+    def find(self, kind, name=None, component=None):
+        hits = [o for o in self if o["kind"] == kind
+                and (name is None or o["metadata"]["name"] == name)
+                and (component is None or o["metadata"].get("labels", {}).get("app.kubernetes.io/component") == component)]
+        assert len(hits) == 1, f"expected one {kind} {name or component or ''}, found {len(hits)}"
+        return hits[0]
+
+    def secret_data(self, name):
+        s = self.find("Secret", name=name)
+        data = {k: base64.b64decode(v).decode() for k, v in (s.get("data") or {}).items()}
+        data.update(s.get("stringData") or {})
+        return data
+
+
+def int_or_percent(value, total, round_up):
+    if isinstance(value, str) and value.endswith("%"):
+        x = total * int(value[:-1]) / 100
+        return math.ceil(x) if round_up else math.floor(x)
+    return int(value)
+
+
+# ---- a container run as a local process ------------------------------------------------------------
+
+class ContainerSpec:
+    """One rendered container mapped onto this machine (binary, argv, env, files)."""
+
+    def __init__(self, render, pod_spec, container, images, workdir, pod_name):
+        self.render = render
+        self.images = images
+        self.image = container["image"]
+        assert self.image in images, f"no local binary for image {self.image}"
+        self.binary = images[self.image]
+        self.mounts = {}
+        volumes = {v["name"]: v for v in pod_spec.get("volumes", [])}
+        for m in container.get("volumeMounts", []):
+            vol = volumes[m["name"]]
+            here = os.path.join(workdir, m["name"])
+            os.makedirs(here, exist_ok=True)
+            if "secret" in vol:
+                data = render.secret_data(vol["secret"]["secretName"])
+                items = vol["secret"].get("items") or [{"key": k, "path": k} for k in data]
+                for item in items:
+                    with open(os.path.join(here, item["path"]), "w") as f:
+                        f.write(data[item["key"]])
+            else:
+                assert "emptyDir" in vol, f"volume {vol} is not modelled"
+            self.mounts[m["mountPath"].rstrip("/")] = here
+        self.ports = {}  # containerPort and its name -> local port
+        for p in container.get("ports", []):
+            local = harness.free_port()
+            self.ports[p["containerPort"]] = local
+            if "name" in p:
+                self.ports[p["name"]] = local
+        env = {"PATH": "/usr/bin:/bin"}
+        for src in container.get("envFrom", []):
+            if "configMapRef" in src:
+                env.update(render.find("ConfigMap", name=src["configMapRef"]["name"])["data"])
+            else:
+                env.update(render.secret_data(src["secretRef"]["name"]))
+        for e in container.get("env", []):
+            if "value" in e:
+                env[e["name"]] = e["value"]
+                continue
+            ref = e["valueFrom"]
+            if "fieldRef" in ref:
+                assert ref["fieldRef"]["fieldPath"] == "metadata.name", ref
+                env[e["name"]] = pod_name
+            elif "secretKeyRef" in ref:
+                env[e["name"]] = render.secret_data(ref["secretKeyRef"]["name"])[ref["secretKeyRef"]["key"]]
+            elif "configMapKeyRef" in ref:
+                env[e["name"]] = render.find("ConfigMap", name=ref["configMapKeyRef"]["name"])["data"][ref["configMapKeyRef"]["key"]]
+            else:
+                raise AssertionError(f"env source not modelled: {e}")
+        env = {k: self.local_path(v) for k, v in env.items()}
+        if "PORT" in env:
+            assert int(env["PORT"]) in self.ports, "PORT must be the container port"
+            env["PORT"] = str(self.ports[int(env["PORT"])])
+        # The sanitizer settings of the test harness (ASan builds fail on leaks and errors).
+        for k, v in harness.base_env().items():
+            if k.endswith("SAN_OPTIONS"):
+                env[k] = v
+        self.env = env
+        cmd = container.get("command")
+        self.argv = ([self.map_binary(cmd[0])] + cmd[1:] if cmd else [self.binary]) + list(container.get("args", []))
+        self.container = container
+        self.lifecycle = container.get("lifecycle", {})
+
+    def local_path(self, value):
+        for mount, here in self.mounts.items():
+            if value == mount or value.startswith(mount + "/"):
+                return here + value[len(mount):]
+        return value
+
+    def map_binary(self, path):
+        if path == "/bollard":
+            return self.binary
+        if path == "/probe":
+            return harness.binary("probe")
+        raise AssertionError(f"{path} is not in the image")
+
+    def port(self, ref):
+        return self.ports[ref]
+
+
+def run_job(render, images, workdir, component="migrate", timeout=120):
+    """Runs the rendered Job (the migration hook) to completion; returns the CompletedProcess."""
+    job = render.find("Job", component=component)
+    spec = job["spec"]["template"]["spec"]
+    c = ContainerSpec(render, spec, spec["containers"][0], images, tempfile.mkdtemp(dir=workdir), "job")
+    return subprocess.run(c.argv, env=c.env, capture_output=True, text=True, timeout=timeout)
+
+
+# ---- pods and the kubelet ------------------------------------------------------------------------
+
+class Pod:
+    """One API replica: its process, probes (kubelet), and termination."""
+
+    def __init__(self, cluster, template, revision, name):
+        self.cluster = cluster
+        self.name = name
+        self.revision = revision
+        self.template = template
+        spec = template["spec"]
+        self.spec = spec
+        self.dir = tempfile.mkdtemp(prefix=name + "-", dir=cluster.workdir)
+        self.c = ContainerSpec(cluster.render, spec, spec["containers"][0], cluster.images, self.dir, name)
+        self.port = self.c.port(spec["containers"][0]["ports"][0]["containerPort"])
+        self.grace = spec.get("terminationGracePeriodSeconds", 30)
+        self.created_at = now()
+        self.started = False  # startup probe succeeded
+        self.ready = False
+        self.ready_since = None
+        self.ever_ready = False
+        self.terminating = False
+        self.deleted_at = None
+        self.sigterm_at = None
+        self.killed = False
+        self.exited_at = None
+        self.returncode = None
+        self.events = []  # (time, text) for the report
+        self.problems = []  # things a healthy rollout must not show (liveness/startup failures, crashes)
+        self.last_ready_body = None
+        self.out = open(os.path.join(self.dir, "stdout"), "wb")
+        self.err_path = os.path.join(self.dir, "stderr")
+        self.proc = subprocess.Popen(self.c.argv, env=self.c.env, stdout=self.out, stderr=open(self.err_path, "wb"))
+        harness._started.append(self)
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._waiter, daemon=True)]
+        for kind in ("startup", "readiness", "liveness"):
+            probe = spec["containers"][0].get(kind + "Probe")
+            if probe:
+                self.threads.append(threading.Thread(target=self._prober, args=(kind, probe), daemon=True))
+        if "startupProbe" not in spec["containers"][0]:
+            self.started = True
+        for t in self.threads:
+            t.start()
+
+    def event(self, text):
+        self.events.append((now(), text))
+
+    def alive(self):
+        return self.exited_at is None
+
+    def available(self, min_ready):
+        return self.ready and not self.terminating and now() - self.ready_since >= min_ready
+
+    # The kubelet's probe workers.
+    def _run_probe(self, kind, probe):
+        timeout = probe.get("timeoutSeconds", 1)
+        if "httpGet" in probe:
+            h = probe["httpGet"]
+            assert h.get("scheme", "HTTP") == "HTTP", h
+            conn = http.client.HTTPConnection(h.get("host", "127.0.0.1"), self.c.port(h["port"]), timeout=timeout)
+            try:
+                headers = {"User-Agent": "kube-probe/1.31", "Connection": "close"}
+                headers.update({x["name"]: x["value"] for x in h.get("httpHeaders", [])})
+                conn.request("GET", h["path"], headers=headers)
+                r = conn.getresponse()
+                body = r.read()
+                if kind == "readiness":
+                    self.last_ready_body = body
+                return 200 <= r.status < 400, f"HTTP {r.status}"
+            except (OSError, http.client.HTTPException) as e:
+                return False, repr(e)
+            finally:
+                conn.close()
+        if "exec" in probe:
+            cmd = probe["exec"]["command"]
+            try:
+                p = subprocess.run([self.c.map_binary(cmd[0])] + cmd[1:], env=self.c.env, capture_output=True,
+                                   text=True, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                return False, "exec probe timed out"
+            return p.returncode == 0, f"exit {p.returncode} {p.stderr.strip()}"
+        if "tcpSocket" in probe:
+            return harness.port_open(self.c.port(probe["tcpSocket"]["port"])), "tcp"
+        raise AssertionError(f"probe not modelled: {probe}")
+
+    def _prober(self, kind, probe):
+        period = probe.get("periodSeconds", 10)
+        success_needed = probe.get("successThreshold", 1)
+        failure_allowed = probe.get("failureThreshold", 3)
+        if kind != "startup":
+            while not self.started and self.alive():
+                time.sleep(TICK)
+        start = now() + probe.get("initialDelaySeconds", 0) if kind == "startup" else now()
+        next_at = start
+        successes = failures = 0
+        while self.alive():
+            delay = next_at - now()
+            if delay > 0:
+                time.sleep(min(delay, 0.05))
+                continue
+            next_at += period
+            if kind == "liveness" and self.terminating:
+                continue  # the kubelet stops liveness/startup probing a terminating pod
+            ok, detail = self._run_probe(kind, probe)
+            if not self.alive():
+                return
+            if ok:
+                successes, failures = successes + 1, 0
+            else:
+                successes, failures = 0, failures + 1
+            if kind == "startup":
+                if ok:
+                    self.started = True
+                    self.event("startup probe succeeded")
+                    return
+                if failures >= failure_allowed:
+                    self.problems.append(f"startup probe failed {failures}x ({detail}): the kubelet would restart it")
+                    return
+            elif kind == "liveness":
+                if failures >= failure_allowed:
+                    self.problems.append(f"liveness probe failed {failures}x ({detail}): the kubelet would restart it")
+                    failures = 0
+            else:
+                if ok and not self.ready and successes >= success_needed:
+                    with self.lock:
+                        self.ready, self.ready_since, self.ever_ready = True, now(), True
+                    self.event("ready")
+                elif not ok and self.ready and failures >= failure_allowed:
+                    with self.lock:
+                        self.ready = False
+                    self.event(f"not ready ({detail})")
+
+    def _waiter(self):
+        code = self.proc.wait()
+        self.exited_at = now()
+        self.returncode = code
+        self.ready = False
+        self.event(f"exited {code}")
+        if not self.terminating:
+            self.problems.append(f"exited {code} without being deleted")
+
+    def delete(self):
+        """Deletion as the API server + kubelet do it: endpoints go (after the propagation delay),
+        while the kubelet runs preStop, sends SIGTERM, and SIGKILLs after the grace period."""
+        if self.terminating:
+            return
+        self.terminating = True
+        self.deleted_at = now()
+        self.event("deleted")
+        threading.Thread(target=self._terminate, daemon=True).start()
+
+    def _terminate(self):
+        deadline = self.deleted_at + self.grace
+        pre = self.c.lifecycle.get("preStop")
+        if pre:
+            assert "sleep" in pre, f"preStop handler not modelled: {pre}"
+            end = min(deadline, now() + pre["sleep"]["seconds"])
+            while now() < end and self.alive():
+                time.sleep(0.05)
+        if self.alive():
+            self.sigterm_at = now()
+            self.proc.send_signal(signal.SIGTERM)
+        while self.alive() and now() < deadline:
+            time.sleep(0.02)
+        if self.alive():
+            self.killed = True
+            self.event("SIGKILL after the grace period")
+            self.proc.kill()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        if self in harness._started:
+            harness._started.remove(self)
+
+    def stderr(self):
+        with open(self.err_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+
+# ---- endpoints, kube-proxy and the balancer -------------------------------------------------------
+
+class Balancer:
+    """kube-proxy for one Service: picks a ready endpoint per new connection, splices bytes."""
+
+    def __init__(self, cluster):
+        self.cluster = cluster
+        self.endpoints = []  # what kube-proxy currently knows (delayed)
+        self.history = []  # (time, desired endpoint names) snapshots awaiting propagation
+        self.connections = []  # one record per proxied connection
+        self.refused = []  # (time, reason) new connections with no backend or a failed connect
+        self.rr = itertools.count()
+        self.port = harness.free_port()
+        self.loop = asyncio.new_event_loop()
+        self.ready_evt = threading.Event()
+        self.stopping = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        self.ready_evt.wait(10)
+        self.sync_thread = threading.Thread(target=self._sync, daemon=True)
+        self.sync_thread.start()
+
+    def _sync(self):
+        # The endpoint controller and kube-proxy: desired = ready, not terminating; seen ENDPOINT_DELAY later.
+        while not self.stopping:
+            t = now()
+            desired = [p for p in self.cluster.pods if p.ready and not p.terminating and p.alive()]
+            self.history.append((t, desired))
+            while len(self.history) > 1 and self.history[1][0] <= t - ENDPOINT_DELAY:
+                self.history.pop(0)
+            if self.history[0][0] <= t - ENDPOINT_DELAY:
+                names_before = {p.name for p in self.endpoints}
+                self.endpoints = list(self.history[0][1])
+                for p in self.endpoints:
+                    if p.name not in names_before:
+                        p.event("endpoint added")
+                for p in self.cluster.pods:
+                    if p.name in names_before and p not in self.endpoints:
+                        p.event("endpoint removed")
+            time.sleep(TICK)
+
+    def _run(self):
+        asyncio.set_event_loop(self.loop)
+
+        async def start():
+            self.server = await asyncio.start_server(self._handle, "127.0.0.1", self.port, backlog=512)
+            self.ready_evt.set()
+
+        self.loop.run_until_complete(start())
+        self.loop.run_forever()
+
+    async def _handle(self, creader, cwriter):
+        eps = list(self.endpoints)
+        if not eps:
+            self.refused.append((now(), "no ready endpoints"))
+            cwriter.transport.abort()
+            return
+        pod = eps[next(self.rr) % len(eps)]
+        rec = {"pod": pod, "opened": now(), "last_backend_byte": None, "requests": 0, "reset": None}
+        self.connections.append(rec)
+        try:
+            breader, bwriter = await asyncio.open_connection("127.0.0.1", pod.port)
+        except OSError as e:
+            self.refused.append((now(), f"connect to {pod.name}: {e!r}"))
+            rec["reset"] = f"connect: {e!r}"
+            cwriter.transport.abort()
+            return
+
+        async def pipe(reader, writer, from_backend):
+            try:
+                while True:
+                    data = await reader.read(65536)
+                    if not data:
+                        break
+                    if from_backend:
+                        rec["last_backend_byte"] = now()
+                    else:
+                        rec["requests"] += data.count(b"HTTP/1.1\r\n")
+                    writer.write(data)
+                    await writer.drain()
+                if writer.can_write_eof():
+                    writer.write_eof()
+            except (ConnectionError, OSError) as e:
+                rec["reset"] = f"{'backend' if from_backend else 'client'}: {e!r}"
+                cwriter.transport.abort()
+                bwriter.transport.abort()
+
+        await asyncio.gather(pipe(creader, bwriter, False), pipe(breader, cwriter, True))
+        rec["closed"] = now()
+        cwriter.close()
+        bwriter.close()
+
+    def close(self):
+        self.stopping = True
+        self.sync_thread.join(5)
+
+        def shut():
+            self.server.close()
+            self.loop.stop()
+
+        self.loop.call_soon_threadsafe(shut)
+        self.thread.join(5)
+
+
+# ---- the Deployment controller ---------------------------------------------------------------------
+
+class Cluster:
+    """One API Deployment with its Service, from successive renders (helm upgrade / rollback)."""
+
+    def __init__(self, workdir):
+        self.workdir = workdir
+        self.pods = []
+        self.render = None
+        self.images = None
+        self.deployment = None
+        self.revision = None
+        self.serial = itertools.count(1)
+        self.lock = threading.Lock()
+        self.stopping = False
+        self.balancer = Balancer(self)
+        self.thread = None
+
+    def apply(self, render, images):
+        """`helm upgrade`: a new Deployment spec; the controller rolls when the pod template changed."""
+        with self.lock:
+            self.render = render
+            self.images = images
+            self.deployment = render.find("Deployment", component="api")
+            tmpl = self.deployment["spec"]["template"]
+            self.revision = hashlib.sha256(json.dumps(tmpl, sort_keys=True).encode()).hexdigest()[:10]
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._control, daemon=True)
+            self.thread.start()
+        return self.revision
+
+    def live(self):
+        return [p for p in self.pods if not p.terminating and p.alive()]
+
+    def _control(self):
+        while not self.stopping:
+            with self.lock:
+                self._reconcile()
+            time.sleep(TICK * 2)
+
+    def _reconcile(self):
+        spec = self.deployment["spec"]
+        replicas = spec["replicas"]
+        strategy = spec.get("strategy", {})
+        assert strategy.get("type", "RollingUpdate") == "RollingUpdate", strategy
+        ru = strategy.get("rollingUpdate", {})
+        surge = int_or_percent(ru.get("maxSurge", "25%"), replicas, True)
+        unavailable = int_or_percent(ru.get("maxUnavailable", "25%"), replicas, False)
+        min_ready = spec.get("minReadySeconds", 0)
+        alive = self.live()
+        new = [p for p in alive if p.revision == self.revision]
+        old = [p for p in alive if p.revision != self.revision]
+        # Scale up the new ReplicaSet within maxSurge (a first deployment creates all at once).
+        if not old:
+            allowed = replicas - len(new)
+        else:
+            allowed = min(replicas + surge - len(alive), replicas - len(new))
+        for _ in range(max(0, allowed)):
+            name = f"rel-bollard-api-{self.revision[:6]}-{next(self.serial)}"
+            self.pods.append(Pod(self, self.deployment["spec"]["template"], self.revision, name))
+        if len(new) > replicas:
+            for p in sorted(new, key=lambda p: p.available(min_ready))[: len(new) - replicas]:
+                p.delete()
+        if not old:
+            return
+        # Scale down old: unhealthy old pods first (they add no availability), then by availability.
+        min_available = replicas - unavailable
+        available = sum(1 for p in alive if p.available(min_ready))
+        new_unavailable = sum(1 for p in new if not p.available(min_ready))
+        budget = len(alive) - min_available - new_unavailable
+        for p in [p for p in old if not p.available(min_ready)][: max(0, budget)]:
+            p.delete()
+            old.remove(p)
+        budget = available - min_available
+        for p in sorted([p for p in old if p.available(min_ready)], key=lambda p: p.created_at)[: max(0, budget)]:
+            p.delete()
+
+    def rolled_out(self):
+        """Every replica of the current revision available and in the balancer, nothing else running."""
+        spec = self.deployment["spec"]
+        new = [p for p in self.live() if p.revision == self.revision]
+        others = [p for p in self.pods if p.revision != self.revision and p.alive()]
+        return (len(new) == spec["replicas"] and all(p.available(spec.get("minReadySeconds", 0)) for p in new)
+                and not others and set(self.balancer.endpoints) == set(new))
+
+    def wait_rolled_out(self, timeout):
+        start = now()
+        while now() - start < timeout:
+            if self.rolled_out():
+                return now() - start
+            time.sleep(TICK)
+        raise AssertionError(f"rollout to {self.revision} not complete after {timeout}s: " + self.describe())
+
+    def describe(self):
+        t0 = min((p.created_at for p in self.pods), default=now())
+        lines = []
+        for p in self.pods:
+            ev = ", ".join(f"{t - t0:.2f}s {e}" for t, e in p.events)
+            lines.append(f"{p.name} [{p.revision}] ready={p.ready} terminating={p.terminating}: {ev}")
+        return "\n".join(lines)
+
+    def shutdown(self):
+        self.stopping = True
+        if self.thread:
+            self.thread.join(5)
+        for p in self.pods:
+            p.delete()
+        deadline = now() + max((p.grace for p in self.pods), default=0) + 2
+        while any(p.alive() for p in self.pods) and now() < deadline:
+            time.sleep(0.05)
+        self.balancer.close()
+        for p in self.pods:
+            p.stop()
+
+
+# ---- the load generator ------------------------------------------------------------------------------
+
+class Load:
+    """Keep-alive HTTP clients through the balancer: authenticated task reads and writes."""
+
+    def __init__(self, port, token, clients=4, pace=0.01):
+        self.port = port
+        self.token = token
+        self.pace = pace
+        self.ok = 0
+        self.statuses = {}
+        self.failures = []  # (time, client, what)
+        self.stopping = False
+        self.threads = [threading.Thread(target=self._client, args=(i,), daemon=True) for i in range(clients)]
+        self.started_at = now()
+        for t in self.threads:
+            t.start()
+
+    def _client(self, i):
+        conn = None
+        headers = {"Authorization": "Bearer " + self.token}
+        for n in itertools.count():
+            if self.stopping:
+                break
+            if conn is None:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+            write = n % 5 == 4
+            try:
+                if write:
+                    body = json.dumps({"title": f"rollout {i}-{n}"})
+                    conn.request("POST", "/api/tasks", body=body,
+                                 headers=dict(headers, **{"Content-Type": "application/json"}))
+                else:
+                    conn.request("GET", "/api/tasks?limit=5", headers=headers)
+                r = conn.getresponse()
+                r.read()
+                self.statuses[r.status] = self.statuses.get(r.status, 0) + 1
+                if r.status != (201 if write else 200):
+                    self.failures.append((now(), i, f"{'POST' if write else 'GET'} -> HTTP {r.status}"))
+                else:
+                    self.ok += 1
+                if r.will_close:
+                    conn.close()
+                    conn = None
+            except (OSError, http.client.HTTPException) as e:
+                self.failures.append((now(), i, f"{'POST' if write else 'GET'} -> {e!r}"))
+                conn.close()
+                conn = None
+            time.sleep(self.pace)
+        if conn is not None:
+            conn.close()
+
+    def total(self):
+        return self.ok + len(self.failures)
+
+    def stop(self):
+        self.stopping = True
+        for t in self.threads:
+            t.join(15)
+        self.stopped_at = now()

@@ -1,0 +1,214 @@
+"""Rolling updates of the API as Kubernetes performs them, driven by `helm template` (rollout.py):
+zero failed or reset requests while replicas are replaced, no byte served by a replica after it
+exited, and the update done within a deadline derived from the rendered probe timings. Then the
+schema gate (CONTRACT §4) in a rollback: after an expand migration the old version rolls back
+cleanly; after a contract migration its pods stay unready and the traffic stays on the new ones.
+"""
+import http.client
+import json
+import os
+import time
+
+import pytest
+
+import harness
+import rollout
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+VALUES = os.path.join(HERE, "values.yaml")
+SECRET_KEY = "rollout-secret-key-0123456789abcdef-XYZ"
+SETTLE = 1.0  # load before and after each update, seconds
+
+
+def fixture_binary(name):
+    return harness.binary(name if name == "bollard" else os.path.join("fixtures", "bollard-" + name))
+
+
+def render(tag, db_url, redis, handler="httpGet"):
+    return rollout.render([VALUES], sets=[f"image.tag={tag}", f"secret.databaseUrl={db_url}",
+                                          f"secret.secretKey={SECRET_KEY}", f"secret.redisUrl={redis.url}",
+                                          f"api.probes.handler={handler}"])
+
+
+def image_of(r):
+    return r.find("Deployment", component="api")["spec"]["template"]["spec"]["containers"][0]["image"]
+
+
+def deadline_of(r):
+    """An upper bound for one rolling update from the rendered settings: per replica, the startup
+    probe's first success (two periods), readiness successThreshold (+1 period), minReadySeconds,
+    the endpoint delay and a second of slack; then the last old pod's grace period."""
+    spec = r.find("Deployment", component="api")["spec"]
+    c = spec["template"]["spec"]["containers"][0]
+    st, rd = c["startupProbe"], c["readinessProbe"]
+    step = (st.get("initialDelaySeconds", 0) + 2 * st["periodSeconds"]
+            + (rd.get("successThreshold", 1) + 1) * rd["periodSeconds"] + spec.get("minReadySeconds", 0)
+            + rollout.ENDPOINT_DELAY + 1)
+    return spec["replicas"] * step + spec["template"]["spec"]["terminationGracePeriodSeconds"]
+
+
+def migrate(r, images, tmp_path):
+    p = rollout.run_job(r, images, str(tmp_path))
+    assert p.returncode == 0, f"migration Job exited {p.returncode}: {p.stdout[-1500:]} {p.stderr[-1500:]}"
+
+
+def signup(port):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    body = json.dumps({"email": f"rollout-{time.time_ns()}@example.com", "password": "correct horse battery"})
+    conn.request("POST", "/api/auth/signup", body=body, headers={"Content-Type": "application/json"})
+    r = conn.getresponse()
+    data = r.read()
+    conn.close()
+    assert r.status == 201, (r.status, data)
+    return json.loads(data)["access_token"]
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    c = rollout.Cluster(str(tmp_path))
+    yield c
+    c.shutdown()
+
+
+def wait_load(load, more):
+    target = load.total() + more
+    harness.wait_until(lambda: load.total() >= target, timeout=30, interval=0.05, what=f"{more} more requests")
+
+
+def settle(load):
+    end = time.monotonic() + SETTLE
+    while time.monotonic() < end:
+        time.sleep(0.05)
+    wait_load(load, 20)
+
+
+def assert_clean_run(cluster, load, phase):
+    """Zero failed or reset requests, nothing served after a replica exited, clean replica exits."""
+    b = cluster.balancer
+    t0 = load.started_at
+    failures = [f"{t - t0:.2f}s client {i}: {what}" for t, i, what in load.failures]
+    assert not failures, f"{phase}: {len(failures)} of {load.total()} requests failed:\n" + "\n".join(
+        failures[:20]) + "\n" + cluster.describe()
+    assert not b.refused, f"{phase}: connections refused by the balancer: {b.refused[:10]}"
+    for rec in b.connections:
+        pod = rec["pod"]
+        assert rec["reset"] is None, f"{phase}: connection to {pod.name} reset: {rec['reset']}"
+        if pod.exited_at is not None:
+            assert rec["opened"] < pod.exited_at, f"{phase}: connection to {pod.name} opened after it exited"
+            assert rec["last_backend_byte"] is None or rec["last_backend_byte"] <= pod.exited_at, \
+                f"{phase}: bytes from {pod.name} after it exited"
+    for p in cluster.pods:
+        assert not p.problems, f"{phase}: {p.name}: {p.problems}\n{cluster.describe()}"
+        if p.exited_at is not None:
+            assert not p.killed, f"{phase}: {p.name} needed SIGKILL after {p.grace}s"
+            assert p.returncode == 0, f"{phase}: {p.name} exited {p.returncode}: {p.stderr()[-2000:]}"
+        err = p.stderr()
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            assert marker not in err, f"{p.name}: {err[-3000:]}"
+
+
+def served_by(cluster, since):
+    """Revision -> requests forwarded on connections opened after `since`."""
+    out = {}
+    for rec in cluster.balancer.connections:
+        if rec["opened"] >= since:
+            out[rec["pod"].revision] = out.get(rec["pod"].revision, 0) + rec["requests"]
+    return out
+
+
+def report(name, load, durations):
+    print(f"\nrollout {name}: {load.total()} requests, {len(load.failures)} failed, statuses {load.statuses}, "
+          + ", ".join(f"{k} {v:.1f}s" for k, v in durations.items()))
+
+
+@pytest.mark.parametrize("handler", ["httpGet", "exec"])
+def test_rolling_update_under_load_loses_no_request(cluster, pg, redis, tmp_path, handler):
+    db = pg.new_database(f"rollout_{handler.lower()}")
+    v1, v2 = render("v1", db, redis, handler), render("v2", db, redis, handler)
+    spec = v1.find("Deployment", component="api")["spec"]
+    assert spec["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}, "the chart's strategy"
+    binary = fixture_binary("bollard")
+    images = {image_of(v1): binary, image_of(v2): binary}  # same build, another tag: a new ReplicaSet
+    migrate(v1, images, tmp_path)
+    cluster.apply(v1, images)
+    cluster.wait_rolled_out(60)
+    load = rollout.Load(cluster.balancer.port, signup(cluster.balancer.port))
+    settle(load)
+    rev1 = cluster.revision
+    rev2 = cluster.apply(v2, images)
+    assert rev2 != rev1
+    took = cluster.wait_rolled_out(deadline_of(v2))
+    settle(load)
+    load.stop()
+    report(f"v1->v2 ({handler})", load, {"update": took})
+    assert_clean_run(cluster, load, f"v1 -> v2 ({handler} probes)")
+    assert len([p for p in cluster.pods if p.revision == rev1]) == spec["replicas"], "no extra v1 pod"
+    assert all(p.exited_at is not None for p in cluster.pods if p.revision == rev1)
+    assert served_by(cluster, load.stopped_at - 0.5).keys() <= {rev2}
+    assert load.ok > 100
+
+
+def test_rollback_after_expand_migration_loses_no_request(cluster, pg, redis, tmp_path):
+    """v1 (the real migrations) -> v2 (one more expand migration, run by v2's hook Job) -> v1 again."""
+    db = pg.new_database("rollout_expand")
+    v1, v2 = render("v1", db, redis), render("v2", db, redis)
+    images = {image_of(v1): fixture_binary("bollard"), image_of(v2): fixture_binary("expand")}
+    migrate(v1, images, tmp_path)
+    cluster.apply(v1, images)
+    cluster.wait_rolled_out(60)
+    load = rollout.Load(cluster.balancer.port, signup(cluster.balancer.port))
+    settle(load)
+    migrate(v2, images, tmp_path)  # pre-upgrade hook: 9001 (expand) while v1 serves
+    rev2 = cluster.apply(v2, images)
+    up = cluster.wait_rolled_out(deadline_of(v2))
+    settle(load)
+    rev1 = cluster.apply(v1, images)  # helm rollback / kubectl rollout undo; the schema stays at 9001
+    back = cluster.wait_rolled_out(deadline_of(v1))
+    settle(load)
+    load.stop()
+    report("expand v1->v2->v1", load, {"update": up, "rollback": back})
+    assert_clean_run(cluster, load, "expand migration, v2 -> v1 rollback")
+    assert rev1 != rev2
+    assert all(p.ready for p in cluster.live()) and {p.revision for p in cluster.live()} == {rev1}
+    assert served_by(cluster, load.stopped_at - 0.5).keys() <= {rev1}
+
+
+def test_rollback_after_contract_migration_keeps_traffic_on_v2(cluster, pg, redis, tmp_path):
+    """v2 (contract level 9002, its hook migrated) serves; a rollback to v1 (level 9001, below the
+    floor) must not take traffic: its pods stay unready naming the schema, and maxUnavailable 0
+    keeps every v2 pod in service. Rolling forward again removes the stuck v1 pod."""
+    db = pg.new_database("rollout_contract")
+    v1, v2 = render("v1", db, redis), render("v2", db, redis)
+    images = {image_of(v1): fixture_binary("expand"), image_of(v2): fixture_binary("contract")}
+    migrate(v1, images, tmp_path)
+    migrate(v2, images, tmp_path)
+    rev2 = cluster.apply(v2, images)
+    cluster.wait_rolled_out(60)
+    v2_pods = cluster.live()
+    load = rollout.Load(cluster.balancer.port, signup(cluster.balancer.port))
+    settle(load)
+    rollback_at = time.monotonic()
+    rev1 = cluster.apply(v1, images)
+    # Watch the stuck rollback for as long as a healthy one of this render would take.
+    rd = v1.find("Deployment", component="api")["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]
+    watch_until = rollback_at + deadline_of(v1)
+    stuck = []
+    while time.monotonic() < watch_until:
+        stuck = [p for p in cluster.pods if p.revision == rev1]
+        assert all(not p.ever_ready for p in stuck), "a v1 pod became ready above the schema floor"
+        assert all(p.alive() and not p.terminating for p in v2_pods), "a v2 pod was taken down"
+        time.sleep(0.1)
+    assert len(stuck) == 1, f"maxSurge 1: one v1 pod, found {len(stuck)}"
+    assert stuck[0].started, "the v1 pod is live (startup probe passed)"
+    harness.wait_until(lambda: stuck[0].last_ready_body, timeout=rd["periodSeconds"] * 3, what="a readiness answer")
+    schema = json.loads(stuck[0].last_ready_body)["checks"]["schema"]
+    assert schema["ok"] is False and "floor 9002" in schema["reason"], schema
+    assert served_by(cluster, rollback_at).keys() <= {rev2}
+    # Roll forward (abort the rollback): the unready v1 pod goes, v2 stays untouched.
+    cluster.apply(v2, images)
+    forward = cluster.wait_rolled_out(deadline_of(v2))
+    settle(load)
+    load.stop()
+    report("contract rollback", load, {"stuck watched": watch_until - rollback_at, "roll forward": forward})
+    assert_clean_run(cluster, load, "contract migration, attempted v2 -> v1 rollback")
+    assert all(p.alive() for p in v2_pods) and set(cluster.live()) == set(v2_pods)
