@@ -587,7 +587,7 @@ class Cluster:
 class Load:
     """Keep-alive HTTP clients through the balancer: authenticated task reads and writes."""
 
-    def __init__(self, port, token, clients=4, pace=0.01):
+    def __init__(self, port, token, clients=4, pace=0.01, fresh_clients=1):
         self.port = port
         self.token = token
         self.pace = pace
@@ -595,14 +595,19 @@ class Load:
         self.statuses = {}
         self.failures = []  # (time, client, what)
         self.stopping = False
-        self.threads = [threading.Thread(target=self._client, args=(i,), daemon=True) for i in range(clients)]
+        # Keep-alive clients, plus clients opening a new connection per request (many short-lived
+        # callers): the latter exercise the balancer's endpoint choice all through an update.
+        self.threads = [threading.Thread(target=self._client, args=(i, i >= clients), daemon=True)
+                        for i in range(clients + fresh_clients)]
         self.started_at = now()
         for t in self.threads:
             t.start()
 
-    def _client(self, i):
+    def _client(self, i, fresh):
         conn = None
         headers = {"Authorization": "Bearer " + self.token}
+        if fresh:
+            headers["Connection"] = "close"
         for n in itertools.count():
             if self.stopping:
                 break
@@ -623,7 +628,7 @@ class Load:
                     self.failures.append((now(), i, f"{'POST' if write else 'GET'} -> HTTP {r.status}"))
                 else:
                     self.ok += 1
-                if r.will_close:
+                if r.will_close or fresh:
                     conn.close()
                     conn = None
             except (OSError, http.client.HTTPException) as e:

@@ -18,16 +18,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 VALUES = os.path.join(HERE, "values.yaml")
 SECRET_KEY = "rollout-secret-key-0123456789abcdef-XYZ"
 SETTLE = 1.0  # load before and after each update, seconds
+WATCH_PROBES = 5  # readiness periods a stuck rollback is watched for
 
 
 def fixture_binary(name):
     return harness.binary(name if name == "bollard" else os.path.join("fixtures", "bollard-" + name))
 
 
-def render(tag, db_url, redis, handler="httpGet"):
+def render(tag, db_url, redis, handler="httpGet", sets=()):
     return rollout.render([VALUES], sets=[f"image.tag={tag}", f"secret.databaseUrl={db_url}",
                                           f"secret.secretKey={SECRET_KEY}", f"secret.redisUrl={redis.url}",
-                                          f"api.probes.handler={handler}"])
+                                          f"api.probes.handler={handler}"] + list(sets))
 
 
 def image_of(r):
@@ -189,15 +190,22 @@ def test_rollback_after_contract_migration_keeps_traffic_on_v2(cluster, pg, redi
     settle(load)
     rollback_at = time.monotonic()
     rev1 = cluster.apply(v1, images)
-    # Watch the stuck rollback for as long as a healthy one of this render would take.
+    # Watch the stuck rollback: from the v1 pod's start until it had WATCH_PROBES readiness periods
+    # after its startup probe passed (each probe sees a fresh check: cacheMs < periodSeconds).
     rd = v1.find("Deployment", component="api")["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]
-    watch_until = rollback_at + deadline_of(v1)
+    hard_stop = rollback_at + deadline_of(v1)
+    started_at = None
     stuck = []
-    while time.monotonic() < watch_until:
+    while time.monotonic() < hard_stop:
         stuck = [p for p in cluster.pods if p.revision == rev1]
         assert all(not p.ever_ready for p in stuck), "a v1 pod became ready above the schema floor"
         assert all(p.alive() and not p.terminating for p in v2_pods), "a v2 pod was taken down"
+        if started_at is None and stuck and stuck[0].started:
+            started_at = time.monotonic()
+        if started_at is not None and time.monotonic() - started_at >= WATCH_PROBES * rd["periodSeconds"]:
+            break
         time.sleep(0.1)
+    watch_until = time.monotonic()
     assert len(stuck) == 1, f"maxSurge 1: one v1 pod, found {len(stuck)}"
     assert stuck[0].started, "the v1 pod is live (startup probe passed)"
     harness.wait_until(lambda: stuck[0].last_ready_body, timeout=rd["periodSeconds"] * 3, what="a readiness answer")
@@ -212,3 +220,25 @@ def test_rollback_after_contract_migration_keeps_traffic_on_v2(cluster, pg, redi
     report("contract rollback", load, {"stuck watched": watch_until - rollback_at, "roll forward": forward})
     assert_clean_run(cluster, load, "contract migration, attempted v2 -> v1 rollback")
     assert all(p.alive() for p in v2_pods) and set(cluster.live()) == set(v2_pods)
+
+
+def test_harness_sees_the_failures_of_a_missing_drain(cluster, pg, redis, tmp_path):
+    """Negative control: with api.shutdown.drainSeconds=0 the listener closes while the balancer
+    still routes to the pod (ENDPOINT_DELAY), so the harness must record failed requests. If this
+    fails, the zero-failure assertions above prove nothing."""
+    db = pg.new_database("rollout_nodrain")
+    nodrain = ["api.shutdown.drainSeconds=0"]
+    v1, v2 = render("v1", db, redis, sets=nodrain), render("v2", db, redis, sets=nodrain)
+    binary = fixture_binary("bollard")
+    images = {image_of(v1): binary, image_of(v2): binary}
+    migrate(v1, images, tmp_path)
+    cluster.apply(v1, images)
+    cluster.wait_rolled_out(60)
+    load = rollout.Load(cluster.balancer.port, signup(cluster.balancer.port))
+    settle(load)
+    cluster.apply(v2, images)
+    took = cluster.wait_rolled_out(deadline_of(v2))
+    settle(load)
+    load.stop()
+    report("v1->v2 without drain (negative control)", load, {"update": took})
+    assert load.failures and cluster.balancer.refused, "a rollout without drain must show failures"
