@@ -120,7 +120,8 @@ void worker_read_send(struct worker *w);
 void worker_read_receive(struct worker *w);
 void worker_read_check_deadline(struct worker *w, uint64_t now);
 void worker_recover_step(struct worker *w);
-void worker_reclaim(struct worker *w);
+/* XAUTOCLAIM into the free slots: -1 skipped (no free slot, stopping, …), 0 done, 1 more to scan. */
+int worker_reclaim(struct worker *w);
 void worker_renew(struct worker *w);
 void worker_promote(struct worker *w);
 void worker_trim(struct worker *w);

@@ -329,19 +329,20 @@ void worker_recover_step(struct worker *w)
     freeReplyObject(r);
 }
 
-void worker_reclaim(struct worker *w)
+int worker_reclaim(struct worker *w)
 {
     int free = worker_free_slots(w);
     if (w->stopping || w->recovering || !w->group_ready || free == 0)
-        return;
+        return -1;
     char count[16], idle[24];
     snprintf(count, sizeof(count), "%d", free);
     snprintf(idle, sizeof(idle), "%lld", (long long)w->cfg->worker_visibility_timeout_seconds * 1000);
     const char *argv[] = {"XAUTOCLAIM", WORKER_STREAM_JOBS, WORKER_GROUP, w->consumer,
                           idle,         w->reclaim_cursor,  "COUNT",      count};
     redisReply *r = command(w, "XAUTOCLAIM", 8, argv, NULL);
+    int more = 0;
     if (r == NULL)
-        return;
+        return 0;
     if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2 && r->element[0]->type == REDIS_REPLY_STRING) {
         snprintf(w->reclaim_cursor, sizeof(w->reclaim_cursor), "%s", r->element[0]->str);
         const redisReply *entries = r->element[1];
@@ -355,11 +356,10 @@ void worker_reclaim(struct worker *w)
         if (r->elements >= 3 && r->element[2]->type == REDIS_REPLY_ARRAY && r->element[2]->elements > 0)
             log_write(LOG_ERROR, NULL, "pending jobs were deleted from the stream before delivery",
                       json_pack("{s:i}", "jobs", (int)r->element[2]->elements));
-        /* More to scan: come back on the next iteration instead of after the interval. */
-        if (strcmp(w->reclaim_cursor, "0-0") != 0)
-            w->next_reclaim = 0;
+        more = strcmp(w->reclaim_cursor, "0-0") != 0;
     }
     freeReplyObject(r);
+    return more;
 }
 
 /* Runs a script: EVALSHA sha numkeys keys… args… */
@@ -455,8 +455,8 @@ struct pipeline_entry {
 static bool append_outcome(struct worker *w, redisContext *c, struct pipeline_entry *pe)
 {
     struct job *j = pe->job;
-    const char *argv[24];
-    size_t lens[24];
+    const char *argv[32];
+    size_t lens[32];
     int argc = 0;
     switch (j->outcome) {
     case OUT_ACK: {
@@ -513,6 +513,8 @@ static bool append_outcome(struct worker *w, redisContext *c, struct pipeline_en
                                pe->strings[3],
                                "consumer",
                                w->consumer};
+        _Static_assert(sizeof(fixed) / sizeof(fixed[0]) + 2 <= sizeof(argv) / sizeof(argv[0]),
+                       "room for every dead-letter field and the body");
         for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
             argv[argc] = fixed[i];
             lens[argc] = strlen(fixed[i]);

@@ -382,8 +382,9 @@ static int read_signals(struct worker *w, int sfd)
 static int next_wait(const struct worker *w, uint64_t now)
 {
     uint64_t next = now + WORKER_TICK_MS;
+    bool can_reclaim = !w->stopping && !w->recovering && worker_free_slots(w) > 0;
     const uint64_t due[] = {w->next_heartbeat, w->stopping ? next : w->next_promote,
-                            w->stopping ? next : w->next_reclaim, w->next_renew, w->next_trim};
+                            can_reclaim ? w->next_reclaim : next, w->next_renew, w->next_trim};
     for (size_t i = 0; i < sizeof(due) / sizeof(due[0]); i++)
         if (due[i] < next)
             next = due[i];
@@ -404,8 +405,11 @@ static void run_periodic(struct worker *w, uint64_t now)
         worker_renew(w);
     }
     if (now >= w->next_reclaim) {
-        w->next_reclaim = now + (vis_ms / 5 > 1000 ? vis_ms / 5 : 1000);
-        worker_reclaim(w);
+        /* Skipped while every slot is taken (or promised to the blocking read): it stays due and
+         * runs as soon as a slot frees up, instead of a whole interval later. */
+        int ran = worker_reclaim(w);
+        if (ran >= 0)
+            w->next_reclaim = ran > 0 ? now : now + (vis_ms / 5 > 1000 ? vis_ms / 5 : 1000);
     }
     if (now >= w->next_promote) {
         w->next_promote = now + WORKER_PROMOTE_MS;

@@ -5,6 +5,7 @@ import hmac
 import json
 import os
 import signal
+import socket
 import tempfile
 import threading
 import time
@@ -19,6 +20,38 @@ STREAM = "bollard:{webhooks}:jobs"
 GROUP = "deliverers"
 RETRY = "bollard:{webhooks}:retry"
 DEAD = "bollard:{webhooks}:dead"
+
+
+def resp(port, *args):
+    """One Redis command over RESP2 (the tests need no client library); returns the parsed reply."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        out = b"*%d\r\n" % len(args)
+        for a in args:
+            a = a if isinstance(a, bytes) else str(a).encode()
+            out += b"$%d\r\n%s\r\n" % (len(a), a)
+        sock.sendall(out)
+        f = sock.makefile("rb")
+
+        def parse():
+            line = f.readline()
+            kind, rest = line[:1], line[1:-2]
+            if kind == b"+":
+                return rest.decode()
+            if kind == b"-":
+                raise RuntimeError(rest.decode())
+            if kind == b":":
+                return int(rest)
+            if kind == b"$":
+                n = int(rest)
+                if n < 0:
+                    return None
+                data = f.read(n + 2)[:-2]
+                return data.decode("utf-8", "replace")
+            if kind == b"*":
+                n = int(rest)
+                return None if n < 0 else [parse() for _ in range(n)]
+            raise RuntimeError(f"unexpected reply {line!r}")
+        return parse()
 
 
 def verify_signature(secret, header, body):
@@ -168,6 +201,10 @@ class Stack:
 
     def rcli(self, *args):
         return self.redis.cli(*args)
+
+    def entries(self, key):
+        """XRANGE key - + as a list of dicts (with "id")."""
+        return [dict(zip(e[1][::2], e[1][1::2]), id=e[0]) for e in resp(self.redis.port, "XRANGE", key, "-", "+")]
 
     def pending(self):
         out = self.redis.cli("XPENDING", STREAM, GROUP)
