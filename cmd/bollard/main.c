@@ -8,6 +8,7 @@
 #include "log/log.h"
 #include "migrate/migrate.h"
 #include "server/server.h"
+#include "worker/worker.h"
 
 #ifndef BOLLARD_VERSION
 #define BOLLARD_VERSION "0.0.0"
@@ -19,7 +20,7 @@
 #define EXIT_USAGE     64
 #define EXIT_NOT_BUILT 70
 
-static int not_built(const struct config *cfg, int argc, char **argv)
+__attribute__((unused)) static int not_built(const struct config *cfg, int argc, char **argv)
 {
     (void)cfg;
     (void)argc;
@@ -43,7 +44,7 @@ struct role {
 
 static const struct role roles[] = {
     {"api", CONFIG_ROLE_API, run_api, "HTTP API on PORT (health, metrics, tasks)"},
-    {"worker", CONFIG_ROLE_WORKER, not_built, "background jobs from Redis (outbox relay, webhooks)"},
+    {"worker", CONFIG_ROLE_WORKER, worker_main, "background jobs from Redis (outbox relay, webhooks)"},
     {"migrate", CONFIG_ROLE_MIGRATE, migrate_main,
      "migrate [up|status|plan]: apply schema migrations, then exit"},
     {"check", CONFIG_ROLE_CHECK, check_main,
