@@ -70,9 +70,11 @@ def render(values_files=(), sets=(), release="rel"):
 
 class Render(list):
     def find(self, kind, name=None, component=None):
-        hits = [o for o in self if o["kind"] == kind
-                and (name is None or o["metadata"]["name"] == name)
-                and (component is None or o["metadata"].get("labels", {}).get("app.kubernetes.io/component") == component)]
+        def component_of(o):
+            return o["metadata"].get("labels", {}).get("app.kubernetes.io/component")
+
+        hits = [o for o in self if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)
+                and (component is None or component_of(o) == component)]
         assert len(hits) == 1, f"expected one {kind} {name or component or ''}, found {len(hits)}"
         return hits[0]
 
@@ -111,8 +113,10 @@ class ContainerSpec:
                 data = render.secret_data(vol["secret"]["secretName"])
                 items = vol["secret"].get("items") or [{"key": k, "path": k} for k in data]
                 for item in items:
-                    with open(os.path.join(here, item["path"]), "w") as f:
+                    path = os.path.join(here, item["path"])
+                    with open(path, "w") as f:
                         f.write(data[item["key"]])
+                    os.chmod(path, item.get("mode", vol["secret"].get("defaultMode", 0o644)))
             else:
                 assert "emptyDir" in vol, f"volume {vol} is not modelled"
             self.mounts[m["mountPath"].rstrip("/")] = here
@@ -139,7 +143,8 @@ class ContainerSpec:
             elif "secretKeyRef" in ref:
                 env[e["name"]] = render.secret_data(ref["secretKeyRef"]["name"])[ref["secretKeyRef"]["key"]]
             elif "configMapKeyRef" in ref:
-                env[e["name"]] = render.find("ConfigMap", name=ref["configMapKeyRef"]["name"])["data"][ref["configMapKeyRef"]["key"]]
+                cm = render.find("ConfigMap", name=ref["configMapKeyRef"]["name"])
+                env[e["name"]] = cm["data"][ref["configMapKeyRef"]["key"]]
             else:
                 raise AssertionError(f"env source not modelled: {e}")
         env = {k: self.local_path(v) for k, v in env.items()}
