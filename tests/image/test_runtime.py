@@ -140,7 +140,6 @@ def test_probe_file_in_the_api_container(api):
     assert missing.returncode == 1, missing.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="bollard worker lands with issue 5")
 def test_worker_writes_heartbeat(pg, redis):
     env = container_env(pg, redis, db_url=pg.new_database("image_worker"))
     migrated = imagetool.run(["migrate"], env=env, network_host=True, timeout=120)
