@@ -21,8 +21,10 @@ the test instead), scheduling, resource limits, network policies, pod IPs (all o
 """
 import asyncio
 import base64
+import functools
 import hashlib
 import http.client
+import select
 import itertools
 import json
 import math
@@ -48,9 +50,14 @@ def now():
 
 # ---- rendering -----------------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=None)
 def helm_binary():
-    """build/tools/bin/helm (or BOLLARD_HELM); built with `make helm` when missing, never skipped."""
-    path = os.environ.get("BOLLARD_HELM") or os.path.join(harness.REPO, "build", "tools", "bin", "helm")
+    """BOLLARD_HELM, else build/tools/bin/helm, built with `make helm` when missing (never skipped)."""
+    path = os.environ.get("BOLLARD_HELM")
+    if path:
+        assert os.access(path, os.X_OK), f"BOLLARD_HELM={path} is not executable"
+        return path
+    path = os.path.join(harness.REPO, "build", "tools", "bin", "helm")
     if not os.access(path, os.X_OK):
         subprocess.run(["make", "--no-print-directory", "helm"], cwd=harness.REPO, check=True, timeout=1200)
     assert os.access(path, os.X_OK), f"{path} missing after `make helm`"
@@ -592,30 +599,40 @@ class Cluster:
 class Load:
     """Keep-alive HTTP clients through the balancer: authenticated task reads and writes."""
 
-    def __init__(self, port, token, clients=4, pace=0.01, fresh_clients=1):
+    def __init__(self, port, token, clients=4, pace=0.01, fresh_clients=1, idle_clients=2, idle_pace=3.0):
         self.port = port
         self.token = token
         self.pace = pace
+        self.idle_pace = idle_pace
         self.ok = 0
         self.statuses = {}
         self.failures = []  # (time, client, what)
+        self.pooled_closed = 0  # idle keep-alive connections the server closed between requests
         self.stopping = False
-        # Keep-alive clients, plus clients opening a new connection per request (many short-lived
-        # callers): the latter exercise the balancer's endpoint choice all through an update.
-        self.threads = [threading.Thread(target=self._client, args=(i, i >= clients), daemon=True)
-                        for i in range(clients + fresh_clients)]
+        # Busy keep-alive clients; clients opening a new connection per request (many short-lived
+        # callers), which exercise the balancer's endpoint choice all through an update; and
+        # keep-alive clients idle longer than the drain (idle_pace), whose connections the server
+        # closes when the drain ends: like urllib3, they check a pooled connection before reusing it.
+        kinds = ["busy"] * clients + ["fresh"] * fresh_clients + ["idle"] * idle_clients
+        self.threads = [threading.Thread(target=self._client, args=(i, kind), daemon=True)
+                        for i, kind in enumerate(kinds)]
         self.started_at = now()
         for t in self.threads:
             t.start()
 
-    def _client(self, i, fresh):
+    def _client(self, i, kind):
         conn = None
+        fresh = kind == "fresh"
         headers = {"Authorization": "Bearer " + self.token}
         if fresh:
             headers["Connection"] = "close"
         for n in itertools.count():
             if self.stopping:
                 break
+            if conn is not None and conn.sock is not None and select.select([conn.sock], [], [], 0)[0]:
+                conn.close()  # closed by the server while pooled (readable at EOF): reconnect
+                conn = None
+                self.pooled_closed += 1
             if conn is None:
                 conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
             write = n % 5 == 4
@@ -640,7 +657,9 @@ class Load:
                 self.failures.append((now(), i, f"{'POST' if write else 'GET'} -> {e!r}"))
                 conn.close()
                 conn = None
-            time.sleep(self.pace)
+            pause_until = now() + (self.idle_pace if kind == "idle" else self.pace)
+            while not self.stopping and now() < pause_until:
+                time.sleep(min(self.pace, pause_until - now()))
         if conn is not None:
             conn.close()
 

@@ -64,6 +64,13 @@ def signup(port):
     return json.loads(data)["access_token"]
 
 
+def load_for(r, cluster):
+    """The load generator; its idle keep-alive clients pause longer than the rendered drain."""
+    env = r.find("Deployment", component="api")["spec"]["template"]["spec"]["containers"][0]["env"]
+    drain = int(next(e["value"] for e in env if e["name"] == "SHUTDOWN_DRAIN_SECONDS"))
+    return rollout.Load(cluster.balancer.port, signup(cluster.balancer.port), idle_pace=drain + 1.0)
+
+
 @pytest.fixture
 def cluster(tmp_path):
     c = rollout.Cluster(str(tmp_path))
@@ -119,6 +126,7 @@ def served_by(cluster, since):
 
 def report(name, load, durations):
     print(f"\nrollout {name}: {load.total()} requests, {len(load.failures)} failed, statuses {load.statuses}, "
+          f"{load.pooled_closed} pooled connections closed by the server, "
           + ", ".join(f"{k} {v:.1f}s" for k, v in durations.items()))
 
 
@@ -133,7 +141,7 @@ def test_rolling_update_under_load_loses_no_request(cluster, pg, redis, tmp_path
     migrate(v1, images, tmp_path)
     cluster.apply(v1, images)
     cluster.wait_rolled_out(60)
-    load = rollout.Load(cluster.balancer.port, signup(cluster.balancer.port))
+    load = load_for(v1, cluster)
     settle(load)
     rev1 = cluster.revision
     rev2 = cluster.apply(v2, images)
@@ -157,7 +165,7 @@ def test_rollback_after_expand_migration_loses_no_request(cluster, pg, redis, tm
     migrate(v1, images, tmp_path)
     cluster.apply(v1, images)
     cluster.wait_rolled_out(60)
-    load = rollout.Load(cluster.balancer.port, signup(cluster.balancer.port))
+    load = load_for(v1, cluster)
     settle(load)
     migrate(v2, images, tmp_path)  # pre-upgrade hook: 9001 (expand) while v1 serves
     rev2 = cluster.apply(v2, images)
@@ -186,7 +194,7 @@ def test_rollback_after_contract_migration_keeps_traffic_on_v2(cluster, pg, redi
     rev2 = cluster.apply(v2, images)
     cluster.wait_rolled_out(60)
     v2_pods = cluster.live()
-    load = rollout.Load(cluster.balancer.port, signup(cluster.balancer.port))
+    load = load_for(v1, cluster)
     settle(load)
     rollback_at = time.monotonic()
     rev1 = cluster.apply(v1, images)
@@ -234,7 +242,7 @@ def test_harness_sees_the_failures_of_a_missing_drain(cluster, pg, redis, tmp_pa
     migrate(v1, images, tmp_path)
     cluster.apply(v1, images)
     cluster.wait_rolled_out(60)
-    load = rollout.Load(cluster.balancer.port, signup(cluster.balancer.port))
+    load = load_for(v1, cluster)
     settle(load)
     cluster.apply(v2, images)
     took = cluster.wait_rolled_out(deadline_of(v2))
