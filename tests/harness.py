@@ -5,6 +5,7 @@ Everything started here is stopped again: by the fixtures' finalizers, and by at
 import atexit
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -35,6 +36,15 @@ def binary(name):
     if not os.path.exists(path):
         raise RuntimeError(f"{path} is not built; run make")
     return path
+
+
+# BOLLARD_WRAPPER: a command prefixed to every `bollard` the harness starts (Bollard, run), e.g.
+# valgrind for `make check-valgrind` (tests/valgrind.mk). Unset: the binary runs as it is.
+WRAPPER = shlex.split(os.environ.get("BOLLARD_WRAPPER", ""))
+
+
+def bollard_command(*args):
+    return WRAPPER + [binary("bollard")] + list(args)
 
 
 def free_port():
@@ -196,7 +206,7 @@ class Bollard:
         self.err_path = os.path.join(self.dir, "stderr")
         self.env = env
         self.args = args
-        self.proc = subprocess.Popen([binary("bollard")] + list(args), env=env,
+        self.proc = subprocess.Popen(bollard_command(*args), env=env,
                                      stdout=open(self.out_path, "wb"), stderr=open(self.err_path, "wb"))
         _started.append(self)
 
@@ -262,5 +272,5 @@ def get(url, headers=None, timeout=5):
 
 
 def run(args, env, timeout=30, **kw):
-    return subprocess.run([binary("bollard")] + list(args), env=env, capture_output=True, text=True,
+    return subprocess.run(bollard_command(*args), env=env, capture_output=True, text=True,
                           timeout=timeout, **kw)

@@ -1,0 +1,100 @@
+"""OpenAPI-driven fuzzing (issue 9): schemathesis generates requests for every operation in the
+served /openapi.json and checks each answer: no 5xx, the status is one the document lists for the
+operation, the content type is the documented one, and the body conforms to the response schema.
+
+Runs against `bollard api` (the build under test, BOLLARD_BUILD) on a migrated database of its own,
+authenticated as a user created through /api/auth/signup. Bounded: SCHEMATHESIS_MAX_EXAMPLES examples
+per operation (default 15), seeded for reproducibility, the whole run under SCHEMATHESIS_MAX_TIME
+seconds (default 90). On failure the report (with a curl line for each failing request) is in the
+assertion message and under the test's temp dir.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+import harness
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tasks"))
+from taskclient import signup  # noqa: E402
+
+CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
+
+
+def schemathesis_cli():
+    exe = shutil.which("schemathesis") or shutil.which("st")
+    if exe is None:
+        pytest.fail("schemathesis is not installed: run .ci/install-deps test")
+    return exe
+
+
+@pytest.fixture(scope="module")
+def api(pg, redis):
+    url = pg.new_database("openapi_fuzz")
+    # A large body limit so that generated bodies reach the handlers (h2o's own 413 is text/plain,
+    # documented in the OpenAPI document).
+    env = harness.base_env(pg, redis, DATABASE_URL=url, ACCESS_LOG="false", MAX_BODY_BYTES=1048576,
+                           LOG_LEVEL="warn")
+    out = harness.run(["migrate"], env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    b = harness.Bollard.api(env)
+    harness.wait_until(lambda: harness.get(b.url("/health/ready"))[0] == 200, timeout=15, what="ready")
+    yield b
+    b.signal()
+    assert b.wait(20) == 0
+    b.assert_sanitizers_clean()
+
+
+def test_served_document_is_the_committed_one(api):
+    status, _, body = harness.get(api.url("/openapi.json"))
+    assert status == 200
+    with open(os.path.join(harness.REPO, "pkg", "openapi", "openapi.json"), "rb") as f:
+        assert json.loads(body) == json.load(f)
+
+
+def run_schemathesis(api, tmp_path, extra, max_time):
+    client, _ = signup(api.url(""))
+    max_examples = os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "15")
+    report = tmp_path / "report"
+    cmd = [
+        schemathesis_cli(), "run", api.url("/openapi.json"),
+        "--checks", CHECKS,
+        "--header", f"Authorization: Bearer {client.token}",
+        "--max-examples", max_examples,
+        "--max-time", max_time,
+        "--seed", os.environ.get("SCHEMATHESIS_SEED", "20260901"),
+        "--workers", "2",
+        "--request-timeout", "10",
+        "--generation-deterministic",
+        "--continue-on-failure",
+        "--no-color",
+        "--report", "junit",
+        "--report-dir", str(report),
+    ] + extra
+    env = dict(os.environ, SCHEMATHESIS_HOOKS="", NO_COLOR="1")
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=int(max_time) + 120, env=env,
+                         cwd=str(tmp_path))
+    text = out.stdout + out.stderr
+    api.assert_sanitizers_clean()
+    assert out.returncode == 0, f"schemathesis found failures (exit {out.returncode}):\n{text[-20000:]}"
+
+
+# GET /docs/{file} is fuzzed on its own: see the xfail below.
+DOCS_FILE = ["--include-method", "GET", "--include-path", "/docs/{file}"]
+
+
+def test_schemathesis(api, tmp_path):
+    run_schemathesis(api, tmp_path, ["--exclude-path", "/docs/{file}"],
+                     os.environ.get("SCHEMATHESIS_MAX_TIME", "75"))
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "defect (issue 9): GET /docs/%3Fx answers 200 text/html (the /docs page) where /docs/{file} documents "
+    "only text/javascript, text/css, image/png, text/plain: openapi_docs_asset (pkg/openapi/openapi.c:28) "
+    "cuts req->path_normalized at '?', but h2o has already percent-decoded it, so an encoded %3F in the file "
+    "name is taken for the query string. Remove this marker when fixed."))
+def test_schemathesis_docs_file(api, tmp_path):
+    run_schemathesis(api, tmp_path, DOCS_FILE, "20")
