@@ -68,7 +68,11 @@ def test_sigterm_under_keepalive_load(pg, redis):
     # Still serving during the drain delay, on kept-alive and on new connections.
     assert harness.get(b.url("/health/live"))[0] == 200
 
-    time.sleep(0.5)  # endpoint propagation: the balancer stops routing new connections
+    # Endpoint propagation: traffic keeps flowing for a while, then the balancer stops routing new
+    # connections here (well inside the drain delay).
+    served_at_term = sum(c.ok for c in clients)
+    harness.wait_until(lambda: sum(c.ok for c in clients) >= served_at_term + 200, timeout=1.5,
+                       what="traffic during the drain delay")
     routable.clear()
     code = b.wait(timeout=15)
     took = time.monotonic() - sent_at
