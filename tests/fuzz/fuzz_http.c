@@ -38,6 +38,7 @@ static struct {
     int status;
     size_t len;
     char *body;
+    char content_type[64];
 } resp;
 
 void __real_h2o_send_inline(h2o_req_t *req, const char *body, size_t len);
@@ -53,6 +54,12 @@ void __wrap_h2o_send_inline(h2o_req_t *req, const char *body, size_t len)
         memcpy(resp.body, body, len);
     resp.body[len] = '\0';
     resp.len = len;
+    resp.content_type[0] = '\0';
+    ssize_t ct = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1);
+    if (ct >= 0) {
+        h2o_iovec_t v = req->res.headers.entries[ct].value;
+        snprintf(resp.content_type, sizeof(resp.content_type), "%.*s", (int)v.len, v.base);
+    }
     if (req->res.reason == NULL)
         abort();
     if (req->res.content_length != SIZE_MAX && req->res.content_length != len)
@@ -279,12 +286,17 @@ static const char *next_line(const char **p, const char *end, size_t *len)
     return start;
 }
 
-static bool json_content(const char *body, size_t len)
+/* A JSON body must parse; a problem+json body must be an object whose "status" is the HTTP status. */
+static bool json_content_ok(const char *body, size_t len, int status, bool problem)
 {
     json_error_t error;
     json_t *v = json_loadb(body, len, 0, &error);
+    bool ok = v != NULL;
+    if (ok && problem)
+        ok = json_is_object(v) && json_integer_value(json_object_get(v, "status")) == status &&
+             json_is_string(json_object_get(v, "title"));
     json_decref(v);
-    return v != NULL;
+    return ok;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -385,7 +397,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort(); /* a 500 the store did not ask for */
     if (status > 500 && status != 503)
         abort();
-    if (resp.len > 0 && (resp.body[0] == '{' || resp.body[0] == '[') && !json_content(resp.body, resp.len))
+    bool problem = strncmp(resp.content_type, "application/problem+json", 24) == 0;
+    bool json = problem || strncmp(resp.content_type, "application/json", 16) == 0;
+    if (status != 204 && resp.content_type[0] == '\0')
+        abort(); /* every answer with a body says what it is */
+    if (json && !json_content_ok(resp.body, resp.len, status, problem))
         abort();
     return 0;
 }
