@@ -23,7 +23,6 @@ struct config {
     /* secrets: never logged, never echoed */
     char *database_url;
     char *secret_key;
-    size_t secret_key_len;
     char *redis_url;
     bool database_is_sqlite;
 

@@ -24,10 +24,6 @@ const char *openapi_docs_asset(const char *path, size_t path_len, size_t *len, c
 {
     static const char prefix[] = "/docs";
     const size_t prefix_len = sizeof(prefix) - 1;
-    /* A query string does not choose the file; callers that pass the raw target still get it. */
-    const char *query = memchr(path, '?', path_len);
-    if (query != NULL)
-        path_len = (size_t)(query - path);
     if (path_len < prefix_len || memcmp(path, prefix, prefix_len) != 0)
         return NULL;
     const char *name = path + prefix_len;

@@ -7,7 +7,8 @@
 
 /* The OpenAPI 3.1 document (JSON text, built into the binary). */
 const char *openapi_document(size_t *len);
-/* A /docs asset for a request path ("/docs", "/docs/", "/docs/<file>"); NULL when unknown.
+/* A /docs asset for a normalised request path without its query ("/docs", "/docs/", "/docs/<file>");
+ * NULL when unknown (a '?' in the path is part of a file name, and none has one).
  * *content_type is a static string. */
 const char *openapi_docs_asset(const char *path, size_t path_len, size_t *len, const char **content_type);
 

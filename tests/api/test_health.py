@@ -129,3 +129,15 @@ def test_request_id_echoed_when_sane_generated_otherwise(pg, redis):
     assert any(l.get("request_id") == "abc-123.def" and l.get("msg") == "request" for l in lines)
     for l in lines:  # every line is one JSON object with ts, level, msg
         assert {"ts", "level", "msg"} <= set(l)
+
+
+def test_docs_assets_and_encoded_query_names(pg, redis):
+    b = harness.Bollard.api(harness.base_env(pg, redis))
+    status, headers, body = harness.get(b.url("/docs"))
+    assert status == 200 and headers["content-type"].startswith("text/html")
+    # h2o decodes %3F before routing: a file name with '?' is just an unknown file, not the page.
+    assert harness.get(b.url("/docs/%3Fx"))[0] == 404
+    assert harness.get(b.url("/docs/?x=1"))[0] == 200  # a real query string is ignored
+    assert harness.get(b.url("/openapi.json"))[0] == 200
+    b.signal()
+    assert b.wait(15) == 0

@@ -82,19 +82,5 @@ def run_schemathesis(api, tmp_path, extra, max_time):
     assert out.returncode == 0, f"schemathesis found failures (exit {out.returncode}):\n{text[-20000:]}"
 
 
-# GET /docs/{file} is fuzzed on its own: see the xfail below.
-DOCS_FILE = ["--include-method", "GET", "--include-path", "/docs/{file}"]
-
-
 def test_schemathesis(api, tmp_path):
-    run_schemathesis(api, tmp_path, ["--exclude-path", "/docs/{file}"],
-                     os.environ.get("SCHEMATHESIS_MAX_TIME", "75"))
-
-
-@pytest.mark.xfail(strict=True, reason=(
-    "defect (issue 9): GET /docs/%3Fx answers 200 text/html (the /docs page) where /docs/{file} documents "
-    "only text/javascript, text/css, image/png, text/plain: openapi_docs_asset (pkg/openapi/openapi.c:28) "
-    "cuts req->path_normalized at '?', but h2o has already percent-decoded it, so an encoded %3F in the file "
-    "name is taken for the query string. Remove this marker when fixed."))
-def test_schemathesis_docs_file(api, tmp_path):
-    run_schemathesis(api, tmp_path, DOCS_FILE, "20")
+    run_schemathesis(api, tmp_path, [], os.environ.get("SCHEMATHESIS_MAX_TIME", "75"))
