@@ -84,6 +84,7 @@ static bool load_missing(struct worker *w, uint64_t now, char *asked, size_t cap
 {
     size_t o = 0;
     asked[o++] = '{';
+    asked[o] = '\0'; /* searched below while it grows */
     int n = 0;
     for (int i = 0; i < w->capacity; i++) {
         struct job *j = &w->jobs[i];
