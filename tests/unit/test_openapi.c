@@ -235,8 +235,10 @@ static void test_docs_lookup(void **state)
     assert_non_null(asset("/docs/swagger-ui-bundle.js", &len, &type));
     assert_string_equal(type, "text/javascript; charset=utf-8");
     assert_true(len > 100000);
-    assert_non_null(asset("/docs/swagger-ui.css?v=1", &len, &type));
+    assert_non_null(asset("/docs/swagger-ui.css", &len, &type));
     assert_string_equal(type, "text/css; charset=utf-8");
+    /* The path comes normalised and without its query: a '?' left in it was a decoded %3F. */
+    assert_null(asset("/docs/swagger-ui.css?v=1", &len, &type));
     assert_non_null(asset("/docs/favicon-32x32.png", &len, &type));
     assert_string_equal(type, "image/png");
     assert_memory_equal(asset("/docs/favicon-32x32.png", &len, &type), "\x89PNG", 4);
