@@ -130,11 +130,16 @@ def report(name, load, durations):
           + ", ".join(f"{k} {v:.1f}s" for k, v in durations.items()))
 
 
-@pytest.mark.parametrize("handler", ["httpGet", "exec"])
-def test_rolling_update_under_load_loses_no_request(cluster, pg, redis, tmp_path, handler):
+@pytest.mark.parametrize("handler,pre_stop", [("httpGet", 0), ("exec", 1)], ids=["httpGet", "exec+preStop"])
+def test_rolling_update_under_load_loses_no_request(cluster, pg, redis, tmp_path, handler, pre_stop):
+    """v1 -> v2: the chart's httpGet probes; then exec probes (the real `probe`) with a preStop sleep."""
     db = pg.new_database(f"rollout_{handler.lower()}")
-    v1, v2 = render("v1", db, redis, handler), render("v2", db, redis, handler)
+    sets = [f"api.shutdown.preStopSleepSeconds={pre_stop}"]
+    v1, v2 = render("v1", db, redis, handler, sets), render("v2", db, redis, handler, sets)
     spec = v1.find("Deployment", component="api")["spec"]
+    c = spec["template"]["spec"]["containers"][0]
+    assert ("exec" in c["readinessProbe"]) == (handler == "exec")
+    assert bool(pre_stop) == ("lifecycle" in c), "preStop sleep rendered only when asked for"
     assert spec["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}, "the chart's strategy"
     binary = fixture_binary("bollard")
     images = {image_of(v1): binary, image_of(v2): binary}  # same build, another tag: a new ReplicaSet
@@ -149,8 +154,12 @@ def test_rolling_update_under_load_loses_no_request(cluster, pg, redis, tmp_path
     took = cluster.wait_rolled_out(deadline_of(v2))
     settle(load)
     load.stop()
-    report(f"v1->v2 ({handler})", load, {"update": took})
-    assert_clean_run(cluster, load, f"v1 -> v2 ({handler} probes)")
+    report(f"v1->v2 ({handler}, preStop {pre_stop}s)", load, {"update": took})
+    assert_clean_run(cluster, load, f"v1 -> v2 ({handler} probes, preStop {pre_stop}s)")
+    if pre_stop:
+        for p in cluster.pods:
+            if p.sigterm_at is not None:
+                assert p.sigterm_at - p.deleted_at >= pre_stop, f"{p.name}: SIGTERM before the preStop sleep ended"
     assert len([p for p in cluster.pods if p.revision == rev1]) == spec["replicas"], "no extra v1 pod"
     assert all(p.exited_at is not None for p in cluster.pods if p.revision == rev1)
     assert served_by(cluster, load.stopped_at - 0.5).keys() <= {rev2}
