@@ -1,10 +1,12 @@
 #include "delivery/delivery.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -62,6 +64,31 @@ long delivery_backoff_ms(int failed_attempts, double unit)
     /* ±20 %: workers retrying the same failing receiver spread out instead of arriving together,
      * and each delay still grows (0.8 × 4 > 1.2). */
     return (long)((double)base * (0.8 + 0.4 * unit));
+}
+
+/* A uniform number in [0, 1) for the jitter; the kernel's generator, so that workers started together
+ * do not share a sequence. */
+static double jitter_unit(void)
+{
+    uint32_t r = 0;
+    if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
+        return 0.5;
+    return (double)r / 4294967296.0;
+}
+
+enum delivery_verdict delivery_judge(const struct delivery_result *res, int attempt, int max_attempts,
+                                     long *delay_ms)
+{
+    *delay_ms = 0;
+    if (res->outcome == DELIVERY_OK)
+        return DELIVERY_VERDICT_DONE;
+    if (res->outcome != DELIVERY_RETRY || attempt >= max_attempts)
+        return DELIVERY_VERDICT_DEAD;
+    long delay = delivery_backoff_ms(attempt, jitter_unit());
+    if (res->retry_after * 1000 > delay)
+        delay = res->retry_after * 1000;
+    *delay_ms = delay;
+    return DELIVERY_VERDICT_RETRY;
 }
 
 static size_t discard_body(char *ptr, size_t size, size_t nmemb, void *userdata)

@@ -81,4 +81,15 @@ enum delivery_outcome delivery_classify(long status, bool transfer_ok, bool forb
  * 1024 s, then 1 h. `unit` is a uniform random number in [0, 1). */
 long delivery_backoff_ms(int failed_attempts, double unit);
 
+/* What happens to a job after an attempt — the one rule `bollard worker` and `bollard dev` share. */
+enum delivery_verdict {
+    DELIVERY_VERDICT_DONE,  /* delivered */
+    DELIVERY_VERDICT_RETRY, /* try again after *delay_ms: the backoff, or the receiver's Retry-After if longer
+                             */
+    DELIVERY_VERDICT_DEAD,  /* permanent failure, or `attempt` was the max_attempts-th: dead-letter it */
+};
+/* `attempt` is the 1-based number of the attempt that produced `res`. */
+enum delivery_verdict delivery_judge(const struct delivery_result *res, int attempt, int max_attempts,
+                                     long *delay_ms);
+
 #endif

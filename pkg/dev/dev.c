@@ -1,7 +1,8 @@
-/* `bollard dev` (see dev.h). The worker loop joins this process with the worker's own issue; until
- * then task events wait in the outbox table of the SQLite file. */
+/* `bollard dev` (see dev.h): migrations, then webhook deliveries on a thread of their own
+ * (pkg/devdelivery) and the API (pkg/server), all on one SQLite file. */
 #include "dev/dev.h"
 #include "devdb/devdb.h"
+#include "devdelivery/devdelivery.h"
 #include "log/log.h"
 #include "server/server.h"
 
@@ -15,6 +16,7 @@
 #define BOLLARD_GIT_REV "unknown"
 #endif
 
+#define DEV_EXIT_FAILED 1
 #define DEV_EXIT_USAGE  64
 #define DEV_EXIT_CONFIG 78
 
@@ -23,8 +25,10 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: bollard dev\n"
             "  Applies the SQLite migrations to the file of DATABASE_URL=sqlite:PATH (created if missing),\n"
-            "  then serves the API on PORT from that file: no PostgreSQL, no Redis. Requires\n"
-            "  ENVIRONMENT=dev, SECRET_KEY (or SECRET_KEY_FILE) and LOG_LEVEL; REDIS_URL is not used.\n"
+            "  then serves the API on PORT from that file and delivers task events to registered\n"
+            "  webhooks in process, as `bollard worker` does (WEBHOOK_*, WORKER_CONCURRENCY): no\n"
+            "  PostgreSQL, no Redis. Requires ENVIRONMENT=dev, SECRET_KEY (or SECRET_KEY_FILE) and\n"
+            "  LOG_LEVEL; REDIS_URL is not used.\n"
             "  `make run` starts it with a generated configuration.\n"
             "Exit codes: 0 after SIGTERM/SIGINT; 1 migration or start-up failure; 2 the dev database's\n"
             "migration history differs from this binary's; 3 the dev database is too new for this binary;\n"
@@ -55,7 +59,14 @@ int dev_main(const struct config *cfg, int argc, char **argv)
                   json_pack("{s:i}", "exit_code", (int)st));
         return (int)st;
     }
+    /* Before server_run: it starts the event-loop threads, and curl's global set-up must come first. */
+    struct devdelivery *deliveries = devdelivery_start(cfg, path);
+    if (deliveries == NULL)
+        return DEV_EXIT_FAILED;
     log_write(LOG_INFO, NULL, "bollard dev: embedded SQLite database ready; starting the API (no Redis)",
               json_pack("{s:i}", "port", cfg->port));
-    return server_run(cfg, BOLLARD_VERSION, BOLLARD_GIT_REV);
+    int rc = server_run(cfg, BOLLARD_VERSION, BOLLARD_GIT_REV);
+    /* After the API has drained: a request's event is in the outbox before its response is sent. */
+    devdelivery_stop(deliveries);
+    return rc;
 }

@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -51,14 +50,6 @@ static void usage(FILE *out)
                  "  heartbeat file WORKER_HEARTBEAT_FILE (`probe file PATH --max-age N`).\n"
                  "Exit codes: 0 after SIGTERM/SIGINT; 1 start-up failure or a second signal; 64 usage;\n"
                  "78 invalid configuration.\n");
-}
-
-static double unit_random(void)
-{
-    uint32_t r = 0;
-    if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
-        r = (uint32_t)syncconn_now_ms() * 2654435761u;
-    return (double)r / 4294967296.0;
 }
 
 /* ---- relay thread */
@@ -266,29 +257,21 @@ static void settle(struct worker *w, const struct delivery_result *res)
     struct job *j = res->user;
     if (j == NULL)
         return;
-    const char *error = res->error;
-    switch (res->outcome) {
-    case DELIVERY_OK:
+    long delay = 0;
+    switch (delivery_judge(res, j->attempt, w->cfg->webhook_max_attempts, &delay)) {
+    case DELIVERY_VERDICT_DONE:
         w->stats.delivered++;
         worker_job_done(j, OUT_ACK, res->status, 0, NULL);
         return;
-    case DELIVERY_RETRY:
+    case DELIVERY_VERDICT_RETRY:
         w->stats.failed_attempts++;
-        if (j->attempt < w->cfg->webhook_max_attempts) {
-            long delay = delivery_backoff_ms(j->attempt, unit_random());
-            if (res->retry_after * 1000 > delay)
-                delay = res->retry_after * 1000;
-            worker_job_done(j, OUT_RETRY, res->status, delay, error);
-            return;
-        }
-        break;
-    case DELIVERY_PERMANENT:
-    case DELIVERY_FORBIDDEN:
-    case DELIVERY_INVALID_URL:
+        worker_job_done(j, OUT_RETRY, res->status, delay, res->error);
+        return;
+    case DELIVERY_VERDICT_DEAD:
         w->stats.failed_attempts++;
-        break;
+        worker_job_done(j, OUT_DEAD, res->status, 0, res->error);
+        return;
     }
-    worker_job_done(j, OUT_DEAD, res->status, 0, error);
 }
 
 /* ---- shutdown */

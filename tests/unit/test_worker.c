@@ -99,6 +99,34 @@ static struct delivery_result run_one(struct delivery_pool *pool, const char *ur
     return res;
 }
 
+/* The verdict both `bollard worker` and `bollard dev` apply after an attempt. */
+static void test_judge(void **state)
+{
+    (void)state;
+    long delay = -1;
+    struct delivery_result res = {.outcome = DELIVERY_OK, .status = 200};
+    assert_int_equal(delivery_judge(&res, 1, 3, &delay), DELIVERY_VERDICT_DONE);
+    assert_int_equal(delay, 0);
+
+    res = (struct delivery_result){.outcome = DELIVERY_RETRY, .status = 503};
+    assert_int_equal(delivery_judge(&res, 1, 3, &delay), DELIVERY_VERDICT_RETRY);
+    assert_true(delay >= 800 && delay < 1200);
+    assert_int_equal(delivery_judge(&res, 2, 3, &delay), DELIVERY_VERDICT_RETRY);
+    assert_true(delay >= 3200 && delay < 4800);
+    assert_int_equal(delivery_judge(&res, 3, 3, &delay), DELIVERY_VERDICT_DEAD); /* the last attempt */
+    assert_int_equal(delay, 0);
+
+    res.retry_after = 120; /* a receiver's Retry-After longer than the backoff wins */
+    assert_int_equal(delivery_judge(&res, 1, 3, &delay), DELIVERY_VERDICT_RETRY);
+    assert_int_equal(delay, 120000);
+
+    enum delivery_outcome permanent[] = {DELIVERY_PERMANENT, DELIVERY_FORBIDDEN, DELIVERY_INVALID_URL};
+    for (size_t i = 0; i < sizeof(permanent) / sizeof(permanent[0]); i++) {
+        res = (struct delivery_result){.outcome = permanent[i], .status = 400};
+        assert_int_equal(delivery_judge(&res, 1, 8, &delay), DELIVERY_VERDICT_DEAD);
+    }
+}
+
 static void test_forbidden_targets_are_never_contacted(void **state)
 {
     (void)state;
@@ -144,6 +172,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_classify),
         cmocka_unit_test(test_backoff_schedule),
+        cmocka_unit_test(test_judge),
         cmocka_unit_test(test_forbidden_targets_are_never_contacted),
     };
     curl_global_init(CURL_GLOBAL_DEFAULT);
