@@ -13,7 +13,8 @@ first_port=${PORT:-8000}
 # Optional settings a developer may pass through; everything else comes from here, so stray
 # DATABASE_URL/REDIS_URL/SECRET_KEY values in the caller's shell cannot leak into dev mode.
 passthrough=(LOG_LEVEL API_THREADS ACCESS_LOG FRONTEND_URL JWT_EXPIRATION_DAYS MAX_BODY_BYTES
-             PASSWORD_HASH_THREADS ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS)
+             PASSWORD_HASH_THREADS WORKER_CONCURRENCY WEBHOOK_MAX_ATTEMPTS WEBHOOK_TIMEOUT_MS
+             WEBHOOK_ALLOW_PRIVATE ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS)
 
 if [ ! -x "$bin" ]; then
     echo "run: $bin is not built; use \`make run\`" >&2
@@ -42,8 +43,10 @@ done
 
 # Nothing routes traffic to a dev server, so the drain after Ctrl-C is short (not 0: h2o 2.2.5 keeps
 # a one-second HTTP/2 shutdown timer that must fire before the loops are torn down).
+# Webhook receivers under development usually listen on this machine: private targets are allowed
+# here (WEBHOOK_ALLOW_PRIVATE=false in the caller's shell turns that off again).
 env_args=(PATH="$PATH" ENVIRONMENT=dev LOG_LEVEL=info DATABASE_URL="sqlite:$dir/bollard.db"
-          SECRET_KEY_FILE="$key" PORT="$port" SHUTDOWN_DRAIN_SECONDS=2)
+          SECRET_KEY_FILE="$key" PORT="$port" SHUTDOWN_DRAIN_SECONDS=2 WEBHOOK_ALLOW_PRIVATE=true)
 for name in "${passthrough[@]}"; do
     [ -z "${!name:-}" ] || env_args+=("$name=${!name}")
 done
@@ -65,7 +68,8 @@ done
 if kill -0 "$pid" 2>/dev/null && port_taken "$port"; then
     cat <<BANNER
 
-  Bollard is running in dev mode (embedded SQLite: $dir/bollard.db; no PostgreSQL, no Redis)
+  Bollard is running in dev mode (embedded SQLite: $dir/bollard.db; no PostgreSQL, no Redis;
+  webhooks are delivered in process, local receivers allowed)
     API docs   http://127.0.0.1:$port/docs
     readiness  http://127.0.0.1:$port/health/ready
   Ctrl-C stops it; the data stays (delete $dir/bollard.db to start over).
