@@ -12,8 +12,9 @@
 #include "config/config.h"
 #include "delivery/delivery.h"
 #include "syncconn/syncconn.h"
+#include "uuid/uuid.h"
 
-#define WORKER_UUID_LEN       36
+#define WORKER_UUID_LEN       UUID_TEXT_LEN
 #define WORKER_STREAM_ID_MAX  48
 #define WORKER_TYPE_MAX       32
 #define WORKER_CONSUMER_MAX   160
@@ -67,6 +68,7 @@ struct endpoint {
 
 struct worker_stats {
     long long delivered, failed_attempts, retried, dead, dropped, requeued, reclaimed;
+    long long trims; /* trim passes Redis answered */
 };
 
 struct worker {

@@ -5,7 +5,6 @@
 #include "worker/scripts.h"
 #include "worker/worker.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +14,7 @@
 #include <jansson.h>
 
 #include "log/log.h"
+#include "uuid/uuid.h"
 #include "webhook/webhook.h"
 
 #define ARGV_MAX (8 + 2 * 256 + 16)
@@ -100,18 +100,6 @@ void worker_job_done(struct job *job, enum job_outcome outcome, long status, lon
     snprintf(job->error, sizeof(job->error), "%s", error != NULL ? error : "");
 }
 
-static bool is_uuid(const char *s, size_t len)
-{
-    if (len != WORKER_UUID_LEN)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
-            return false;
-    }
-    return true;
-}
-
 static bool held(const struct worker *w, const char *id)
 {
     for (int i = 0; i < w->capacity; i++)
@@ -155,10 +143,10 @@ static void accept_entry(struct worker *w, const redisReply *e)
         const redisReply *k = f->element[i], *v = f->element[i + 1];
         if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
             continue;
-        if (strcmp(k->str, "event_id") == 0 && is_uuid(v->str, v->len)) {
+        if (strcmp(k->str, "event_id") == 0 && uuid_text_is_valid(v->str, v->len)) {
             memcpy(job->event_id, v->str, WORKER_UUID_LEN);
             have_event = true;
-        } else if (strcmp(k->str, "endpoint_id") == 0 && is_uuid(v->str, v->len)) {
+        } else if (strcmp(k->str, "endpoint_id") == 0 && uuid_text_is_valid(v->str, v->len)) {
             memcpy(job->endpoint_id, v->str, WORKER_UUID_LEN);
             have_endpoint = true;
         } else if (strcmp(k->str, "type") == 0 && v->len < sizeof(job->type) &&
@@ -423,6 +411,8 @@ void worker_trim(struct worker *w)
     redisReply *r = command(w, "trim", 4, argv, NULL);
     if (r == NULL)
         return;
+    if (r->type == REDIS_REPLY_INTEGER)
+        w->stats.trims++;
     if (r->type == REDIS_REPLY_INTEGER && r->integer > 0)
         log_write(LOG_DEBUG, NULL, "stream trimmed up to the oldest pending entry",
                   json_pack("{s:I}", "removed", (json_int_t)r->integer));

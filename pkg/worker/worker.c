@@ -214,15 +214,16 @@ static void heartbeat(struct worker *w, uint64_t now)
     for (int i = 0; i < w->capacity; i++)
         in_flight += w->jobs[i].state != JOB_FREE;
     json_t *o = json_pack(
-        "{s:s,s:I,s:i,s:s,s:s,s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:b,s:s}", "last_loop", ts,
+        "{s:s,s:I,s:i,s:s,s:s,s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:b,s:s}", "last_loop", ts,
         "unix_ms", (json_int_t)tv.tv_sec * 1000 + tv.tv_usec / 1000, "pid", (int)getpid(), "consumer",
         w->consumer, "state", w->stopping ? "stopping" : "running", "in_flight", in_flight, "concurrency",
         w->capacity, "processed", (json_int_t)(w->stats.delivered + w->stats.dead + w->stats.dropped),
         "delivered", (json_int_t)w->stats.delivered, "failed", (json_int_t)w->stats.failed_attempts,
         "retried", (json_int_t)w->stats.retried, "dead_lettered", (json_int_t)w->stats.dead, "reclaimed",
-        (json_int_t)w->stats.reclaimed, "relayed_events", (json_int_t)atomic_load(&w->relayed_events),
-        "relayed_jobs", (json_int_t)atomic_load(&w->relayed_jobs), "redis", w->redis_up, "database", w->db_up,
-        "relay", relay_state_name(atomic_load(&w->relay_state)));
+        (json_int_t)w->stats.reclaimed, "trims", (json_int_t)w->stats.trims, "relayed_events",
+        (json_int_t)atomic_load(&w->relayed_events), "relayed_jobs",
+        (json_int_t)atomic_load(&w->relayed_jobs), "redis", w->redis_up, "database", w->db_up, "relay",
+        relay_state_name(atomic_load(&w->relay_state)));
     char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     if (text == NULL)

@@ -91,7 +91,9 @@ def test_redis_outage_loses_nothing(stack, receiver):
     stack.create_tasks(user, s, 20)
     during = stack.outbox_events() - before
     assert len(during) == 20
-    time.sleep(0.5)  # give the relay a chance to (fail to) publish
+    # the relay has tried (and failed) to publish them, and says so in the heartbeat
+    harness.wait_until(lambda: heartbeat(w)["relay"] == "redis unavailable", timeout=10,
+                       what="the relay reports redis unavailable")
     assert stack.sql("SELECT count(*) FROM outbox WHERE published_at IS NULL") == "20"
     assert w.proc.poll() is None, "the worker keeps running without Redis"
     harness.wait_until(lambda: heartbeat(w)["redis"] is False, timeout=5, what="heartbeat reports redis down")
@@ -178,8 +180,9 @@ def test_trim_never_drops_a_pending_entry(stack, receiver):
     b = stack.worker("b")
     stack.create_tasks(user, s, 150)
     harness.wait_until(lambda: len(receiver.delivered()) == 150, timeout=30, what="b delivered the rest")
-    # b's first trim ran at its start and its next within 5 s; wait for two more passes
-    time.sleep(5.5)
+    # wait for two more trim passes of b (one every 5 s) after every newer entry was acknowledged
+    trims = heartbeat(b)["trims"]
+    harness.wait_until(lambda: heartbeat(b)["trims"] >= trims + 2, timeout=15, what="two trim passes of b")
     assert resp(stack.redis.port, "XRANGE", STREAM, oldest, oldest), "the pending entry survived trimming"
     assert int(resp(stack.redis.port, "XLEN", STREAM)) >= 151
     release.set()
