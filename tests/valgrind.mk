@@ -3,12 +3,13 @@
 # starts wrapped in valgrind (tests/harness.py BOLLARD_WRAPPER). A memcheck error or a definite leak
 # makes that process exit 99, which the tests see as a failed exit; each process's report is kept in
 # build/valgrind/logs/ and the ones with errors are printed at the end. Library-internal reports are
-# suppressed in tests/valgrind.supp. About 1.5 minutes (138 tests, 20 bollard processes) plus the build,
+# suppressed in tests/valgrind.supp. About 2.5 minutes (142 tests, 25 bollard processes) plus the build,
 # so it is part of `make test`; CHECK_VALGRIND=0 leaves it out.
 VALGRIND_BUILD := build/valgrind
 VALGRIND_LOGS := $(abspath $(VALGRIND_BUILD)/logs)
 VALGRIND_TESTS ?= tests/tasks/test_journey.py tests/tasks/test_bodies.py tests/tasks/test_authorization.py \
-  tests/tasks/test_webhooks.py tests/api/test_health.py tests/api/test_robustness.py tests/openapi
+  tests/tasks/test_webhooks.py tests/api/test_health.py tests/api/test_robustness.py tests/openapi \
+  tests/dev/test_dev_webhooks.py
 VALGRIND_CMD := valgrind --tool=memcheck --error-exitcode=99 --leak-check=full \
   --errors-for-leak-kinds=definite --show-leak-kinds=definite --track-origins=yes --num-callers=30 \
   --suppressions=$(abspath tests/valgrind.supp) --log-file=$(VALGRIND_LOGS)/bollard.%p.log
