@@ -23,8 +23,12 @@ def test_api_before_migrations_is_live_not_ready_then_ready_without_restart(pg, 
     assert body["checks"]["schema"]["ok"] is False
     assert "bollard migrate" in body["checks"]["schema"]["reason"]
     assert harness.get(b.url("/health/live"))[0] == 200
-    # The api never migrates by itself.
-    time.sleep(0.3)
+    # The api never migrates by itself: after several fresh readiness checks (cache 100 ms) it is still
+    # unready and the bookkeeping table does not exist.
+    seen = []
+    harness.wait_until(lambda: seen.append(m.readiness(b)[0]) or len(seen) >= 4, timeout=10, interval=0.12,
+                       what="four readiness checks")
+    assert set(seen) == {503}, seen
     assert not m.relation_exists(pg, db, "bollard_schema_migrations")
 
     r = m.run(["migrate"], env)
