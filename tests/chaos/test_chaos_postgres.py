@@ -1,4 +1,5 @@
 """PostgreSQL restarted, crashed, and unreachable for 30 s, under steady load."""
+import subprocess
 import time
 
 import pytest
@@ -10,15 +11,28 @@ from chaoslib import check_failures, check_pg_invariants, heartbeat, ready, wait
 @pytest.mark.parametrize("mode", ["fast", "immediate"])
 def test_postgres_restart(make_stack, mode):
     """`fast`: a clean restart (clients are told and disconnected); `immediate`: a crash (no
-    shutdown checkpoint, crash recovery on start). Writes during the gap get a 503 at once; the API
-    and the worker reconnect by themselves; nothing acknowledged is lost."""
+    shutdown checkpoint, crash recovery on start). Writes in flight when it goes (held behind a
+    table lock so that there are some) and writes during the gap get a 503; the API and the worker
+    reconnect by themselves; nothing acknowledged is lost."""
     stack = make_stack()
     api = stack.apis[0]
     w = stack.worker()
     load = stack.load().start()
     load.wait_acked(60)
 
+    # every load thread's next write waits behind a lock: they are in flight when the server goes
+    locker = subprocess.Popen(["psql", "-X", "-q", "-h", "127.0.0.1", "-p", str(stack.pg.port), "-U", "postgres",
+                               "-d", stack.db_name], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, text=True)
+    locker.stdin.write("BEGIN; LOCK TABLE tasks IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(30);\n")
+    locker.stdin.flush()
+    harness.wait_until(lambda: int(stack.pg.psql(
+        f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{stack.db_name}' AND wait_event_type = 'Lock'",
+        db="postgres")) >= load.n_threads, timeout=15, what="every load thread's write in flight")
+    stopping = time.monotonic()
     stack.pg.stop(mode)
+    locker.kill()
+    locker.wait(10)
     harness.wait_until(lambda: ready(api)[0] == 503, timeout=10, what="readiness 503 while PostgreSQL is down")
     stack.pg.start()
     back = time.monotonic()
@@ -28,6 +42,8 @@ def test_postgres_restart(make_stack, mode):
     print("load:", load.summary())
 
     check_failures(load.failures())
+    in_flight = [f for f in load.failures() if f["t0"] < stopping]
+    assert len(in_flight) >= load.n_threads, "the writes in flight at the restart were answered (503)"
     assert api.proc.poll() is None and w.proc.poll() is None, "nobody was restarted"
     assert heartbeat(w)["pid"] == w.proc.pid
     check_pg_invariants(stack, load)

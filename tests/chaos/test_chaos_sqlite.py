@@ -6,8 +6,7 @@ import time
 import requests
 
 import harness
-from chaoslib import DevProcess, PASSWORD, check_tasks, list_tasks, sqlite_rows, wait_ready
-from chaoslib import Targets, Load
+from chaoslib import PASSWORD, DevProcess, Load, Targets, check_tasks, list_tasks, sqlite_rows, wait_ready
 from devlib import dev_env
 
 
