@@ -4,6 +4,7 @@ Redis, API replicas, workers, a webhook receiver) and the invariants every scena
 Everything runs on loopback against real processes; nothing here knows Bollard's internals beyond
 its HTTP API, its tables and the worker's heartbeat file.
 """
+import collections
 import json
 import os
 import random
@@ -445,8 +446,7 @@ def check_tasks(load, rows, listed=None):
         assert rows[tid][0] == title, (tid, rows[tid], title)
         assert version_of(rows[tid][1]) >= load.versions[tid], \
             f"acknowledged update of {tid} to v{load.versions[tid]} lost: store has {rows[tid][1][:8]}"
-    titles = [t for t, _ in rows.values()]
-    dups = {t for t in titles if titles.count(t) > 1} if len(titles) != len(set(titles)) else set()
+    dups = [t for t, n in collections.Counter(t for t, _ in rows.values()).items() if n > 1]
     assert not dups, f"duplicate tasks: {sorted(dups)[:5]}"
     if listed is not None:
         assert set(load.created) <= set(listed), "an acknowledged task is missing from the API's list"
