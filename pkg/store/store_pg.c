@@ -209,6 +209,10 @@ static void on_result(void *arg, enum pg_error err, PGresult *res)
             log_write(LOG_ERROR, NULL, "database statement failed",
                       json_pack("{s:s,s:s,s:s}", "statement", statements[c->op].name, "sqlstate",
                                 sqlstate != NULL ? sqlstate : "", "error", msg != NULL ? msg : ""));
+            /* Class 53, insufficient resources (disk full, out of memory, too many connections): the
+             * server's state, not the request's, so 503 + Retry-After instead of 500. */
+            if (sqlstate != NULL && strncmp(sqlstate, "53", 2) == 0)
+                r.status = STORE_UNAVAILABLE;
         }
     }
     if (err == PG_OK) {

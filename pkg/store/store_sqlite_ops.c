@@ -458,6 +458,10 @@ static void fail(struct sqlite_conn *c, struct sqlite_outcome *out, const char *
         return;
     }
     out->status = STORE_ERROR;
+    /* A full disk or a failing write is the environment, not the request: 503 + Retry-After, as a
+     * PostgreSQL out of resources (SQLSTATE class 53) is. The change was rolled back either way. */
+    if (primary == SQLITE_FULL || primary == SQLITE_IOERR)
+        out->status = STORE_UNAVAILABLE;
     const char *msg = "database statement failed";
     if (primary == SQLITE_FULL)
         msg = "SQLite database or disk is full: the change was rolled back; free space on the volume holding "

@@ -317,8 +317,8 @@ def test_queue_bound_and_destroy_with_work_in_flight(tmp_path):
 
 def test_write_failure_is_an_error_not_a_crash(tmp_path):
     """Writes that the file system refuses (here: past RLIMIT_FSIZE, so the WAL cannot grow, as on a
-    full disk) give STORE_ERROR with a log line naming the cause; reads keep working and so does the
-    process."""
+    full disk) give STORE_UNAVAILABLE (503 + Retry-After: the environment, not the request) with a
+    log line naming the cause; reads keep working and so does the process."""
     db = tmp_path / "small.db"
     Driver(f"sqlite:{db}", migrate=True).close()
 
@@ -334,7 +334,7 @@ def test_write_failure_is_an_error_not_a_crash(tmp_path):
         if r["status"] != "OK":
             break
         created = f"user{i}@example.com"
-    assert r["status"] == "ERROR", r
+    assert r["status"] == "UNAVAILABLE", r
     assert created is not None and d.call("user_by_email", created)["status"] == "OK"
     assert d.call("schema_state")["status"] == "OK"
     err = d.close()
