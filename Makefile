@@ -104,9 +104,15 @@ run:
 	@$(MAKE) --no-print-directory $(BUILD)/bollard
 	@BOLLARD_BUILD=$(abspath $(BUILD)) scripts/run-dev.sh
 
+# Every benchmark, then one report (bench/report.py: build/bench/report.md + report.png, and the
+# README's performance table + docs/bench.png). A benchmark that fails is reported as missing and
+# makes `make bench` fail at the end, after the report.
 bench: all
 	@.ci/install-deps build bench
-	@set -e; for t in $(BENCH_TARGETS); do $(MAKE) --no-print-directory $$t; done
+	@rm -rf build/bench/results
+	@failed=; for t in $(BENCH_TARGETS); do $(MAKE) --no-print-directory $$t || failed="$$failed $$t"; done; \
+	python3 bench/report.py --update-readme || true; \
+	if [ -n "$$failed" ]; then echo "bench: failed:$$failed" >&2; exit 1; fi
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do $(MAKE) --no-print-directory $$t; done

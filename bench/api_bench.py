@@ -13,6 +13,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 import harness  # noqa: E402
+import results  # noqa: E402
 
 DURATION = os.environ.get("BENCH_DURATION", "8s")
 CONNECTIONS = os.environ.get("BENCH_CONNECTIONS", "32")
@@ -101,6 +102,17 @@ def main():
         print(f"| RSS after load | {loaded_rss / 1024:.1f} MB | | |")
         print(f"| start to first /health/live 200 (median of 10) | {statistics.median(starts):.1f} ms | | "
               f"budget 50 ms |")
+        cmd = "make bench-api"
+        results.record("api", [
+            results.row(f"/health/live, wrk -t1 -c{CONNECTIONS}, 1 thread each", round(api_rps), "req/s", cmd,
+                        "nginx return 200", round(nginx_rps), results.higher_is_better(api_rps, nginx_rps), 0.8),
+            results.row("/health/live p99 latency", round(api_p99, 2), "ms", cmd, "nginx return 200",
+                        round(nginx_p99, 2), results.lower_is_better(api_p99, nginx_p99)),
+            results.row("idle RSS", round(idle_rss / 1024, 1), "MB", cmd, goal=10, goal_kind="max"),
+            results.row("RSS after /health/live load", round(loaded_rss / 1024, 1), "MB", cmd),
+            results.row("start to first /health/live 200 (median of 10)", round(statistics.median(starts), 1), "ms",
+                        cmd, goal=50, goal_kind="max"),
+        ])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         pg.destroy()

@@ -3,3 +3,14 @@
 bench-api: build/release/bollard
 	BOLLARD_BUILD=$(abspath build/release) python3 bench/api_bench.py
 BENCH_TARGETS += bench-api
+
+# Image size and cold start to ready of the runtime image vs the same binary on the host (issue 8).
+.PHONY: bench-image
+bench-image: image build/release/bollard
+	BOLLARD_BUILD=$(abspath build/release) BOLLARD_IMAGE='$(IMAGE)' python3 bench/image_start.py 5
+BENCH_TARGETS += bench-image
+
+# The report alone, from whatever build/bench/results holds (make bench runs it at the end).
+.PHONY: bench-report
+bench-report:
+	python3 bench/report.py

@@ -35,6 +35,7 @@ for values in $CHART/ci/default-values.yaml $CHART/ci/production-values.yaml; do
     "$CHART_BIN values lint --chart $CHART -f $values" \
     "$HELM_BIN lint $CHART -f $values" \
     "$HELM_BIN template bench $CHART -f $values" >/dev/null 2>&1
+  cp "$work/run.json" "$work/run-$(basename "$values" .yaml).json"
   python3 - "$work/run.json" "$(basename "$values")" <<'EOF'
 import json, sys
 results = json.load(open(sys.argv[1]))["results"]
@@ -88,3 +89,22 @@ echo "| **total** | $total files | **$caught_chart refused, $lines_chart with th
 echo
 echo "helm lint only logs a template \`fail\` (INFO), so it passes the files the chart's templates reject;"
 echo "helm template (and install/upgrade) refuses them, without a line. Reproduce: make bench-chart-lint"
+
+# Figures for bench/report.py (build/bench/results/chart-lint.json).
+python3 - "$work" "$total" "$caught_chart" "$lines_chart" "$caught_lint" "$caught_template" <<'EOF'
+import json, os, sys
+sys.path.insert(0, "bench")
+import results as r
+work, total, caught, lines, caught_lint, caught_template = sys.argv[1], *map(int, sys.argv[2:])
+rows, cmd = [], "make bench-chart-lint"
+for name in ("default-values", "production-values"):
+    runs = json.load(open(os.path.join(work, f"run-{name}.json")))["results"]
+    ours, lint, template = (x["mean"] * 1000 for x in runs)
+    rows.append(r.row(f"chart values lint, {name}.yaml, vs helm lint", round(ours, 2), "ms", cmd, "helm lint",
+                      round(lint, 2), r.lower_is_better(ours, lint), 20.0))
+    rows.append(r.row(f"chart values lint, {name}.yaml, vs helm template", round(ours, 2), "ms", cmd,
+                      "helm template", round(template, 2), r.lower_is_better(ours, template)))
+rows.append(r.row(f"broken values files refused, of {total}", caught, "files", cmd, "helm template", caught_template,
+                  note=f"{lines} with the line; helm lint refuses {caught_lint}"))
+r.record("chart-lint", rows)
+EOF

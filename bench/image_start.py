@@ -17,6 +17,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "image"))
 import harness  # noqa: E402
 import imagetool  # noqa: E402
+import results as bench_results  # noqa: E402
 
 
 def until(url, deadline):
@@ -71,6 +72,17 @@ def main():
             print(f"{k:6s} live {med[k][0] * 1000:7.1f} ms   ready {med[k][1] * 1000:7.1f} ms   (median of {rounds})")
         print(f"image/host ready ratio {med['image'][1] / med['host'][1]:.1f}x; "
               f"container overhead {(med['image'][1] - med['host'][1]) * 1000:.0f} ms")
+        size_mb = int(imagetool.inspect_image()["Size"]) / 1e6
+        print(f"image size {size_mb:.1f} MB")
+        cmd = "make bench-image"
+        bench_results.record("image", [
+            bench_results.row("runtime image size (uncompressed)", round(size_mb, 1), "MB", cmd,
+                              "Python service image budget", 300, bench_results.lower_is_better(size_mb, 300), 40,
+                              goal_kind="max"),
+            bench_results.row(f"image cold start to ready (median of {rounds})", round(med["image"][1] * 1000),
+                              "ms", cmd, "the same binary on the host", round(med["host"][1] * 1000),
+                              bench_results.lower_is_better(med["image"][1], med["host"][1])),
+        ])
     finally:
         pg.destroy()
         redis.destroy()

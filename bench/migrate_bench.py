@@ -19,6 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "tests"))
 import harness  # noqa: E402
+import results as bench_results  # noqa: E402
 
 PEER = os.path.join(HERE, "peers", "alembic")
 VENV = os.path.join(REPO, "build", "bench", "alembic-venv")
@@ -87,6 +88,9 @@ def main():
         print(f"\nbollard migrate is {ratio_mean:.1f}x faster (mean), {ratio_median:.1f}x (median); "
               f"goal >= {GOAL:.0f}x: {'met' if ratio_mean >= GOAL else 'NOT met'}")
         print(f"raw: {result_path}")
+        bench_results.record("migrate", [bench_results.row(
+            "migrate an up-to-date database (mean)", round(ours["mean"] * 1000, 1), "ms", "make bench-migrate",
+            "alembic upgrade head", round(peer["mean"] * 1000, 1), ratio_mean, GOAL)])
     finally:
         pg.destroy()
 

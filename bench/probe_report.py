@@ -9,6 +9,8 @@ import shlex
 import subprocess
 import sys
 
+import results as bench_results
+
 RSS_RUNS = 30
 
 
@@ -56,6 +58,16 @@ def main():
     print()
     for label, met, figure in goals:
         print(f"goal {label:<36} {'met' if met else 'MISSED'} ({figure})")
+
+    cmd = "make bench-probe"
+    rows_out = [bench_results.row(f"probe http of /health/live vs {peer} (mean wall time)", round(base["mean_ms"], 3),
+                                  "ms", cmd, peer, round(by_name[peer]["mean_ms"], 3), ratio(peer), goal)
+                for peer, goal in (("busybox wget", 1.0), ("curl", 10.0), ("python3", 50.0))]
+    rows_out.append(bench_results.row("probe peak RSS", base["rss_kib"], "KiB", cmd, "curl", by_name["curl"]["rss_kib"],
+                                      bench_results.lower_is_better(base["rss_kib"], by_name["curl"]["rss_kib"])))
+    rows_out.append(bench_results.row("probe binary size (static, stripped)", round(size / 1024, 1), "KiB", cmd,
+                                      goal=100, goal_kind="max"))
+    bench_results.record("probe", rows_out)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "tests"))
 import harness  # noqa: E402
+import results as bench_results  # noqa: E402
 
 PEER = os.path.join(HERE, "peers", "fastapi")
 WRK_DIR = os.path.join(HERE, "wrk")
@@ -53,6 +54,10 @@ SEED_TASKS = 1000
 LIMIT = 20
 CREATE_BODY = {"title": "write the weekly report", "description": "created by wrk", "completed": False}
 POOL = 4  # DB_POOL_SIZE, Bollard's default: PostgreSQL connections per event-loop thread
+# Both Bollard configurations hold the same 4 PostgreSQL connections: with 2 threads × 4, the 8 busy
+# backends outnumber these 2 cores and PostgreSQL itself stalls for up to a second (README,
+# "Sizing the database pool").
+POOL_OF = {1: POOL, 2: POOL // 2}
 GOAL_PGBENCH = 0.5
 GOAL_PEER = 20.0
 
@@ -300,7 +305,8 @@ def main():
         servers.remove(signer)
         bollard = {}
         for threads in (1, 2):
-            bollard[threads] = harness.Bollard.api(dict(env, API_THREADS=str(threads)))
+            bollard[threads] = harness.Bollard.api(dict(env, API_THREADS=str(threads),
+                                                        DB_POOL_SIZE=str(POOL_OF[threads])))
             servers.append(bollard[threads])
         pg.psql(f"""INSERT INTO tasks (user_id, title, description, completed, due_at, created_at, updated_at)
                     SELECT '{user_id}', 'task ' || i, 'seeded task number ' || i, i % 3 = 0,
@@ -340,7 +346,7 @@ def main():
             pgbench(pg, path, defines, WARMUP)
             res[(route, "pgbench")] = pgbench(pg, path, defines, DURATION)
             for threads in (1, 2):  # the database's rate through as many connections as Bollard holds
-                res[(route, f"pgbench{threads}")] = pgbench(pg, path, defines, DURATION, clients=POOL * threads)
+                res[(route, f"pgbench{threads}")] = pgbench(pg, path, defines, DURATION, clients=POOL_OF[threads] * threads)
         rss = {"bollard1": rss_mb(bollard[1].proc.pid), "bollard2": rss_mb(bollard[2].proc.pid),
                "peer": rss_mb(peer.proc.pid)}
         tasks_after = pg.psql("SELECT count(*) FROM tasks")
@@ -360,14 +366,15 @@ def main():
                 lines.append(f"| {label} | {rps:,.0f} | {p99:.2f} ms | {pg_tps:,.0f} ({pg_lat:.2f} ms) | "
                              f"{peer_rps:,.0f} | {peer_p99:.2f} ms | {rps / pg_tps:.0%} | {rps / peer_rps:.1f}x | "
                              f"{err}/{peer_err} |")
-        lines += ["", f"Same SQL through as many connections as Bollard holds (DB_POOL_SIZE={POOL} per thread):", "",
+        lines += ["", f"Same SQL through as many connections as Bollard holds (DB_POOL_SIZE={POOL_OF[1]} with 1 thread, "
+                  f"{POOL_OF[2]} with 2):", "",
                   "| route | Bollard req/s | pgbench tx/s, same client count | Bollard/pgbench |", "|---|---|---|---|"]
         for route in ("list", "create"):
             for threads in (1, 2):
                 rps = res[(route, f"bollard{threads}")][0]
                 tps = res[(route, f"pgbench{threads}")][0]
                 lines.append(f"| {'list 20' if route == 'list' else 'create'} (API_THREADS={threads}) | {rps:,.0f} | "
-                             f"{tps:,.0f} (-c{POOL * threads}) | {rps / tps:.0%} |")
+                             f"{tps:,.0f} (-c{POOL_OF[threads] * threads}) | {rps / tps:.0%} |")
         lines += ["", "| server | RSS after load |", "|---|---|",
                   f"| bollard api, API_THREADS=1 | {rss['bollard1']:.1f} MB |",
                   f"| bollard api, API_THREADS=2 | {rss['bollard2']:.1f} MB |",
@@ -387,6 +394,27 @@ def main():
                 warn = [ln for ln in bollard[threads].stdout().splitlines() if '"warn"' in ln or '"error"' in ln]
                 print(f"bench-tasks: bollard (API_THREADS={threads}) warnings/errors ({len(warn)}):\n"
                       + "\n".join(warn[-10:]), file=sys.stderr)
+        cmd = "make bench-tasks"
+        rows = []
+        for route in ("list", "create"):
+            label = "list 20 tasks" if route == "list" else "create a task"
+            peer_rps = res[(route, "peer")][0]
+            pg_tps = res[(route, "pgbench")][0]
+            for threads in (1, 2):
+                rps, p99, err = res[(route, f"bollard{threads}")]
+                name = f"{label}, API_THREADS={threads} (p99 {p99:.1f} ms)"
+                rows.append(bench_results.row(name + " vs FastAPI", round(rps), "req/s", cmd, "FastAPI + SQLAlchemy",
+                                              round(peer_rps), bench_results.higher_is_better(rps, peer_rps),
+                                              GOAL_PEER if route == "list" else None,
+                                              note=f"{err} errors" if err else ""))
+                rows.append(bench_results.row(name + " vs pgbench", round(rps), "req/s", cmd,
+                                              f"pgbench, same SQL, -c{CONNECTIONS}", round(pg_tps),
+                                              bench_results.higher_is_better(rps, pg_tps),
+                                              GOAL_PGBENCH if route == "list" else None))
+        rows.append(bench_results.row("RSS after the task load, API_THREADS=1", round(rss["bollard1"], 1), "MB", cmd,
+                                      "FastAPI + SQLAlchemy", round(rss["peer"], 1),
+                                      bench_results.lower_is_better(rss["bollard1"], rss["peer"])))
+        bench_results.record("tasks", rows)
         report = "\n".join(lines)
         print(report)
         with open(os.path.join(OUT_DIR, "tasks.md"), "w") as f:

@@ -11,7 +11,9 @@
 * Peer: the same N jobs (same signature, headers, body) enqueued in RQ, then `rq worker --burst`
   with SimpleWorker (no fork per job: RQ's fastest mode) times draining them.
 * Redis CPU per 1,000 jobs: used_cpu_user + used_cpu_sys of INFO cpu, before/after each run.
-* Memory: peak RSS (ru_maxrss from wait4) of each worker process.
+* Memory: peak RSS of each worker process: VmHWM of /proc/PID/status, sampled until it exits (not
+  wait4's ru_maxrss, which also counts this Python parent's size at the fork); and its anonymous
+  part (RssAnon: heap and stacks, without the pages of shared libraries).
 
 Reproduce: make -j2 && make bench-worker   (or: BOLLARD_BUILD=build/release python3 bench/worker_bench.py)
 Env: BENCH_WORKER_JOBS (40000), BENCH_RQ_JOBS (3000).
@@ -31,6 +33,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "tests"))
 import harness  # noqa: E402
+import results as bench_results  # noqa: E402
 
 PEER = os.path.join(HERE, "peers", "rq")
 VENV = os.path.join(REPO, "build", "bench-venv-rq")
@@ -85,11 +88,33 @@ def redis_cpu(redis):
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
-def reap(proc):
-    """Waits for the process; returns (exit status, peak RSS in MB)."""
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, usage.ru_maxrss / 1024.0
+def status_mb(pid, field):
+    """A memory field of /proc/PID/status in MB (VmHWM: peak resident set of the process's own memory
+    map, after exec; RssAnon: its anonymous part now — heap and stacks, not library pages), or 0 once
+    the process is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return 0.0
+
+
+def memory_mb(pid):
+    return status_mb(pid, "VmHWM"), status_mb(pid, "RssAnon")
+
+
+def reap(proc, seen=(0.0, 0.0)):
+    """Waits for the process; returns (exit status, peak RSS MB, peak anonymous RSS MB), sampled every
+    10 ms while it runs (and `seen`, what was sampled before)."""
+    hwm, anon = seen
+    while proc.poll() is None:
+        h, a = memory_mb(proc.pid)
+        hwm, anon = max(hwm, h), max(anon, a)
+        time.sleep(0.01)
+    return proc.returncode, hwm, anon
 
 
 def delivered(paths):
@@ -165,18 +190,21 @@ class Bench:
         harness.wait_until(lambda: delivered(beats) >= n, timeout=600, interval=0.01, what=f"{n} deliveries")
         elapsed = time.monotonic() - t0
         cpu = redis_cpu(self.redis) - cpu0
-        rss = []
+        rss, anon = [], []
         for p in procs:
+            before = memory_mb(p.pid)  # the work is done: sampled before the process starts to exit
             p.send_signal(signal.SIGTERM)
-            code, mb = reap(p)
+            code, mb, anon_mb = reap(p, before)
             assert code == 0, f"worker exited {code}"
             rss.append(mb)
+            anon.append(anon_mb)
         pending = self.redis.cli("XPENDING", STREAM, "deliverers").split()[0]
         assert pending == "0", pending
         if e2e:
             assert self.pg.psql("SELECT count(*) FROM outbox WHERE published_at IS NULL") == "0"
         return {"workers": k, "jobs": n, "seconds": round(elapsed, 3), "jobs_per_s": round(n / elapsed),
-                "redis_cpu_ms_per_1000": round(cpu * 1000 / (n / 1000), 1), "peak_rss_mb": round(max(rss), 1)}
+                "redis_cpu_ms_per_1000": round(cpu * 1000 / (n / 1000), 1), "peak_rss_mb": round(max(rss), 1),
+                "anon_mb": round(max(anon), 1)}
 
     def rq(self, python, n):
         self.redis.cli("FLUSHALL")
@@ -191,7 +219,7 @@ class Bench:
         p = subprocess.Popen([os.path.join(VENV, "bin", "rq"), "worker", "--burst", "-q", "-w", "rq.worker.SimpleWorker",
                               "-u", self.redis.url, "-P", PEER, "deliveries"], cwd=PEER,
                              stdout=open(os.path.join(self.tmp, "rq.log"), "ab"), stderr=subprocess.STDOUT)
-        code, mb = reap(p)
+        code, mb, anon_mb = reap(p)
         elapsed = time.monotonic() - t0
         cpu = redis_cpu(self.redis) - cpu0
         assert code == 0, f"rq worker exited {code}"
@@ -199,7 +227,8 @@ class Bench:
         failed = int(self.redis.cli("ZCARD", "rq:failed:deliveries") or 0)
         assert finished == n and failed == 0, (finished, failed)
         return {"workers": 1, "jobs": n, "seconds": round(elapsed, 3), "jobs_per_s": round(n / elapsed),
-                "redis_cpu_ms_per_1000": round(cpu * 1000 / (n / 1000), 1), "peak_rss_mb": round(mb, 1)}
+                "redis_cpu_ms_per_1000": round(cpu * 1000 / (n / 1000), 1), "peak_rss_mb": round(mb, 1),
+                "anon_mb": round(anon_mb, 1)}
 
     def close(self):
         self.nginx.terminate()
@@ -228,10 +257,11 @@ def main():
     memory = peer["peak_rss_mb"] / one["peak_rss_mb"]
     rows = [("bollard worker, 1 process (stream → webhook)", one), ("bollard worker, 2 processes", two),
             ("bollard worker, 1 process, outbox → webhook", e2e), ("RQ SimpleWorker, 1 process (peer)", peer)]
-    print("\n| run | jobs | jobs/s | Redis CPU ms / 1,000 jobs | peak RSS per process |")
-    print("|---|---|---|---|---|")
+    print("\n| run | jobs | jobs/s | Redis CPU ms / 1,000 jobs | peak RSS per process | of it anonymous |")
+    print("|---|---|---|---|---|---|")
     for name, r in rows:
-        print(f"| {name} | {r['jobs']:,} | {r['jobs_per_s']:,} | {r['redis_cpu_ms_per_1000']} | {r['peak_rss_mb']} MB |")
+        print(f"| {name} | {r['jobs']:,} | {r['jobs_per_s']:,} | {r['redis_cpu_ms_per_1000']} | {r['peak_rss_mb']} MB "
+              f"| {r['anon_mb']} MB |")
     print(f"\nscaling 1 → 2 processes: {two['jobs_per_s'] / one['jobs_per_s']:.2f}x (2 cores, shared with Redis, "
           f"PostgreSQL and nginx)")
     print(f"per process vs RQ: {speed:.1f}x jobs/s (goal >= {GOAL_SPEED:.0f}x), "
@@ -240,6 +270,25 @@ def main():
     with open(os.path.join(OUT_DIR, "worker.json"), "w") as f:
         json.dump({"one": one, "two": two, "e2e": e2e, "rq": peer, "speed_ratio": round(speed, 2),
                    "memory_ratio": round(memory, 2)}, f, indent=2)
+    cmd = "make bench-worker"
+    bench_results.record("worker", [
+        bench_results.row("webhook deliveries, 1 worker process", one["jobs_per_s"], "jobs/s", cmd,
+                          "RQ SimpleWorker, 1 process", peer["jobs_per_s"], speed, GOAL_SPEED),
+        bench_results.row("webhook deliveries, 2 worker processes (scaling vs 1)", two["jobs_per_s"], "jobs/s", cmd,
+                          "bollard worker, 1 process", one["jobs_per_s"],
+                          bench_results.higher_is_better(two["jobs_per_s"], one["jobs_per_s"])),
+        bench_results.row("outbox → webhook end to end, 1 worker", e2e["jobs_per_s"], "jobs/s", cmd,
+                          "RQ SimpleWorker (queue → webhook only)", peer["jobs_per_s"],
+                          bench_results.higher_is_better(e2e["jobs_per_s"], peer["jobs_per_s"])),
+        bench_results.row("Redis CPU per 1,000 jobs", one["redis_cpu_ms_per_1000"], "ms", cmd, "RQ",
+                          peer["redis_cpu_ms_per_1000"],
+                          bench_results.lower_is_better(one["redis_cpu_ms_per_1000"], peer["redis_cpu_ms_per_1000"])),
+        bench_results.row("worker peak RSS", one["peak_rss_mb"], "MB", cmd, "RQ SimpleWorker", peer["peak_rss_mb"],
+                          memory, GOAL_MEMORY,
+                          note="mostly shared library pages: libcrypto, libcurl and its dependencies"),
+        bench_results.row("worker anonymous memory (heap, stacks)", one["anon_mb"], "MB", cmd, "RQ SimpleWorker",
+                          peer["anon_mb"], bench_results.lower_is_better(one["anon_mb"], peer["anon_mb"])),
+    ])
     return 0
 
 

@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""`make bench`'s single report: every figure the bench scripts recorded in build/bench/results/
+(bench/results.py), as one Markdown table and one PNG chart of the ratios against their goals.
+
+    python3 bench/report.py [--update-readme] [--results DIR] [--out DIR]
+
+Writes OUT/report.md and OUT/report.png (OUT defaults to build/bench) and prints the Markdown. With
+--update-readme it also replaces README.md's text between the bench-report markers with the table
+and copies the chart to docs/bench.png. A benchmark that did not run (or failed) is listed as
+missing instead of stopping the report.
+
+The chart needs matplotlib: when it is not importable here, the script installs a pinned copy into
+build/bench/report-venv with pip and runs itself again from there.
+"""
+import argparse
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import results  # noqa: E402
+
+VENV = os.path.join(REPO, "build", "bench", "report-venv")
+PINS = ["matplotlib==3.11.2"]
+# The benchmarks `make bench` runs (BENCH_TARGETS), by the name each records under.
+EXPECTED = {"api": "bench-api", "tasks": "bench-tasks", "migrate": "bench-migrate", "probe": "bench-probe",
+            "chart-lint": "bench-chart-lint", "worker": "bench-worker", "image": "bench-image"}
+BEGIN, END = "<!-- bench-report:begin -->", "<!-- bench-report:end -->"
+
+
+def ensure_matplotlib():
+    try:
+        import matplotlib  # noqa: F401
+        return
+    except ImportError:
+        pass
+    python = os.path.join(VENV, "bin", "python3")
+    if os.environ.get("BENCH_REPORT_IN_VENV"):
+        sys.exit("bench/report.py: matplotlib is still missing in " + VENV)
+    stamp = os.path.join(VENV, "pins.txt")
+    if not (os.path.exists(python) and os.path.exists(stamp) and open(stamp).read() == "\n".join(PINS)):
+        shutil.rmtree(VENV, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "venv", VENV], check=True)
+        subprocess.run([python, "-m", "pip", "install", "-q"] + PINS, check=True)
+        with open(stamp, "w") as f:
+            f.write("\n".join(PINS))
+    os.execve(python, [python] + sys.argv, dict(os.environ, BENCH_REPORT_IN_VENV="1"))
+
+
+def load(results_dir):
+    found = {}
+    for path in sorted(glob.glob(os.path.join(results_dir, "*.json"))):
+        with open(path) as f:
+            data = json.load(f)
+        found[data["name"]] = data
+    return found
+
+
+def number(v):
+    if v is None:
+        return ""
+    if isinstance(v, float) and not v.is_integer():
+        return f"{v:,.3f}".rstrip("0").rstrip(".") if abs(v) < 10 else f"{v:,.1f}"
+    return f"{int(v):,}"
+
+
+def verdict(r):
+    """'met', 'missed' or '' (no goal)."""
+    kind, goal = r.get("goal_kind"), r.get("goal")
+    if kind is None or goal is None:
+        return ""
+    if kind == "ratio":
+        return "" if r.get("ratio") is None else ("met" if r["ratio"] >= goal else "missed")
+    value = r.get("bollard")
+    if value is None:
+        return ""
+    return "met" if (value <= goal if kind == "max" else value >= goal) else "missed"
+
+
+def goal_text(r):
+    kind, goal = r.get("goal_kind"), r.get("goal")
+    if kind is None or goal is None:
+        return ""
+    unit = r.get("unit", "")
+    return {"ratio": f"≥ {number(goal)}×", "max": f"≤ {number(goal)} {unit}", "min": f"≥ {number(goal)} {unit}"}[kind]
+
+
+def markdown(found):
+    lines = ["| benchmark | Bollard | peer, same run | ratio | goal | | reproduce |",
+             "|---|---|---|---|---|---|---|"]
+    for name, target in EXPECTED.items():
+        data = found.get(name)
+        if data is None:
+            lines.append(f"| **{name}**: not measured (did `make {target}` fail?) | | | | | | `make {target}` |")
+            continue
+        for r in data["rows"]:
+            unit = r.get("unit", "")
+            peer = f"{r['peer']}: {number(r.get('peer_value'))} {unit}" if r.get("peer") else ""
+            if r.get("peer") and r.get("peer_value") is None:
+                peer = f"{r['peer']}: not measured"
+            ratio = f"{r['ratio']:.2f}×" if r.get("ratio") is not None else ""
+            figure = f"{number(r.get('bollard'))} {unit}" + (f" ({r['note']})" if r.get("note") else "")
+            lines.append(f"| {r['benchmark']} | {figure} | {peer} | {ratio} | {goal_text(r)} | {verdict(r)} | "
+                         f"`{r['command']}` |")
+    for name in sorted(set(found) - set(EXPECTED)):
+        lines.append(f"| ({name}: recorded but not part of `make bench`) | | | | | | |")
+    return "\n".join(lines) + "\n"
+
+
+def chart(found, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows = [r for name in EXPECTED if name in found for r in found[name]["rows"] if r.get("ratio")]
+    labels = [r["benchmark"] if len(r["benchmark"]) <= 60 else r["benchmark"][:57] + "…" for r in rows]
+    ratios = [r["ratio"] for r in rows]
+    colours = ["#2e7d32" if verdict(r) == "met" else "#c62828" if verdict(r) == "missed" else "#1565c0"
+               for r in rows]
+    fig, ax = plt.subplots(figsize=(10, 0.38 * len(rows) + 1.6))
+    y = range(len(rows))
+    ax.barh(list(y), ratios, color=colours)
+    for i, r in enumerate(rows):
+        if r.get("goal_kind") == "ratio" and r.get("goal"):
+            ax.plot([r["goal"], r["goal"]], [i - 0.4, i + 0.4], color="black", linewidth=2)
+        ax.text(r["ratio"] * 1.05, i, f"{r['ratio']:.2f}×", va="center", fontsize=8)
+    ax.set_yticks(list(y))
+    ax.set_yticklabels(labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.axvline(1.0, color="grey", linewidth=0.8, linestyle="--")
+    ax.set_xlabel("times better than the peer measured in the same run (log scale; black tick: goal)")
+    ax.set_title("Bollard vs peers — green: goal met, red: missed, blue: no goal")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def update_readme(table, png):
+    readme = os.path.join(REPO, "README.md")
+    text = open(readme).read()
+    if BEGIN not in text or END not in text:
+        sys.exit(f"bench/report.py: README.md has no {BEGIN} … {END} markers")
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    body = ("\n<!-- generated by `make bench` (bench/report.py); edit the benchmarks, not this table -->\n\n"
+            + table + "\n![ratios against peers](docs/bench.png)\n\n")
+    with open(readme + ".tmp", "w") as f:
+        f.write(head + BEGIN + body + END + tail)
+    os.replace(readme + ".tmp", readme)
+    os.makedirs(os.path.join(REPO, "docs"), exist_ok=True)
+    shutil.copy(png, os.path.join(REPO, "docs", "bench.png"))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--update-readme", action="store_true")
+    ap.add_argument("--results", default=results.RESULTS_DIR)
+    ap.add_argument("--out", default=os.path.join(REPO, "build", "bench"))
+    ap.add_argument("--no-chart", action="store_true", help="Markdown only (no matplotlib needed)")
+    args = ap.parse_args()
+    if not args.no_chart:
+        ensure_matplotlib()
+    found = load(args.results)
+    table = markdown(found)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "report.md"), "w") as f:
+        f.write(table)
+    print(table)
+    complete = all(name in found for name in EXPECTED)
+    if args.no_chart:
+        return 0 if complete else 1
+    png = os.path.join(args.out, "report.png")
+    chart(found, png)
+    print(f"chart: {png}")
+    if args.update_readme:
+        update_readme(table, png)
+        print("README.md performance table and docs/bench.png updated")
+    return 0 if complete else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

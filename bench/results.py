@@ -1,0 +1,49 @@
+"""Machine-readable benchmark figures: each bench script records its rows here, and bench/report.py
+turns every recorded file into one Markdown table, a PNG chart and the README's performance section.
+
+A row: what was measured, Bollard's figure, the peer measured in the same run and its figure, the
+ratio (always "how many times better Bollard is", so > 1 is better whatever the unit), the goal for
+that ratio (or for the absolute figure), and the command that reproduces it.
+"""
+import json
+import os
+import time
+
+RESULTS_DIR = os.environ.get("BENCH_RESULTS_DIR",
+                             os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                          "build", "bench", "results"))
+
+
+def row(benchmark, bollard, unit, command, peer=None, peer_value=None, ratio=None, goal=None, goal_kind="ratio",
+        note=""):
+    """goal_kind: "ratio" (ratio >= goal), "max" (bollard <= goal), "min" (bollard >= goal), or None."""
+    return {"benchmark": benchmark, "bollard": bollard, "unit": unit, "peer": peer, "peer_value": peer_value,
+            "ratio": ratio, "goal": goal, "goal_kind": goal_kind if goal is not None else None,
+            "command": command, "note": note}
+
+
+def higher_is_better(bollard, peer_value):
+    """Ratio for throughput-like figures (req/s, jobs/s)."""
+    return bollard / peer_value if bollard and peer_value else None
+
+
+def lower_is_better(bollard, peer_value):
+    """Ratio for time and memory figures (ms, MB): how many times less Bollard needs."""
+    return peer_value / bollard if bollard and peer_value else None
+
+
+def record(name, rows):
+    """Writes build/bench/results/<name>.json (replacing that benchmark's previous figures)."""
+    os.makedirs(RESULTS_DIR, exist_ok=True)
+    path = os.path.join(RESULTS_DIR, f"{name}.json")
+    with open(path + ".tmp", "w") as f:
+        json.dump({"name": name, "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                   "rows": rows}, f, indent=2)
+    os.replace(path + ".tmp", path)
+    return path
+
+
+if __name__ == "__main__":
+    # `python3 bench/results.py NAME JSON_ROWS`: for the shell benchmarks.
+    import sys
+    record(sys.argv[1], json.loads(sys.argv[2]))
