@@ -79,9 +79,12 @@ static int pg_bound(const struct worker *w)
 }
 
 /* Loads the endpoints of NEW jobs missing from the cache. Returns false when the database could
- * not answer. `asked` lists the ids looked up (so a missing one means "deleted"). */
-static bool load_missing(struct worker *w, uint64_t now, char *asked, size_t cap)
+ * not answer. `asked` lists the ids looked up; *rows (caller PQclear()s it; NULL when nothing was
+ * asked) is the answer, so a row whose cache slot was taken by another id of the same batch (the
+ * cache is direct-mapped) is still found, and only an id absent from it means "deleted". */
+static bool load_missing(struct worker *w, uint64_t now, char *asked, size_t cap, PGresult **rows)
 {
+    *rows = NULL;
     size_t o = 0;
     asked[o++] = '{';
     asked[o] = '\0'; /* searched below while it grows */
@@ -116,8 +119,26 @@ static bool load_missing(struct worker *w, uint64_t now, char *asked, size_t cap
     w->db_up = true;
     for (int r = 0; r < PQntuples(res); r++)
         cache_put(w, PQgetvalue(res, r, 0), PQgetvalue(res, r, 1), PQgetvalue(res, r, 2), now);
-    PQclear(res);
+    *rows = res;
     return true;
+}
+
+/* The endpoint from the cache, else from this batch's answer (pointing into `rows`); NULL: neither. */
+static const struct endpoint *find_endpoint(const struct worker *w, const char *id, uint64_t now,
+                                            const PGresult *rows, struct endpoint *scratch)
+{
+    const struct endpoint *e = cached(w, id, now);
+    if (e != NULL || rows == NULL)
+        return e;
+    for (int r = 0; r < PQntuples(rows); r++) {
+        if (strcmp(PQgetvalue(rows, r, 0), id) == 0) {
+            snprintf(scratch->id, sizeof(scratch->id), "%s", id);
+            scratch->url = PQgetvalue(rows, r, 1);
+            scratch->secret = PQgetvalue(rows, r, 2);
+            return scratch;
+        }
+    }
+    return NULL;
 }
 
 void worker_start_new_jobs(struct worker *w)
@@ -125,12 +146,14 @@ void worker_start_new_jobs(struct worker *w)
     uint64_t now = syncconn_now_ms();
     char asked[(WORKER_UUID_LEN + 1) * 256 + 4];
     asked[0] = '\0';
-    bool db_ok = load_missing(w, now, asked, sizeof(asked));
+    PGresult *rows = NULL;
+    bool db_ok = load_missing(w, now, asked, sizeof(asked), &rows);
+    struct endpoint scratch = {0};
     for (int i = 0; i < w->capacity; i++) {
         struct job *j = &w->jobs[i];
         if (j->state != JOB_NEW)
             continue;
-        const struct endpoint *e = cached(w, j->endpoint_id, now);
+        const struct endpoint *e = find_endpoint(w, j->endpoint_id, now, rows, &scratch);
         if (e == NULL) {
             if (db_ok && strstr(asked, j->endpoint_id) != NULL) {
                 /* Deleted since the event was published: nobody to deliver to any more. */
@@ -159,6 +182,7 @@ void worker_start_new_jobs(struct worker *w)
         }
         j->state = JOB_DELIVERING;
     }
+    PQclear(rows); /* delivery_start copied what it needs (curl copies the URL) */
 }
 
 void worker_record_failure(struct worker *w, struct job *job)

@@ -105,3 +105,33 @@ def test_thousand_changes_three_workers(stack, receiver):
     assert stack.rcli("XINFO", "GROUPS", STREAM).split()[1] == GROUP
     for w in workers:
         stop_worker(w)
+
+
+def _cache_slot(endpoint_id):
+    """pkg/worker/endpoints.c's slot_of: FNV-1a of the id text, modulo WORKER_ENDPOINT_SLOTS (512)."""
+    h = 2166136261
+    for c in endpoint_id.encode():
+        h = ((h ^ c) * 16777619) & 0xFFFFFFFF
+    return h % 512
+
+
+def test_endpoints_sharing_a_cache_slot_both_get_their_delivery(stack, receiver):
+    """The worker's endpoint cache is direct-mapped: two endpoints of one batch whose ids share a slot
+    must both be delivered to (the second once evicted the first, which then looked deleted)."""
+    import uuid
+    user, s = stack.signup()
+    first = str(uuid.uuid4())
+    second = next(i for i in (str(uuid.uuid4()) for _ in range(100000)) if _cache_slot(i) == _cache_slot(first))
+    for name, endpoint_id in (("first", first), ("second", second)):
+        secret = "whsec_" + uuid.uuid4().hex
+        receiver.secrets[name] = secret
+        stack.sql(f"INSERT INTO webhook_endpoints (id, user_id, url, events, secret) VALUES ('{endpoint_id}', "
+                  f"'{user}', '{receiver.url(name)}', '{{task.created}}', '{secret}')")
+    w = stack.worker("slots")
+    stack.create_tasks(user, s, 1)
+    event = stack.outbox_events()
+    harness.wait_until(lambda: receiver.delivered("first") == event and receiver.delivered("second") == event,
+                       timeout=15, what="the event at both endpoints")
+    assert all(r["sig_ok"] for r in receiver.snapshot())
+    assert "endpoint no longer exists" not in w.stdout()
+    stop_worker(w)
