@@ -5,12 +5,14 @@
     python3 bench/report.py [--update-readme] [--results DIR] [--out DIR]
 
 Writes OUT/report.md and OUT/report.png (OUT defaults to build/bench) and prints the Markdown. With
---update-readme it also replaces README.md's text between the bench-report markers with the table
-and copies the chart to docs/bench.png. A benchmark that did not run (or failed) is listed as
-missing instead of stopping the report.
+--update-readme it also replaces README.md's text between the bench-report markers with the report
+(table, the notes the benchmarks recorded with figures from the same run, the chart) and copies the
+chart to docs/bench.png. A benchmark that did not run (or failed) is listed as missing, a peer that
+could not be measured as "not measured", instead of stopping the report; so is a chart that could
+not be drawn. Exit status 1 when anything is missing.
 
 The chart needs matplotlib: when it is not importable here, the script installs a pinned copy into
-build/bench/report-venv with pip and runs itself again from there.
+build/bench/report-venv with pip and draws the chart with that Python (`--chart-only`).
 """
 import argparse
 import glob
@@ -33,23 +35,35 @@ EXPECTED = {"api": "bench-api", "tasks": "bench-tasks", "migrate": "bench-migrat
 BEGIN, END = "<!-- bench-report:begin -->", "<!-- bench-report:end -->"
 
 
-def ensure_matplotlib():
+def chart_python():
+    """A Python that can import matplotlib: this one, or the pinned venv (created on first use)."""
     try:
         import matplotlib  # noqa: F401
-        return
+        return sys.executable
     except ImportError:
         pass
     python = os.path.join(VENV, "bin", "python3")
-    if os.environ.get("BENCH_REPORT_IN_VENV"):
-        sys.exit("bench/report.py: matplotlib is still missing in " + VENV)
     stamp = os.path.join(VENV, "pins.txt")
     if not (os.path.exists(python) and os.path.exists(stamp) and open(stamp).read() == "\n".join(PINS)):
         shutil.rmtree(VENV, ignore_errors=True)
         subprocess.run([sys.executable, "-m", "venv", VENV], check=True)
-        subprocess.run([python, "-m", "pip", "install", "-q"] + PINS, check=True)
+        subprocess.run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check"] + PINS, check=True)
         with open(stamp, "w") as f:
             f.write("\n".join(PINS))
-    os.execve(python, [python] + sys.argv, dict(os.environ, BENCH_REPORT_IN_VENV="1"))
+    return python
+
+
+def draw(results_dir, png):
+    """Draws the chart (in the venv's Python if need be); returns None or why it could not."""
+    try:
+        python = chart_python()
+        r = subprocess.run([python, os.path.abspath(__file__), "--chart-only", "--results", results_dir,
+                            "--out", os.path.dirname(png)], capture_output=True, text=True, timeout=300)
+        if r.returncode != 0:
+            return (r.stderr.strip().splitlines() or ["exit status %d" % r.returncode])[-1]
+    except Exception as e:  # pip unreachable, no venv module, ...
+        return str(e)
+    return None
 
 
 def load(results_dir):
@@ -90,6 +104,24 @@ def goal_text(r):
     return {"ratio": f"≥ {number(goal)}×", "max": f"≤ {number(goal)} {unit}", "min": f"≥ {number(goal)} {unit}"}[kind]
 
 
+def run_info(found):
+    stamps = sorted(d.get("recorded_at", "") for d in found.values() if d.get("recorded_at"))
+    try:
+        rev = subprocess.run(["git", "-C", REPO, "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                             text=True).stdout.strip()
+    except OSError:
+        rev = ""
+    when = f"{stamps[0]} – {stamps[-1]}" if stamps else "no run recorded"
+    return f"Measured {when} at commit `{rev or 'unknown'}` on {os.cpu_count()} CPUs; ratio = times better than the peer."
+
+
+def notes(found):
+    out = []
+    for name in EXPECTED:
+        out += [f"- {n}" for n in found.get(name, {}).get("notes", [])]
+    return "\n".join(out) + ("\n" if out else "")
+
+
 def markdown(found):
     lines = ["| benchmark | Bollard | peer, same run | ratio | goal | | reproduce |",
              "|---|---|---|---|---|---|---|"]
@@ -122,38 +154,46 @@ def chart(found, path):
     colours = ["#2e7d32" if verdict(r) == "met" else "#c62828" if verdict(r) == "missed" else "#1565c0"
                for r in rows]
     fig, ax = plt.subplots(figsize=(10, 0.38 * len(rows) + 1.6))
+    spread = max(ratios) / min(ratios) if ratios else 1
+    log = spread > 20  # orders of magnitude apart: a linear axis would flatten the small ratios
     y = range(len(rows))
-    ax.barh(list(y), ratios, color=colours)
+    # Bars grow from 1 (as good as the peer): right is better, left is worse than the peer.
+    ax.barh(list(y), [r - 1 for r in ratios], left=1, color=colours)
     for i, r in enumerate(rows):
         if r.get("goal_kind") == "ratio" and r.get("goal"):
             ax.plot([r["goal"], r["goal"]], [i - 0.4, i + 0.4], color="black", linewidth=2)
-        ax.text(r["ratio"] * 1.05, i, f"{r['ratio']:.2f}×", va="center", fontsize=8)
+        right = max(r["ratio"], 1)
+        ax.text(right * 1.05 if log else right + 0.02 * max(ratios), i, f"{r['ratio']:.2f}×", va="center", fontsize=8)
     ax.set_yticks(list(y))
     ax.set_yticklabels(labels, fontsize=8)
     ax.invert_yaxis()
-    ax.set_xscale("log")
+    if log:
+        ax.set_xscale("log")
     ax.axvline(1.0, color="grey", linewidth=0.8, linestyle="--")
-    ax.set_xlabel("times better than the peer measured in the same run (log scale; black tick: goal)")
+    ax.set_xlabel("times better than the peer measured in the same run ("
+                  + ("log scale; " if log else "") + "black tick: goal)")
     ax.set_title("Bollard vs peers — green: goal met, red: missed, blue: no goal")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def update_readme(table, png):
+def update_readme(report, png):
     readme = os.path.join(REPO, "README.md")
     text = open(readme).read()
     if BEGIN not in text or END not in text:
         sys.exit(f"bench/report.py: README.md has no {BEGIN} … {END} markers")
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
-    body = ("\n<!-- generated by `make bench` (bench/report.py); edit the benchmarks, not this table -->\n\n"
-            + table + "\n![ratios against peers](docs/bench.png)\n\n")
+    body = "\n<!-- generated by `make bench` (bench/report.py); edit the benchmarks, not this text -->\n\n" + report
+    if png:
+        body += "\n![ratios against peers](docs/bench.png)\n"
     with open(readme + ".tmp", "w") as f:
-        f.write(head + BEGIN + body + END + tail)
+        f.write(head + BEGIN + body + "\n" + END + tail)
     os.replace(readme + ".tmp", readme)
-    os.makedirs(os.path.join(REPO, "docs"), exist_ok=True)
-    shutil.copy(png, os.path.join(REPO, "docs", "bench.png"))
+    if png:
+        os.makedirs(os.path.join(REPO, "docs"), exist_ok=True)
+        shutil.copy(png, os.path.join(REPO, "docs", "bench.png"))
 
 
 def main():
@@ -162,24 +202,35 @@ def main():
     ap.add_argument("--results", default=results.RESULTS_DIR)
     ap.add_argument("--out", default=os.path.join(REPO, "build", "bench"))
     ap.add_argument("--no-chart", action="store_true", help="Markdown only (no matplotlib needed)")
+    ap.add_argument("--chart-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if not args.no_chart:
-        ensure_matplotlib()
     found = load(args.results)
-    table = markdown(found)
     os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "report.md"), "w") as f:
-        f.write(table)
-    print(table)
+    png = os.path.join(args.out, "report.png")
+    if args.chart_only:
+        chart(found, png)
+        return 0
+    table = markdown(found)
+    text = run_info(found) + "\n\n" + table
+    if notes(found):
+        text += "\nNotes from the same run:\n\n" + notes(found)
     complete = all(name in found for name in EXPECTED)
+    chart_error = None
+    if not args.no_chart:
+        chart_error = draw(args.results, png)
+        if chart_error:
+            text += f"\n(chart not drawn in this run: {chart_error})\n"
+            complete = False
+    with open(os.path.join(args.out, "report.md"), "w") as f:
+        f.write(text)
+    print(text)
     if args.no_chart:
         return 0 if complete else 1
-    png = os.path.join(args.out, "report.png")
-    chart(found, png)
-    print(f"chart: {png}")
+    if not chart_error:
+        print(f"chart: {png}")
     if args.update_readme:
-        update_readme(table, png)
-        print("README.md performance table and docs/bench.png updated")
+        update_readme(text, None if chart_error else png)
+        print("README.md performance section" + ("" if chart_error else " and docs/bench.png") + " updated")
     return 0 if complete else 1
 
 

@@ -32,18 +32,20 @@ def lower_is_better(bollard, peer_value):
     return peer_value / bollard if bollard and peer_value else None
 
 
-def record(name, rows):
-    """Writes build/bench/results/<name>.json (replacing that benchmark's previous figures)."""
+def record(name, rows, notes=()):
+    """Writes build/bench/results/<name>.json (replacing that benchmark's previous figures). notes:
+    sentences about this run worth reading next to the table, their figures computed from this run
+    (the report lists them under the table; the README's prose must not carry figures of its own)."""
     os.makedirs(RESULTS_DIR, exist_ok=True)
     path = os.path.join(RESULTS_DIR, f"{name}.json")
     with open(path + ".tmp", "w") as f:
         json.dump({"name": name, "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                   "rows": rows}, f, indent=2)
+                   "rows": rows, "notes": list(notes)}, f, indent=2)
     os.replace(path + ".tmp", path)
     return path
 
 
 if __name__ == "__main__":
-    # `python3 bench/results.py NAME JSON_ROWS`: for the shell benchmarks.
+    # `python3 bench/results.py NAME JSON_ROWS [JSON_NOTES]`: for the shell benchmarks.
     import sys
-    record(sys.argv[1], json.loads(sys.argv[2]))
+    record(sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3]) if len(sys.argv) > 3 else ())

@@ -18,8 +18,9 @@ def test_report_table_from_recorded_rows(tmp_path):
                         results.lower_is_better(10.0, 380.0), 20.0),
             results.row("idle RSS", 9.5, "MB", "make bench-api", goal=10, goal_kind="max"),
             results.row("peer down", 1.0, "ms", "make bench-probe", "curl", None, None)]
-    subprocess.run([sys.executable, os.path.join(REPO, "bench", "results.py"), "api", json.dumps(rows)], env=env,
-                   check=True)
+    notes = ["pgbench reached 20.3× the peer in this run"]
+    subprocess.run([sys.executable, os.path.join(REPO, "bench", "results.py"), "api", json.dumps(rows),
+                    json.dumps(notes)], env=env, check=True)
     out = subprocess.run([sys.executable, os.path.join(REPO, "bench", "report.py"), "--no-chart", "--results",
                           str(tmp_path / "results"), "--out", str(tmp_path)], capture_output=True, text=True, env=env)
     assert out.returncode == 1, "benchmarks that did not run make the report fail"
@@ -32,3 +33,4 @@ def test_report_table_from_recorded_rows(tmp_path):
     assert "curl: not measured" in lines["peer down"]
     assert "**tasks**: not measured" in table and "`make bench-tasks`" in table
     assert "**worker**: not measured" in table
+    assert "- pgbench reached 20.3× the peer in this run" in table, "a benchmark's notes follow the table"
