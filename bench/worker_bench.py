@@ -288,6 +288,14 @@ def main():
                           note="mostly shared library pages: libcrypto, libcurl and its dependencies"),
         bench_results.row("worker anonymous memory (heap, stacks)", one["anon_mb"], "MB", cmd, "RQ SimpleWorker",
                           peer["anon_mb"], bench_results.lower_is_better(one["anon_mb"], peer["anon_mb"])),
+    ], [
+        f"Worker memory: peak RSS {one['peak_rss_mb']} MB against RQ's {peer['peak_rss_mb']} MB "
+        f"({memory:.1f}×, goal ≥ {GOAL_MEMORY:.0f}×); its anonymous part (heap, stacks) is {one['anon_mb']} MB against "
+        f"{peer['anon_mb']} MB ({peer['anon_mb'] / one['anon_mb']:.1f}×): the rest of the RSS is pages of shared "
+        "libraries (libcrypto, libcurl and Debian's dependencies of it).",
+        f"Scaling from 1 to 2 worker processes: {two['jobs_per_s'] / one['jobs_per_s']:.2f}× on {os.cpu_count()} cores "
+        "shared with Redis, PostgreSQL and the receiver. The end-to-end row includes the outbox relay "
+        "(PostgreSQL → Redis), which the RQ peer has no equivalent of.",
     ])
     return 0
 
