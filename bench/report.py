@@ -106,13 +106,10 @@ def goal_text(r):
 
 def run_info(found):
     stamps = sorted(d.get("recorded_at", "") for d in found.values() if d.get("recorded_at"))
-    try:
-        rev = subprocess.run(["git", "-C", REPO, "rev-parse", "--short=12", "HEAD"], capture_output=True,
-                             text=True).stdout.strip()
-    except OSError:
-        rev = ""
+    revs = sorted({d.get("git_rev") or "unknown" for d in found.values()})
     when = f"{stamps[0]} – {stamps[-1]}" if stamps else "no run recorded"
-    return f"Measured {when} at commit `{rev or 'unknown'}` on {os.cpu_count()} CPUs; ratio = times better than the peer."
+    return (f"Measured {when} at commit {', '.join(f'`{r}`' for r in revs) or 'unknown'} on {os.cpu_count()} CPUs; "
+            "ratio = times better than the peer.")
 
 
 def notes(found):
@@ -123,7 +120,7 @@ def notes(found):
 
 
 def markdown(found):
-    lines = ["| benchmark | Bollard | peer, same run | ratio | goal | | reproduce |",
+    lines = ["| benchmark | Bollard | peer, same run | ratio | goal | met? | reproduce |",
              "|---|---|---|---|---|---|---|"]
     for name, target in EXPECTED.items():
         data = found.get(name)

@@ -7,6 +7,7 @@ that ratio (or for the absolute figure), and the command that reproduces it.
 """
 import json
 import os
+import subprocess
 import time
 
 RESULTS_DIR = os.environ.get("BENCH_RESULTS_DIR",
@@ -32,6 +33,16 @@ def lower_is_better(bollard, peer_value):
     return peer_value / bollard if bollard and peer_value else None
 
 
+def git_rev():
+    """The commit measured ("-dirty" when the work tree had changes), or "unknown"."""
+    try:
+        out = subprocess.run(["git", "-C", os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "describe", "--always", "--dirty",
+                              "--abbrev=12"], capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        out = ""
+    return out or "unknown"
+
+
 def record(name, rows, notes=()):
     """Writes build/bench/results/<name>.json (replacing that benchmark's previous figures). notes:
     sentences about this run worth reading next to the table, their figures computed from this run
@@ -40,7 +51,7 @@ def record(name, rows, notes=()):
     path = os.path.join(RESULTS_DIR, f"{name}.json")
     with open(path + ".tmp", "w") as f:
         json.dump({"name": name, "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                   "rows": rows, "notes": list(notes)}, f, indent=2)
+                   "git_rev": git_rev(), "rows": rows, "notes": list(notes)}, f, indent=2)
     os.replace(path + ".tmp", path)
     return path
 
