@@ -54,13 +54,19 @@ void api_handle_ready(struct http_exchange *ex)
     ex->handler_data = health_ready(ex->loop->health, on_ready_report, ex);
 }
 
-/* Queue figures read from Redis on each scrape (the worker's streams; see pkg/worker/worker.h). */
+/* Figures read on each scrape: the queue from Redis (the worker's streams; see pkg/worker/worker.h)
+ * and the outbox backlog from the database. Either source may fail on its own; the other's figures
+ * are still reported, with bollard_queue_up / bollard_outbox_up saying which were read. */
+#define QUEUE_CALLS 4
 struct queue_scrape {
     struct http_exchange *ex;
-    void *calls[4];
+    void *calls[QUEUE_CALLS];
+    store_handle outbox_call;
     int pending;
     long long depth, in_delivery, oldest_ms, retries, dead;
     bool failed;
+    bool outbox_ok;
+    long long outbox_unpublished, outbox_oldest_age_ms;
 };
 
 static void respond_metrics(struct http_exchange *ex, const struct queue_scrape *q)
@@ -71,9 +77,9 @@ static void respond_metrics(struct http_exchange *ex, const struct queue_scrape 
         http_respond_problem(ex, 503, "Service Unavailable", "out of memory", NULL);
         return;
     }
-    char extra[1536];
+    char extra[2560];
     int n = 0;
-    if (q != NULL && !q->failed) {
+    if (!q->failed) {
         long long age_ms = q->oldest_ms > 0 ? (long long)time(NULL) * 1000 - q->oldest_ms : 0;
         n = snprintf(
             extra, sizeof(extra),
@@ -96,6 +102,21 @@ static void respond_metrics(struct http_exchange *ex, const struct queue_scrape 
                      "# HELP bollard_queue_up 1 when the queue figures were read from Redis.\n"
                      "# TYPE bollard_queue_up gauge\nbollard_queue_up 0\n");
     }
+    n += snprintf(extra + n, sizeof(extra) - (size_t)n,
+                  "# HELP bollard_outbox_up 1 when the outbox figures below were read from the database.\n"
+                  "# TYPE bollard_outbox_up gauge\nbollard_outbox_up %d\n",
+                  q->outbox_ok ? 1 : 0);
+    if (q->outbox_ok)
+        n += snprintf(extra + n, sizeof(extra) - (size_t)n,
+                      "# HELP bollard_outbox_unpublished Task events the relay has not published yet "
+                      "(counted up to %d).\n"
+                      "# TYPE bollard_outbox_unpublished gauge\nbollard_outbox_unpublished %lld\n"
+                      "# HELP bollard_outbox_oldest_unpublished_age_seconds Age of the oldest unpublished "
+                      "event; grows without bound when no relay publishes.\n"
+                      "# TYPE bollard_outbox_oldest_unpublished_age_seconds gauge\n"
+                      "bollard_outbox_oldest_unpublished_age_seconds %.3f\n",
+                      STORE_OUTBOX_COUNT_MAX, q->outbox_unpublished,
+                      q->outbox_oldest_age_ms > 0 ? (double)q->outbox_oldest_age_ms / 1000.0 : 0.0);
     char *all = realloc(text, len + (size_t)n + 1);
     if (all == NULL) {
         free(text);
@@ -105,6 +126,12 @@ static void respond_metrics(struct http_exchange *ex, const struct queue_scrape 
     memcpy(all + len, extra, (size_t)n + 1);
     http_respond(ex, 200, "text/plain; version=0.0.4; charset=utf-8", all, len + (size_t)n);
     free(all);
+}
+
+static void scrape_part_done(struct queue_scrape *q)
+{
+    if (--q->pending == 0)
+        respond_metrics(q->ex, q);
 }
 
 static long long reply_integer(redisReply *r)
@@ -131,8 +158,7 @@ static void on_queue_reply(struct queue_scrape *q, int index, redisReply *reply)
     } else if (index == 3) {
         q->dead = reply_integer(reply);
     }
-    if (--q->pending == 0)
-        respond_metrics(q->ex, q);
+    scrape_part_done(q);
 }
 
 #define QUEUE_REPLY_CB(i)                                                                                    \
@@ -146,43 +172,63 @@ QUEUE_REPLY_CB(1)
 QUEUE_REPLY_CB(2)
 QUEUE_REPLY_CB(3)
 
+static void on_outbox_backlog(void *arg, const struct store_result *r)
+{
+    struct queue_scrape *q = arg;
+    q->outbox_call = NULL;
+    q->outbox_ok = r->status == STORE_OK;
+    q->outbox_unpublished = r->outbox_unpublished;
+    q->outbox_oldest_age_ms = r->outbox_oldest_age_ms;
+    scrape_part_done(q);
+}
+
 static void on_metrics_abandoned(struct http_exchange *ex)
 {
     struct queue_scrape *q = ex->handler_data;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < QUEUE_CALLS; i++)
         redis_conn_cancel(ex->loop->redis, q->calls[i]);
+    if (q->outbox_call != NULL)
+        store_cancel(ex->loop->store, q->outbox_call);
 }
 
 void api_handle_metrics(struct http_exchange *ex)
 {
-    if (ex->loop->redis == NULL || !redis_conn_is_connected(ex->loop->redis)) {
-        respond_metrics(ex, NULL);
-        return;
-    }
     struct queue_scrape *q = h2o_mem_alloc_pool(&ex->req->pool, sizeof(*q));
     memset(q, 0, sizeof(*q));
     q->ex = ex;
-    static const char *const xlen[] = {"XLEN", WORKER_STREAM_JOBS};
-    static const char *const xpending[] = {"XPENDING", WORKER_STREAM_JOBS, WORKER_GROUP};
-    static const char *const zcard[] = {"ZCARD", WORKER_ZSET_RETRY};
-    static const char *const dead[] = {"XLEN", WORKER_STREAM_DEAD};
-    const char *const *argv[4] = {xlen, xpending, zcard, dead};
-    int argc[4] = {2, 3, 2, 2};
-    redis_reply_cb cbs[4] = {on_queue_reply_0, on_queue_reply_1, on_queue_reply_2, on_queue_reply_3};
     ex->handler_data = q;
     ex->on_abandon = on_metrics_abandoned;
-    /* Replies come back in order on one connection; the last one answers the scrape. */
-    q->pending = 4;
-    for (int i = 0; i < 4; i++) {
-        q->calls[i] = redis_conn_command(ex->loop->redis, cbs[i], q, argc[i], (const char **)argv[i], NULL);
-        if (q->calls[i] == NULL) {
-            q->failed = true;
-            if (--q->pending == 0) {
-                respond_metrics(ex, q);
-                return;
+    /* One part per call plus one for this function, so no callback answers before all are sent. */
+    q->pending = 1;
+    if (ex->loop->redis == NULL || !redis_conn_is_connected(ex->loop->redis)) {
+        q->failed = true;
+    } else {
+        static const char *const xlen[] = {"XLEN", WORKER_STREAM_JOBS};
+        static const char *const xpending[] = {"XPENDING", WORKER_STREAM_JOBS, WORKER_GROUP};
+        static const char *const zcard[] = {"ZCARD", WORKER_ZSET_RETRY};
+        static const char *const dead[] = {"XLEN", WORKER_STREAM_DEAD};
+        const char *const *argv[QUEUE_CALLS] = {xlen, xpending, zcard, dead};
+        int argc[QUEUE_CALLS] = {2, 3, 2, 2};
+        redis_reply_cb cbs[QUEUE_CALLS] = {on_queue_reply_0, on_queue_reply_1, on_queue_reply_2,
+                                           on_queue_reply_3};
+        for (int i = 0; i < QUEUE_CALLS; i++) {
+            q->pending++;
+            q->calls[i] =
+                redis_conn_command(ex->loop->redis, cbs[i], q, argc[i], (const char **)argv[i], NULL);
+            if (q->calls[i] == NULL) {
+                q->failed = true;
+                q->pending--;
             }
         }
     }
+    if (ex->loop->store != NULL) {
+        enum store_status immediate = STORE_OK;
+        q->pending++;
+        q->outbox_call = store_outbox_backlog(ex->loop->store, on_outbox_backlog, q, &immediate);
+        if (q->outbox_call == NULL)
+            q->pending--;
+    }
+    scrape_part_done(q);
 }
 
 static void handle_openapi(struct http_exchange *ex)

@@ -10,8 +10,10 @@
 #define BATCH_MAX 1000
 
 /* KEYS: stream, retry set, then one dedupe key per row that has endpoints.
- * ARGV: dedupe ttl ms, backlog max, row count, then per row: event_id, type, body, job count, and
- * that many endpoint ids. Returns the number of jobs added, or -1 when the backlog is full. */
+ * ARGV: dedupe ttl ms, backlog max, the number of rows that have endpoints, then per such row:
+ * event_id, type, body, job count, and that many endpoint ids. Rows nobody listens for are not
+ * passed at all (they are only marked published), so ARGV[3] counts exactly the rows that follow.
+ * Returns the number of jobs added, or -1 when the backlog is full. */
 static const char publish_lua[] =
     "if redis.call('XLEN', KEYS[1]) + redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[2]) then return -1 end\n"
     "local a, k, added = 4, 3, 0\n"
@@ -216,17 +218,21 @@ int relay_step(struct relay *r, long *jobs_out, char *why, size_t cap)
         goto done;
     }
 
-    /* EVALSHA sha numkeys stream retry dedupe… ttl backlog rows per-row… */
-    char ttl[24], backlog[24], nrows[16];
+    /* EVALSHA sha numkeys stream retry dedupe… ttl backlog listened-rows per-row… */
+    char ttl[24], backlog[24], nlistened[16];
+    int listened = 0; /* rows with at least one matching endpoint: the only ones the script sees */
+    size_t ids_len = 2;
+    for (int i = 0; i < rows; i++) {
+        ids_len += (size_t)PQgetlength(res, i, 0) + 1;
+        listened += PQgetvalue(res, i, 4)[0] != '\0';
+    }
     snprintf(ttl, sizeof(ttl), "%ld", r->cfg.dedupe_ttl_ms);
     snprintf(backlog, sizeof(backlog), "%ld", r->cfg.backlog_max);
-    snprintf(nrows, sizeof(nrows), "%d", rows);
+    snprintf(nlistened, sizeof(nlistened), "%d", listened);
     bool ok = push(&keys, r->cfg.stream_key, strlen(r->cfg.stream_key)) &&
               push(&keys, r->cfg.retry_key, strlen(r->cfg.retry_key)) && push(&args, ttl, strlen(ttl)) &&
-              push(&args, backlog, strlen(backlog)) && push(&args, nrows, strlen(nrows));
-    size_t ids_len = 2;
+              push(&args, backlog, strlen(backlog)) && push(&args, nlistened, strlen(nlistened));
     for (int i = 0; ok && i < rows; i++) {
-        ids_len += (size_t)PQgetlength(res, i, 0) + 1;
         const char *endpoints = PQgetvalue(res, i, 4);
         if (endpoints[0] == '\0')
             continue; /* nobody listens for it: only marked published */
@@ -268,8 +274,15 @@ int relay_step(struct relay *r, long *jobs_out, char *why, size_t cap)
         snprintf(why, cap, "out of memory building the batch");
         goto fail;
     }
-    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+    if (reply == NULL) {
         rc = RELAY_ERR_REDIS;
+        goto fail;
+    }
+    if (reply->type != REDIS_REPLY_INTEGER) {
+        /* Redis answered, so it is not an outage; `why` holds its error (set for error replies). */
+        if (reply->type != REDIS_REPLY_ERROR)
+            snprintf(why, cap, "the publish script returned reply type %d, not an integer", reply->type);
+        rc = RELAY_ERR_PUBLISH;
         goto fail;
     }
     if (reply->integer < 0) {

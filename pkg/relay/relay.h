@@ -38,10 +38,11 @@ struct relay_config {
 };
 
 enum relay_status {
-    RELAY_ERR_DB = -1,     /* PostgreSQL unavailable or the statement failed */
-    RELAY_ERR_REDIS = -2,  /* Redis unavailable: rows stay unpublished */
-    RELAY_BACKLOG = -3,    /* too many queued jobs: rows stay unpublished for now */
-    RELAY_ERR_SCHEMA = -4, /* the database schema is not (or no longer) compatible */
+    RELAY_ERR_DB = -1,      /* PostgreSQL unavailable or the statement failed */
+    RELAY_ERR_REDIS = -2,   /* Redis unavailable: rows stay unpublished */
+    RELAY_BACKLOG = -3,     /* too many queued jobs: rows stay unpublished for now */
+    RELAY_ERR_SCHEMA = -4,  /* the database schema is not (or no longer) compatible */
+    RELAY_ERR_PUBLISH = -5, /* Redis is up but refused the publish script: a bug, not an outage */
 };
 
 struct relay;

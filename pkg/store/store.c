@@ -70,6 +70,12 @@ store_handle store_schema_state(struct store *s, store_cb cb, void *arg, enum st
     return submit(s, &c, cb, arg, immediate);
 }
 
+store_handle store_outbox_backlog(struct store *s, store_cb cb, void *arg, enum store_status *immediate)
+{
+    struct store_call c = {.op = STORE_OP_OUTBOX_BACKLOG};
+    return submit(s, &c, cb, arg, immediate);
+}
+
 /* args: email, password_hash */
 store_handle store_user_create(struct store *s, const char *email, const char *password_hash, store_cb cb,
                                void *arg, enum store_status *immediate)

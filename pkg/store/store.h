@@ -37,6 +37,9 @@ struct store_result {
     long long schema_version;  /* store_schema_state */
     long long schema_floor;
     bool schema_missing; /* store_schema_state: migrate never ran (the bookkeeping table is absent) */
+    long long outbox_unpublished;   /* store_outbox_backlog: rows not yet published (counted up to
+                                     * STORE_OUTBOX_COUNT_MAX) */
+    long long outbox_oldest_age_ms; /* store_outbox_backlog: age of the oldest of them, 0 if none */
 };
 
 typedef void (*store_cb)(void *arg, const struct store_result *result);
@@ -68,6 +71,10 @@ void store_destroy(struct store *store);
 
 /* The applied migration level and floor (CONTRACT §4) for readiness; also proves the database answers. */
 store_handle store_schema_state(struct store *s, store_cb cb, void *arg, enum store_status *immediate);
+/* How far the outbox relay is behind (for /metrics): unpublished rows and the oldest one's age. A
+ * relay that stops publishing shows as an age that keeps growing. Before migrations: both 0. */
+#define STORE_OUTBOX_COUNT_MAX 100000
+store_handle store_outbox_backlog(struct store *s, store_cb cb, void *arg, enum store_status *immediate);
 
 /* Cursor texts are validated before any query; false = malformed. */
 bool store_cursor_is_valid(const char *cursor);

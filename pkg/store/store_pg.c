@@ -22,6 +22,7 @@
 
 static const struct pg_statement statements[] = {
     [STORE_OP_SCHEMA_STATE] = {"schema_state", NULL, 0},
+    [STORE_OP_OUTBOX_BACKLOG] = {"outbox_backlog", NULL, 0},
     [STORE_OP_USER_CREATE] = {"user_create",
                               "INSERT INTO users (email, password_hash) VALUES (lower($1), $2) RETURNING id",
                               2},
@@ -121,6 +122,15 @@ static void call_free(struct pg_store_call *c)
     free(c);
 }
 
+/* Not prepared either (the table may not exist yet); both halves walk outbox_unpublished_idx. */
+#define STR_(x) #x
+#define STR(x)  STR_(x)
+static const char outbox_backlog_sql[] =
+    "SELECT (SELECT count(*) FROM (SELECT 1 FROM outbox WHERE published_at IS NULL LIMIT " STR(
+        STORE_OUTBOX_COUNT_MAX) ") s), coalesce((SELECT (extract(epoch FROM now() - created_at) * "
+                                "1000)::bigint FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT 1), "
+                                "0)";
+
 static const char *value(PGresult *res, int col)
 {
     if (PQntuples(res) < 1 || PQnfields(res) <= col || PQgetisnull(res, 0, col))
@@ -204,6 +214,8 @@ static void on_result(void *arg, enum pg_error err, PGresult *res)
         else if (sqlstate != NULL && strcmp(sqlstate, "42P01") == 0 && c->op == STORE_OP_SCHEMA_STATE) {
             r.status = STORE_OK;
             r.schema_missing = true;
+        } else if (sqlstate != NULL && strcmp(sqlstate, "42P01") == 0 && c->op == STORE_OP_OUTBOX_BACKLOG) {
+            r.status = STORE_OK; /* not migrated yet: nothing waits */
         } else {
             const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
             log_write(LOG_ERROR, NULL, "database statement failed",
@@ -221,6 +233,10 @@ static void on_result(void *arg, enum pg_error err, PGresult *res)
             r.schema_version = value_ll(res, 0, 0);
             r.schema_floor = value_ll(res, 1, 0);
             r.schema_missing = value(res, 0) == NULL;
+            break;
+        case STORE_OP_OUTBOX_BACKLOG:
+            r.outbox_unpublished = value_ll(res, 0, 0);
+            r.outbox_oldest_age_ms = value_ll(res, 1, 0);
             break;
         case STORE_OP_USER_CREATE:
             r.user_id = value(res, 0);
@@ -290,6 +306,8 @@ static store_handle pg_submit(void *impl, const struct store_call *call, enum st
     if (call->op == STORE_OP_SCHEMA_STATE) {
         /* Not prepared: the table may not exist yet, and a prepared plan would outlive migrations. */
         c->query.sql = schema_state_sql();
+    } else if (call->op == STORE_OP_OUTBOX_BACKLOG) {
+        c->query.sql = outbox_backlog_sql;
     } else {
         c->query.stmt = &statements[call->op];
     }

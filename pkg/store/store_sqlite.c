@@ -115,7 +115,9 @@ static void on_results(h2o_multithread_receiver_t *receiver, h2o_linklist_t *mes
                                      .next_cursor = o->next_cursor,
                                      .schema_version = o->schema_version,
                                      .schema_floor = o->schema_floor,
-                                     .schema_missing = o->schema_missing};
+                                     .schema_missing = o->schema_missing,
+                                     .outbox_unpublished = o->outbox_unpublished,
+                                     .outbox_oldest_age_ms = o->outbox_oldest_age_ms};
             job->cb(job->arg, &r);
         }
         job_free(job);

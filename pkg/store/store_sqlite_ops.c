@@ -54,6 +54,7 @@ enum stmt {
     ST_COMMIT,
     ST_ROLLBACK,
     ST_HAS_SCHEMA_TABLE,
+    ST_OUTBOX_BACKLOG,
     ST_USER_CREATE,
     ST_USER_BY_EMAIL,
     ST_TASK_LIST_FIRST,
@@ -85,6 +86,11 @@ static const struct {
     [ST_ROLLBACK] = {"rollback", "ROLLBACK"},
     [ST_HAS_SCHEMA_TABLE] = {"schema_state",
                              "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1"},
+    /* created_at is in microseconds since the epoch (migrations/sqlite/0003_outbox.sql). */
+    [ST_OUTBOX_BACKLOG] = {"outbox_backlog",
+                           "SELECT (SELECT count(*) FROM (SELECT 1 FROM outbox WHERE published_at IS NULL "
+                           "LIMIT ?1)), coalesce((SELECT ?2 - created_at / 1000 FROM outbox WHERE "
+                           "published_at IS NULL ORDER BY id LIMIT 1), 0)"},
     [ST_USER_CREATE] =
         {"user_create",
          "INSERT INTO users (email, password_hash, created_at) VALUES (lower(?1), ?2, ?3) RETURNING id"},
@@ -592,6 +598,32 @@ static void op_schema_state(struct sqlite_conn *c, struct sqlite_outcome *out)
         fail(c, out, name, rc);
     }
     sqlite3_finalize(q);
+}
+
+static void op_outbox_backlog(struct sqlite_conn *c, struct sqlite_outcome *out)
+{
+    op_schema_state(c, out);
+    if (out->status != STORE_OK || out->schema_missing) {
+        out->schema_missing = false; /* not migrated yet: nothing waits */
+        return;
+    }
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int rc;
+    sqlite3_stmt *st = prepared(c, ST_OUTBOX_BACKLOG, &rc);
+    if (st != NULL)
+        rc = sqlite3_bind_int64(st, 1, STORE_OUTBOX_COUNT_MAX);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 2, (sqlite3_int64)now.tv_sec * 1000 + now.tv_nsec / 1000000);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        out->outbox_unpublished = sqlite3_column_int64(st, 0);
+        out->outbox_oldest_age_ms = sqlite3_column_int64(st, 1);
+    } else {
+        fail(c, out, stmt_sql[ST_OUTBOX_BACKLOG].name, rc);
+    }
+    release(st);
 }
 
 static void op_user_create(struct sqlite_conn *c, char *const *args, struct sqlite_outcome *out)
@@ -1185,6 +1217,9 @@ void sqlite_conn_run(struct sqlite_conn *c, enum store_op op, char *const args[S
     switch (op) {
     case STORE_OP_SCHEMA_STATE:
         op_schema_state(c, out);
+        break;
+    case STORE_OP_OUTBOX_BACKLOG:
+        op_outbox_backlog(c, out);
         break;
     case STORE_OP_USER_CREATE:
         op_user_create(c, args, out);

@@ -22,6 +22,8 @@ struct sqlite_outcome {
     long long schema_version;
     long long schema_floor;
     bool schema_missing;
+    long long outbox_unpublished;
+    long long outbox_oldest_age_ms;
 };
 
 struct sqlite_conn;

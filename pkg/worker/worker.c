@@ -87,6 +87,8 @@ static const char *relay_state_name(int state)
         return "paused: backlog at its bound";
     case RELAY_ERR_SCHEMA:
         return "schema not compatible";
+    case RELAY_ERR_PUBLISH:
+        return "redis refused the publish script";
     default:
         return "unknown";
     }
@@ -157,7 +159,10 @@ static void *relay_thread_main(void *arg)
             if (state == 0)
                 log_write(LOG_INFO, NULL, "relay: running", NULL);
             else
-                log_write(state == RELAY_BACKLOG ? LOG_INFO : LOG_WARN, NULL, "relay: not publishing",
+                log_write(state == RELAY_BACKLOG       ? LOG_INFO
+                          : state == RELAY_ERR_PUBLISH ? LOG_ERROR
+                                                       : LOG_WARN,
+                          NULL, "relay: not publishing",
                           json_pack("{s:s,s:s}", "state", relay_state_name(state), "error", why));
             last_state = state;
             snprintf(last_why, sizeof(last_why), "%s", why);
