@@ -29,7 +29,7 @@ struct account_ctx {
     void *redis_call;
     char account_key[KEY_MAX];
     char client_key[KEY_MAX];
-    char user_id[AUTH_UUID_LEN + 1]; /* signin: the account found by email */
+    char user_id[BASE_UUID_LEN + 1]; /* signin: the account found by email */
 };
 
 static void ctx_wipe(struct account_ctx *c)

@@ -9,7 +9,7 @@
 #include "api/api.h"
 #include "auth/auth.h"
 #include "store/store.h"
-#include "uuid/uuid.h"
+#include "base/base.h"
 
 /* Route handlers, one per file concern. */
 void api_handle_live(struct http_exchange *ex);
@@ -38,7 +38,7 @@ void api_handle_webhook_delete(struct http_exchange *ex);
 json_t *api_read_json_object(struct http_exchange *ex);
 
 /* The bearer token's user; on failure it has answered 401 and returns false. */
-bool api_authenticate(struct http_exchange *ex, char user_id[AUTH_UUID_LEN + 1]);
+bool api_authenticate(struct http_exchange *ex, char user_id[BASE_UUID_LEN + 1]);
 
 size_t api_utf8_length(const char *s, size_t bytes);
 bool api_is_rfc3339(const char *s);

@@ -54,7 +54,7 @@ void api_respond_unauthorized(struct http_exchange *ex, const char *detail)
     http_respond_problem(ex, 401, "Unauthorized", detail, NULL);
 }
 
-bool api_authenticate(struct http_exchange *ex, char user_id[AUTH_UUID_LEN + 1])
+bool api_authenticate(struct http_exchange *ex, char user_id[BASE_UUID_LEN + 1])
 {
     h2o_req_t *req = ex->req;
     ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);

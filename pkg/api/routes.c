@@ -4,7 +4,7 @@
 #include "metrics/metrics.h"
 #include "openapi/openapi.h"
 #include "redisconn/redisconn.h"
-#include "worker/worker.h"
+#include "queue/queue.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -203,10 +203,10 @@ void api_handle_metrics(struct http_exchange *ex)
     if (ex->loop->redis == NULL || !redis_conn_is_connected(ex->loop->redis)) {
         q->failed = true;
     } else {
-        static const char *const xlen[] = {"XLEN", WORKER_STREAM_JOBS};
-        static const char *const xpending[] = {"XPENDING", WORKER_STREAM_JOBS, WORKER_GROUP};
-        static const char *const zcard[] = {"ZCARD", WORKER_ZSET_RETRY};
-        static const char *const dead[] = {"XLEN", WORKER_STREAM_DEAD};
+        static const char *const xlen[] = {"XLEN", QUEUE_STREAM_JOBS};
+        static const char *const xpending[] = {"XPENDING", QUEUE_STREAM_JOBS, QUEUE_GROUP};
+        static const char *const zcard[] = {"ZCARD", QUEUE_ZSET_RETRY};
+        static const char *const dead[] = {"XLEN", QUEUE_STREAM_DEAD};
         const char *const *argv[QUEUE_CALLS] = {xlen, xpending, zcard, dead};
         int argc[QUEUE_CALLS] = {2, 3, 2, 2};
         redis_reply_cb cbs[QUEUE_CALLS] = {on_queue_reply_0, on_queue_reply_1, on_queue_reply_2,

@@ -17,8 +17,8 @@ enum task_action { ACT_LIST, ACT_CREATE, ACT_GET, ACT_REPLACE, ACT_DELETE, ACT_T
 struct task_ctx {
     struct http_exchange *ex;
     enum task_action action;
-    char user_id[AUTH_UUID_LEN + 1];
-    char task_id[AUTH_UUID_LEN + 1];
+    char user_id[BASE_UUID_LEN + 1];
+    char task_id[BASE_UUID_LEN + 1];
     store_handle call;
     long long if_none_match; /* GET: -1 when absent */
 };
@@ -33,13 +33,13 @@ static void on_abandoned(struct http_exchange *ex)
 /* Authenticates and resolves whose tasks these are; answers 401/403/404 itself on failure. */
 static struct task_ctx *begin(struct http_exchange *ex, enum task_action action, bool user_in_path)
 {
-    char token_user[AUTH_UUID_LEN + 1];
+    char token_user[BASE_UUID_LEN + 1];
     if (!api_authenticate(ex, token_user))
         return NULL;
     size_t next = 0;
     if (user_in_path) {
         h2o_iovec_t p = ex->params[next++];
-        if (p.len != AUTH_UUID_LEN || strncasecmp(p.base, token_user, AUTH_UUID_LEN) != 0) {
+        if (p.len != BASE_UUID_LEN || strncasecmp(p.base, token_user, BASE_UUID_LEN) != 0) {
             http_respond_problem(ex, 403, "Forbidden", "these are not your tasks", NULL);
             return NULL;
         }
@@ -52,11 +52,11 @@ static struct task_ctx *begin(struct http_exchange *ex, enum task_action action,
     memcpy(c->user_id, token_user, sizeof(c->user_id));
     if (action != ACT_LIST && action != ACT_CREATE) {
         h2o_iovec_t t = ex->params[next];
-        if (!uuid_text_is_valid(t.base, t.len)) {
+        if (!base_uuid_is_valid(t.base, t.len)) {
             http_respond_problem(ex, 404, "Not Found", "no such task", NULL);
             return NULL;
         }
-        uuid_text_lower(t.base, c->task_id); /* canonical lower case, as the database prints it */
+        base_uuid_lower(t.base, c->task_id); /* canonical lower case, as the database prints it */
     }
     ex->handler_data = c;
     ex->on_abandon = on_abandoned;
@@ -125,7 +125,7 @@ static void on_task_result(void *arg, const struct store_result *r)
     case ACT_CREATE: {
         json_t *task = json_loadb(r->json, r->json_len, 0, NULL);
         const char *id = json_string_value(json_object_get(task, "id"));
-        if (id != NULL && uuid_text_is_valid(id, strlen(id))) {
+        if (id != NULL && base_uuid_is_valid(id, strlen(id))) {
             char location[128];
             snprintf(location, sizeof(location), "/api/tasks/%s", id);
             http_add_header(ex, "location", location);

@@ -13,7 +13,7 @@
 
 struct webhook_ctx {
     struct http_exchange *ex;
-    char user_id[AUTH_UUID_LEN + 1];
+    char user_id[BASE_UUID_LEN + 1];
     char *url;         /* request pool */
     char *events_json; /* request pool */
     char secret[WEBHOOK_SECRET_LEN + 1];
@@ -32,11 +32,11 @@ static void on_abandoned(struct http_exchange *ex)
 
 static struct webhook_ctx *begin(struct http_exchange *ex)
 {
-    char token_user[AUTH_UUID_LEN + 1];
+    char token_user[BASE_UUID_LEN + 1];
     if (!api_authenticate(ex, token_user))
         return NULL;
     h2o_iovec_t p = ex->params[0];
-    if (p.len != AUTH_UUID_LEN || strncasecmp(p.base, token_user, AUTH_UUID_LEN) != 0) {
+    if (p.len != BASE_UUID_LEN || strncasecmp(p.base, token_user, BASE_UUID_LEN) != 0) {
         http_respond_problem(ex, 403, "Forbidden", "these are not your webhooks", NULL);
         return NULL;
     }
@@ -242,12 +242,12 @@ void api_handle_webhook_delete(struct http_exchange *ex)
     if (c == NULL)
         return;
     h2o_iovec_t id = ex->params[1];
-    if (!uuid_text_is_valid(id.base, id.len)) {
+    if (!base_uuid_is_valid(id.base, id.len)) {
         http_respond_problem(ex, 404, "Not Found", "no such webhook", NULL);
         return;
     }
-    char webhook_id[UUID_TEXT_LEN + 1];
-    uuid_text_lower(id.base, webhook_id);
+    char webhook_id[BASE_UUID_LEN + 1];
+    base_uuid_lower(id.base, webhook_id);
     enum store_status immediate = STORE_OK;
     store_handle h = store_webhook_delete(ex->loop->store, c->user_id, webhook_id, on_deleted, c, &immediate);
     c->call = h;

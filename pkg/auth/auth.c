@@ -1,6 +1,6 @@
 #include "auth/auth.h"
 #include "log/log.h"
-#include "uuid/uuid.h"
+#include "base/base.h"
 
 #include <argon2.h>
 #include <ctype.h>
@@ -81,7 +81,7 @@ static bool header_is_hs256(const char *token, size_t len)
 }
 
 enum auth_token_status auth_token_verify(const char *secret, size_t secret_len, const char *token,
-                                         size_t token_len, time_t now, char user_id[AUTH_UUID_LEN + 1])
+                                         size_t token_len, time_t now, char user_id[BASE_UUID_LEN + 1])
 {
     if (token_len == 0 || token_len > AUTH_TOKEN_MAX || memchr(token, '\0', token_len) != NULL)
         return AUTH_TOKEN_INVALID;
@@ -102,13 +102,13 @@ enum auth_token_status auth_token_verify(const char *secret, size_t secret_len, 
     if (errno != 0 || exp <= 0)
         goto done;
     const char *sub = jwt_get_grant(jwt, "sub");
-    if (sub == NULL || !uuid_text_is_valid(sub, strlen(sub)))
+    if (sub == NULL || !base_uuid_is_valid(sub, strlen(sub)))
         goto done;
     if ((time_t)exp <= now) {
         st = AUTH_TOKEN_EXPIRED;
         goto done;
     }
-    memcpy(user_id, sub, AUTH_UUID_LEN + 1);
+    memcpy(user_id, sub, BASE_UUID_LEN + 1);
     st = AUTH_TOKEN_OK;
 done:
     jwt_free(jwt);

@@ -9,7 +9,8 @@
 
 #include <h2o.h>
 
-#define AUTH_UUID_LEN  36
+#include "base/base.h"
+
 #define AUTH_TOKEN_MAX 4096 /* longer bearer tokens are refused before any parsing */
 
 /* ---- tokens ---- */
@@ -21,7 +22,7 @@ char *auth_token_issue(const char *secret, size_t secret_len, const char *user_i
                        time_t *expires_at);
 /* Verifies signature (HS256 only: alg none and every other algorithm are refused), exp and sub. */
 enum auth_token_status auth_token_verify(const char *secret, size_t secret_len, const char *token,
-                                         size_t token_len, time_t now, char user_id[AUTH_UUID_LEN + 1]);
+                                         size_t token_len, time_t now, char user_id[BASE_UUID_LEN + 1]);
 
 /* ---- password hashing ---- */
 

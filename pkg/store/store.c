@@ -1,6 +1,6 @@
 /* The back-end independent half of pkg/store: argument marshalling and cursor rules. */
 #include "store/store_impl.h"
-#include "uuid/uuid.h"
+#include "base/base.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -41,7 +41,7 @@ bool store_cursor_split(const char *cursor, char micros[24], char uuid[37])
     for (const char *p = cursor; p < dot; p++)
         if (!isdigit((unsigned char)*p))
             return false;
-    if (!uuid_text_is_valid(dot + 1, strlen(dot + 1)))
+    if (!base_uuid_is_valid(dot + 1, strlen(dot + 1)))
         return false;
     memcpy(micros, cursor, (size_t)(dot - cursor));
     micros[dot - cursor] = '\0';

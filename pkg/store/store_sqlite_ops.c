@@ -9,6 +9,7 @@
  * UTF-8. Inputs are checked here by the same rules, and a value PostgreSQL refuses with an SQLSTATE
  * of class 22 gives STORE_INVALID here too, as store_pg.c maps it. */
 #include "store/store_sqlite_ops.h"
+#include "base/base.h"
 #include "log/log.h"
 #include "schema/schema.h"
 
@@ -35,7 +36,6 @@
 /* Bound on ending a failed transaction, whatever the call's own deadline was. */
 #define ROLLBACK_TIMEOUT_MS 1000
 #define TS_MAX              40
-#define UUID_TEXT_LEN       36
 
 #define TASK_COLS "id, title, description, completed, due_at, created_at, updated_at, version"
 enum {
@@ -207,7 +207,7 @@ static int hex_value(char ch)
 
 /* The spellings PostgreSQL's uuid type accepts: 32 hex digits, optionally in braces, with an
  * optional hyphen after any group of four digits. Writes the canonical lower-case 8-4-4-4-12 form. */
-static bool uuid_canonical(const char *in, char out[UUID_TEXT_LEN + 1])
+static bool uuid_canonical(const char *in, char out[BASE_UUID_LEN + 1])
 {
     static const char hex[] = "0123456789abcdef";
     if (in == NULL)
@@ -269,7 +269,7 @@ static bool valid_utf8(const char *text)
 }
 
 /* A random (version 4) UUID in canonical text, like gen_random_uuid(). */
-static bool uuid_v4(char out[UUID_TEXT_LEN + 1])
+static bool uuid_v4(char out[BASE_UUID_LEN + 1])
 {
     static const char hex[] = "0123456789abcdef";
     unsigned char b[16];
@@ -677,7 +677,7 @@ static void op_user_by_email(struct sqlite_conn *c, char *const *args, struct sq
 static void op_task_list(struct sqlite_conn *c, char *const *args, struct sqlite_outcome *out)
 {
     const char *name = stmt_sql[ST_TASK_LIST_FIRST].name;
-    char user_id[UUID_TEXT_LEN + 1], after_id[UUID_TEXT_LEN + 1];
+    char user_id[BASE_UUID_LEN + 1], after_id[BASE_UUID_LEN + 1];
     bool has_cursor = args[2] != NULL;
     long long after_us = 0;
     if (!uuid_canonical(args[0], user_id) || (has_cursor && !uuid_canonical(args[3], after_id))) {
@@ -754,7 +754,7 @@ static void op_task_list(struct sqlite_conn *c, char *const *args, struct sqlite
 static void op_task_get(struct sqlite_conn *c, char *const *args, struct sqlite_outcome *out)
 {
     const char *name = stmt_sql[ST_TASK_GET].name;
-    char user_id[UUID_TEXT_LEN + 1], task_id[UUID_TEXT_LEN + 1];
+    char user_id[BASE_UUID_LEN + 1], task_id[BASE_UUID_LEN + 1];
     if (!uuid_canonical(args[0], user_id) || !uuid_canonical(args[1], task_id)) {
         fail_invalid(out);
         return;
@@ -787,8 +787,8 @@ struct write {
     struct sqlite_outcome *out;
     enum op_kind { W_CREATE, W_REPLACE, W_TOGGLE, W_DELETE } kind;
     const char *name;
-    char user_id[UUID_TEXT_LEN + 1];
-    char task_id[UUID_TEXT_LEN + 1];
+    char user_id[BASE_UUID_LEN + 1];
+    char task_id[BASE_UUID_LEN + 1];
     long long now_us;
 };
 
@@ -1048,7 +1048,7 @@ static char *events_text(const char *events_json, bool *invalid)
 static void op_webhook_create(struct sqlite_conn *c, char *const *args, struct sqlite_outcome *out)
 {
     const char *name = stmt_sql[ST_WEBHOOK_INSERT].name;
-    char user_id[UUID_TEXT_LEN + 1];
+    char user_id[BASE_UUID_LEN + 1];
     bool invalid = false;
     if (!uuid_canonical(args[0], user_id)) {
         fail_invalid(out);
@@ -1064,7 +1064,7 @@ static void op_webhook_create(struct sqlite_conn *c, char *const *args, struct s
     }
     long max = args[4] != NULL ? strtol(args[4], NULL, 10) : 0;
     /* The SQLite twin of 0004 has no id default (PostgreSQL's is gen_random_uuid()): made here. */
-    char webhook_id[UUID_TEXT_LEN + 1];
+    char webhook_id[BASE_UUID_LEN + 1];
     sqlite3_stmt *st = NULL;
     if (!uuid_v4(webhook_id)) {
         fail_other(out, name, "no random bytes for an id");
@@ -1131,7 +1131,7 @@ done:
 static void op_webhook_list(struct sqlite_conn *c, char *const *args, struct sqlite_outcome *out)
 {
     const char *name = stmt_sql[ST_WEBHOOK_LIST].name;
-    char user_id[UUID_TEXT_LEN + 1];
+    char user_id[BASE_UUID_LEN + 1];
     if (!uuid_canonical(args[0], user_id)) {
         fail_invalid(out);
         return;
@@ -1173,7 +1173,7 @@ static void op_webhook_list(struct sqlite_conn *c, char *const *args, struct sql
 static void op_webhook_delete(struct sqlite_conn *c, char *const *args, struct sqlite_outcome *out)
 {
     const char *name = stmt_sql[ST_WEBHOOK_DELETE].name;
-    char user_id[UUID_TEXT_LEN + 1], webhook_id[UUID_TEXT_LEN + 1];
+    char user_id[BASE_UUID_LEN + 1], webhook_id[BASE_UUID_LEN + 1];
     if (!uuid_canonical(args[0], user_id) || !uuid_canonical(args[1], webhook_id)) {
         fail_invalid(out);
         return;

@@ -12,41 +12,11 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
+#include "base/base.h"
 #include "redisconn/redisconn.h"
 
 #define BACKOFF_FIRST_MS 250
 #define BACKOFF_MAX_MS   5000
-
-uint64_t syncconn_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-void syncconn_one_line(const char *in, char *out, size_t cap)
-{
-    size_t o = 0;
-    if (cap == 0)
-        return;
-    for (const char *p = in != NULL ? in : ""; *p != '\0' && o + 1 < cap; p++)
-        out[o++] = (*p == '\n' || *p == '\r' || *p == '\t') ? ' ' : *p;
-    while (o > 0 && out[o - 1] == ' ')
-        o--;
-    out[o] = '\0';
-}
-
-static void set_why(char *why, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_why(char *why, size_t cap, const char *fmt, ...)
-{
-    if (why == NULL || cap == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    if (vsnprintf(why, cap, fmt, ap) < 0)
-        why[0] = '\0';
-    va_end(ap);
-}
 
 static char *secret_dup(const char *s)
 {
@@ -65,7 +35,7 @@ static void secret_free(char *s)
 static int wait_fd(int fd, short events, uint64_t deadline)
 {
     for (;;) {
-        uint64_t now = syncconn_now_ms();
+        uint64_t now = base_now_ms();
         if (now >= deadline)
             return 0;
         struct pollfd p = {.fd = fd, .events = events};
@@ -137,17 +107,17 @@ static void pg_failed(struct sync_pg *pg, const char *why)
     pg->backoff_ms = pg->backoff_ms == 0 ? BACKOFF_FIRST_MS : pg->backoff_ms * 2;
     if (pg->backoff_ms > BACKOFF_MAX_MS)
         pg->backoff_ms = BACKOFF_MAX_MS;
-    pg->retry_at = syncconn_now_ms() + (uint64_t)pg->backoff_ms;
+    pg->retry_at = base_now_ms() + (uint64_t)pg->backoff_ms;
 }
 
 bool sync_pg_ensure(struct sync_pg *pg, char *why, size_t cap)
 {
     if (pg->conn != NULL)
         return true;
-    uint64_t now = syncconn_now_ms();
+    uint64_t now = base_now_ms();
     if (now < pg->retry_at) {
         /* The same text while it lasts, so callers can log changes only. */
-        set_why(why, cap, "%s (reconnecting with backoff)", pg->last_error);
+        base_why(why, cap, "%s (reconnecting with backoff)", pg->last_error);
         return false;
     }
     uint64_t deadline = now + (uint64_t)pg->connect_timeout_ms;
@@ -159,8 +129,8 @@ bool sync_pg_ensure(struct sync_pg *pg, char *why, size_t cap)
     pg->conn = PQconnectStartParams(keys, values, 1);
     if (pg->conn == NULL || PQstatus(pg->conn) == CONNECTION_BAD) {
         char line[SYNCCONN_WHY_MAX];
-        syncconn_one_line(pg->conn != NULL ? PQerrorMessage(pg->conn) : "out of memory", line, sizeof(line));
-        set_why(why, cap, "database connection failed: %s", line);
+        base_one_line(pg->conn != NULL ? PQerrorMessage(pg->conn) : "out of memory", line, sizeof(line));
+        base_why(why, cap, "database connection failed: %s", line);
         pg_failed(pg, why);
         return false;
     }
@@ -168,21 +138,21 @@ bool sync_pg_ensure(struct sync_pg *pg, char *why, size_t cap)
     while (st != PGRES_POLLING_OK) {
         if (st == PGRES_POLLING_FAILED) {
             char line[SYNCCONN_WHY_MAX];
-            syncconn_one_line(PQerrorMessage(pg->conn), line, sizeof(line));
-            set_why(why, cap, "database connection failed: %s", line);
+            base_one_line(PQerrorMessage(pg->conn), line, sizeof(line));
+            base_why(why, cap, "database connection failed: %s", line);
             pg_failed(pg, why);
             return false;
         }
         int ready = wait_fd(PQsocket(pg->conn), st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline);
         if (ready <= 0) {
-            set_why(why, cap, "database connection timed out after %d ms", pg->connect_timeout_ms);
+            base_why(why, cap, "database connection timed out after %d ms", pg->connect_timeout_ms);
             pg_failed(pg, why);
             return false;
         }
         st = PQconnectPoll(pg->conn);
     }
     if (PQsetnonblocking(pg->conn, 1) != 0) {
-        set_why(why, cap, "database connection: cannot switch to non-blocking mode");
+        base_why(why, cap, "database connection: cannot switch to non-blocking mode");
         pg_failed(pg, why);
         return false;
     }
@@ -198,7 +168,7 @@ PGresult *sync_pg_exec(struct sync_pg *pg, const char *sql, int nparams, const c
         sqlstate[0] = '\0';
     if (!sync_pg_ensure(pg, why, cap))
         return NULL;
-    uint64_t deadline = syncconn_now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 1);
+    uint64_t deadline = base_now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 1);
     int sent = params == NULL && nparams == 0
                    ? PQsendQuery(pg->conn, sql)
                    : PQsendQueryParams(pg->conn, sql, nparams, NULL, params, NULL, NULL, 0);
@@ -247,8 +217,8 @@ PGresult *sync_pg_exec(struct sync_pg *pg, const char *sql, int nparams, const c
         if (!failed) {
             failed = true;
             char line[SYNCCONN_WHY_MAX];
-            syncconn_one_line(PQresultErrorMessage(r), line, sizeof(line));
-            set_why(why, cap, "%s", line[0] != '\0' ? line : PQresStatus(st));
+            base_one_line(PQresultErrorMessage(r), line, sizeof(line));
+            base_why(why, cap, "%s", line[0] != '\0' ? line : PQresStatus(st));
             const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
             if (sqlstate != NULL && state != NULL)
                 snprintf(sqlstate, 6, "%s", state);
@@ -264,18 +234,18 @@ PGresult *sync_pg_exec(struct sync_pg *pg, const char *sql, int nparams, const c
         return NULL;
     }
     if (last == NULL)
-        set_why(why, cap, "the statement returned no result");
+        base_why(why, cap, "the statement returned no result");
     return last;
 timed_out:
     /* The server may still be running it; dropping the connection ends it (and its transaction)
      * without PQcancel's blocking round trip. */
-    set_why(why, cap, "database statement timed out after %d ms", timeout_ms);
+    base_why(why, cap, "database statement timed out after %d ms", timeout_ms);
     pg_failed(pg, why);
     return NULL;
 lost : {
     char line[SYNCCONN_WHY_MAX];
-    syncconn_one_line(PQerrorMessage(pg->conn), line, sizeof(line));
-    set_why(why, cap, "database connection lost: %s", line);
+    base_one_line(PQerrorMessage(pg->conn), line, sizeof(line));
+    base_why(why, cap, "database connection lost: %s", line);
     pg_failed(pg, why);
     return NULL;
 }
@@ -345,7 +315,7 @@ static void redis_failed(struct sync_redis *r, const char *why)
     r->backoff_ms = r->backoff_ms == 0 ? BACKOFF_FIRST_MS : r->backoff_ms * 2;
     if (r->backoff_ms > BACKOFF_MAX_MS)
         r->backoff_ms = BACKOFF_MAX_MS;
-    r->retry_at = syncconn_now_ms() + (uint64_t)r->backoff_ms;
+    r->retry_at = base_now_ms() + (uint64_t)r->backoff_ms;
 }
 
 /* Runs a handshake command on a fresh connection; true when the reply is not an error. */
@@ -354,15 +324,15 @@ static bool handshake(redisContext *c, int argc, const char **argv, const char *
     redisReply *reply = redisCommandArgv(c, argc, argv, NULL);
     if (reply == NULL) {
         char line[SYNCCONN_WHY_MAX];
-        syncconn_one_line(c->errstr, line, sizeof(line));
-        set_why(why, cap, "redis %s failed: %s", what, line);
+        base_one_line(c->errstr, line, sizeof(line));
+        base_why(why, cap, "redis %s failed: %s", what, line);
         return false;
     }
     bool ok = reply->type != REDIS_REPLY_ERROR;
     if (!ok) {
         char line[SYNCCONN_WHY_MAX];
-        syncconn_one_line(reply->str, line, sizeof(line));
-        set_why(why, cap, "redis %s refused: %s", what, line);
+        base_one_line(reply->str, line, sizeof(line));
+        base_why(why, cap, "redis %s refused: %s", what, line);
     }
     freeReplyObject(reply);
     return ok;
@@ -372,22 +342,22 @@ redisContext *sync_redis_get(struct sync_redis *r, char *why, size_t cap)
 {
     if (r->c != NULL)
         return r->c;
-    uint64_t now = syncconn_now_ms();
+    uint64_t now = base_now_ms();
     if (now < r->retry_at) {
-        set_why(why, cap, "%s (reconnecting with backoff)", r->last_error);
+        base_why(why, cap, "%s (reconnecting with backoff)", r->last_error);
         return NULL;
     }
     struct timeval tv = {.tv_sec = r->timeout_ms / 1000, .tv_usec = (r->timeout_ms % 1000) * 1000};
     r->c = redisConnectWithTimeout(r->url.host, r->url.port, tv);
     if (r->c == NULL || r->c->err) {
         char line[SYNCCONN_WHY_MAX];
-        syncconn_one_line(r->c != NULL ? r->c->errstr : "out of memory", line, sizeof(line));
-        set_why(why, cap, "redis not reachable at %s:%d: %s", r->url.host, r->url.port, line);
+        base_one_line(r->c != NULL ? r->c->errstr : "out of memory", line, sizeof(line));
+        base_why(why, cap, "redis not reachable at %s:%d: %s", r->url.host, r->url.port, line);
         redis_failed(r, why);
         return NULL;
     }
     if (redisSetTimeout(r->c, tv) != REDIS_OK) {
-        set_why(why, cap, "redis: cannot set the command timeout");
+        base_why(why, cap, "redis: cannot set the command timeout");
         redis_failed(r, why);
         return NULL;
     }
@@ -429,15 +399,15 @@ redisReply *sync_redis_command(struct sync_redis *r, int argc, const char **argv
     redisReply *reply = redisCommandArgv(c, argc, argv, argvlen);
     if (reply == NULL) {
         char line[SYNCCONN_WHY_MAX];
-        syncconn_one_line(c->errstr, line, sizeof(line));
-        set_why(why, cap, "redis command failed: %s", line[0] != '\0' ? line : "connection lost");
+        base_one_line(c->errstr, line, sizeof(line));
+        base_why(why, cap, "redis command failed: %s", line[0] != '\0' ? line : "connection lost");
         redis_failed(r, why);
         return NULL;
     }
     if (reply->type == REDIS_REPLY_ERROR) {
         char line[SYNCCONN_WHY_MAX];
-        syncconn_one_line(reply->str, line, sizeof(line));
-        set_why(why, cap, "redis: %s", line);
+        base_one_line(reply->str, line, sizeof(line));
+        base_why(why, cap, "redis: %s", line);
         if (strncmp(reply->str, "NOSCRIPT", 8) == 0)
             sync_redis_drop(r); /* SCRIPT FLUSH happened: reconnecting reloads them */
     }

@@ -12,10 +12,9 @@
 #include <hiredis.h>
 #include <libpq-fe.h>
 
-#define SYNCCONN_WHY_MAX 256
+#include "base/base.h"
 
-/* Monotonic milliseconds. */
-uint64_t syncconn_now_ms(void);
+#define SYNCCONN_WHY_MAX BASE_WHY_MAX
 
 /* ---- PostgreSQL */
 
@@ -65,8 +64,5 @@ redisReply *sync_redis_command(struct sync_redis *r, int argc, const char **argv
                                char *why, size_t cap);
 void sync_redis_drop(struct sync_redis *r);
 bool sync_redis_connected(const struct sync_redis *r);
-
-/* Copies a message onto one line (control characters become spaces), cut at cap. */
-void syncconn_one_line(const char *in, char *out, size_t cap);
 
 #endif

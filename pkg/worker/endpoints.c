@@ -95,12 +95,12 @@ static bool load_missing(struct worker *w, uint64_t now, char *asked, size_t cap
             continue;
         if (strstr(asked, j->endpoint_id) != NULL)
             continue;
-        if (o + WORKER_UUID_LEN + 3 > cap)
+        if (o + BASE_UUID_LEN + 3 > cap)
             break; /* the rest is looked up on the next batch */
         if (n++ > 0)
             asked[o++] = ',';
-        memcpy(asked + o, j->endpoint_id, WORKER_UUID_LEN);
-        o += WORKER_UUID_LEN;
+        memcpy(asked + o, j->endpoint_id, BASE_UUID_LEN);
+        o += BASE_UUID_LEN;
         asked[o] = '\0';
     }
     asked[o++] = '}';
@@ -143,8 +143,8 @@ static const struct endpoint *find_endpoint(const struct worker *w, const char *
 
 void worker_start_new_jobs(struct worker *w)
 {
-    uint64_t now = syncconn_now_ms();
-    char asked[(WORKER_UUID_LEN + 1) * 256 + 4];
+    uint64_t now = base_now_ms();
+    char asked[(BASE_UUID_LEN + 1) * 256 + 4];
     asked[0] = '\0';
     PGresult *rows = NULL;
     bool db_ok = load_missing(w, now, asked, sizeof(asked), &rows);

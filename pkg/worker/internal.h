@@ -12,9 +12,9 @@
 #include "config/config.h"
 #include "delivery/delivery.h"
 #include "syncconn/syncconn.h"
-#include "uuid/uuid.h"
+#include "base/base.h"
+#include "queue/queue.h"
 
-#define WORKER_UUID_LEN       UUID_TEXT_LEN
 #define WORKER_STREAM_ID_MAX  48
 #define WORKER_TYPE_MAX       32
 #define WORKER_CONSUMER_MAX   160
@@ -44,8 +44,8 @@ enum job_outcome {
 struct job {
     enum job_state state;
     char id[WORKER_STREAM_ID_MAX];
-    char event_id[WORKER_UUID_LEN + 1];
-    char endpoint_id[WORKER_UUID_LEN + 1];
+    char event_id[BASE_UUID_LEN + 1];
+    char endpoint_id[BASE_UUID_LEN + 1];
     char type[WORKER_TYPE_MAX];
     int attempt;
     char *body;
@@ -60,7 +60,7 @@ struct job {
 };
 
 struct endpoint {
-    char id[WORKER_UUID_LEN + 1];
+    char id[BASE_UUID_LEN + 1];
     char *url;
     char *secret;
     uint64_t expires;

@@ -14,7 +14,7 @@
 #include <jansson.h>
 
 #include "log/log.h"
-#include "uuid/uuid.h"
+#include "base/base.h"
 #include "webhook/webhook.h"
 
 #define ARGV_MAX (8 + 2 * 256 + 16)
@@ -28,7 +28,7 @@ int worker_free_slots(const struct worker *w)
 /* Errors are logged when they change, and at most every 30 s while they persist. */
 void worker_redis_failed(struct worker *w, const char *what, const char *why)
 {
-    uint64_t now = syncconn_now_ms();
+    uint64_t now = base_now_ms();
     w->redis_up = sync_redis_connected(w->cmd);
     if (strcmp(why, w->last_redis_error) != 0 || now - w->redis_error_logged > 30000) {
         snprintf(w->last_redis_error, sizeof(w->last_redis_error), "%s", why);
@@ -67,7 +67,7 @@ bool worker_ensure_group(struct worker *w)
     if (w->group_ready)
         return true;
     /* Id 0, not $: jobs published before any consumer existed must be read too. */
-    const char *argv[] = {"XGROUP", "CREATE", WORKER_STREAM_JOBS, WORKER_GROUP, "0", "MKSTREAM"};
+    const char *argv[] = {"XGROUP", "CREATE", QUEUE_STREAM_JOBS, QUEUE_GROUP, "0", "MKSTREAM"};
     redisReply *r = command(w, "XGROUP CREATE", 6, argv, NULL);
     if (r == NULL)
         return false;
@@ -76,7 +76,7 @@ bool worker_ensure_group(struct worker *w)
     if (ok) {
         w->group_ready = true;
         log_write(LOG_INFO, NULL, "consumer group ready",
-                  json_pack("{s:s,s:s,s:s}", "stream", WORKER_STREAM_JOBS, "group", WORKER_GROUP, "consumer",
+                  json_pack("{s:s,s:s,s:s}", "stream", QUEUE_STREAM_JOBS, "group", QUEUE_GROUP, "consumer",
                             w->consumer));
     }
     return ok;
@@ -143,11 +143,11 @@ static void accept_entry(struct worker *w, const redisReply *e)
         const redisReply *k = f->element[i], *v = f->element[i + 1];
         if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
             continue;
-        if (strcmp(k->str, "event_id") == 0 && uuid_text_is_valid(v->str, v->len)) {
-            memcpy(job->event_id, v->str, WORKER_UUID_LEN);
+        if (strcmp(k->str, "event_id") == 0 && base_uuid_is_valid(v->str, v->len)) {
+            memcpy(job->event_id, v->str, BASE_UUID_LEN);
             have_event = true;
-        } else if (strcmp(k->str, "endpoint_id") == 0 && uuid_text_is_valid(v->str, v->len)) {
-            memcpy(job->endpoint_id, v->str, WORKER_UUID_LEN);
+        } else if (strcmp(k->str, "endpoint_id") == 0 && base_uuid_is_valid(v->str, v->len)) {
+            memcpy(job->endpoint_id, v->str, BASE_UUID_LEN);
             have_endpoint = true;
         } else if (strcmp(k->str, "type") == 0 && v->len < sizeof(job->type) &&
                    webhook_event_type_valid(v->str)) {
@@ -226,8 +226,8 @@ void worker_read_send(struct worker *w)
     char count[16], block[16];
     snprintf(count, sizeof(count), "%d", free);
     snprintf(block, sizeof(block), "%d", WORKER_READ_BLOCK_MS);
-    const char *argv[] = {"XREADGROUP", "GROUP", WORKER_GROUP, w->consumer,        "COUNT", count,
-                          "BLOCK",      block,   "STREAMS",    WORKER_STREAM_JOBS, ">"};
+    const char *argv[] = {"XREADGROUP", "GROUP", QUEUE_GROUP, w->consumer,       "COUNT", count,
+                          "BLOCK",      block,   "STREAMS",   QUEUE_STREAM_JOBS, ">"};
     if (redisAppendCommandArgv(c, 11, argv, NULL) != REDIS_OK) {
         worker_redis_failed(w, "XREADGROUP", "cannot queue the command");
         sync_redis_drop(w->reader);
@@ -242,7 +242,7 @@ void worker_read_send(struct worker *w)
         }
     }
     w->read_outstanding = true;
-    w->read_sent_ms = syncconn_now_ms();
+    w->read_sent_ms = base_now_ms();
     w->reserved = free;
 }
 
@@ -297,8 +297,8 @@ void worker_recover_step(struct worker *w)
     snprintf(count, sizeof(count), "%d", free);
     /* An id instead of ">" re-reads this consumer's own pending entries: those a previous run under
      * the same name (a restarted container) had taken but not finished. */
-    const char *argv[] = {"XREADGROUP", "GROUP",   WORKER_GROUP,       w->consumer,      "COUNT",
-                          count,        "STREAMS", WORKER_STREAM_JOBS, w->recover_cursor};
+    const char *argv[] = {"XREADGROUP", "GROUP",   QUEUE_GROUP,       w->consumer,      "COUNT",
+                          count,        "STREAMS", QUEUE_STREAM_JOBS, w->recover_cursor};
     redisReply *r = command(w, "XREADGROUP (own pending)", 9, argv, NULL);
     if (r == NULL)
         return;
@@ -325,8 +325,8 @@ int worker_reclaim(struct worker *w)
     char count[16], idle[24];
     snprintf(count, sizeof(count), "%d", free);
     snprintf(idle, sizeof(idle), "%lld", (long long)w->cfg->worker_visibility_timeout_seconds * 1000);
-    const char *argv[] = {"XAUTOCLAIM", WORKER_STREAM_JOBS, WORKER_GROUP, w->consumer,
-                          idle,         w->reclaim_cursor,  "COUNT",      count};
+    const char *argv[] = {"XAUTOCLAIM", QUEUE_STREAM_JOBS, QUEUE_GROUP, w->consumer,
+                          idle,         w->reclaim_cursor, "COUNT",     count};
     redisReply *r = command(w, "XAUTOCLAIM", 8, argv, NULL);
     int more = 0;
     if (r == NULL)
@@ -371,8 +371,8 @@ void worker_renew(struct worker *w)
     bool ok = push_arg(argv, lens, &argc, "EVALSHA", 7) &&
               push_arg(argv, lens, &argc, w->scripts[SCRIPT_RENEW].sha, 40) &&
               push_arg(argv, lens, &argc, "1", 1) &&
-              push_arg(argv, lens, &argc, WORKER_STREAM_JOBS, strlen(WORKER_STREAM_JOBS)) &&
-              push_arg(argv, lens, &argc, WORKER_GROUP, strlen(WORKER_GROUP)) &&
+              push_arg(argv, lens, &argc, QUEUE_STREAM_JOBS, strlen(QUEUE_STREAM_JOBS)) &&
+              push_arg(argv, lens, &argc, QUEUE_GROUP, strlen(QUEUE_GROUP)) &&
               push_arg(argv, lens, &argc, w->consumer, strlen(w->consumer));
     int ids = 0;
     for (int i = 0; ok && i < w->capacity; i++) {
@@ -395,8 +395,8 @@ void worker_promote(struct worker *w)
         return;
     char limit[16];
     snprintf(limit, sizeof(limit), "%d", WORKER_PROMOTE_BATCH);
-    const char *argv[] = {
-        "EVALSHA", w->scripts[SCRIPT_PROMOTE].sha, "2", WORKER_STREAM_JOBS, WORKER_ZSET_RETRY, limit};
+    const char *argv[] = {"EVALSHA", w->scripts[SCRIPT_PROMOTE].sha, "2", QUEUE_STREAM_JOBS, QUEUE_ZSET_RETRY,
+                          limit};
     redisReply *r = command(w, "promote retries", 6, argv, NULL);
     if (r == NULL)
         return;
@@ -407,7 +407,7 @@ void worker_promote(struct worker *w)
 
 void worker_trim(struct worker *w)
 {
-    const char *argv[] = {"EVALSHA", w->scripts[SCRIPT_TRIM].sha, "1", WORKER_STREAM_JOBS};
+    const char *argv[] = {"EVALSHA", w->scripts[SCRIPT_TRIM].sha, "1", QUEUE_STREAM_JOBS};
     redisReply *r = command(w, "trim", 4, argv, NULL);
     if (r == NULL)
         return;
@@ -450,7 +450,7 @@ static bool append_outcome(struct worker *w, redisContext *c, struct pipeline_en
     int argc = 0;
     switch (j->outcome) {
     case OUT_ACK: {
-        const char *a[] = {"XACK", WORKER_STREAM_JOBS, WORKER_GROUP, j->id};
+        const char *a[] = {"XACK", QUEUE_STREAM_JOBS, QUEUE_GROUP, j->id};
         return redisAppendCommandArgv(c, 4, a, NULL) == REDIS_OK;
     }
     case OUT_RETRY:
@@ -463,9 +463,9 @@ static bool append_outcome(struct worker *w, redisContext *c, struct pipeline_en
         const char *a[] = {"EVALSHA",
                            w->scripts[SCRIPT_RETRY].sha,
                            "2",
-                           WORKER_STREAM_JOBS,
-                           WORKER_ZSET_RETRY,
-                           WORKER_GROUP,
+                           QUEUE_STREAM_JOBS,
+                           QUEUE_ZSET_RETRY,
+                           QUEUE_GROUP,
                            j->id,
                            pe->strings[0],
                            pe->owned};
@@ -474,7 +474,7 @@ static bool append_outcome(struct worker *w, redisContext *c, struct pipeline_en
     case OUT_DEAD: {
         struct timeval tv;
         gettimeofday(&tv, NULL);
-        snprintf(pe->strings[0], sizeof(pe->strings[0]), "%d", WORKER_DEAD_MAXLEN);
+        snprintf(pe->strings[0], sizeof(pe->strings[0]), "%d", QUEUE_DEAD_MAXLEN);
         snprintf(pe->strings[1], sizeof(pe->strings[1]), "%d", j->attempt);
         snprintf(pe->strings[2], sizeof(pe->strings[2]), "%ld", j->status);
         snprintf(pe->strings[3], sizeof(pe->strings[3]), "%lld",
@@ -482,9 +482,9 @@ static bool append_outcome(struct worker *w, redisContext *c, struct pipeline_en
         const char *fixed[] = {"EVALSHA",
                                w->scripts[SCRIPT_DEAD].sha,
                                "2",
-                               WORKER_STREAM_JOBS,
-                               WORKER_STREAM_DEAD,
-                               WORKER_GROUP,
+                               QUEUE_STREAM_JOBS,
+                               QUEUE_STREAM_DEAD,
+                               QUEUE_GROUP,
                                j->id,
                                pe->strings[0],
                                "event_id",
@@ -521,8 +521,8 @@ static bool append_outcome(struct worker *w, redisContext *c, struct pipeline_en
         const char *a[] = {"EVALSHA",
                            w->scripts[SCRIPT_REQUEUE].sha,
                            "1",
-                           WORKER_STREAM_JOBS,
-                           WORKER_GROUP,
+                           QUEUE_STREAM_JOBS,
+                           QUEUE_GROUP,
                            w->consumer,
                            j->id,
                            j->event_id,

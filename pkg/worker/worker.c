@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "log/log.h"
+#include "queue/queue.h"
 #include "relay/relay.h"
 
 #define EXIT_USAGE          64
@@ -44,8 +45,8 @@ static const struct sync_redis_script script_table[SCRIPT_COUNT] = {
 static void usage(FILE *out)
 {
     fprintf(out, "usage: bollard worker\n"
-                 "  Relays task events from the outbox table to the Redis stream " WORKER_STREAM_JOBS "\n"
-                 "  and delivers them as signed webhooks (consumer group " WORKER_GROUP
+                 "  Relays task events from the outbox table to the Redis stream " QUEUE_STREAM_JOBS "\n"
+                 "  and delivers them as signed webhooks (consumer group " QUEUE_GROUP
                  "). No HTTP port; liveness is the\n"
                  "  heartbeat file WORKER_HEARTBEAT_FILE (`probe file PATH --max-age N`).\n"
                  "Exit codes: 0 after SIGTERM/SIGINT; 1 start-up failure or a second signal; 64 usage;\n"
@@ -106,12 +107,12 @@ static void *relay_thread_main(void *arg)
                               .db_connect_timeout_ms = cfg->db_connect_timeout_ms,
                               .db_query_timeout_ms = cfg->db_query_timeout_ms,
                               .redis_timeout_ms = cfg->redis_timeout_ms,
-                              .stream_key = WORKER_STREAM_JOBS,
-                              .retry_key = WORKER_ZSET_RETRY,
-                              .dedupe_prefix = WORKER_DEDUPE_PREFIX,
+                              .stream_key = QUEUE_STREAM_JOBS,
+                              .retry_key = QUEUE_ZSET_RETRY,
+                              .dedupe_prefix = QUEUE_DEDUPE_PREFIX,
                               .batch_size = RELAY_BATCH,
-                              .backlog_max = WORKER_BACKLOG_MAX,
-                              .dedupe_ttl_ms = WORKER_DEDUPE_TTL_MS,
+                              .backlog_max = QUEUE_BACKLOG_MAX,
+                              .dedupe_ttl_ms = QUEUE_DEDUPE_TTL_MS,
                               .retention_days = OUTBOX_RETENTION};
     struct relay *r = relay_new(&rc);
     if (r == NULL) {
@@ -120,12 +121,12 @@ static void *relay_thread_main(void *arg)
         return NULL;
     }
     bool schema_ok = false;
-    uint64_t next_schema = 0, next_prune = syncconn_now_ms() + RELAY_PRUNE_MS;
+    uint64_t next_schema = 0, next_prune = base_now_ms() + RELAY_PRUNE_MS;
     int last_state = 1; /* anything but a real state, so the first one is logged */
     char last_why[SYNCCONN_WHY_MAX] = "";
     uint64_t last_logged = 0;
     while (!atomic_load(&w->relay_stop)) {
-        uint64_t now = syncconn_now_ms();
+        uint64_t now = base_now_ms();
         atomic_store(&w->relay_tick_ms, now);
         char why[SYNCCONN_WHY_MAX] = "";
         int state = 0, wait_ms = RELAY_IDLE_MS;
@@ -284,7 +285,7 @@ static void settle(struct worker *w, const struct delivery_result *res)
 
 static void begin_stop(struct worker *w, const char *signal_name)
 {
-    uint64_t now = syncconn_now_ms();
+    uint64_t now = base_now_ms();
     w->stopping = true;
     w->stop_started = now;
     uint64_t budget = (uint64_t)w->cfg->shutdown_timeout_seconds * 1000;
@@ -413,7 +414,7 @@ static void run_periodic(struct worker *w, uint64_t now)
 static int run(struct worker *w, int sfd)
 {
     for (;;) {
-        uint64_t now = syncconn_now_ms();
+        uint64_t now = base_now_ms();
         heartbeat(w, now);
         if (read_signals(w, sfd) != 0)
             return 1;
@@ -524,11 +525,11 @@ int worker_main(const struct config *cfg, int argc, char **argv)
     }
     log_write(LOG_INFO, NULL, "worker starting",
               json_pack("{s:s,s:s,s:s,s:i,s:i,s:i,s:i,s:b,s:s}", "consumer", w->consumer, "stream",
-                        WORKER_STREAM_JOBS, "group", WORKER_GROUP, "concurrency", w->capacity,
+                        QUEUE_STREAM_JOBS, "group", QUEUE_GROUP, "concurrency", w->capacity,
                         "visibility_timeout_seconds", cfg->worker_visibility_timeout_seconds, "max_attempts",
                         cfg->webhook_max_attempts, "timeout_ms", cfg->webhook_timeout_ms, "allow_private",
                         cfg->webhook_allow_private, "heartbeat_file", cfg->worker_heartbeat_file));
-    atomic_store(&w->relay_tick_ms, syncconn_now_ms());
+    atomic_store(&w->relay_tick_ms, base_now_ms());
     if (pthread_create(&w->relay_thread, NULL, relay_thread_main, w) != 0) {
         fprintf(stderr, "bollard worker: cannot start the relay thread\n");
         goto cleanup;
@@ -542,10 +543,10 @@ int worker_main(const struct config *cfg, int argc, char **argv)
     relay_stop(w);
     /* The relay finishes its batch (every call bounded); wait no longer than the shutdown budget. */
     uint64_t budget_end = w->stopping ? w->stop_started + (uint64_t)cfg->shutdown_timeout_seconds * 1000 - 250
-                                      : syncconn_now_ms() + 5000;
+                                      : base_now_ms() + 5000;
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
-    uint64_t now = syncconn_now_ms();
+    uint64_t now = base_now_ms();
     uint64_t left = budget_end > now ? budget_end - now : 0;
     until.tv_sec += (time_t)(left / 1000);
     until.tv_nsec += (long)(left % 1000) * 1000000L;

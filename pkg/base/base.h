@@ -1,0 +1,52 @@
+/* base: the few helpers every module needs, written once — monotonic clock, one-line error text,
+ * hexadecimal and percent decoding, the UUID text length, and the process exit codes.
+ *
+ * The project's error convention (ARCHITECTURE.md, "Conventions"): a function that can fail returns
+ * its outcome — `bool`, a pointer (NULL), a count (-1), or a module's status enum where callers
+ * branch on the kind of failure — and, when a caller needs the reason, takes `char *why, size_t cap`
+ * as its last two parameters and fills it with base_why(): one line, never a secret. */
+#ifndef BOLLARD_BASE_H
+#define BOLLARD_BASE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Exit codes (sysexits.h names) shared by every role. */
+#define BASE_EXIT_OK       0
+#define BASE_EXIT_FAILURE  1  /* runtime failure */
+#define BASE_EXIT_USAGE    64 /* EX_USAGE: bad arguments */
+#define BASE_EXIT_SOFTWARE 70 /* EX_SOFTWARE: not built into this binary */
+#define BASE_EXIT_CONFIG   78 /* EX_CONFIG: invalid configuration (CONTRACT §3) */
+
+/* Length of a UUID's text form, 8-4-4-4-12, without the NUL. */
+#define BASE_UUID_LEN 36
+
+/* Room for one reason text filled in through `char *why, size_t cap`. */
+#define BASE_WHY_MAX 256
+
+/* Monotonic clock (never jumps with the wall clock). */
+uint64_t base_now_ms(void);
+uint64_t base_now_ns(void);
+
+/* Formats a reason into why[cap] (no-op when why is NULL or cap 0); always NUL-terminated. */
+void base_why(char *why, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Copies `in` (NULL = "") into out[cap] as one line: newlines and tabs become spaces, trailing
+ * spaces dropped. For library error messages that end in "\n" or span lines. */
+void base_one_line(const char *in, char *out, size_t cap);
+
+/* Value of one hexadecimal digit (either case), or -1. */
+int base_hex_value(int c);
+/* Writes 2 * n lower-case hex digits and a NUL into out (room for 2 * n + 1). */
+void base_hex_encode(const unsigned char *in, size_t n, char *out);
+/* Percent-decodes s[0..len) into out[cap] (NUL-terminated); with plus_is_space (query strings), '+'
+ * is a space. False when a '%' is not followed by two hex digits, a NUL byte would be decoded, or
+ * the result does not fit. */
+bool base_percent_decode(const char *s, size_t len, bool plus_is_space, char *out, size_t cap);
+
+/* 8-4-4-4-12 hexadecimal digits (either case), nothing else. */
+bool base_uuid_is_valid(const char *s, size_t len);
+/* Copies a valid UUID text in lower case (the form PostgreSQL prints) into out[BASE_UUID_LEN + 1]. */
+void base_uuid_lower(const char *s, char out[BASE_UUID_LEN + 1]);
+
+#endif

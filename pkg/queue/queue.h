@@ -1,0 +1,35 @@
+/* queue: the webhook job queue between the outbox relay and the deliverers.
+ *
+ * The Redis names below are part of the deployment's interface: the worker writes them, the API reads
+ * them for /metrics and operators read them with redis-cli. Keep them stable. They share the hash tag
+ * {webhooks}, so they live in one Redis Cluster slot (the Lua scripts touch several of them at once). */
+#ifndef BOLLARD_QUEUE_H
+#define BOLLARD_QUEUE_H
+
+/* Jobs waiting for delivery: one stream entry per (event, endpoint). Fields: event_id, endpoint_id,
+ * type, attempt (1-based), body (the exact bytes POSTed and signed).
+ *   queue depth:        XINFO GROUPS → "lag" of QUEUE_GROUP (entries not yet read), or XLEN
+ *                       (XLEN also counts read-and-acked entries not trimmed yet, at most ~100/node)
+ *   in delivery:        XPENDING QUEUE_STREAM_JOBS QUEUE_GROUP → count
+ *   oldest pending age: the same reply's smallest id: now − its millisecond part */
+#define QUEUE_STREAM_JOBS "bollard:{webhooks}:jobs"
+/* The consumer group every worker reads QUEUE_STREAM_JOBS with. */
+#define QUEUE_GROUP "deliverers"
+/* Failed attempts waiting for their next try: sorted set scored by due time (Unix ms), members are
+ * JSON jobs. ZCARD = retries scheduled. */
+#define QUEUE_ZSET_RETRY "bollard:{webhooks}:retry"
+/* Dead letters: jobs that exhausted WEBHOOK_MAX_ATTEMPTS or failed permanently (4xx other than
+ * 408/429, refused target, invalid URL). Fields: event_id, endpoint_id, type, attempts, last_status,
+ * last_error, failed_at_ms, consumer, body. Capped near QUEUE_DEAD_MAXLEN (XADD MAXLEN ~); every
+ * dead letter is also a row in the webhook_failures table. XLEN = dead-letter count. */
+#define QUEUE_STREAM_DEAD "bollard:{webhooks}:dead"
+#define QUEUE_DEAD_MAXLEN 10000
+/* Prefix of the relay's short-lived idempotency keys (one per outbox event in a publishing
+ * transaction; removed after COMMIT, otherwise expire after QUEUE_DEDUPE_TTL_MS). */
+#define QUEUE_DEDUPE_PREFIX "bollard:{webhooks}:published:"
+#define QUEUE_DEDUPE_TTL_MS (6L * 3600 * 1000)
+/* The relay stops publishing while stream + retry set hold this many jobs (events wait in the
+ * outbox table meanwhile), so Redis memory stays bounded. */
+#define QUEUE_BACKLOG_MAX 100000L
+
+#endif
