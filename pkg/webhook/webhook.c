@@ -122,10 +122,24 @@ bool webhook_address_forbidden(const struct sockaddr *sa)
         uint32_t a = (uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 | b[15];
         return ipv4_forbidden(a);
     }
-    if (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b) { /* NAT64 64:ff9b::/96 */
+    static const uint8_t zero[8] = {0};
+    /* Local-use NAT64 64:ff9b:1::/48 (RFC 8215) maps onto the operator's own networks. */
+    if (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b && b[4] == 0x00 && b[5] == 0x01)
+        return true;
+    /* NAT64 64:ff9b::/96, and IPv4-translated ::ffff:0:a.b.c.d (RFC 2765): the last 32 bits are the
+     * IPv4 target. */
+    if ((b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b) ||
+        (memcmp(b, zero, 8) == 0 && b[8] == 0xff && b[9] == 0xff && b[10] == 0 && b[11] == 0)) {
         uint32_t a = (uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 | b[15];
         return ipv4_forbidden(a);
     }
+    if (b[0] == 0x20 && b[1] == 0x02) { /* 6to4 2002:a.b.c.d::/48 (RFC 3056) embeds its IPv4 relay target */
+        uint32_t a = (uint32_t)b[2] << 24 | (uint32_t)b[3] << 16 | (uint32_t)b[4] << 8 | b[5];
+        return ipv4_forbidden(a);
+    }
+    /* Teredo 2001::/32 (RFC 4380) tunnels to an IPv4 host the address only hides. */
+    if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x00 && b[3] == 0x00)
+        return true;
     return IN6_IS_ADDR_UNSPECIFIED(a6) || IN6_IS_ADDR_LOOPBACK(a6) || IN6_IS_ADDR_LINKLOCAL(a6) ||
            IN6_IS_ADDR_SITELOCAL(a6) || IN6_IS_ADDR_MULTICAST(a6) ||
            (b[0] & 0xFE) == 0xFC ||                                        /* ULA fc00::/7 */
