@@ -146,7 +146,7 @@ def main():
             bench_results.row("image cold start: cost of the container", round(med["image"][1] * 1000), "ms", cmd,
                               "the same binary on the host", round(med["host"][1] * 1000),
                               bench_results.lower_is_better(med["image"][1], med["host"][1]),
-                              note="podman creating the container"),
+                              note="podman creating the container", question="start-up", same_binary=True),
         ], [f"Image cold start includes podman creating the container: the same binary started on the host is "
             f"ready in {med['host'][1] * 1000:.0f} ms. Both images run hardened (read-only root, no capabilities, "
             "non-root) with host networking. The peer image is built by bench/peer_image.py from "

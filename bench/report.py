@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """`make bench`'s single report: every figure the bench scripts recorded in build/bench/results/
-(bench/results.py), as one Markdown table and one PNG chart of the ratios against their goals.
+(bench/results.py), as Markdown tables grouped by the question each row answers (throughput,
+latency, memory, size, start-up, correctness) and one PNG chart of the same groups: each row names its
+peer and shows both absolute figures beside the ratio; a row whose peer is the same binary in another
+setting (a container's cost, scaling to 2 processes) is shown in absolute figures, never as a ratio.
 
     python3 bench/report.py [--update-readme] [--results DIR] [--out DIR]
 
@@ -104,12 +107,95 @@ def goal_text(r):
     return {"ratio": f"≥ {number(goal)}×", "max": f"≤ {number(goal)} {unit}", "min": f"≥ {number(goal)} {unit}"}[kind]
 
 
+# The questions rows are grouped by (bench/results.py QUESTIONS), with the heading each group gets.
+TITLES = {
+    "throughput": "Throughput: work per second (times better = Bollard ÷ peer)",
+    "latency": "Latency and run time (times better = peer ÷ Bollard)",
+    "memory": "Memory and CPU (times better = peer ÷ Bollard)",
+    "size": "Size (times better = peer ÷ Bollard)",
+    "start-up": "Start-up (times better = peer ÷ Bollard)",
+    "correctness": "Correctness: what it catches",
+}
+TIME_UNITS = ("ns", "µs", "us", "ms", "s")
+
+
+def question(r):
+    """The question a row answers: recorded by the benchmark, or inferred from its name and unit."""
+    if r.get("question") in results.QUESTIONS:
+        return r["question"]
+    name, unit = r["benchmark"].lower(), r.get("unit", "")
+    if "start" in name:
+        return "start-up"
+    if "size" in name:
+        return "size"
+    if any(word in name for word in ("rss", "memory", "cpu")):
+        return "memory"
+    if unit.endswith("/s"):
+        return "throughput"
+    if unit in TIME_UNITS:
+        return "latency"
+    return "correctness"
+
+
+def same_binary(r):
+    """The "peer" is this binary in another setting (on the host, one process): a cost, not a comparison."""
+    peer = (r.get("peer") or "").lower()
+    return bool(r.get("same_binary")) or peer.startswith(("the same binary", "bollard"))
+
+
+def kind(r):
+    """'ratio' (a peer, both figures and a ratio), 'self' (same binary elsewhere) or 'absolute'."""
+    if r.get("peer") and same_binary(r) and r.get("peer_value") is not None and r.get("bollard") is not None:
+        return "self"
+    if r.get("peer") and r.get("ratio") is not None and not same_binary(r):
+        return "ratio"
+    return "absolute"
+
+
+def grouped(found):
+    """[(question, rows)] in QUESTIONS order, rows in benchmark order; empty groups left out."""
+    rows = [r for name in EXPECTED if name in found for r in found[name]["rows"]]
+    return [(q, [r for r in rows if question(r) == q]) for q in results.QUESTIONS
+            if any(question(r) == q for r in rows)]
+
+
+def self_text(r):
+    """A same-binary row in absolute terms: what the other setting costs, or how the rate scales."""
+    b, p, unit = r["bollard"], r["peer_value"], r.get("unit", "")
+    if unit.endswith("/s"):
+        return f"scaling: {b / p:.2f}× the rate" if p else "scaling: n/a"
+    diff = b - p
+    return f"cost: +{number(round(diff, 3))} {unit}" if diff >= 0 else f"saves {number(round(-diff, 3))} {unit}"
+
+
+def peer_cell(r):
+    unit = r.get("unit", "")
+    if not r.get("peer"):
+        kind_, goal = r.get("goal_kind"), r.get("goal")
+        return "none (checked against its budget)" if kind_ in ("max", "min") and goal is not None else \
+            "none (absolute figure only)"
+    if r.get("peer_value") is None:
+        return f"{r['peer']}: not measured"
+    return f"{r['peer']}: {number(r.get('peer_value'))} {unit}"
+
+
+def ratio_cell(r):
+    k = kind(r)
+    if k == "ratio":
+        return f"{r['ratio']:.2f}×"
+    if k == "self":
+        return f"— ({self_text(r)})"
+    return "—"
+
+
 def run_info(found):
     stamps = sorted(d.get("recorded_at", "") for d in found.values() if d.get("recorded_at"))
     revs = sorted({d.get("git_rev") or "unknown" for d in found.values()})
     when = f"{stamps[0]} – {stamps[-1]}" if stamps else "no run recorded"
     return (f"Measured {when} at commit {', '.join(f'`{r}`' for r in revs) or 'unknown'} on {os.cpu_count()} CPUs; "
-            "ratio = times better than the peer.")
+            "times better = how many times better than the peer measured in the same run (> 1× is better, "
+            "whatever the unit). A row whose peer is the same binary in another setting shows that setting's "
+            "cost or scaling in absolute figures, not a ratio; a row without a peer says so.")
 
 
 def notes(found):
@@ -119,58 +205,103 @@ def notes(found):
     return "\n".join(out) + ("\n" if out else "")
 
 
+HEADER = ["| benchmark | Bollard | peer, same run | times better | goal | met? | reproduce |",
+          "|---|---|---|---|---|---|---|"]
+
+
 def markdown(found):
-    lines = ["| benchmark | Bollard | peer, same run | ratio | goal | met? | reproduce |",
-             "|---|---|---|---|---|---|---|"]
-    for name, target in EXPECTED.items():
-        data = found.get(name)
-        if data is None:
-            lines.append(f"| **{name}**: not measured (did `make {target}` fail?) | | | | | | `make {target}` |")
-            continue
-        for r in data["rows"]:
+    lines = []
+    for q, rows in grouped(found):
+        lines += [f"**{TITLES[q]}**", ""] + HEADER
+        for r in rows:
             unit = r.get("unit", "")
-            peer = f"{r['peer']}: {number(r.get('peer_value'))} {unit}" if r.get("peer") else ""
-            if r.get("peer") and r.get("peer_value") is None:
-                peer = f"{r['peer']}: not measured"
-            ratio = f"{r['ratio']:.2f}×" if r.get("ratio") is not None else ""
             figure = f"{number(r.get('bollard'))} {unit}" + (f" ({r['note']})" if r.get("note") else "")
-            lines.append(f"| {r['benchmark']} | {figure} | {peer} | {ratio} | {goal_text(r)} | {verdict(r)} | "
-                         f"`{r['command']}` |")
-    for name in sorted(set(found) - set(EXPECTED)):
-        lines.append(f"| ({name}: recorded but not part of `make bench`) | | | | | | |")
-    return "\n".join(lines) + "\n"
+            lines.append(f"| {r['benchmark']} | {figure} | {peer_cell(r)} | {ratio_cell(r)} | {goal_text(r)} | "
+                         f"{verdict(r)} | `{r['command']}` |")
+        lines.append("")
+    missing = [f"| **{name}**: not measured (did `make {target}` fail?) | | | | | | `make {target}` |"
+               for name, target in EXPECTED.items() if name not in found]
+    missing += [f"| ({name}: recorded but not part of `make bench`) | | | | | | |"
+                for name in sorted(set(found) - set(EXPECTED))]
+    if missing:
+        lines += ["**Not in this report**", ""] + HEADER + missing + [""]
+    return "\n".join(lines)
+
+
+def short(text, width=58):
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def chart_text(r):
+    """The absolute figures (and goal) printed beside each row of the chart."""
+    unit = r.get("unit", "")
+    b = f"{number(r.get('bollard'))}"
+    k = kind(r)
+    if k == "ratio":
+        text = f"{r['ratio']:.2f}×   {b} vs {number(r['peer_value'])} {unit}"
+    elif k == "self":
+        text = f"{self_text(r)}: {b} vs {number(r['peer_value'])} {unit}"
+    elif r.get("peer") and r.get("peer_value") is not None:
+        text = f"{b} vs {number(r['peer_value'])} {unit}"
+    else:
+        text = f"{b} {unit}" + ("; peer not measured" if r.get("peer") else "")
+    if goal_text(r):
+        text += f"   goal {goal_text(r)}: {verdict(r) or 'n/a'}"
+    return text
 
 
 def chart(found, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    rows = [r for name in EXPECTED if name in found for r in found[name]["rows"] if r.get("ratio")]
-    labels = [r["benchmark"] if len(r["benchmark"]) <= 60 else r["benchmark"][:57] + "…" for r in rows]
-    ratios = [r["ratio"] for r in rows]
-    colours = ["#2e7d32" if verdict(r) == "met" else "#c62828" if verdict(r) == "missed" else "#1565c0"
-               for r in rows]
-    fig, ax = plt.subplots(figsize=(10, 0.38 * len(rows) + 1.6))
-    spread = max(ratios) / min(ratios) if ratios else 1
-    log = spread > 20  # orders of magnitude apart: a linear axis would flatten the small ratios
-    y = range(len(rows))
-    # Bars grow from 1 (as good as the peer): right is better, left is worse than the peer.
-    ax.barh(list(y), [r - 1 for r in ratios], left=1, color=colours)
-    for i, r in enumerate(rows):
-        if r.get("goal_kind") == "ratio" and r.get("goal"):
-            ax.plot([r["goal"], r["goal"]], [i - 0.4, i + 0.4], color="black", linewidth=2)
-        right = max(r["ratio"], 1)
-        ax.text(right * 1.05 if log else right + 0.02 * max(ratios), i, f"{r['ratio']:.2f}×", va="center", fontsize=8)
-    ax.set_yticks(list(y))
-    ax.set_yticklabels(labels, fontsize=8)
-    ax.invert_yaxis()
-    if log:
+    import matplotlib.ticker
+    from matplotlib.transforms import blended_transform_factory
+    groups = grouped(found)
+    if not groups:
+        raise SystemExit("no benchmark recorded")
+    ratios = [r["ratio"] for _, rows in groups for r in rows if kind(r) == "ratio"] or [1.0]
+    lo, hi = min(0.4, min(ratios) / 1.5), max(2.0, max(ratios) * 1.6)
+    n = sum(len(rows) for _, rows in groups)
+    fig, axes = plt.subplots(len(groups), 1, figsize=(13, 0.46 * n + 0.62 * len(groups) + 1.6), squeeze=False,
+                             gridspec_kw={"height_ratios": [len(rows) + 0.4 for _, rows in groups]})
+    for ax, (q, rows) in zip(axes[:, 0], groups):
+        beside = blended_transform_factory(ax.transAxes, ax.transData)
         ax.set_xscale("log")
-    ax.axvline(1.0, color="grey", linewidth=0.8, linestyle="--")
-    ax.set_xlabel("times better than the peer measured in the same run ("
-                  + ("log scale; " if log else "") + "black tick: goal)")
-    ax.set_title("Bollard vs peers — green: goal met, red: missed, blue: no goal")
-    fig.tight_layout()
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(len(rows) - 0.5, -0.5)
+        ax.axvspan(lo, 1.0, color="#f2f2f2", zorder=0)
+        ax.axvline(1.0, color="grey", linewidth=0.8, linestyle="--", zorder=1)
+        labels = []
+        for i, r in enumerate(rows):
+            k = kind(r)
+            peer = ("no peer" if not r.get("peer") else f"vs {r['peer']}" + (" (same binary)" if k == "self" and
+                    not r["peer"].lower().startswith(("the same binary", "bollard")) else ""))
+            labels.append(short(r["benchmark"]) + "\n" + short(peer))
+            if k == "ratio":
+                v = verdict(r)
+                colour = "#2e7d32" if v == "met" else "#c62828" if v == "missed" else "#1565c0"
+                ax.barh(i, r["ratio"] - 1, left=1, height=0.6, color=colour, zorder=2)
+                if r.get("goal_kind") == "ratio" and r.get("goal"):
+                    ax.plot([r["goal"]] * 2, [i - 0.38, i + 0.38], color="black", linewidth=2, zorder=3)
+            else:
+                why = {"self": "same binary, another setting: absolute figures, not a ratio"}.get(
+                    k, "no peer: absolute figure" if not r.get("peer") else
+                    "peer not measured" if r.get("peer_value") is None else "counted, not a ratio")
+                ax.text(1.08, i, why, va="center", fontsize=8, style="italic", color="#555555")
+            ax.text(1.02, i, chart_text(r), transform=beside, va="center", fontsize=8.5,
+                    fontweight="bold" if k == "ratio" else "normal")
+        ax.set_yticks(range(len(rows)))
+        ax.set_yticklabels(labels, fontsize=7.5)
+        ax.set_title(TITLES[q], loc="left", fontsize=10, fontweight="bold")
+        ax.tick_params(axis="x", labelsize=8)
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x:g}×"))
+    axes[-1, 0].set_xlabel("times better than the peer measured in the same run (log scale; bars start at 1×, "
+                           "grey: the peer is better; black tick: goal)", fontsize=8.5)
+    fig.suptitle("Bollard vs peers, by question. Green: goal met, red: missed, blue: no goal. "
+                 "Beside each row: the ratio and both absolute figures.", fontsize=10, x=0.02, ha="left",
+                 y=1 - 0.2 / fig.get_figheight())
+    fig.subplots_adjust(left=0.25, right=0.66, top=1 - 0.8 / fig.get_figheight(), bottom=0.6 / fig.get_figheight(),
+                        hspace=0.9 * len(groups) / max(n, 1) + 0.25)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

@@ -3,7 +3,10 @@ turns every recorded file into one Markdown table, a PNG chart and the README's 
 
 A row: what was measured, Bollard's figure, the peer measured in the same run and its figure, the
 ratio (always "how many times better Bollard is", so > 1 is better whatever the unit), the goal for
-that ratio (or for the absolute figure), and the command that reproduces it.
+that ratio (or for the absolute figure), and the command that reproduces it. Optionally the question
+it answers (one of QUESTIONS; bench/report.py groups the rows by it and infers it when absent) and
+whether the "peer" is the same Bollard binary in another setting (a container's cost, scaling from 1
+to 2 processes): such a row is reported as absolute figures, never as "times better".
 """
 import json
 import os
@@ -15,12 +18,25 @@ RESULTS_DIR = os.environ.get("BENCH_RESULTS_DIR",
                                           "build", "bench", "results"))
 
 
+# The questions the report groups rows by, in its order.
+QUESTIONS = ("throughput", "latency", "memory", "size", "start-up", "correctness")
+
+
 def row(benchmark, bollard, unit, command, peer=None, peer_value=None, ratio=None, goal=None, goal_kind="ratio",
-        note=""):
-    """goal_kind: "ratio" (ratio >= goal), "max" (bollard <= goal), "min" (bollard >= goal), or None."""
-    return {"benchmark": benchmark, "bollard": bollard, "unit": unit, "peer": peer, "peer_value": peer_value,
-            "ratio": ratio, "goal": goal, "goal_kind": goal_kind if goal is not None else None,
-            "command": command, "note": note}
+        note="", question=None, same_binary=False):
+    """goal_kind: "ratio" (ratio >= goal), "max" (bollard <= goal), "min" (bollard >= goal), or None.
+    question: one of QUESTIONS (None: the report infers it from the unit and the name). same_binary: the peer is
+    this binary in another setting, so the row is a cost or a scaling factor, not a comparison with a peer."""
+    if question is not None and question not in QUESTIONS:
+        raise ValueError(f"question {question!r} is not one of {QUESTIONS}")
+    out = {"benchmark": benchmark, "bollard": bollard, "unit": unit, "peer": peer, "peer_value": peer_value,
+           "ratio": ratio, "goal": goal, "goal_kind": goal_kind if goal is not None else None,
+           "command": command, "note": note}
+    if question is not None:
+        out["question"] = question
+    if same_binary:
+        out["same_binary"] = True
+    return out
 
 
 def higher_is_better(bollard, peer_value):
