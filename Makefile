@@ -20,7 +20,8 @@ OPTFLAGS := -O2 -g -fstack-protector-strong -D_FORTIFY_SOURCE=2
 LDSAN :=
 endif
 
-# h2o 2.2.5's pkg-config file does not carry these; see ../shared/notes/TOOLCHAIN.md.
+# h2o 2.2.5's pkg-config file does not carry these: without -DH2O_USE_LIBUV=0, <h2o.h> pulls in libuv
+# headers (or compiles against the wrong loop type); the headers also need -std=gnu11, not c11.
 H2O_CFLAGS := -DH2O_USE_LIBUV=0
 PKGS := libh2o-evloop libpq hiredis jansson yaml-0.1 libjwt libcurl sqlite3 openssl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
