@@ -45,7 +45,7 @@ static void on_abandoned(struct http_exchange *ex)
     if (c->store_call != NULL)
         store_cancel(ex->loop->store, c->store_call);
     if (c->redis_call != NULL)
-        redis_conn_cancel(ex->loop->redis, c->redis_call);
+        redisconn_cancel(ex->loop->redis, c->redis_call);
     ctx_wipe(c);
 }
 
@@ -184,7 +184,7 @@ static void redis_fire(struct http_exchange *ex, const char *a0, const char *a1,
 {
     const char *argv[4] = {a0, a1, a2, a3};
     int argc = a3 != NULL ? 4 : a2 != NULL ? 3 : 2;
-    redis_conn_command(ex->loop->redis, ignore_reply, NULL, argc, argv, NULL);
+    redisconn_command(ex->loop->redis, ignore_reply, NULL, argc, argv, NULL);
 }
 
 static void record_failure(struct account_ctx *c)
@@ -286,7 +286,7 @@ static void on_fail_counts(void *arg, redisReply *reply, const char *err)
         return;
     }
     const char *argv[2] = {"PTTL", limited};
-    c->redis_call = redis_conn_command(c->ex->loop->redis, on_ttl, c, 2, argv, NULL);
+    c->redis_call = redisconn_command(c->ex->loop->redis, on_ttl, c, 2, argv, NULL);
     if (c->redis_call == NULL)
         on_ttl(c, NULL, "not connected");
 }
@@ -314,7 +314,7 @@ void api_handle_signin(struct http_exchange *ex)
     snprintf(c->account_key, sizeof(c->account_key), "bollard:signin:fail:account:%s", digest);
     snprintf(c->client_key, sizeof(c->client_key), "bollard:signin:fail:client:%s", ip);
     const char *argv[3] = {"MGET", c->account_key, c->client_key};
-    c->redis_call = redis_conn_command(ex->loop->redis, on_fail_counts, c, 3, argv, NULL);
+    c->redis_call = redisconn_command(ex->loop->redis, on_fail_counts, c, 3, argv, NULL);
     if (c->redis_call == NULL)
         lookup_user(c);
 }

@@ -186,7 +186,7 @@ static void on_metrics_abandoned(struct http_exchange *ex)
 {
     struct queue_scrape *q = ex->handler_data;
     for (int i = 0; i < QUEUE_CALLS; i++)
-        redis_conn_cancel(ex->loop->redis, q->calls[i]);
+        redisconn_cancel(ex->loop->redis, q->calls[i]);
     if (q->outbox_call != NULL)
         store_cancel(ex->loop->store, q->outbox_call);
 }
@@ -200,7 +200,7 @@ void api_handle_metrics(struct http_exchange *ex)
     ex->on_abandon = on_metrics_abandoned;
     /* One part per call plus one for this function, so no callback answers before all are sent. */
     q->pending = 1;
-    if (ex->loop->redis == NULL || !redis_conn_is_connected(ex->loop->redis)) {
+    if (ex->loop->redis == NULL || !redisconn_is_connected(ex->loop->redis)) {
         q->failed = true;
     } else {
         static const char *const xlen[] = {"XLEN", QUEUE_STREAM_JOBS};
@@ -209,12 +209,12 @@ void api_handle_metrics(struct http_exchange *ex)
         static const char *const dead[] = {"XLEN", QUEUE_STREAM_DEAD};
         const char *const *argv[QUEUE_CALLS] = {xlen, xpending, zcard, dead};
         int argc[QUEUE_CALLS] = {2, 3, 2, 2};
-        redis_reply_cb cbs[QUEUE_CALLS] = {on_queue_reply_0, on_queue_reply_1, on_queue_reply_2,
-                                           on_queue_reply_3};
+        redisconn_reply_cb cbs[QUEUE_CALLS] = {on_queue_reply_0, on_queue_reply_1, on_queue_reply_2,
+                                               on_queue_reply_3};
         for (int i = 0; i < QUEUE_CALLS; i++) {
             q->pending++;
             q->calls[i] =
-                redis_conn_command(ex->loop->redis, cbs[i], q, argc[i], (const char **)argv[i], NULL);
+                redisconn_command(ex->loop->redis, cbs[i], q, argc[i], (const char **)argv[i], NULL);
             if (q->calls[i] == NULL) {
                 q->failed = true;
                 q->pending--;

@@ -1,5 +1,6 @@
 #include "config/config.h"
 #include "log/log.h"
+#include "url/url.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -282,17 +283,15 @@ static void validate_database_url(struct loader *ld, struct config *cfg)
             problem(ld, "DATABASE_URL", "sqlite: needs a file path (sqlite:bollard.db)");
         return;
     }
-    if (strncmp(url, "postgresql://", 13) != 0 && strncmp(url, "postgres://", 11) != 0) {
+    if (!url_is_postgres(url)) {
         problem(ld, "DATABASE_URL", "must start with postgresql:// (or sqlite: with ENVIRONMENT=dev)");
         return;
     }
     /* libpq's own parser; its message may quote the URL, so it is not repeated. */
-    char *errmsg = NULL;
-    PQconninfoOption *opts = PQconninfoParse(url, &errmsg);
+    PQconninfoOption *opts = url_postgres_parse(url);
     if (opts == NULL)
         problem(ld, "DATABASE_URL", "is not a valid PostgreSQL connection URI");
     PQconninfoFree(opts);
-    PQfreemem(errmsg);
 }
 
 static void validate_redis_url(struct loader *ld, const char *url)

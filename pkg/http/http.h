@@ -13,10 +13,10 @@
 #include "log/log.h"
 
 struct config;
-struct pg_pool;
+struct pgpool;
 struct store;
 struct auth_loop;
-struct redis_conn;
+struct redisconn;
 struct health;
 struct metrics_shard;
 struct metrics_registry;
@@ -26,9 +26,9 @@ struct http_loop {
     h2o_evloop_t *loop;
     h2o_context_t *ctx;
     const struct config *cfg;
-    struct pg_pool *pg; /* NULL with SQLite */
+    struct pgpool *pg; /* NULL with SQLite */
     struct store *store;
-    struct redis_conn *redis; /* NULL when there is no Redis (bollard dev) */
+    struct redisconn *redis; /* NULL when there is no Redis (bollard dev) */
     struct health *health;
     struct auth_loop *auth; /* password hashing results land here */
     struct metrics_shard *metrics;

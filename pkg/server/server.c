@@ -167,15 +167,15 @@ static void listener_close(struct server_thread *thread)
 
 static void publish_gauges(struct server_thread *thread)
 {
-    struct pg_pool_stats ps = {0};
+    struct pgpool_stats ps = {0};
     if (thread->http.pg != NULL)
-        pg_pool_stats(thread->http.pg, &ps);
+        pgpool_stats(thread->http.pg, &ps);
     struct metrics_gauges g = {
         .db_connections = ps.connections,
         .db_in_use = ps.in_use,
         .db_waiting = ps.waiting,
         .db_pool_size = thread->server->cfg->db_pool_size,
-        .redis_connected = thread->http.redis != NULL && redis_conn_is_connected(thread->http.redis),
+        .redis_connected = thread->http.redis != NULL && redisconn_is_connected(thread->http.redis),
         .http_connections = (int)thread->open_connections,
     };
     metrics_publish_gauges(thread->http.metrics, &g);
@@ -246,7 +246,7 @@ static int thread_init(struct server *server, struct server_thread *thread, size
     h2o_timeout_init(thread->loop, &thread->housekeeping, HOUSEKEEPING_MS);
     thread->housekeeping_entry.cb = on_housekeeping;
 
-    struct pg_pool_config pc = {
+    struct pgpool_config pc = {
         .conninfo = cfg->database_url,
         .size = cfg->db_pool_size,
         .queue_max = cfg->db_queue_max,
@@ -264,7 +264,7 @@ static int thread_init(struct server *server, struct server_thread *thread, size
         thread->http.store =
             store_create_sqlite(thread->loop, thread->ctx.queue, cfg->database_url + strlen("sqlite:"));
     } else {
-        thread->http.pg = pg_pool_create(thread->loop, resolver, &pc);
+        thread->http.pg = pgpool_create(thread->loop, resolver, &pc);
         if (thread->http.pg == NULL) {
             snprintf(err, errcap, "cannot create the database pool (DATABASE_URL)");
             return -1;
@@ -276,7 +276,7 @@ static int thread_init(struct server *server, struct server_thread *thread, size
         return -1;
     }
     if (cfg->redis_url != NULL) {
-        thread->http.redis = redis_conn_create(thread->loop, resolver, cfg->redis_url, cfg->redis_timeout_ms);
+        thread->http.redis = redisconn_create(thread->loop, resolver, cfg->redis_url, cfg->redis_timeout_ms);
         if (thread->http.redis == NULL) {
             snprintf(err, errcap, "cannot create the Redis connection (REDIS_URL)");
             return -1;
@@ -302,9 +302,9 @@ static void thread_dispose(struct server_thread *thread)
         return;
     health_destroy(thread->http.health);
     auth_loop_destroy(thread->http.auth);
-    redis_conn_destroy(thread->http.redis);
+    redisconn_destroy(thread->http.redis);
     store_destroy(thread->http.store);
-    pg_pool_destroy(thread->http.pg);
+    pgpool_destroy(thread->http.pg);
     listener_close(thread);
     if (h2o_timeout_is_linked(&thread->housekeeping_entry))
         h2o_timeout_unlink(&thread->housekeeping_entry);
