@@ -19,7 +19,7 @@ void api_handle_live(struct http_exchange *ex)
 
 static void respond_ready(struct http_exchange *ex, const struct health_report *report)
 {
-    bool shutting_down = *ex->loop->shutting_down != 0;
+    bool shutting_down = *api_ctx(ex)->shutting_down != 0;
     char *body = health_report_json(report, shutting_down ? "shutting down" : NULL);
     int status = report->ok && !shutting_down ? 200 : 503;
     http_add_header(ex, "cache-control", "no-store");
@@ -40,18 +40,18 @@ static void on_ready_report(void *arg, const struct health_report *report)
 
 static void on_ready_abandoned(struct http_exchange *ex)
 {
-    health_cancel(ex->loop->health, ex->handler_data);
+    health_cancel(api_ctx(ex)->health, ex->handler_data);
 }
 
 void api_handle_ready(struct http_exchange *ex)
 {
-    if (*ex->loop->shutting_down) {
+    if (*api_ctx(ex)->shutting_down) {
         /* No need to ask anything: the answer is no. The other checks show their last result. */
-        respond_ready(ex, health_last(ex->loop->health));
+        respond_ready(ex, health_last(api_ctx(ex)->health));
         return;
     }
     ex->on_abandon = on_ready_abandoned;
-    ex->handler_data = health_ready(ex->loop->health, on_ready_report, ex);
+    ex->handler_data = health_ready(api_ctx(ex)->health, on_ready_report, ex);
 }
 
 /* Figures read on each scrape: the queue from Redis (the worker's streams; see pkg/worker/worker.h)
@@ -72,7 +72,7 @@ struct queue_scrape {
 static void respond_metrics(struct http_exchange *ex, const struct queue_scrape *q)
 {
     size_t len = 0;
-    char *text = metrics_render(ex->loop->registry, &len);
+    char *text = metrics_render(api_ctx(ex)->registry, &len);
     if (text == NULL) {
         http_respond_problem(ex, 503, "Service Unavailable", "out of memory", NULL);
         return;
@@ -186,9 +186,9 @@ static void on_metrics_abandoned(struct http_exchange *ex)
 {
     struct queue_scrape *q = ex->handler_data;
     for (int i = 0; i < QUEUE_CALLS; i++)
-        redisconn_cancel(ex->loop->redis, q->calls[i]);
+        redisconn_cancel(api_ctx(ex)->redis, q->calls[i]);
     if (q->outbox_call != NULL)
-        store_cancel(ex->loop->store, q->outbox_call);
+        store_cancel(api_ctx(ex)->store, q->outbox_call);
 }
 
 void api_handle_metrics(struct http_exchange *ex)
@@ -200,7 +200,7 @@ void api_handle_metrics(struct http_exchange *ex)
     ex->on_abandon = on_metrics_abandoned;
     /* One part per call plus one for this function, so no callback answers before all are sent. */
     q->pending = 1;
-    if (ex->loop->redis == NULL || !redisconn_is_connected(ex->loop->redis)) {
+    if (api_ctx(ex)->redis == NULL || !redisconn_is_connected(api_ctx(ex)->redis)) {
         q->failed = true;
     } else {
         static const char *const xlen[] = {"XLEN", QUEUE_STREAM_JOBS};
@@ -214,17 +214,17 @@ void api_handle_metrics(struct http_exchange *ex)
         for (int i = 0; i < QUEUE_CALLS; i++) {
             q->pending++;
             q->calls[i] =
-                redisconn_command(ex->loop->redis, cbs[i], q, argc[i], (const char **)argv[i], NULL);
+                redisconn_command(api_ctx(ex)->redis, cbs[i], q, argc[i], (const char **)argv[i], NULL);
             if (q->calls[i] == NULL) {
                 q->failed = true;
                 q->pending--;
             }
         }
     }
-    if (ex->loop->store != NULL) {
+    if (api_ctx(ex)->store != NULL) {
         enum store_status immediate = STORE_OK;
         q->pending++;
-        q->outbox_call = store_outbox_backlog(ex->loop->store, on_outbox_backlog, q, &immediate);
+        q->outbox_call = store_outbox_backlog(api_ctx(ex)->store, on_outbox_backlog, q, &immediate);
         if (q->outbox_call == NULL)
             q->pending--;
     }

@@ -1,4 +1,5 @@
 #include "config/config.h"
+#include "base/base.h"
 #include "log/log.h"
 #include "url/url.h"
 
@@ -141,17 +142,17 @@ static int usable_cpus(void)
 }
 
 /* Reads a mounted secret file; a single trailing newline (as editors and `echo` leave) is dropped. */
-static char *read_secret_file(const char *path, const char **why)
+static char *read_secret_file(const char *path, char *why, size_t cap)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        *why = strerror(errno);
+        base_why(why, cap, "%s", strerror(errno));
         return NULL;
     }
     char *buf = malloc(SECRET_FILE_MAX + 1);
     size_t len = 0;
     if (buf == NULL) {
-        *why = "out of memory";
+        base_why(why, cap, "out of memory");
         goto fail;
     }
     for (;;) {
@@ -159,14 +160,14 @@ static char *read_secret_file(const char *path, const char **why)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            *why = strerror(errno);
+            base_why(why, cap, "%s", strerror(errno));
             goto fail;
         }
         if (n == 0)
             break;
         len += (size_t)n;
         if (len > SECRET_FILE_MAX) {
-            *why = "file is larger than 64 KiB";
+            base_why(why, cap, "file is larger than 64 KiB");
             goto fail;
         }
     }
@@ -234,8 +235,8 @@ static char *load_secret(struct loader *ld, const char *name, bool *failed)
         return strdup(direct);
     if (path == NULL)
         return NULL;
-    const char *why = NULL;
-    char *value = read_secret_file(path, &why);
+    char why[BASE_WHY_MAX];
+    char *value = read_secret_file(path, why, sizeof(why));
     if (value == NULL) {
         problem(ld, file_var, "cannot read the secret file (%s)", why);
         *failed = true;
@@ -338,6 +339,8 @@ int config_load(struct config *cfg, unsigned roles, config_lookup_fn lookup, voi
 {
     struct loader ld = {.lookup = lookup, .ctx = lookup_ctx, .err = err, .problems = 0};
     memset(cfg, 0, sizeof(*cfg));
+    cfg->build_version = "0.0.0";
+    cfg->build_revision = "unknown";
     cfg->environment = CONFIG_ENV_PRODUCTION; /* strictest until known */
     bool environment_known = false;
 
