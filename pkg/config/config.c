@@ -426,11 +426,11 @@ int config_load(struct config *cfg, unsigned roles, config_lookup_fn lookup, voi
             break;
         }
         case VAR_LOG_LEVEL: {
-            int level = log_level_parse(text);
-            if (level < 0)
+            enum log_level level;
+            if (!log_level_parse(text, &level))
                 problem(&ld, v->name, "must be one of debug, info, warn, error");
             else
-                cfg->log_level = level;
+                cfg->log_level = (int)level;
             break;
         }
         case VAR_SECRET:

@@ -15,14 +15,16 @@ static enum log_level log_threshold = LOG_INFO;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
-int log_level_parse(const char *name)
+bool log_level_parse(const char *name, enum log_level *level)
 {
     if (name == NULL)
-        return -1;
+        return false;
     for (int i = 0; i < 4; i++)
-        if (strcmp(name, level_names[i]) == 0)
-            return i;
-    return -1;
+        if (strcmp(name, level_names[i]) == 0) {
+            *level = (enum log_level)i;
+            return true;
+        }
+    return false;
 }
 
 const char *log_level_name(enum log_level level)
