@@ -2,12 +2,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "app/app.h"
+#include "base/base.h"
 #include "check/check.h"
 #include "config/config.h"
 #include "dev/dev.h"
 #include "log/log.h"
 #include "migrate/migrate.h"
-#include "server/server.h"
 #include "worker/worker.h"
 
 #ifndef BOLLARD_VERSION
@@ -17,22 +18,12 @@
 #define BOLLARD_GIT_REV "unknown"
 #endif
 
-#define EXIT_USAGE     64
-#define EXIT_NOT_BUILT 70
-
 __attribute__((unused)) static int not_built(const struct config *cfg, int argc, char **argv)
 {
     (void)cfg;
     (void)argc;
     fprintf(stderr, "bollard %s: not implemented in this build yet; it refuses to pretend to run\n", argv[0]);
-    return EXIT_NOT_BUILT;
-}
-
-static int run_api(const struct config *cfg, int argc, char **argv)
-{
-    (void)argc;
-    (void)argv;
-    return server_run(cfg, BOLLARD_VERSION, BOLLARD_GIT_REV);
+    return BASE_EXIT_SOFTWARE;
 }
 
 struct role {
@@ -43,7 +34,7 @@ struct role {
 };
 
 static const struct role roles[] = {
-    {"api", CONFIG_ROLE_API, run_api, "HTTP API on PORT (health, metrics, tasks)"},
+    {"api", CONFIG_ROLE_API, app_main, "HTTP API on PORT (health, metrics, tasks)"},
     {"worker", CONFIG_ROLE_WORKER, worker_main, "background jobs from Redis (outbox relay, webhooks)"},
     {"migrate", CONFIG_ROLE_MIGRATE, migrate_main,
      "migrate [up|status|plan]: apply schema migrations, then exit"},
@@ -68,11 +59,11 @@ int main(int argc, char **argv)
 {
     if (argc < 2) {
         print_usage(stderr);
-        return EXIT_USAGE;
+        return BASE_EXIT_USAGE;
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
         print_usage(stdout);
-        return 0;
+        return BASE_EXIT_OK;
     }
     if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
         printf("bollard %s (git %s)\n", BOLLARD_VERSION, BOLLARD_GIT_REV);
@@ -86,8 +77,10 @@ int main(int argc, char **argv)
         if (problems > 0) {
             fprintf(stderr, "bollard %s: %d configuration problem%s; see `bollard --help`\n", roles[i].name,
                     problems, problems == 1 ? "" : "s");
-            return CONFIG_EXIT_CODE;
+            return BASE_EXIT_CONFIG;
         }
+        cfg.build_version = BOLLARD_VERSION;
+        cfg.build_revision = BOLLARD_GIT_REV;
         log_set_level((enum log_level)cfg.log_level);
         int rc = roles[i].run(&cfg, argc - 1, argv + 1);
         config_free(&cfg);
@@ -95,5 +88,5 @@ int main(int argc, char **argv)
     }
     fprintf(stderr, "bollard: unknown command '%s'\n", argv[1]);
     print_usage(stderr);
-    return EXIT_USAGE;
+    return BASE_EXIT_USAGE;
 }

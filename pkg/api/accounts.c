@@ -41,11 +41,11 @@ static void on_abandoned(struct http_exchange *ex)
 {
     struct account_ctx *c = ex->handler_data;
     if (c->auth_job != NULL)
-        auth_cancel(ex->loop->auth, c->auth_job);
+        auth_cancel(api_ctx(ex)->auth, c->auth_job);
     if (c->store_call != NULL)
-        store_cancel(ex->loop->store, c->store_call);
+        store_cancel(api_ctx(ex)->store, c->store_call);
     if (c->redis_call != NULL)
-        redis_conn_cancel(ex->loop->redis, c->redis_call);
+        redisconn_cancel(api_ctx(ex)->redis, c->redis_call);
     ctx_wipe(c);
 }
 
@@ -100,7 +100,7 @@ static struct account_ctx *read_credentials(struct http_exchange *ex, bool new_a
 static void respond_token(struct account_ctx *c, int status, const char *user_id)
 {
     struct http_exchange *ex = c->ex;
-    const struct config *cfg = ex->loop->cfg;
+    const struct config *cfg = api_ctx(ex)->cfg;
     time_t expires_at = 0;
     char *token = auth_token_issue(cfg->secret_key, strlen(cfg->secret_key), user_id,
                                    cfg->jwt_expiration_days, time(NULL), &expires_at);
@@ -147,7 +147,8 @@ static void on_password_hashed(void *arg, bool ok, const char *encoded, bool mat
         return;
     }
     enum store_status immediate = STORE_OK;
-    c->store_call = store_user_create(c->ex->loop->store, c->email, encoded, on_user_created, c, &immediate);
+    c->store_call =
+        store_user_create(api_ctx(c->ex)->store, c->email, encoded, on_user_created, c, &immediate);
     if (c->store_call == NULL)
         api_respond_store_status(c->ex, immediate);
 }
@@ -164,7 +165,7 @@ void api_handle_signup(struct http_exchange *ex)
     struct account_ctx *c = read_credentials(ex, true);
     if (c == NULL)
         return;
-    c->auth_job = auth_hash_password(ex->loop->auth, c->password, on_password_hashed, c);
+    c->auth_job = auth_hash_password(api_ctx(ex)->auth, c->password, on_password_hashed, c);
     ctx_wipe(c);
     if (c->auth_job == NULL)
         respond_hasher_busy(ex);
@@ -184,13 +185,13 @@ static void redis_fire(struct http_exchange *ex, const char *a0, const char *a1,
 {
     const char *argv[4] = {a0, a1, a2, a3};
     int argc = a3 != NULL ? 4 : a2 != NULL ? 3 : 2;
-    redis_conn_command(ex->loop->redis, ignore_reply, NULL, argc, argv, NULL);
+    redisconn_command(api_ctx(ex)->redis, ignore_reply, NULL, argc, argv, NULL);
 }
 
 static void record_failure(struct account_ctx *c)
 {
     struct http_exchange *ex = c->ex;
-    if (ex->loop->redis == NULL || c->account_key[0] == '\0')
+    if (api_ctx(ex)->redis == NULL || c->account_key[0] == '\0')
         return;
     char window[16];
     snprintf(window, sizeof(window), "%d", FAIL_WINDOW_SECONDS);
@@ -216,7 +217,7 @@ static void on_password_verified(void *arg, bool ok, const char *encoded, bool m
         api_respond_unauthorized(c->ex, "invalid email or password");
         return;
     }
-    if (c->ex->loop->redis != NULL && c->account_key[0] != '\0')
+    if (api_ctx(c->ex)->redis != NULL && c->account_key[0] != '\0')
         redis_fire(c->ex, "DEL", c->account_key, NULL, NULL);
     respond_token(c, 200, c->user_id);
 }
@@ -234,7 +235,7 @@ static void on_user_found(void *arg, const struct store_result *r)
     const char *hash = r->status == STORE_OK ? r->password_hash : NULL;
     if (r->status == STORE_OK)
         snprintf(c->user_id, sizeof(c->user_id), "%s", r->user_id);
-    c->auth_job = auth_verify_password(c->ex->loop->auth, hash, c->password, on_password_verified, c);
+    c->auth_job = auth_verify_password(api_ctx(c->ex)->auth, hash, c->password, on_password_verified, c);
     if (c->auth_job == NULL) {
         ctx_wipe(c);
         respond_hasher_busy(c->ex);
@@ -244,7 +245,7 @@ static void on_user_found(void *arg, const struct store_result *r)
 static void lookup_user(struct account_ctx *c)
 {
     enum store_status immediate = STORE_OK;
-    c->store_call = store_user_by_email(c->ex->loop->store, c->email, on_user_found, c, &immediate);
+    c->store_call = store_user_by_email(api_ctx(c->ex)->store, c->email, on_user_found, c, &immediate);
     if (c->store_call == NULL) {
         ctx_wipe(c);
         api_respond_store_status(c->ex, immediate);
@@ -286,17 +287,16 @@ static void on_fail_counts(void *arg, redisReply *reply, const char *err)
         return;
     }
     const char *argv[2] = {"PTTL", limited};
-    c->redis_call = redis_conn_command(c->ex->loop->redis, on_ttl, c, 2, argv, NULL);
+    c->redis_call = redisconn_command(api_ctx(c->ex)->redis, on_ttl, c, 2, argv, NULL);
     if (c->redis_call == NULL)
         on_ttl(c, NULL, "not connected");
 }
 
-static void hex_sha256(const char *s, char out[65])
+static void hex_sha256(const char *s, char out[2 * SHA256_DIGEST_LENGTH + 1])
 {
     unsigned char d[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)s, strlen(s), d);
-    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
-        snprintf(out + 2 * i, 3, "%02x", d[i]);
+    base_hex_encode(d, sizeof(d), out);
 }
 
 void api_handle_signin(struct http_exchange *ex)
@@ -304,7 +304,7 @@ void api_handle_signin(struct http_exchange *ex)
     struct account_ctx *c = read_credentials(ex, false);
     if (c == NULL)
         return;
-    if (ex->loop->redis == NULL) { /* bollard dev: no Redis, no slowdown */
+    if (api_ctx(ex)->redis == NULL) { /* bollard dev: no Redis, no slowdown */
         lookup_user(c);
         return;
     }
@@ -314,7 +314,7 @@ void api_handle_signin(struct http_exchange *ex)
     snprintf(c->account_key, sizeof(c->account_key), "bollard:signin:fail:account:%s", digest);
     snprintf(c->client_key, sizeof(c->client_key), "bollard:signin:fail:client:%s", ip);
     const char *argv[3] = {"MGET", c->account_key, c->client_key};
-    c->redis_call = redis_conn_command(ex->loop->redis, on_fail_counts, c, 3, argv, NULL);
+    c->redis_call = redisconn_command(api_ctx(ex)->redis, on_fail_counts, c, 3, argv, NULL);
     if (c->redis_call == NULL)
         lookup_user(c);
 }

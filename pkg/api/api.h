@@ -1,11 +1,30 @@
 /* api: the application's HTTP routes — accounts (signup/signin), tasks, OpenAPI document and
- * docs page — on top of pkg/http, pkg/store and pkg/auth. */
+ * docs page — on top of pkg/http, pkg/store and pkg/auth, with the handles of struct api_context. */
 #ifndef BOLLARD_API_H
 #define BOLLARD_API_H
 
 #include <stddef.h>
 
 #include "http/http.h"
+
+struct config;
+struct store;
+struct redisconn;
+struct health;
+struct auth_loop;
+struct metrics_registry;
+
+/* What the handlers use on one event loop. pkg/app creates one per loop (and chooses the store's
+ * back end); pkg/http hands it to every exchange as its opaque `app` pointer. */
+struct api_context {
+    const struct config *cfg;
+    struct store *store;
+    struct redisconn *redis; /* NULL when there is no Redis (bollard dev) */
+    struct health *health;
+    struct auth_loop *auth; /* password hashing results land here */
+    struct metrics_registry *registry;
+    const volatile int *shutting_down; /* process-wide: set on the first SIGTERM */
+};
 
 /* Every route the API serves (health and metrics included), for the router and for the test that
  * keeps /openapi.json and the server in step. */

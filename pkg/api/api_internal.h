@@ -11,6 +11,12 @@
 #include "store/store.h"
 #include "base/base.h"
 
+/* The exchange's application context (the loop's, set by pkg/app). */
+static inline struct api_context *api_ctx(const struct http_exchange *ex)
+{
+    return ex->app;
+}
+
 /* Route handlers, one per file concern. */
 void api_handle_live(struct http_exchange *ex);
 void api_handle_ready(struct http_exchange *ex);

@@ -73,7 +73,7 @@ bool api_authenticate(struct http_exchange *ex, char user_id[BASE_UUID_LEN + 1])
         token++;
         len--;
     }
-    const struct config *cfg = ex->loop->cfg;
+    const struct config *cfg = api_ctx(ex)->cfg;
     enum auth_token_status st =
         auth_token_verify(cfg->secret_key, strlen(cfg->secret_key), token, len, time(NULL), user_id);
     if (st == AUTH_TOKEN_EXPIRED) {

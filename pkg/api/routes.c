@@ -3,12 +3,10 @@
 #include "health/health.h"
 #include "metrics/metrics.h"
 #include "openapi/openapi.h"
-#include "redisconn/redisconn.h"
 #include "queue/queue.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 void api_handle_live(struct http_exchange *ex)
 {
@@ -19,7 +17,7 @@ void api_handle_live(struct http_exchange *ex)
 
 static void respond_ready(struct http_exchange *ex, const struct health_report *report)
 {
-    bool shutting_down = *ex->loop->shutting_down != 0;
+    bool shutting_down = *api_ctx(ex)->shutting_down != 0;
     char *body = health_report_json(report, shutting_down ? "shutting down" : NULL);
     int status = report->ok && !shutting_down ? 200 : 503;
     http_add_header(ex, "cache-control", "no-store");
@@ -40,195 +38,103 @@ static void on_ready_report(void *arg, const struct health_report *report)
 
 static void on_ready_abandoned(struct http_exchange *ex)
 {
-    health_cancel(ex->loop->health, ex->handler_data);
+    health_cancel(api_ctx(ex)->health, ex->handler_data);
 }
 
 void api_handle_ready(struct http_exchange *ex)
 {
-    if (*ex->loop->shutting_down) {
+    if (*api_ctx(ex)->shutting_down) {
         /* No need to ask anything: the answer is no. The other checks show their last result. */
-        respond_ready(ex, health_last(ex->loop->health));
+        respond_ready(ex, health_last(api_ctx(ex)->health));
         return;
     }
     ex->on_abandon = on_ready_abandoned;
-    ex->handler_data = health_ready(ex->loop->health, on_ready_report, ex);
+    ex->handler_data = health_ready(api_ctx(ex)->health, on_ready_report, ex);
 }
 
-/* Figures read on each scrape: the queue from Redis (the worker's streams; see pkg/worker/worker.h)
- * and the outbox backlog from the database. Either source may fail on its own; the other's figures
- * are still reported, with bollard_queue_up / bollard_outbox_up saying which were read. */
-#define QUEUE_CALLS 4
-struct queue_scrape {
+/* /metrics: the process's own figures plus two read per scrape — the job queue from Redis
+ * (pkg/queue) and the outbox backlog from the database (pkg/store) — rendered by pkg/metrics. Either
+ * source may fail on its own; the other's figures are still reported, and bollard_queue_up /
+ * bollard_outbox_up say which were read. */
+struct scrape {
     struct http_exchange *ex;
-    void *calls[QUEUE_CALLS];
+    struct queue_figures_read *queue_read;
     store_handle outbox_call;
     int pending;
-    long long depth, in_delivery, oldest_ms, retries, dead;
-    bool failed;
-    bool outbox_ok;
-    long long outbox_unpublished, outbox_oldest_age_ms;
+    struct metrics_scrape figures;
 };
 
-static void respond_metrics(struct http_exchange *ex, const struct queue_scrape *q)
+static void respond_metrics(struct http_exchange *ex, const struct scrape *sc)
 {
     size_t len = 0;
-    char *text = metrics_render(ex->loop->registry, &len);
+    char *text = metrics_render(api_ctx(ex)->registry, &sc->figures, &len);
     if (text == NULL) {
         http_respond_problem(ex, 503, "Service Unavailable", "out of memory", NULL);
         return;
     }
-    char extra[2560];
-    int n = 0;
-    if (!q->failed) {
-        long long age_ms = q->oldest_ms > 0 ? (long long)time(NULL) * 1000 - q->oldest_ms : 0;
-        n = snprintf(
-            extra, sizeof(extra),
-            "# HELP bollard_queue_up 1 when the queue figures below were read from Redis.\n"
-            "# TYPE bollard_queue_up gauge\nbollard_queue_up 1\n"
-            "# HELP bollard_queue_depth Webhook jobs in the stream (not yet trimmed).\n"
-            "# TYPE bollard_queue_depth gauge\nbollard_queue_depth %lld\n"
-            "# HELP bollard_queue_pending Jobs read by a worker and not yet acknowledged.\n"
-            "# TYPE bollard_queue_pending gauge\nbollard_queue_pending %lld\n"
-            "# HELP bollard_queue_oldest_pending_age_seconds Age of the oldest unacknowledged job.\n"
-            "# TYPE bollard_queue_oldest_pending_age_seconds gauge\n"
-            "bollard_queue_oldest_pending_age_seconds %.3f\n"
-            "# HELP bollard_queue_retries_scheduled Failed deliveries waiting for their next attempt.\n"
-            "# TYPE bollard_queue_retries_scheduled gauge\nbollard_queue_retries_scheduled %lld\n"
-            "# HELP bollard_queue_dead_letters Jobs in the dead-letter stream.\n"
-            "# TYPE bollard_queue_dead_letters gauge\nbollard_queue_dead_letters %lld\n",
-            q->depth, q->in_delivery, age_ms > 0 ? (double)age_ms / 1000.0 : 0.0, q->retries, q->dead);
-    } else {
-        n = snprintf(extra, sizeof(extra),
-                     "# HELP bollard_queue_up 1 when the queue figures were read from Redis.\n"
-                     "# TYPE bollard_queue_up gauge\nbollard_queue_up 0\n");
-    }
-    n += snprintf(extra + n, sizeof(extra) - (size_t)n,
-                  "# HELP bollard_outbox_up 1 when the outbox figures below were read from the database.\n"
-                  "# TYPE bollard_outbox_up gauge\nbollard_outbox_up %d\n",
-                  q->outbox_ok ? 1 : 0);
-    if (q->outbox_ok)
-        n += snprintf(extra + n, sizeof(extra) - (size_t)n,
-                      "# HELP bollard_outbox_unpublished Task events the relay has not published yet "
-                      "(counted up to %d).\n"
-                      "# TYPE bollard_outbox_unpublished gauge\nbollard_outbox_unpublished %lld\n"
-                      "# HELP bollard_outbox_oldest_unpublished_age_seconds Age of the oldest unpublished "
-                      "event; grows without bound when no relay publishes.\n"
-                      "# TYPE bollard_outbox_oldest_unpublished_age_seconds gauge\n"
-                      "bollard_outbox_oldest_unpublished_age_seconds %.3f\n",
-                      STORE_OUTBOX_COUNT_MAX, q->outbox_unpublished,
-                      q->outbox_oldest_age_ms > 0 ? (double)q->outbox_oldest_age_ms / 1000.0 : 0.0);
-    char *all = realloc(text, len + (size_t)n + 1);
-    if (all == NULL) {
-        free(text);
-        http_respond_problem(ex, 503, "Service Unavailable", "out of memory", NULL);
-        return;
-    }
-    memcpy(all + len, extra, (size_t)n + 1);
-    http_respond(ex, 200, "text/plain; version=0.0.4; charset=utf-8", all, len + (size_t)n);
-    free(all);
+    http_respond(ex, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+    free(text);
 }
 
-static void scrape_part_done(struct queue_scrape *q)
+static void scrape_part_done(struct scrape *sc)
 {
-    if (--q->pending == 0)
-        respond_metrics(q->ex, q);
+    if (--sc->pending == 0)
+        respond_metrics(sc->ex, sc);
 }
 
-static long long reply_integer(redisReply *r)
+static void on_queue_figures(void *arg, const struct queue_figures *f)
 {
-    return r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    struct scrape *sc = arg;
+    sc->queue_read = NULL;
+    sc->figures.queue_up = f->ok;
+    sc->figures.queue_depth = f->depth;
+    sc->figures.queue_pending = f->pending;
+    sc->figures.queue_oldest_pending_age_ms = f->oldest_pending_age_ms;
+    sc->figures.queue_retries = f->retries;
+    sc->figures.queue_dead = f->dead;
+    scrape_part_done(sc);
 }
-
-static void on_queue_reply(struct queue_scrape *q, int index, redisReply *reply)
-{
-    q->calls[index] = NULL;
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-        /* A missing group (no worker ever ran) is an empty queue, not a failure. */
-        if (!(index == 1 && reply != NULL && strstr(reply->str, "NOGROUP") != NULL))
-            q->failed = true;
-    } else if (index == 0) {
-        q->depth = reply_integer(reply);
-    } else if (index == 1 && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2) {
-        q->in_delivery = reply_integer(reply->element[0]);
-        redisReply *min_id = reply->element[1];
-        if (min_id->type == REDIS_REPLY_STRING)
-            q->oldest_ms = strtoll(min_id->str, NULL, 10); /* "<ms>-<seq>" */
-    } else if (index == 2) {
-        q->retries = reply_integer(reply);
-    } else if (index == 3) {
-        q->dead = reply_integer(reply);
-    }
-    scrape_part_done(q);
-}
-
-#define QUEUE_REPLY_CB(i)                                                                                    \
-    static void on_queue_reply_##i(void *arg, redisReply *reply, const char *err)                            \
-    {                                                                                                        \
-        (void)err;                                                                                           \
-        on_queue_reply(arg, i, reply);                                                                       \
-    }
-QUEUE_REPLY_CB(0)
-QUEUE_REPLY_CB(1)
-QUEUE_REPLY_CB(2)
-QUEUE_REPLY_CB(3)
 
 static void on_outbox_backlog(void *arg, const struct store_result *r)
 {
-    struct queue_scrape *q = arg;
-    q->outbox_call = NULL;
-    q->outbox_ok = r->status == STORE_OK;
-    q->outbox_unpublished = r->outbox_unpublished;
-    q->outbox_oldest_age_ms = r->outbox_oldest_age_ms;
-    scrape_part_done(q);
+    struct scrape *sc = arg;
+    sc->outbox_call = NULL;
+    sc->figures.outbox_up = r->status == STORE_OK;
+    sc->figures.outbox_unpublished = r->outbox_unpublished;
+    sc->figures.outbox_oldest_age_ms = r->outbox_oldest_age_ms;
+    scrape_part_done(sc);
 }
 
 static void on_metrics_abandoned(struct http_exchange *ex)
 {
-    struct queue_scrape *q = ex->handler_data;
-    for (int i = 0; i < QUEUE_CALLS; i++)
-        redis_conn_cancel(ex->loop->redis, q->calls[i]);
-    if (q->outbox_call != NULL)
-        store_cancel(ex->loop->store, q->outbox_call);
+    struct scrape *sc = ex->handler_data;
+    queue_figures_cancel(sc->queue_read);
+    if (sc->outbox_call != NULL)
+        store_cancel(api_ctx(ex)->store, sc->outbox_call);
 }
 
 void api_handle_metrics(struct http_exchange *ex)
 {
-    struct queue_scrape *q = h2o_mem_alloc_pool(&ex->req->pool, sizeof(*q));
-    memset(q, 0, sizeof(*q));
-    q->ex = ex;
-    ex->handler_data = q;
+    struct api_context *ctx = api_ctx(ex);
+    struct scrape *sc = h2o_mem_alloc_pool(&ex->req->pool, sizeof(*sc));
+    memset(sc, 0, sizeof(*sc));
+    sc->ex = ex;
+    sc->figures.outbox_count_max = STORE_OUTBOX_COUNT_MAX;
+    ex->handler_data = sc;
     ex->on_abandon = on_metrics_abandoned;
-    /* One part per call plus one for this function, so no callback answers before all are sent. */
-    q->pending = 1;
-    if (ex->loop->redis == NULL || !redis_conn_is_connected(ex->loop->redis)) {
-        q->failed = true;
-    } else {
-        static const char *const xlen[] = {"XLEN", QUEUE_STREAM_JOBS};
-        static const char *const xpending[] = {"XPENDING", QUEUE_STREAM_JOBS, QUEUE_GROUP};
-        static const char *const zcard[] = {"ZCARD", QUEUE_ZSET_RETRY};
-        static const char *const dead[] = {"XLEN", QUEUE_STREAM_DEAD};
-        const char *const *argv[QUEUE_CALLS] = {xlen, xpending, zcard, dead};
-        int argc[QUEUE_CALLS] = {2, 3, 2, 2};
-        redis_reply_cb cbs[QUEUE_CALLS] = {on_queue_reply_0, on_queue_reply_1, on_queue_reply_2,
-                                           on_queue_reply_3};
-        for (int i = 0; i < QUEUE_CALLS; i++) {
-            q->pending++;
-            q->calls[i] =
-                redis_conn_command(ex->loop->redis, cbs[i], q, argc[i], (const char **)argv[i], NULL);
-            if (q->calls[i] == NULL) {
-                q->failed = true;
-                q->pending--;
-            }
-        }
-    }
-    if (ex->loop->store != NULL) {
+    /* One part per source plus one for this function, so no callback answers before all are asked. */
+    sc->pending = 1;
+    sc->queue_read = queue_figures_read(ctx->redis, on_queue_figures, sc);
+    if (sc->queue_read != NULL)
+        sc->pending++;
+    if (ctx->store != NULL) {
         enum store_status immediate = STORE_OK;
-        q->pending++;
-        q->outbox_call = store_outbox_backlog(ex->loop->store, on_outbox_backlog, q, &immediate);
-        if (q->outbox_call == NULL)
-            q->pending--;
+        sc->pending++;
+        sc->outbox_call = store_outbox_backlog(ctx->store, on_outbox_backlog, sc, &immediate);
+        if (sc->outbox_call == NULL)
+            sc->pending--;
     }
-    scrape_part_done(q);
+    scrape_part_done(sc);
 }
 
 static void handle_openapi(struct http_exchange *ex)

@@ -27,7 +27,7 @@ static void on_abandoned(struct http_exchange *ex)
 {
     struct task_ctx *c = ex->handler_data;
     if (c->call != NULL)
-        store_cancel(ex->loop->store, c->call);
+        store_cancel(api_ctx(ex)->store, c->call);
 }
 
 /* Authenticates and resolves whose tasks these are; answers 401/403/404 itself on failure. */
@@ -153,39 +153,6 @@ static void submitted(struct task_ctx *c, store_handle h, enum store_status imme
 
 /* ---- query string ---- */
 
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decodes into out (cap includes the NUL); false when malformed or too long. */
-static bool url_decode(const char *s, size_t len, char *out, size_t cap)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        char ch = s[i];
-        if (ch == '%') {
-            if (i + 2 >= len || hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0)
-                return false;
-            ch = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-            i += 2;
-        } else if (ch == '+') {
-            ch = ' ';
-        }
-        if (ch == '\0' || o + 1 >= cap)
-            return false;
-        out[o++] = ch;
-    }
-    out[o] = '\0';
-    return true;
-}
-
 static bool read_list_query(struct http_exchange *ex, struct store_task_query *q, char *cursor,
                             size_t cursor_cap)
 {
@@ -205,7 +172,7 @@ static bool read_list_query(struct http_exchange *ex, struct store_task_query *q
             const char *val = eq != NULL ? eq + 1 : stop;
             size_t vlen = (size_t)(stop - val);
             char decoded[CURSOR_MAX + 1];
-            bool ok = url_decode(val, vlen, decoded, sizeof(decoded));
+            bool ok = base_percent_decode(val, vlen, true, decoded, sizeof(decoded));
             if (klen == 5 && memcmp(p, "limit", 5) == 0) {
                 char *e = NULL;
                 long n = ok ? strtol(decoded, &e, 10) : 0;
@@ -300,7 +267,7 @@ static void tasks_list(struct http_exchange *ex, bool user_in_path)
     if (!read_list_query(ex, &q, cursor, sizeof(cursor)))
         return;
     enum store_status immediate = STORE_OK;
-    store_handle h = store_task_list(ex->loop->store, c->user_id, &q, on_task_result, c, &immediate);
+    store_handle h = store_task_list(api_ctx(ex)->store, c->user_id, &q, on_task_result, c, &immediate);
     submitted(c, h, immediate);
 }
 
@@ -311,7 +278,8 @@ static void tasks_create(struct http_exchange *ex, bool user_in_path)
     if (c == NULL || !read_task_body(ex, &b))
         return;
     enum store_status immediate = STORE_OK;
-    store_handle h = store_task_create(ex->loop->store, c->user_id, &b.fields, on_task_result, c, &immediate);
+    store_handle h =
+        store_task_create(api_ctx(ex)->store, c->user_id, &b.fields, on_task_result, c, &immediate);
     json_decref(b.json); /* the store copied what it needs */
     submitted(c, h, immediate);
 }
@@ -323,7 +291,8 @@ static void tasks_get(struct http_exchange *ex, bool user_in_path)
         return;
     c->if_none_match = header_etag(ex, H2O_TOKEN_IF_NONE_MATCH);
     enum store_status immediate = STORE_OK;
-    store_handle h = store_task_get(ex->loop->store, c->user_id, c->task_id, on_task_result, c, &immediate);
+    store_handle h =
+        store_task_get(api_ctx(ex)->store, c->user_id, c->task_id, on_task_result, c, &immediate);
     submitted(c, h, immediate);
 }
 
@@ -336,8 +305,8 @@ static void tasks_replace(struct http_exchange *ex, bool user_in_path)
     long long if_match = header_etag(ex, H2O_TOKEN_IF_MATCH);
     enum store_status immediate = STORE_OK;
     store_handle h =
-        store_task_replace(ex->loop->store, c->user_id, c->task_id, if_match == -2 ? 0 : if_match, &b.fields,
-                           on_task_result, c, &immediate);
+        store_task_replace(api_ctx(ex)->store, c->user_id, c->task_id, if_match == -2 ? 0 : if_match,
+                           &b.fields, on_task_result, c, &immediate);
     json_decref(b.json);
     submitted(c, h, immediate);
 }
@@ -349,8 +318,8 @@ static void tasks_delete(struct http_exchange *ex, bool user_in_path)
         return;
     long long if_match = header_etag(ex, H2O_TOKEN_IF_MATCH);
     enum store_status immediate = STORE_OK;
-    store_handle h = store_task_delete(ex->loop->store, c->user_id, c->task_id, if_match == -2 ? 0 : if_match,
-                                       on_task_result, c, &immediate);
+    store_handle h = store_task_delete(api_ctx(ex)->store, c->user_id, c->task_id,
+                                       if_match == -2 ? 0 : if_match, on_task_result, c, &immediate);
     submitted(c, h, immediate);
 }
 
@@ -361,8 +330,8 @@ static void tasks_toggle(struct http_exchange *ex, bool user_in_path)
         return;
     long long if_match = header_etag(ex, H2O_TOKEN_IF_MATCH);
     enum store_status immediate = STORE_OK;
-    store_handle h = store_task_toggle(ex->loop->store, c->user_id, c->task_id, if_match == -2 ? 0 : if_match,
-                                       on_task_result, c, &immediate);
+    store_handle h = store_task_toggle(api_ctx(ex)->store, c->user_id, c->task_id,
+                                       if_match == -2 ? 0 : if_match, on_task_result, c, &immediate);
     submitted(c, h, immediate);
 }
 

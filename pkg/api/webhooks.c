@@ -27,7 +27,7 @@ static void on_abandoned(struct http_exchange *ex)
     if (c->resolving != NULL)
         h2o_hostinfo_getaddr_cancel(c->resolving);
     if (c->call != NULL)
-        store_cancel(ex->loop->store, c->call);
+        store_cancel(api_ctx(ex)->store, c->call);
 }
 
 static struct webhook_ctx *begin(struct http_exchange *ex)
@@ -92,8 +92,8 @@ static void store_endpoint(struct webhook_ctx *c)
         return;
     }
     enum store_status immediate = STORE_OK;
-    store_handle h = store_webhook_create(c->ex->loop->store, c->user_id, c->url, c->events_json, c->secret,
-                                          WEBHOOK_MAX_PER_USER, on_created, c, &immediate);
+    store_handle h = store_webhook_create(api_ctx(c->ex)->store, c->user_id, c->url, c->events_json,
+                                          c->secret, WEBHOOK_MAX_PER_USER, on_created, c, &immediate);
     c->call = h;
     if (h == NULL)
         api_respond_store_status(c->ex, immediate);
@@ -176,7 +176,7 @@ void api_handle_webhook_create(struct http_exchange *ex)
         http_respond_problem(ex, 500, "Internal Server Error", "out of memory", NULL);
         return;
     }
-    if (ex->loop->cfg->webhook_allow_private) {
+    if (api_ctx(ex)->cfg->webhook_allow_private) {
         store_endpoint(c);
         return;
     }
@@ -215,7 +215,7 @@ void api_handle_webhook_list(struct http_exchange *ex)
     if (c == NULL)
         return;
     enum store_status immediate = STORE_OK;
-    store_handle h = store_webhook_list(ex->loop->store, c->user_id, on_listed, c, &immediate);
+    store_handle h = store_webhook_list(api_ctx(ex)->store, c->user_id, on_listed, c, &immediate);
     c->call = h;
     if (h == NULL)
         api_respond_store_status(ex, immediate);
@@ -249,7 +249,8 @@ void api_handle_webhook_delete(struct http_exchange *ex)
     char webhook_id[BASE_UUID_LEN + 1];
     base_uuid_lower(id.base, webhook_id);
     enum store_status immediate = STORE_OK;
-    store_handle h = store_webhook_delete(ex->loop->store, c->user_id, webhook_id, on_deleted, c, &immediate);
+    store_handle h =
+        store_webhook_delete(api_ctx(ex)->store, c->user_id, webhook_id, on_deleted, c, &immediate);
     c->call = h;
     if (h == NULL)
         api_respond_store_status(ex, immediate);

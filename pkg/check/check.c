@@ -12,7 +12,7 @@
 #include <hiredis.h>
 #include <libpq-fe.h>
 
-#include "redisconn/redisconn.h"
+#include "url/url.h"
 #include "schema/schema.h"
 
 #define CHECK_EXIT_FAILED 1
@@ -118,10 +118,10 @@ static bool reply_is(redisContext *c, redisReply *reply, const char *want, const
 
 static bool check_redis(const struct config *cfg, char *why, size_t cap)
 {
-    struct redis_url t;
+    struct url_redis t;
     bool ok = false;
     redisContext *c = NULL;
-    if (redis_url_parse(cfg->redis_url, &t) != 0) {
+    if (!url_redis_parse(cfg->redis_url, &t)) {
         set_why(why, cap, "REDIS_URL must look like redis://[[user]:password@]host[:port][/db]");
         goto cleanup;
     }

@@ -1,5 +1,7 @@
 #include "config/config.h"
+#include "base/base.h"
 #include "log/log.h"
+#include "url/url.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -140,17 +142,17 @@ static int usable_cpus(void)
 }
 
 /* Reads a mounted secret file; a single trailing newline (as editors and `echo` leave) is dropped. */
-static char *read_secret_file(const char *path, const char **why)
+static char *read_secret_file(const char *path, char *why, size_t cap)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        *why = strerror(errno);
+        base_why(why, cap, "%s", strerror(errno));
         return NULL;
     }
     char *buf = malloc(SECRET_FILE_MAX + 1);
     size_t len = 0;
     if (buf == NULL) {
-        *why = "out of memory";
+        base_why(why, cap, "out of memory");
         goto fail;
     }
     for (;;) {
@@ -158,14 +160,14 @@ static char *read_secret_file(const char *path, const char **why)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            *why = strerror(errno);
+            base_why(why, cap, "%s", strerror(errno));
             goto fail;
         }
         if (n == 0)
             break;
         len += (size_t)n;
         if (len > SECRET_FILE_MAX) {
-            *why = "file is larger than 64 KiB";
+            base_why(why, cap, "file is larger than 64 KiB");
             goto fail;
         }
     }
@@ -233,8 +235,8 @@ static char *load_secret(struct loader *ld, const char *name, bool *failed)
         return strdup(direct);
     if (path == NULL)
         return NULL;
-    const char *why = NULL;
-    char *value = read_secret_file(path, &why);
+    char why[BASE_WHY_MAX];
+    char *value = read_secret_file(path, why, sizeof(why));
     if (value == NULL) {
         problem(ld, file_var, "cannot read the secret file (%s)", why);
         *failed = true;
@@ -282,17 +284,15 @@ static void validate_database_url(struct loader *ld, struct config *cfg)
             problem(ld, "DATABASE_URL", "sqlite: needs a file path (sqlite:bollard.db)");
         return;
     }
-    if (strncmp(url, "postgresql://", 13) != 0 && strncmp(url, "postgres://", 11) != 0) {
+    if (!url_is_postgres(url)) {
         problem(ld, "DATABASE_URL", "must start with postgresql:// (or sqlite: with ENVIRONMENT=dev)");
         return;
     }
     /* libpq's own parser; its message may quote the URL, so it is not repeated. */
-    char *errmsg = NULL;
-    PQconninfoOption *opts = PQconninfoParse(url, &errmsg);
+    PQconninfoOption *opts = url_postgres_parse(url);
     if (opts == NULL)
         problem(ld, "DATABASE_URL", "is not a valid PostgreSQL connection URI");
     PQconninfoFree(opts);
-    PQfreemem(errmsg);
 }
 
 static void validate_redis_url(struct loader *ld, const char *url)
@@ -339,6 +339,8 @@ int config_load(struct config *cfg, unsigned roles, config_lookup_fn lookup, voi
 {
     struct loader ld = {.lookup = lookup, .ctx = lookup_ctx, .err = err, .problems = 0};
     memset(cfg, 0, sizeof(*cfg));
+    cfg->build_version = "0.0.0";
+    cfg->build_revision = "unknown";
     cfg->environment = CONFIG_ENV_PRODUCTION; /* strictest until known */
     bool environment_known = false;
 
@@ -424,11 +426,11 @@ int config_load(struct config *cfg, unsigned roles, config_lookup_fn lookup, voi
             break;
         }
         case VAR_LOG_LEVEL: {
-            int level = log_level_parse(text);
-            if (level < 0)
+            enum log_level level;
+            if (!log_level_parse(text, &level))
                 problem(&ld, v->name, "must be one of debug, info, warn, error");
             else
-                cfg->log_level = level;
+                cfg->log_level = (int)level;
             break;
         }
         case VAR_SECRET:

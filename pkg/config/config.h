@@ -6,8 +6,6 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#define CONFIG_EXIT_CODE 78 /* EX_CONFIG */
-
 /* Which role is starting decides which variables are required. */
 enum config_role {
     CONFIG_ROLE_API = 1 << 0,
@@ -56,6 +54,11 @@ struct config {
     bool webhook_allow_private;
     char *pod_name;
 
+    /* the binary's own identity (for /metrics' bollard_build_info): not from the environment;
+     * cmd/bollard/main.c, the one file compiled with the version, sets them after loading */
+    const char *build_version;
+    const char *build_revision;
+
     /* migrate */
     int migrate_connect_timeout_seconds;
     int migrate_lock_timeout_seconds;
@@ -66,7 +69,8 @@ struct config {
 typedef const char *(*config_lookup_fn)(const char *name, void *ctx);
 
 /* Loads and validates for `roles` (a mask of config_role). Every problem is written to `err` as
- * one line naming the variable (never its value). Returns the number of problems (0 = valid). */
+ * one line naming the variable (never its value). Returns the number of problems (0 = valid); the
+ * caller then exits with BASE_EXIT_CONFIG (78). */
 int config_load(struct config *cfg, unsigned roles, config_lookup_fn lookup, void *lookup_ctx, FILE *err);
 /* The same, reading the process environment. */
 int config_load_env(struct config *cfg, unsigned roles, FILE *err);

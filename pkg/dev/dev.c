@@ -4,7 +4,7 @@
 #include "devdb/devdb.h"
 #include "devdelivery/devdelivery.h"
 #include "log/log.h"
-#include "server/server.h"
+#include "app/app.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -59,13 +59,13 @@ int dev_main(const struct config *cfg, int argc, char **argv)
                   json_pack("{s:i}", "exit_code", (int)st));
         return (int)st;
     }
-    /* Before server_run: it starts the event-loop threads, and curl's global set-up must come first. */
+    /* Before app_main: it starts the event-loop threads, and curl's global set-up must come first. */
     struct devdelivery *deliveries = devdelivery_start(cfg, path);
     if (deliveries == NULL)
         return DEV_EXIT_FAILED;
     log_write(LOG_INFO, NULL, "bollard dev: embedded SQLite database ready; starting the API (no Redis)",
               json_pack("{s:i}", "port", cfg->port));
-    int rc = server_run(cfg, BOLLARD_VERSION, BOLLARD_GIT_REV);
+    int rc = app_main(cfg, argc, argv);
     /* After the API has drained: a request's event is in the outbox before its response is sent. */
     devdelivery_stop(deliveries);
     return rc;

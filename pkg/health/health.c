@@ -19,7 +19,7 @@ struct health_waiter {
 struct health {
     h2o_evloop_t *loop;
     struct store *store;
-    struct redis_conn *redis;
+    struct redisconn *redis;
     int cache_ms;
     h2o_timeout_t timeout;
     h2o_timeout_entry_t timeout_entry;
@@ -134,7 +134,7 @@ static void on_timeout(h2o_timeout_entry_t *entry)
         set_fail(&h->pending.schema, "%s", "unknown while the database is unreachable");
     }
     if (!h->redis_done) {
-        redis_conn_cancel(h->redis, h->redis_handle);
+        redisconn_cancel(h->redis, h->redis_handle);
         h->redis_handle = NULL;
         h->redis_done = true;
         set_fail(&h->pending.redis, "%s", "check timed out");
@@ -162,7 +162,7 @@ static void health_start(struct health *h)
         h->pending.redis.ok = true;
     } else {
         static const char *const ping[] = {"PING"};
-        h->redis_handle = redis_conn_command(h->redis, on_redis_reply, h, 1, (const char **)ping, NULL);
+        h->redis_handle = redisconn_command(h->redis, on_redis_reply, h, 1, (const char **)ping, NULL);
         if (h->redis_handle == NULL) {
             h->redis_done = true;
             set_fail(&h->pending.redis, "%s", "not connected");
@@ -214,8 +214,8 @@ void health_cancel(struct health *h, void *handle)
     free(w);
 }
 
-struct health *health_create(h2o_evloop_t *loop, struct store *store, struct redis_conn *redis,
-                             int timeout_ms, int cache_ms)
+struct health *health_create(h2o_evloop_t *loop, struct store *store, struct redisconn *redis, int timeout_ms,
+                             int cache_ms)
 {
     struct health *h = calloc(1, sizeof(*h));
     if (h == NULL)
@@ -241,7 +241,7 @@ void health_destroy(struct health *h)
         if (!h->db_done)
             store_cancel(h->store, h->db_handle);
         if (!h->redis_done)
-            redis_conn_cancel(h->redis, h->redis_handle);
+            redisconn_cancel(h->redis, h->redis_handle);
     }
     while (!h2o_linklist_is_empty(&h->waiters)) {
         struct health_waiter *w = H2O_STRUCT_FROM_MEMBER(struct health_waiter, link, h->waiters.next);

@@ -8,7 +8,7 @@
 #include <h2o.h>
 
 struct store;
-struct redis_conn;
+struct redisconn;
 struct health;
 
 struct health_check {
@@ -24,8 +24,8 @@ struct health_report {
 typedef void (*health_cb)(void *arg, const struct health_report *report);
 
 /* redis may be NULL (no Redis in this mode); its check then always passes. */
-struct health *health_create(h2o_evloop_t *loop, struct store *store, struct redis_conn *redis,
-                             int timeout_ms, int cache_ms);
+struct health *health_create(h2o_evloop_t *loop, struct store *store, struct redisconn *redis, int timeout_ms,
+                             int cache_ms);
 /* Answers from the cache (synchronously, before returning) or after running the checks. Returns a
  * handle for health_cancel, or NULL when it answered synchronously. */
 void *health_ready(struct health *h, health_cb cb, void *arg);

@@ -1,11 +1,9 @@
 #include "http/http.h"
-#include "config/config.h"
-#include "metrics/metrics.h"
+#include "base/base.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define MAX_SEGMENTS 8
 
@@ -22,13 +20,6 @@ struct http_router {
     const char **names; /* distinct patterns, then "unmatched" */
     size_t n_names;
 };
-
-static uint64_t monotonic_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* Splits "/a/{b}/c" into its segments; returns the count, or SIZE_MAX if there are too many. */
 static size_t split_path(const char *path, size_t len, h2o_iovec_t *out, size_t cap)
@@ -185,12 +176,13 @@ void http_dispatch(const struct http_router *router, struct http_loop *loop, h2o
     memset(ex, 0, sizeof(*ex));
     ex->req = req;
     ex->loop = loop;
-    ex->started_ns = monotonic_ns();
+    ex->app = loop->app;
+    ex->started_ns = base_now_ns();
     ex->route_index = router->n_names - 1;
     loop->inflight++;
     take_request_id(ex, req);
     ssize_t origin = h2o_find_header_by_str(&req->headers, H2O_STRLIT("origin"), -1);
-    if (origin >= 0 && origin_allowed(loop->cfg->frontend_url, req->headers.entries[origin].value))
+    if (origin >= 0 && origin_allowed(loop->cors_origins, req->headers.entries[origin].value))
         ex->cors_origin = req->headers.entries[origin].value;
     if (handle_preflight(ex, req))
         return;
@@ -300,11 +292,10 @@ void http_respond(struct http_exchange *ex, int status, const char *content_type
     h2o_req_t *req = ex->req;
     ex->answered = true;
     ex->loop->inflight--;
-    uint64_t duration = monotonic_ns() - ex->started_ns;
-    if (ex->loop->metrics != NULL)
-        metrics_observe_request(ex->loop->metrics, ex->route_index, req->method.base, req->method.len, status,
-                                duration);
-    if (ex->loop->cfg->access_log && log_enabled(status >= 500 ? LOG_WARN : LOG_INFO))
+    uint64_t duration = base_now_ns() - ex->started_ns;
+    if (ex->loop->observe != NULL)
+        ex->loop->observe(ex->loop->observe_arg, ex->route_index, req->method, status, duration);
+    if (ex->loop->access_log && log_enabled(status >= 500 ? LOG_WARN : LOG_INFO))
         access_log(ex, status, duration);
 
     req->res.status = status;

@@ -1,5 +1,7 @@
-/* http: one request/response exchange on an event loop — routing, request ids, JSON and
- * problem+json responses, and the per-request metrics and access log line. */
+/* http: one request/response exchange on an event loop — routing, request ids, CORS, JSON and
+ * problem+json responses, and the access log line. Knows nothing of the application: handlers find
+ * their handles through the exchange's opaque `app` pointer, and per-request metrics are the
+ * application's `observe` hook. */
 #ifndef BOLLARD_HTTP_H
 #define BOLLARD_HTTP_H
 
@@ -12,29 +14,22 @@
 
 #include "log/log.h"
 
-struct config;
-struct pg_pool;
-struct store;
-struct auth_loop;
-struct redis_conn;
-struct health;
-struct metrics_shard;
-struct metrics_registry;
+/* Called once per answered exchange, just before the response is sent: the application's
+ * per-request accounting (metrics). route_index indexes http_router_route_names(). */
+typedef void (*http_observe_fn)(void *arg, size_t route_index, h2o_iovec_t method, int status,
+                                uint64_t duration_ns);
 
-/* What a handler can use on its event loop. Owned by pkg/server, one per thread. */
+/* One event loop's HTTP state. Owned by pkg/server, one per thread; the application fills `app`,
+ * `observe`, `cors_origins` and `access_log` when the loop is created and never sees inside. */
 struct http_loop {
     h2o_evloop_t *loop;
     h2o_context_t *ctx;
-    const struct config *cfg;
-    struct pg_pool *pg; /* NULL with SQLite */
-    struct store *store;
-    struct redis_conn *redis; /* NULL when there is no Redis (bollard dev) */
-    struct health *health;
-    struct auth_loop *auth; /* password hashing results land here */
-    struct metrics_shard *metrics;
-    struct metrics_registry *registry;
-    const volatile int *shutting_down; /* process-wide: set on the first SIGTERM */
-    size_t inflight;                   /* exchanges not yet answered on this loop */
+    void *app;               /* the application's context for this loop, handed to every exchange */
+    http_observe_fn observe; /* may be NULL */
+    void *observe_arg;
+    const char *cors_origins; /* FRONTEND_URL: comma-separated origins allowed by CORS; NULL = none */
+    bool access_log;          /* one log line per answered request */
+    size_t inflight;          /* exchanges not yet answered on this loop */
 };
 
 #define HTTP_MAX_PARAMS 4
@@ -54,6 +49,7 @@ struct http_route {
 struct http_exchange {
     h2o_req_t *req; /* NULL once the request went away */
     struct http_loop *loop;
+    void *app;          /* = loop->app: the application's context, opaque to pkg/http */
     size_t route_index; /* index into the router's pattern list, for metrics */
     h2o_iovec_t params[HTTP_MAX_PARAMS];
     size_t n_params;

@@ -1,4 +1,5 @@
 #include "log/log.h"
+#include "base/base.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -14,14 +15,16 @@ static enum log_level log_threshold = LOG_INFO;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
-int log_level_parse(const char *name)
+bool log_level_parse(const char *name, enum log_level *level)
 {
     if (name == NULL)
-        return -1;
+        return false;
     for (int i = 0; i < 4; i++)
-        if (strcmp(name, level_names[i]) == 0)
-            return i;
-    return -1;
+        if (strcmp(name, level_names[i]) == 0) {
+            *level = (enum log_level)i;
+            return true;
+        }
+    return false;
 }
 
 const char *log_level_name(enum log_level level)
@@ -149,12 +152,9 @@ static uint64_t request_id_next(void)
 
 void log_request_id_generate(char out[LOG_REQUEST_ID_GEN_LEN + 1])
 {
-    static const char hex[] = "0123456789abcdef";
     uint64_t words[2] = {request_id_next(), request_id_next()};
-    for (int i = 0; i < 16; i++) {
-        uint8_t b = (uint8_t)(words[i / 8] >> ((i % 8) * 8));
-        out[2 * i] = hex[b >> 4];
-        out[2 * i + 1] = hex[b & 15];
-    }
-    out[LOG_REQUEST_ID_GEN_LEN] = '\0';
+    unsigned char bytes[LOG_REQUEST_ID_GEN_LEN / 2];
+    for (size_t i = 0; i < sizeof(bytes); i++)
+        bytes[i] = (unsigned char)(words[i / 8] >> ((i % 8) * 8));
+    base_hex_encode(bytes, sizeof(bytes), out);
 }

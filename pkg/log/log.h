@@ -11,8 +11,8 @@ enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
 #define LOG_REQUEST_ID_MAX     64 /* longest X-Request-Id accepted from a client */
 #define LOG_REQUEST_ID_GEN_LEN 32
 
-/* Parses "debug|info|warn|error"; returns -1 when unknown. */
-int log_level_parse(const char *name);
+/* Parses "debug|info|warn|error" into *level; false when unknown. */
+bool log_level_parse(const char *name, enum log_level *level);
 const char *log_level_name(enum log_level level);
 
 /* Process-wide threshold (part of the process configuration); default info. */

@@ -199,7 +199,48 @@ static void render_process(struct text *t, const struct metrics_registry *reg)
         (long long)reg->started_at);
 }
 
-char *metrics_render(struct metrics_registry *reg, size_t *len)
+static void render_scrape(struct text *t, const struct metrics_scrape *s)
+{
+    if (s->queue_up) {
+        put(t,
+            "# HELP bollard_queue_up 1 when the queue figures below were read from Redis.\n"
+            "# TYPE bollard_queue_up gauge\nbollard_queue_up 1\n"
+            "# HELP bollard_queue_depth Webhook jobs in the stream (not yet trimmed).\n"
+            "# TYPE bollard_queue_depth gauge\nbollard_queue_depth %lld\n"
+            "# HELP bollard_queue_pending Jobs read by a worker and not yet acknowledged.\n"
+            "# TYPE bollard_queue_pending gauge\nbollard_queue_pending %lld\n"
+            "# HELP bollard_queue_oldest_pending_age_seconds Age of the oldest unacknowledged job.\n"
+            "# TYPE bollard_queue_oldest_pending_age_seconds gauge\n"
+            "bollard_queue_oldest_pending_age_seconds %.3f\n"
+            "# HELP bollard_queue_retries_scheduled Failed deliveries waiting for their next attempt.\n"
+            "# TYPE bollard_queue_retries_scheduled gauge\nbollard_queue_retries_scheduled %lld\n"
+            "# HELP bollard_queue_dead_letters Jobs in the dead-letter stream.\n"
+            "# TYPE bollard_queue_dead_letters gauge\nbollard_queue_dead_letters %lld\n",
+            s->queue_depth, s->queue_pending,
+            s->queue_oldest_pending_age_ms > 0 ? (double)s->queue_oldest_pending_age_ms / 1000.0 : 0.0,
+            s->queue_retries, s->queue_dead);
+    } else {
+        put(t, "# HELP bollard_queue_up 1 when the queue figures were read from Redis.\n"
+               "# TYPE bollard_queue_up gauge\nbollard_queue_up 0\n");
+    }
+    put(t,
+        "# HELP bollard_outbox_up 1 when the outbox figures below were read from the database.\n"
+        "# TYPE bollard_outbox_up gauge\nbollard_outbox_up %d\n",
+        s->outbox_up ? 1 : 0);
+    if (s->outbox_up)
+        put(t,
+            "# HELP bollard_outbox_unpublished Task events the relay has not published yet "
+            "(counted up to %d).\n"
+            "# TYPE bollard_outbox_unpublished gauge\nbollard_outbox_unpublished %lld\n"
+            "# HELP bollard_outbox_oldest_unpublished_age_seconds Age of the oldest unpublished "
+            "event; grows without bound when no relay publishes.\n"
+            "# TYPE bollard_outbox_oldest_unpublished_age_seconds gauge\n"
+            "bollard_outbox_oldest_unpublished_age_seconds %.3f\n",
+            s->outbox_count_max, s->outbox_unpublished,
+            s->outbox_oldest_age_ms > 0 ? (double)s->outbox_oldest_age_ms / 1000.0 : 0.0);
+}
+
+char *metrics_render(struct metrics_registry *reg, const struct metrics_scrape *scrape, size_t *len)
 {
     struct text t = {.buf = malloc(16384), .cap = 16384};
     if (t.buf == NULL)
@@ -302,6 +343,8 @@ char *metrics_render(struct metrics_registry *reg, size_t *len)
         "# TYPE bollard_http_open_connections gauge\nbollard_http_open_connections %d\n",
         sum.http_connections);
     render_process(&t, reg);
+    if (scrape != NULL)
+        render_scrape(&t, scrape);
     if (t.failed) {
         free(t.buf);
         return NULL;

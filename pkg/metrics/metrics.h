@@ -1,5 +1,6 @@
 /* metrics: per-thread request counters and latency histograms (single writer each, lock-free),
- * summed into Prometheus text on scrape. */
+ * summed into Prometheus text on scrape — the one place that writes the exposition format, for the
+ * process's own figures and for the queue/outbox figures read per scrape. */
 #ifndef BOLLARD_METRICS_H
 #define BOLLARD_METRICS_H
 
@@ -32,7 +33,19 @@ void metrics_observe_request(struct metrics_shard *shard, size_t route, const ch
 void metrics_publish_gauges(struct metrics_shard *shard, const struct metrics_gauges *g);
 void metrics_set_shutting_down(struct metrics_registry *reg, bool shutting_down);
 
-/* Renders everything; returns a malloc'd NUL-terminated text (NULL on allocation failure). */
-char *metrics_render(struct metrics_registry *reg, size_t *len);
+/* Figures that live outside this process (the job queue in Redis, the outbox in the database), read
+ * afresh by the /metrics handler on each scrape and rendered after the process's own. A source that
+ * could not be read is reported as its *_up 0 gauge, without figures. */
+struct metrics_scrape {
+    bool queue_up;
+    long long queue_depth, queue_pending, queue_oldest_pending_age_ms, queue_retries, queue_dead;
+    bool outbox_up;
+    long long outbox_unpublished, outbox_oldest_age_ms;
+    int outbox_count_max; /* the bound outbox_unpublished is counted up to (its HELP text says so) */
+};
+
+/* Renders everything, then `scrape` (may be NULL); returns a malloc'd NUL-terminated text (NULL on
+ * allocation failure). */
+char *metrics_render(struct metrics_registry *reg, const struct metrics_scrape *scrape, size_t *len);
 
 #endif

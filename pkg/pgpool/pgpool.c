@@ -1,4 +1,5 @@
 #include "pgpool/pgpool.h"
+#include "url/url.h"
 #include "log/log.h"
 
 #include <arpa/inet.h>
@@ -29,7 +30,7 @@ enum conn_state {
 };
 
 struct pg_conn {
-    struct pg_pool *pool;
+    struct pgpool *pool;
     enum conn_state state;
     PGconn *pg;
     h2o_socket_t *sock; /* wraps a dup() of PQsocket so closing it never closes libpq's fd */
@@ -38,17 +39,17 @@ struct pg_conn {
     uint64_t connect_deadline;
     char hostaddr[INET6_ADDRSTRLEN];
     h2o_hostinfo_getaddr_req_t *resolve_req;
-    struct pg_query *query; /* NULL when idle or when its owner cancelled */
+    struct pgpool_query *query; /* NULL when idle or when its owner cancelled */
     uint64_t query_deadline;
     PGresult *result;
-    const struct pg_statement *prepared[MAX_PREPARED];
+    const struct pgpool_statement *prepared[MAX_PREPARED];
     int n_prepared;
 };
 
-struct pg_pool {
+struct pgpool {
     h2o_evloop_t *loop;
     h2o_multithread_receiver_t *resolver;
-    struct pg_pool_config cfg;
+    struct pgpool_config cfg;
     char *conninfo;
     /* connection parameters for PQconnectStartParams; hostaddr is filled per attempt */
     const char *keywords[MAX_CONN_PARAMS];
@@ -68,70 +69,56 @@ struct pg_pool {
     bool reachable;
     bool ever_failed;
     bool destroying;
-    /* The query pg_pool_submit is starting right now: if its connection fails before submit
+    /* The query pgpool_submit is starting right now: if its connection fails before submit
      * returns, the error is returned to the caller instead of calling back into it re-entrantly. */
-    struct pg_query *submitting;
-    enum pg_error submit_error;
+    struct pgpool_query *submitting;
+    enum pgpool_error submit_error;
 };
 
 static void conn_start(struct pg_conn *conn);
 static void conn_reset(struct pg_conn *conn, const char *why);
-static void conn_run(struct pg_conn *conn, struct pg_query *query);
-static void pool_dispatch(struct pg_pool *pool);
-static void pool_arm_tick(struct pg_pool *pool);
+static void conn_run(struct pg_conn *conn, struct pgpool_query *query);
+static void pool_dispatch(struct pgpool *pool);
+static void pool_arm_tick(struct pgpool *pool);
 
-const char *pg_error_name(enum pg_error err)
+const char *pgpool_error_name(enum pgpool_error err)
 {
     switch (err) {
-    case PG_OK:
+    case PGPOOL_OK:
         return "ok";
-    case PG_ERR_QUEUE_FULL:
+    case PGPOOL_ERR_QUEUE_FULL:
         return "database queue full";
-    case PG_ERR_UNAVAILABLE:
+    case PGPOOL_ERR_UNAVAILABLE:
         return "database unavailable";
-    case PG_ERR_TIMEOUT:
+    case PGPOOL_ERR_TIMEOUT:
         return "database timeout";
-    case PG_ERR_QUERY:
+    case PGPOOL_ERR_QUERY:
         return "database error";
-    case PG_ERR_SHUTDOWN:
+    case PGPOOL_ERR_SHUTDOWN:
         return "shutting down";
     }
     return "unknown";
 }
 
-static uint64_t now_ms(struct pg_pool *pool)
+static uint64_t now_ms(struct pgpool *pool)
 {
     return h2o_now(pool->loop);
 }
 
 /* ---- parameters ---- */
 
-static bool is_ip_literal(const char *host)
+static int pool_prepare_params(struct pgpool *pool)
 {
-    unsigned char buf[sizeof(struct in6_addr)];
-    return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
-}
-
-static int pool_prepare_params(struct pg_pool *pool)
-{
-    char *errmsg = NULL;
-    pool->parsed = PQconninfoParse(pool->conninfo, &errmsg);
-    PQfreemem(errmsg); /* may quote the URI: never logged */
+    pool->parsed = url_postgres_parse(pool->conninfo);
     if (pool->parsed == NULL)
         return -1;
     int n = 0;
-    const char *host = NULL, *port = "5432", *options = NULL;
-    bool has_appname = false, has_hostaddr = false;
+    const char *options = NULL;
+    bool has_appname = false;
     for (PQconninfoOption *o = pool->parsed; o->keyword != NULL; o++) {
         if (o->val == NULL || o->val[0] == '\0')
             continue;
-        if (strcmp(o->keyword, "host") == 0)
-            host = o->val;
-        else if (strcmp(o->keyword, "port") == 0)
-            port = o->val;
-        else if (strcmp(o->keyword, "hostaddr") == 0)
-            has_hostaddr = true;
-        else if (strcmp(o->keyword, "application_name") == 0)
+        if (strcmp(o->keyword, "application_name") == 0)
             has_appname = true;
         if (strcmp(o->keyword, "options") == 0) {
             options = o->val;
@@ -157,8 +144,9 @@ static int pool_prepare_params(struct pg_pool *pool)
         pool->values[n++] = "bollard";
     }
     pool->hostaddr_slot = -1;
-    if (host != NULL && host[0] != '/' && strchr(host, ',') == NULL && !is_ip_literal(host) &&
-        !has_hostaddr) {
+    const char *port = NULL;
+    const char *host = url_postgres_host_to_resolve(pool->parsed, &port);
+    if (host != NULL) {
         pool->resolve_host = strdup(host);
         if (pool->resolve_host == NULL)
             return -1;
@@ -225,35 +213,36 @@ static void conn_want_write(struct pg_conn *conn)
 
 /* ---- delivering results ---- */
 
-/* Every callback goes through here, so none runs re-entrantly inside pg_pool_submit. */
-static void query_finish(struct pg_pool *pool, struct pg_query *query, enum pg_error err, PGresult *res)
+/* Every callback goes through here, so none runs re-entrantly inside pgpool_submit. */
+static void query_finish(struct pgpool *pool, struct pgpool_query *query, enum pgpool_error err,
+                         PGresult *res)
 {
     if (query == pool->submitting)
-        pool->submit_error = err != PG_OK ? err : PG_ERR_UNAVAILABLE;
+        pool->submit_error = err != PGPOOL_OK ? err : PGPOOL_ERR_UNAVAILABLE;
     else
         query->cb(query->arg, err, res);
 }
 
-static void conn_deliver(struct pg_conn *conn, enum pg_error err, PGresult *res)
+static void conn_deliver(struct pg_conn *conn, enum pgpool_error err, PGresult *res)
 {
-    struct pg_query *query = conn->query;
+    struct pgpool_query *query = conn->query;
     conn->query = NULL;
     if (query != NULL)
         query_finish(conn->pool, query, err, res);
     PQclear(res);
 }
 
-static void fail_waiting(struct pg_pool *pool, enum pg_error err)
+static void fail_waiting(struct pgpool *pool, enum pgpool_error err)
 {
     while (!h2o_linklist_is_empty(&pool->waiting)) {
-        struct pg_query *q = H2O_STRUCT_FROM_MEMBER(struct pg_query, link, pool->waiting.next);
+        struct pgpool_query *q = H2O_STRUCT_FROM_MEMBER(struct pgpool_query, link, pool->waiting.next);
         h2o_linklist_unlink(&q->link);
         pool->n_waiting--;
         query_finish(pool, q, err, NULL);
     }
 }
 
-static bool pool_has_live_conn(struct pg_pool *pool)
+static bool pool_has_live_conn(struct pgpool *pool)
 {
     for (int i = 0; i < pool->cfg.size; i++)
         if (pool->conns[i].state != CONN_DOWN)
@@ -261,7 +250,7 @@ static bool pool_has_live_conn(struct pg_pool *pool)
     return false;
 }
 
-static void pool_note_failure(struct pg_pool *pool)
+static void pool_note_failure(struct pgpool *pool)
 {
     uint64_t jitter = (uint64_t)(rand() % (pool->backoff_ms / 2 + 1));
     pool->retry_at = now_ms(pool) + (uint64_t)pool->backoff_ms / 2 + jitter;
@@ -276,7 +265,7 @@ static void pool_note_failure(struct pg_pool *pool)
  * queries fail too rather than sit out their whole deadline. */
 static void conn_reset(struct pg_conn *conn, const char *why)
 {
-    struct pg_pool *pool = conn->pool;
+    struct pgpool *pool = conn->pool;
     if (conn->resolve_req != NULL) {
         h2o_hostinfo_getaddr_cancel(conn->resolve_req);
         conn->resolve_req = NULL;
@@ -299,11 +288,11 @@ static void conn_reset(struct pg_conn *conn, const char *why)
     bool was_connecting = conn->state == CONN_CONNECTING || conn->state == CONN_RESOLVING;
     conn->state = CONN_DOWN;
     if (conn->query != NULL)
-        conn_deliver(conn, PG_ERR_UNAVAILABLE, NULL);
+        conn_deliver(conn, PGPOOL_ERR_UNAVAILABLE, NULL);
     if (was_connecting)
         pool_note_failure(pool);
     if (!pool->destroying && !pool_has_live_conn(pool) && now_ms(pool) < pool->retry_at)
-        fail_waiting(pool, PG_ERR_UNAVAILABLE);
+        fail_waiting(pool, PGPOOL_ERR_UNAVAILABLE);
     pool_arm_tick(pool);
 }
 
@@ -321,7 +310,7 @@ static void conn_connect_poll(struct pg_conn *conn)
         return;
     }
     if (st == PGRES_POLLING_OK) {
-        struct pg_pool *pool = conn->pool;
+        struct pgpool *pool = conn->pool;
         if (PQsetnonblocking(conn->pg, 1) != 0) {
             conn_reset(conn, "nonblocking");
             return;
@@ -348,7 +337,7 @@ static void conn_connect_poll(struct pg_conn *conn)
 
 static void conn_begin_connect(struct pg_conn *conn)
 {
-    struct pg_pool *pool = conn->pool;
+    struct pgpool *pool = conn->pool;
     if (pool->hostaddr_slot >= 0)
         pool->values[pool->hostaddr_slot] = conn->hostaddr;
     conn->pg = PQconnectStartParams(pool->keywords, pool->values, 0);
@@ -389,7 +378,7 @@ static void on_resolved(h2o_hostinfo_getaddr_req_t *req, const char *errstr, str
 
 static void conn_start(struct pg_conn *conn)
 {
-    struct pg_pool *pool = conn->pool;
+    struct pgpool *pool = conn->pool;
     conn->connect_deadline = now_ms(pool) + (uint64_t)pool->cfg.connect_timeout_ms;
     pool_arm_tick(pool);
     if (pool->resolve_host != NULL) {
@@ -405,7 +394,7 @@ static void conn_start(struct pg_conn *conn)
 
 /* ---- running queries ---- */
 
-static bool conn_has_prepared(struct pg_conn *conn, const struct pg_statement *stmt)
+static bool conn_has_prepared(struct pg_conn *conn, const struct pgpool_statement *stmt)
 {
     for (int i = 0; i < conn->n_prepared; i++)
         if (conn->prepared[i] == stmt)
@@ -424,7 +413,7 @@ static void conn_flush(struct pg_conn *conn)
 
 static void conn_send_query(struct pg_conn *conn)
 {
-    struct pg_query *q = conn->query;
+    struct pgpool_query *q = conn->query;
     int ok;
     if (q->stmt != NULL)
         ok = PQsendQueryPrepared(conn->pg, q->stmt->name, q->nparams, q->params, q->param_lengths, NULL, 0);
@@ -438,7 +427,7 @@ static void conn_send_query(struct pg_conn *conn)
     conn_flush(conn);
 }
 
-static void conn_run(struct pg_conn *conn, struct pg_query *query)
+static void conn_run(struct pg_conn *conn, struct pgpool_query *query)
 {
     conn->query = query;
     conn->query_deadline = query->deadline;
@@ -483,14 +472,18 @@ static void conn_command_done(struct pg_conn *conn)
                 (sqlstate != NULL && (strcmp(sqlstate, "0A000") == 0 || strncmp(sqlstate, "57P", 3) == 0 ||
                                       strcmp(sqlstate, "26000") == 0));
     /* Settle the connection before the callback runs: it may submit the next query at once. */
-    struct pg_query *query = conn->query;
+    struct pgpool_query *query = conn->query;
     conn->query = NULL;
     if (drop)
         conn_reset(conn, NULL);
     else
         conn->state = CONN_IDLE;
     if (query != NULL)
-        query_finish(conn->pool, query, res == NULL ? PG_ERR_UNAVAILABLE : ok ? PG_OK : PG_ERR_QUERY, res);
+        query_finish(conn->pool, query,
+                     res == NULL ? PGPOOL_ERR_UNAVAILABLE
+                     : ok        ? PGPOOL_OK
+                                 : PGPOOL_ERR_QUERY,
+                     res);
     PQclear(res);
     pool_dispatch(conn->pool);
 }
@@ -552,7 +545,7 @@ static void on_conn_writable(h2o_socket_t *sock, const char *err)
 
 /* ---- the pool ---- */
 
-static struct pg_conn *pool_find(struct pg_pool *pool, enum conn_state state)
+static struct pg_conn *pool_find(struct pgpool *pool, enum conn_state state)
 {
     for (int i = 0; i < pool->cfg.size; i++)
         if (pool->conns[i].state == state)
@@ -560,11 +553,11 @@ static struct pg_conn *pool_find(struct pg_pool *pool, enum conn_state state)
     return NULL;
 }
 
-static void pool_dispatch(struct pg_pool *pool)
+static void pool_dispatch(struct pgpool *pool)
 {
     struct pg_conn *idle;
     while (!h2o_linklist_is_empty(&pool->waiting) && (idle = pool_find(pool, CONN_IDLE)) != NULL) {
-        struct pg_query *q = H2O_STRUCT_FROM_MEMBER(struct pg_query, link, pool->waiting.next);
+        struct pgpool_query *q = H2O_STRUCT_FROM_MEMBER(struct pgpool_query, link, pool->waiting.next);
         h2o_linklist_unlink(&q->link);
         pool->n_waiting--;
         conn_run(idle, q);
@@ -583,7 +576,7 @@ static void pool_dispatch(struct pg_pool *pool)
     }
 }
 
-static bool pool_needs_tick(struct pg_pool *pool)
+static bool pool_needs_tick(struct pgpool *pool)
 {
     if (pool->n_waiting > 0)
         return true;
@@ -597,7 +590,7 @@ static bool pool_needs_tick(struct pg_pool *pool)
 
 static void on_tick(h2o_timeout_entry_t *entry)
 {
-    struct pg_pool *pool = H2O_STRUCT_FROM_MEMBER(struct pg_pool, tick_entry, entry);
+    struct pgpool *pool = H2O_STRUCT_FROM_MEMBER(struct pgpool, tick_entry, entry);
     uint64_t now = now_ms(pool);
     for (int i = 0; i < pool->cfg.size; i++) {
         struct pg_conn *conn = &pool->conns[i];
@@ -607,36 +600,36 @@ static void on_tick(h2o_timeout_entry_t *entry)
         else if ((conn->state == CONN_BUSY || conn->state == CONN_PREPARING) &&
                  now >= conn->query_deadline + QUERY_GRACE_MS) {
             if (conn->query != NULL) {
-                struct pg_query *q = conn->query;
+                struct pgpool_query *q = conn->query;
                 conn->query = NULL;
-                q->cb(q->arg, PG_ERR_TIMEOUT, NULL);
+                q->cb(q->arg, PGPOOL_ERR_TIMEOUT, NULL);
             }
             conn_reset(conn, "query timeout");
         }
     }
     /* Waiting queries past their deadline fail in FIFO order (the oldest first). */
     while (!h2o_linklist_is_empty(&pool->waiting)) {
-        struct pg_query *q = H2O_STRUCT_FROM_MEMBER(struct pg_query, link, pool->waiting.next);
+        struct pgpool_query *q = H2O_STRUCT_FROM_MEMBER(struct pgpool_query, link, pool->waiting.next);
         if (now < q->deadline)
             break;
         h2o_linklist_unlink(&q->link);
         pool->n_waiting--;
-        q->cb(q->arg, PG_ERR_TIMEOUT, NULL);
+        q->cb(q->arg, PGPOOL_ERR_TIMEOUT, NULL);
     }
     pool_dispatch(pool);
     pool_arm_tick(pool);
 }
 
-static void pool_arm_tick(struct pg_pool *pool)
+static void pool_arm_tick(struct pgpool *pool)
 {
     if (!pool->destroying && !h2o_timeout_is_linked(&pool->tick_entry) && pool_needs_tick(pool))
         h2o_timeout_link(pool->loop, &pool->tick, &pool->tick_entry);
 }
 
-struct pg_pool *pg_pool_create(h2o_evloop_t *loop, h2o_multithread_receiver_t *resolver,
-                               const struct pg_pool_config *config)
+struct pgpool *pgpool_create(h2o_evloop_t *loop, h2o_multithread_receiver_t *resolver,
+                             const struct pgpool_config *config)
 {
-    struct pg_pool *pool = calloc(1, sizeof(*pool));
+    struct pgpool *pool = calloc(1, sizeof(*pool));
     if (pool == NULL)
         return NULL;
     pool->loop = loop;
@@ -666,17 +659,17 @@ fail:
     return NULL;
 }
 
-enum pg_error pg_pool_submit(struct pg_pool *pool, struct pg_query *query)
+enum pgpool_error pgpool_submit(struct pgpool *pool, struct pgpool_query *query)
 {
     if (pool->destroying)
-        return PG_ERR_SHUTDOWN;
+        return PGPOOL_ERR_SHUTDOWN;
     uint64_t now = now_ms(pool);
     query->deadline = now + (uint64_t)pool->cfg.query_timeout_ms;
     query->cancelled = false;
     struct pg_conn *idle = pool_find(pool, CONN_IDLE);
     if (idle != NULL && pool->n_waiting == 0) {
         pool->submitting = query;
-        pool->submit_error = PG_OK;
+        pool->submit_error = PGPOOL_OK;
         conn_run(idle, query);
         pool->submitting = NULL;
         pool_arm_tick(pool);
@@ -689,21 +682,21 @@ enum pg_error pg_pool_submit(struct pg_pool *pool, struct pg_query *query)
             pool->conns[i].state == CONN_RESOLVING)
             opening++;
     if (pool->n_waiting >= pool->cfg.queue_max + opening)
-        return PG_ERR_QUEUE_FULL;
+        return PGPOOL_ERR_QUEUE_FULL;
     /* Fail fast while the database is known to be down and the next attempt is not due. */
     if (!pool_has_live_conn(pool) && pool->ever_failed && !pool->reachable && now < pool->retry_at)
-        return PG_ERR_UNAVAILABLE;
+        return PGPOOL_ERR_UNAVAILABLE;
     h2o_linklist_insert(&pool->waiting, &query->link);
     pool->n_waiting++;
     pool->submitting = query;
-    pool->submit_error = PG_OK;
+    pool->submit_error = PGPOOL_OK;
     pool_dispatch(pool);
     pool->submitting = NULL;
     pool_arm_tick(pool);
     return pool->submit_error;
 }
 
-void pg_pool_cancel(struct pg_pool *pool, struct pg_query *query)
+void pgpool_cancel(struct pgpool *pool, struct pgpool_query *query)
 {
     if (h2o_linklist_is_linked(&query->link)) {
         h2o_linklist_unlink(&query->link);
@@ -715,18 +708,18 @@ void pg_pool_cancel(struct pg_pool *pool, struct pg_query *query)
             pool->conns[i].query = NULL; /* the result is read and dropped */
 }
 
-void pg_pool_destroy(struct pg_pool *pool)
+void pgpool_destroy(struct pgpool *pool)
 {
     if (pool == NULL)
         return;
     pool->destroying = true;
-    fail_waiting(pool, PG_ERR_SHUTDOWN);
+    fail_waiting(pool, PGPOOL_ERR_SHUTDOWN);
     for (int i = 0; i < pool->cfg.size; i++) {
         struct pg_conn *conn = &pool->conns[i];
         if (conn->query != NULL) {
-            struct pg_query *q = conn->query;
+            struct pgpool_query *q = conn->query;
             conn->query = NULL;
-            q->cb(q->arg, PG_ERR_SHUTDOWN, NULL);
+            q->cb(q->arg, PGPOOL_ERR_SHUTDOWN, NULL);
         }
         if (conn->resolve_req != NULL)
             h2o_hostinfo_getaddr_cancel(conn->resolve_req);
@@ -747,7 +740,7 @@ void pg_pool_destroy(struct pg_pool *pool)
     free(pool);
 }
 
-void pg_pool_stats(const struct pg_pool *pool, struct pg_pool_stats *out)
+void pgpool_stats(const struct pgpool *pool, struct pgpool_stats *out)
 {
     memset(out, 0, sizeof(*out));
     for (int i = 0; i < pool->cfg.size; i++) {

@@ -12,11 +12,11 @@
 
 #include <h2o.h>
 
-#define PG_MAX_PARAMS 16
+#define PGPOOL_MAX_PARAMS 16
 
-struct pg_pool;
+struct pgpool;
 
-struct pg_pool_config {
+struct pgpool_config {
     const char *conninfo; /* postgresql:// URI */
     int size;             /* max connections */
     int queue_max;        /* max queries waiting for a connection */
@@ -25,33 +25,33 @@ struct pg_pool_config {
 };
 
 /* A statement the application runs; the pool prepares it on each connection on first use. */
-struct pg_statement {
+struct pgpool_statement {
     const char *name;
     const char *sql;
     int nparams;
 };
 
-enum pg_error {
-    PG_OK = 0,
-    PG_ERR_QUEUE_FULL,  /* too many waiting: answer 503 + Retry-After */
-    PG_ERR_UNAVAILABLE, /* no connection can be made right now */
-    PG_ERR_TIMEOUT,
-    PG_ERR_QUERY,    /* the server refused the statement: see sqlstate */
-    PG_ERR_SHUTDOWN, /* the pool is closing */
+enum pgpool_error {
+    PGPOOL_OK = 0,
+    PGPOOL_ERR_QUEUE_FULL,  /* too many waiting: answer 503 + Retry-After */
+    PGPOOL_ERR_UNAVAILABLE, /* no connection can be made right now */
+    PGPOOL_ERR_TIMEOUT,
+    PGPOOL_ERR_QUERY,    /* the server refused the statement: see sqlstate */
+    PGPOOL_ERR_SHUTDOWN, /* the pool is closing */
 };
 
-/* Called exactly once per submitted query, on the loop thread. `res` (NULL unless PG_OK, or
- * PG_ERR_QUERY with the server's error result) is freed by the pool after the callback returns. */
-typedef void (*pg_query_cb)(void *arg, enum pg_error err, PGresult *res);
+/* Called exactly once per submitted query, on the loop thread. `res` (NULL unless PGPOOL_OK, or
+ * PGPOOL_ERR_QUERY with the server's error result) is freed by the pool after the callback returns. */
+typedef void (*pgpool_query_cb)(void *arg, enum pgpool_error err, PGresult *res);
 
-struct pg_query {
+struct pgpool_query {
     /* filled by the caller */
-    const struct pg_statement *stmt; /* prepared on first use; or NULL and `sql` is sent unprepared */
+    const struct pgpool_statement *stmt; /* prepared on first use; or NULL and `sql` is sent unprepared */
     const char *sql;
     int nparams;
-    const char *params[PG_MAX_PARAMS]; /* text format; must stay valid until the callback */
-    int param_lengths[PG_MAX_PARAMS];  /* 0 for NUL-terminated */
-    pg_query_cb cb;
+    const char *params[PGPOOL_MAX_PARAMS]; /* text format; must stay valid until the callback */
+    int param_lengths[PGPOOL_MAX_PARAMS];  /* 0 for NUL-terminated */
+    pgpool_query_cb cb;
     void *arg;
     /* private to the pool */
     uint64_t deadline;
@@ -59,24 +59,24 @@ struct pg_query {
     bool cancelled;
 };
 
-struct pg_pool *pg_pool_create(h2o_evloop_t *loop, h2o_multithread_receiver_t *resolver,
-                               const struct pg_pool_config *config);
-/* Queues the query. On PG_ERR_QUEUE_FULL/UNAVAILABLE/SHUTDOWN the callback is NOT called and the
+struct pgpool *pgpool_create(h2o_evloop_t *loop, h2o_multithread_receiver_t *resolver,
+                             const struct pgpool_config *config);
+/* Queues the query. On PGPOOL_ERR_QUEUE_FULL/UNAVAILABLE/SHUTDOWN the callback is NOT called and the
  * error is returned at once, so the caller can answer 503 without an extra hop. */
-enum pg_error pg_pool_submit(struct pg_pool *pool, struct pg_query *query);
+enum pgpool_error pgpool_submit(struct pgpool *pool, struct pgpool_query *query);
 /* The caller lost interest (its request went away): the callback will not run. */
-void pg_pool_cancel(struct pg_pool *pool, struct pg_query *query);
-/* Closes every connection and fails waiting queries with PG_ERR_SHUTDOWN. */
-void pg_pool_destroy(struct pg_pool *pool);
+void pgpool_cancel(struct pgpool *pool, struct pgpool_query *query);
+/* Closes every connection and fails waiting queries with PGPOOL_ERR_SHUTDOWN. */
+void pgpool_destroy(struct pgpool *pool);
 
-struct pg_pool_stats {
+struct pgpool_stats {
     int connections; /* open (connected) */
     int in_use;      /* running a query */
     int waiting;     /* queued for a connection */
     bool reachable;  /* the last connection attempt succeeded */
 };
-void pg_pool_stats(const struct pg_pool *pool, struct pg_pool_stats *out);
+void pgpool_stats(const struct pgpool *pool, struct pgpool_stats *out);
 
-const char *pg_error_name(enum pg_error err);
+const char *pgpool_error_name(enum pgpool_error err);
 
 #endif

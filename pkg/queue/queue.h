@@ -32,4 +32,30 @@
  * outbox table meanwhile), so Redis memory stays bounded. */
 #define QUEUE_BACKLOG_MAX 100000L
 
+/* ==== figures: the queue's size, read for /metrics (pkg/queue/figures.c) ====
+ * Asynchronous, on an event loop's Redis connection (pkg/redisconn). Self-contained section. */
+#include <stdbool.h>
+
+struct redisconn;
+
+/* What one read found. With ok false (Redis unreachable, or a command failed) the counts are 0. */
+struct queue_figures {
+    bool ok;
+    long long depth;                 /* XLEN QUEUE_STREAM_JOBS */
+    long long pending;               /* XPENDING: read by a worker, not yet acknowledged */
+    long long oldest_pending_age_ms; /* age of the oldest of them, 0 when none */
+    long long retries;               /* ZCARD QUEUE_ZSET_RETRY */
+    long long dead;                  /* XLEN QUEUE_STREAM_DEAD */
+};
+
+/* Called once on the loop thread with the figures (valid during the call only). */
+typedef void (*queue_figures_cb)(void *arg, const struct queue_figures *figures);
+struct queue_figures_read;
+
+/* Starts a read; returns its handle, or NULL when nothing could be sent (not connected, out of
+ * memory): then the callback is not called and the caller reports the queue as not read. */
+struct queue_figures_read *queue_figures_read(struct redisconn *rc, queue_figures_cb cb, void *arg);
+/* The caller lost interest: the callback will not run and the read's memory is released. */
+void queue_figures_cancel(struct queue_figures_read *read);
+
 #endif

@@ -1,8 +1,8 @@
 #include "redisconn/redisconn.h"
 #include "log/log.h"
+#include "url/url.h"
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -20,23 +20,23 @@
 enum rc_state { RC_DOWN, RC_RESOLVING, RC_CONNECTING, RC_READY };
 
 struct redis_pending {
-    struct redis_conn *rc;
-    redis_reply_cb cb; /* NULL once cancelled */
+    struct redisconn *rc;
+    redisconn_reply_cb cb; /* NULL once cancelled */
     void *arg;
     uint64_t deadline;
     h2o_linklist_t link;
 };
 
 struct rc_adapter {
-    struct redis_conn *rc;
+    struct redisconn *rc;
     h2o_socket_t *sock;
     bool write_armed;
 };
 
-struct redis_conn {
+struct redisconn {
     h2o_evloop_t *loop;
     h2o_multithread_receiver_t *resolver;
-    struct redis_url url;
+    struct url_redis url;
     bool host_is_ip;
     char ip[INET6_ADDRSTRLEN];
     int timeout_ms;
@@ -53,90 +53,8 @@ struct redis_conn {
     bool destroying;
 };
 
-static void rc_arm_tick(struct redis_conn *rc);
-static void rc_connect(struct redis_conn *rc);
-
-/* ---- URL ---- */
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = tolower(c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-static int percent_decode(const char *src, size_t len, char *out, size_t cap)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        int c = (unsigned char)src[i];
-        if (c == '%' && i + 2 < len + 0 && hexval(src[i + 1]) >= 0 && hexval(src[i + 2]) >= 0) {
-            c = hexval(src[i + 1]) * 16 + hexval(src[i + 2]);
-            i += 2;
-        }
-        if (o + 1 >= cap)
-            return -1;
-        out[o++] = (char)c;
-    }
-    out[o] = '\0';
-    return 0;
-}
-
-int redis_url_parse(const char *url, struct redis_url *out)
-{
-    memset(out, 0, sizeof(*out));
-    out->port = 6379;
-    if (strncmp(url, "redis://", 8) != 0)
-        return -1;
-    const char *p = url + 8;
-    const char *at = strrchr(p, '@');
-    if (at != NULL) {
-        const char *colon = memchr(p, ':', (size_t)(at - p));
-        if (colon != NULL) {
-            if (percent_decode(p, (size_t)(colon - p), out->user, sizeof(out->user)) != 0 ||
-                percent_decode(colon + 1, (size_t)(at - colon - 1), out->password, sizeof(out->password)) !=
-                    0)
-                return -1;
-        } else if (percent_decode(p, (size_t)(at - p), out->password, sizeof(out->password)) != 0) {
-            return -1;
-        }
-        p = at + 1;
-    }
-    const char *host_end;
-    if (*p == '[') { /* [IPv6] */
-        host_end = strchr(p, ']');
-        if (host_end == NULL || (size_t)(host_end - p - 1) >= sizeof(out->host))
-            return -1;
-        memcpy(out->host, p + 1, (size_t)(host_end - p - 1));
-        p = host_end + 1;
-    } else {
-        size_t n = strcspn(p, ":/?");
-        if (n == 0 || n >= sizeof(out->host))
-            return -1;
-        memcpy(out->host, p, n);
-        p += n;
-    }
-    if (*p == ':') {
-        char *end;
-        long port = strtol(p + 1, &end, 10);
-        if (end == p + 1 || port < 1 || port > 65535)
-            return -1;
-        out->port = (int)port;
-        p = end;
-    }
-    if (*p == '/' && p[1] != '\0' && p[1] != '?') {
-        char *end;
-        long db = strtol(p + 1, &end, 10);
-        if (end == p + 1 || db < 0 || db > 1000000)
-            return -1;
-        out->db = (int)db;
-        p = end;
-    } else if (*p == '/') {
-        p++;
-    }
-    return *p == '\0' || *p == '?' ? 0 : -1;
-}
+static void rc_arm_tick(struct redisconn *rc);
+static void rc_connect(struct redisconn *rc);
 
 /* ---- the h2o adapter for hiredis ---- */
 
@@ -190,7 +108,7 @@ static void adapter_cleanup(void *data)
     free(a);
 }
 
-static int adapter_attach(struct redis_conn *rc, redisAsyncContext *ac)
+static int adapter_attach(struct redisconn *rc, redisAsyncContext *ac)
 {
     int fd = fcntl(ac->c.fd, F_DUPFD_CLOEXEC, 0);
     if (fd < 0)
@@ -219,12 +137,12 @@ static int adapter_attach(struct redis_conn *rc, redisAsyncContext *ac)
 
 /* ---- connection life cycle ---- */
 
-static uint64_t now_ms(struct redis_conn *rc)
+static uint64_t now_ms(struct redisconn *rc)
 {
     return h2o_now(rc->loop);
 }
 
-static void rc_note_down(struct redis_conn *rc, const char *why)
+static void rc_note_down(struct redisconn *rc, const char *why)
 {
     bool was_ready = rc->state == RC_READY;
     rc->state = RC_DOWN;
@@ -240,7 +158,7 @@ static void rc_note_down(struct redis_conn *rc, const char *why)
 
 static void on_connect(const redisAsyncContext *ac, int status)
 {
-    struct redis_conn *rc = ac->data;
+    struct redisconn *rc = ac->data;
     if (status != REDIS_OK) {
         rc_note_down(rc, ac->errstr[0] != '\0' ? ac->errstr : "connect failed"); /* hiredis frees ac */
         return;
@@ -253,7 +171,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
 {
-    struct redis_conn *rc = ac->data;
+    struct redisconn *rc = ac->data;
     (void)status;
     if (rc->state != RC_DOWN)
         rc_note_down(rc, ac->errstr[0] != '\0' ? ac->errstr : "disconnected");
@@ -269,7 +187,7 @@ static void on_setup_reply(redisAsyncContext *ac, void *r, void *privdata)
     }
 }
 
-static void rc_start_async(struct redis_conn *rc, const char *ip)
+static void rc_start_async(struct redisconn *rc, const char *ip)
 {
     redisAsyncContext *ac = redisAsyncConnect(ip, rc->url.port);
     if (ac == NULL || ac->err) {
@@ -304,7 +222,7 @@ static void rc_start_async(struct redis_conn *rc, const char *ip)
 static void on_resolved(h2o_hostinfo_getaddr_req_t *req, const char *errstr, struct addrinfo *res, void *data)
 {
     (void)req;
-    struct redis_conn *rc = data;
+    struct redisconn *rc = data;
     rc->resolve_req = NULL;
     if (errstr != NULL || res == NULL) {
         rc_note_down(rc, errstr != NULL ? errstr : "host name lookup failed");
@@ -321,7 +239,7 @@ static void on_resolved(h2o_hostinfo_getaddr_req_t *req, const char *errstr, str
     rc_start_async(rc, ip);
 }
 
-static void rc_connect(struct redis_conn *rc)
+static void rc_connect(struct redisconn *rc)
 {
     rc->connect_deadline = now_ms(rc) + (uint64_t)rc->timeout_ms;
     rc_arm_tick(rc);
@@ -338,7 +256,7 @@ static void rc_connect(struct redis_conn *rc)
 }
 
 /* Ends the current connection: hiredis fails every outstanding command (callbacks with NULL). */
-static void rc_drop(struct redis_conn *rc, const char *why)
+static void rc_drop(struct redisconn *rc, const char *why)
 {
     if (rc->resolve_req != NULL) {
         h2o_hostinfo_getaddr_cancel(rc->resolve_req);
@@ -362,8 +280,8 @@ static void on_command_reply(redisAsyncContext *ac, void *r, void *privdata)
     free(p);
 }
 
-void *redis_conn_command(struct redis_conn *rc, redis_reply_cb cb, void *arg, int argc, const char **argv,
-                         const size_t *argvlen)
+void *redisconn_command(struct redisconn *rc, redisconn_reply_cb cb, void *arg, int argc, const char **argv,
+                        const size_t *argvlen)
 {
     if (rc->state != RC_READY || rc->destroying)
         return NULL;
@@ -383,7 +301,7 @@ void *redis_conn_command(struct redis_conn *rc, redis_reply_cb cb, void *arg, in
     return p;
 }
 
-void redis_conn_cancel(struct redis_conn *rc, void *handle)
+void redisconn_cancel(struct redisconn *rc, void *handle)
 {
     (void)rc;
     struct redis_pending *p = handle;
@@ -391,14 +309,14 @@ void redis_conn_cancel(struct redis_conn *rc, void *handle)
         p->cb = NULL;
 }
 
-bool redis_conn_is_connected(const struct redis_conn *rc)
+bool redisconn_is_connected(const struct redisconn *rc)
 {
     return rc->state == RC_READY;
 }
 
 static void on_tick(h2o_timeout_entry_t *entry)
 {
-    struct redis_conn *rc = H2O_STRUCT_FROM_MEMBER(struct redis_conn, tick_entry, entry);
+    struct redisconn *rc = H2O_STRUCT_FROM_MEMBER(struct redisconn, tick_entry, entry);
     uint64_t now = now_ms(rc);
     if ((rc->state == RC_CONNECTING || rc->state == RC_RESOLVING) && now >= rc->connect_deadline) {
         rc_drop(rc, "connect timeout");
@@ -413,7 +331,7 @@ static void on_tick(h2o_timeout_entry_t *entry)
     rc_arm_tick(rc);
 }
 
-static void rc_arm_tick(struct redis_conn *rc)
+static void rc_arm_tick(struct redisconn *rc)
 {
     if (rc->destroying || h2o_timeout_is_linked(&rc->tick_entry))
         return;
@@ -421,13 +339,13 @@ static void rc_arm_tick(struct redis_conn *rc)
         h2o_timeout_link(rc->loop, &rc->tick, &rc->tick_entry);
 }
 
-struct redis_conn *redis_conn_create(h2o_evloop_t *loop, h2o_multithread_receiver_t *resolver,
-                                     const char *url, int timeout_ms)
+struct redisconn *redisconn_create(h2o_evloop_t *loop, h2o_multithread_receiver_t *resolver, const char *url,
+                                   int timeout_ms)
 {
-    struct redis_conn *rc = calloc(1, sizeof(*rc));
+    struct redisconn *rc = calloc(1, sizeof(*rc));
     if (rc == NULL)
         return NULL;
-    if (redis_url_parse(url, &rc->url) != 0) {
+    if (!url_redis_parse(url, &rc->url)) {
         free(rc);
         return NULL;
     }
@@ -445,7 +363,7 @@ struct redis_conn *redis_conn_create(h2o_evloop_t *loop, h2o_multithread_receive
     return rc;
 }
 
-void redis_conn_destroy(struct redis_conn *rc)
+void redisconn_destroy(struct redisconn *rc)
 {
     if (rc == NULL)
         return;

@@ -1,13 +1,6 @@
 #include "server/server.h"
-#include "api/api.h"
-#include "auth/auth.h"
-#include "health/health.h"
-#include "http/http.h"
+#include "base/base.h"
 #include "log/log.h"
-#include "metrics/metrics.h"
-#include "pgpool/pgpool.h"
-#include "redisconn/redisconn.h"
-#include "store/store.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -19,7 +12,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define HOUSEKEEPING_MS    1000
@@ -60,27 +52,24 @@ struct server_handler {
 
 struct server {
     const struct config *cfg;
+    const struct server_app *app;
     h2o_globalconf_t globalconf;
-    struct http_router *router;
-    struct metrics_registry *registry;
     struct server_thread *threads;
     size_t n_threads;
-    volatile int phase;         /* enum server_phase, written by the main thread */
-    volatile int shutting_down; /* 1 from the first SIGTERM on; read by readiness */
-    struct auth_hasher *hasher;
+    volatile int phase; /* enum server_phase, written by the main thread */
 };
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     struct server_handler *handler = (struct server_handler *)self;
     struct server_thread *thread = H2O_STRUCT_FROM_MEMBER(struct server_thread, ctx, req->conn->ctx);
-    http_dispatch(handler->server->router, &thread->http, req);
+    http_dispatch(handler->server->app->router, &thread->http, req);
     return 0;
 }
 
 /* ---- listeners ---- */
 
-static int listener_open(int port, char *err, size_t errcap)
+static int listener_open(int port, char *why, size_t cap)
 {
     int one = 1, zero = 0;
     int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -88,20 +77,20 @@ static int listener_open(int port, char *err, size_t errcap)
     if (!v6)
         fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        snprintf(err, errcap, "socket: %s", strerror(errno));
+        base_why(why, cap, "socket: %s", strerror(errno));
         return -1;
     }
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0) {
-        snprintf(err, errcap, "setsockopt: %s", strerror(errno));
+        base_why(why, cap, "setsockopt: %s", strerror(errno));
         goto fail;
     }
     int rc;
     if (v6) {
         /* Dual stack: IPv4 clients arrive as mapped addresses, so IPv4-only and IPv6 pods both work. */
         if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)) != 0) {
-            snprintf(err, errcap, "IPV6_V6ONLY: %s", strerror(errno));
+            base_why(why, cap, "IPV6_V6ONLY: %s", strerror(errno));
             goto fail;
         }
         struct sockaddr_in6 a6 = {
@@ -113,11 +102,11 @@ static int listener_open(int port, char *err, size_t errcap)
         rc = bind(fd, (struct sockaddr *)&a4, sizeof(a4));
     }
     if (rc != 0) {
-        snprintf(err, errcap, "bind to port %d: %s", port, strerror(errno));
+        base_why(why, cap, "bind to port %d: %s", port, strerror(errno));
         goto fail;
     }
     if (listen(fd, SOMAXCONN) != 0) {
-        snprintf(err, errcap, "listen: %s", strerror(errno));
+        base_why(why, cap, "listen: %s", strerror(errno));
         goto fail;
     }
     return fd;
@@ -167,18 +156,8 @@ static void listener_close(struct server_thread *thread)
 
 static void publish_gauges(struct server_thread *thread)
 {
-    struct pg_pool_stats ps = {0};
-    if (thread->http.pg != NULL)
-        pg_pool_stats(thread->http.pg, &ps);
-    struct metrics_gauges g = {
-        .db_connections = ps.connections,
-        .db_in_use = ps.in_use,
-        .db_waiting = ps.waiting,
-        .db_pool_size = thread->server->cfg->db_pool_size,
-        .redis_connected = thread->http.redis != NULL && redis_conn_is_connected(thread->http.redis),
-        .http_connections = (int)thread->open_connections,
-    };
-    metrics_publish_gauges(thread->http.metrics, &g);
+    const struct server_app *app = thread->server->app;
+    app->loop_tick(app->app, thread->index, thread->open_connections);
 }
 
 static void on_housekeeping(h2o_timeout_entry_t *entry)
@@ -227,15 +206,15 @@ static void *thread_main(void *arg)
     return NULL;
 }
 
-static int thread_init(struct server *server, struct server_thread *thread, size_t index, char *err,
-                       size_t errcap)
+static bool thread_init(struct server *server, struct server_thread *thread, size_t index, char *why,
+                        size_t cap)
 {
     const struct config *cfg = server->cfg;
     thread->server = server;
     thread->index = index;
-    thread->listen_fd = listener_open(cfg->port, err, errcap);
+    thread->listen_fd = listener_open(cfg->port, why, cap);
     if (thread->listen_fd < 0)
-        return -1;
+        return false;
     thread->loop = h2o_evloop_create();
     h2o_context_init(&thread->ctx, thread->loop, &server->globalconf);
     thread->accept_ctx.ctx = &thread->ctx;
@@ -245,66 +224,16 @@ static int thread_init(struct server *server, struct server_thread *thread, size
     h2o_multithread_register_receiver(thread->ctx.queue, &thread->control, on_control);
     h2o_timeout_init(thread->loop, &thread->housekeeping, HOUSEKEEPING_MS);
     thread->housekeeping_entry.cb = on_housekeeping;
-
-    struct pg_pool_config pc = {
-        .conninfo = cfg->database_url,
-        .size = cfg->db_pool_size,
-        .queue_max = cfg->db_queue_max,
-        .connect_timeout_ms = cfg->db_connect_timeout_ms,
-        .query_timeout_ms = cfg->db_query_timeout_ms,
-    };
-    h2o_multithread_receiver_t *resolver = &thread->ctx.receivers.hostinfo_getaddr;
     thread->http.loop = thread->loop;
     thread->http.ctx = &thread->ctx;
-    thread->http.cfg = cfg;
-    thread->http.registry = server->registry;
-    thread->http.metrics = metrics_shard(server->registry, index);
-    thread->http.shutting_down = &server->shutting_down;
-    if (cfg->database_is_sqlite) {
-        thread->http.store =
-            store_create_sqlite(thread->loop, thread->ctx.queue, cfg->database_url + strlen("sqlite:"));
-    } else {
-        thread->http.pg = pg_pool_create(thread->loop, resolver, &pc);
-        if (thread->http.pg == NULL) {
-            snprintf(err, errcap, "cannot create the database pool (DATABASE_URL)");
-            return -1;
-        }
-        thread->http.store = store_create_pg(thread->http.pg);
-    }
-    if (thread->http.store == NULL) {
-        snprintf(err, errcap, "cannot open the database (DATABASE_URL)");
-        return -1;
-    }
-    if (cfg->redis_url != NULL) {
-        thread->http.redis = redis_conn_create(thread->loop, resolver, cfg->redis_url, cfg->redis_timeout_ms);
-        if (thread->http.redis == NULL) {
-            snprintf(err, errcap, "cannot create the Redis connection (REDIS_URL)");
-            return -1;
-        }
-    }
-    thread->http.auth = auth_loop_create(server->hasher, thread->ctx.queue);
-    if (thread->http.auth == NULL) {
-        snprintf(err, errcap, "out of memory");
-        return -1;
-    }
-    thread->http.health = health_create(thread->loop, thread->http.store, thread->http.redis,
-                                        cfg->health_check_timeout_ms, cfg->health_cache_ms);
-    if (thread->http.health == NULL) {
-        snprintf(err, errcap, "out of memory");
-        return -1;
-    }
-    return 0;
+    return server->app->loop_init(server->app->app, index, &thread->http, why, cap);
 }
 
 static void thread_dispose(struct server_thread *thread)
 {
     if (thread->loop == NULL)
         return;
-    health_destroy(thread->http.health);
-    auth_loop_destroy(thread->http.auth);
-    redis_conn_destroy(thread->http.redis);
-    store_destroy(thread->http.store);
-    pg_pool_destroy(thread->http.pg);
+    thread->server->app->loop_dispose(thread->server->app->app, thread->index);
     listener_close(thread);
     if (h2o_timeout_is_linked(&thread->housekeeping_entry))
         h2o_timeout_unlink(&thread->housekeeping_entry);
@@ -320,13 +249,6 @@ static void thread_dispose(struct server_thread *thread)
 }
 
 /* ---- the main thread: signals, children, shutdown timeline ---- */
-
-static uint64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void wake_threads(struct server *server)
 {
@@ -366,10 +288,9 @@ static int supervise(struct server *server, const sigset_t *signals)
                 log_printf(LOG_WARN, "second signal: exiting at once");
                 return -1;
             }
-            term_at = monotonic_ms();
-            __atomic_store_n(&server->shutting_down, 1, __ATOMIC_RELEASE);
+            term_at = base_now_ms();
+            server->app->shutting_down(server->app->app);
             __atomic_store_n(&server->phase, PHASE_DRAINING, __ATOMIC_RELEASE);
-            metrics_set_shutting_down(server->registry, true);
             wake_threads(server);
             log_printf(LOG_INFO, "%s: not ready; draining for %d s, exiting within %d s",
                        sig == SIGTERM ? "SIGTERM" : "SIGINT", cfg->shutdown_drain_seconds,
@@ -382,7 +303,7 @@ static int supervise(struct server *server, const sigset_t *signals)
             }
             continue;
         }
-        uint64_t now = monotonic_ms();
+        uint64_t now = base_now_ms();
         if (server->phase == PHASE_DRAINING &&
             now >= term_at + (uint64_t)cfg->shutdown_drain_seconds * 1000) {
             __atomic_store_n(&server->phase, PHASE_CLOSING, __ATOMIC_RELEASE);
@@ -399,14 +320,15 @@ static int supervise(struct server *server, const sigset_t *signals)
     }
 }
 
-int server_run(const struct config *cfg, const char *version, const char *revision)
+int server_run(const struct config *cfg, const struct server_app *app)
 {
-    int rc = 1;
-    char err[256] = "";
+    int rc = BASE_EXIT_FAILURE;
+    char why[BASE_WHY_MAX] = "";
     struct server *server = calloc(1, sizeof(*server));
     if (server == NULL)
-        return 1;
+        return BASE_EXIT_FAILURE;
     server->cfg = cfg;
+    server->app = app;
     server->n_threads = (size_t)cfg->api_threads;
 
     /* Signals go to the main thread only; block them before any thread exists. */
@@ -430,24 +352,18 @@ int server_run(const struct config *cfg, const char *version, const char *revisi
     handler->super.on_req = on_req;
     handler->server = server;
 
-    size_t n_routes = 0;
-    const struct http_route *routes = api_routes(&n_routes);
-    server->router = http_router_create(routes, n_routes);
-    server->hasher = auth_hasher_create(cfg->password_hash_threads, 256);
-    size_t n_names = 0;
-    const char *const *names =
-        server->router != NULL ? http_router_route_names(server->router, &n_names) : NULL;
-    server->registry =
-        names != NULL ? metrics_registry_create(server->n_threads, names, n_names, version, revision) : NULL;
     server->threads = calloc(server->n_threads, sizeof(*server->threads));
-    if (server->router == NULL || server->registry == NULL || server->threads == NULL ||
-        server->hasher == NULL) {
+    if (server->threads == NULL) {
         log_printf(LOG_ERROR, "out of memory at start-up");
         goto done;
     }
+    if (!app->start(app->app, why, sizeof(why))) {
+        log_write(LOG_ERROR, NULL, "cannot start", json_pack("{s:s}", "error", why));
+        goto done;
+    }
     for (size_t i = 0; i < server->n_threads; i++) {
-        if (thread_init(server, &server->threads[i], i, err, sizeof(err)) != 0) {
-            log_write(LOG_ERROR, NULL, "cannot start", json_pack("{s:s}", "error", err));
+        if (!thread_init(server, &server->threads[i], i, why, sizeof(why))) {
+            log_write(LOG_ERROR, NULL, "cannot start", json_pack("{s:s}", "error", why));
             goto done;
         }
     }
@@ -468,7 +384,7 @@ int server_run(const struct config *cfg, const char *version, const char *revisi
     if (rc < 0) {
         /* Threads may still be inside requests; tearing them down would race. Leave now. */
         fflush(stdout);
-        _exit(1);
+        _exit(BASE_EXIT_FAILURE);
     }
 join:
     for (size_t i = 0; i < server->n_threads; i++)
@@ -480,9 +396,6 @@ done:
     for (size_t i = 0; server->threads != NULL && i < server->n_threads; i++)
         thread_dispose(&server->threads[i]);
     free(server->threads);
-    auth_hasher_destroy(server->hasher);
-    metrics_registry_destroy(server->registry);
-    http_router_destroy(server->router);
     h2o_config_dispose(&server->globalconf);
     free(server);
     return rc;

@@ -1,10 +1,35 @@
-/* server: `bollard api` — h2o event loops, listeners, routing, graceful shutdown. */
+/* server: runs HTTP event loops — listeners (SO_REUSEPORT, one per loop thread), signals, reaping
+ * orphans as PID 1, and the shutdown timeline (CONTRACT §2). The application it serves (pkg/app)
+ * comes in through struct server_app; the server knows nothing of what the handlers do. */
 #ifndef BOLLARD_SERVER_H
 #define BOLLARD_SERVER_H
 
-#include "config/config.h"
+#include <stdbool.h>
+#include <stddef.h>
 
-/* Runs until shut down; returns the process exit code. version/revision label /metrics. */
-int server_run(const struct config *cfg, const char *version, const char *revision);
+#include "config/config.h"
+#include "http/http.h"
+
+/* What the server asks of the application. Every callback receives `app`. */
+struct server_app {
+    void *app;
+    const struct http_router *router; /* every request is dispatched through it */
+    /* Once, on the main thread, after signals are blocked and before any loop exists: the place to
+     * start the application's own threads (they inherit the blocked signals). */
+    bool (*start)(void *app, char *why, size_t cap);
+    /* For loop `index` (0..cfg->api_threads-1), on the main thread before the loop runs: fills
+     * loop->app and the other application fields of the http_loop. */
+    bool (*loop_init)(void *app, size_t index, struct http_loop *loop, char *why, size_t cap);
+    /* On the loop's thread when it starts and every second: its open client connections (gauges). */
+    void (*loop_tick)(void *app, size_t index, size_t open_connections);
+    /* After the loop's thread has stopped (also after a failed loop_init): frees what it made. */
+    void (*loop_dispose)(void *app, size_t index);
+    /* On the main thread at the first SIGTERM/SIGINT: readiness turns 503 from here on. */
+    void (*shutting_down)(void *app);
+};
+
+/* Serves until shut down; returns the process exit code (or exits the process at once on a second
+ * signal or past the shutdown deadline). */
+int server_run(const struct config *cfg, const struct server_app *app);
 
 #endif

@@ -31,7 +31,7 @@ void store_cancel(struct store *s, store_handle handle)
         s->backend->cancel(s->impl, handle);
 }
 
-bool store_cursor_split(const char *cursor, char micros[24], char uuid[37])
+bool store_cursor_split(const char *cursor, char micros[24], char uuid[BASE_UUID_LEN + 1])
 {
     if (cursor == NULL)
         return false;
@@ -45,14 +45,14 @@ bool store_cursor_split(const char *cursor, char micros[24], char uuid[37])
         return false;
     memcpy(micros, cursor, (size_t)(dot - cursor));
     micros[dot - cursor] = '\0';
-    memcpy(uuid, dot + 1, 36);
-    uuid[36] = '\0';
+    memcpy(uuid, dot + 1, BASE_UUID_LEN);
+    uuid[BASE_UUID_LEN] = '\0';
     return true;
 }
 
 bool store_cursor_is_valid(const char *cursor)
 {
-    char micros[24], uuid[37];
+    char micros[24], uuid[BASE_UUID_LEN + 1];
     return store_cursor_split(cursor, micros, uuid);
 }
 
@@ -96,7 +96,7 @@ store_handle store_user_by_email(struct store *s, const char *email, store_cb cb
 store_handle store_task_list(struct store *s, const char *user_id, const struct store_task_query *q,
                              store_cb cb, void *arg, enum store_status *immediate)
 {
-    char micros[24], uuid[37], limit[16];
+    char micros[24], uuid[BASE_UUID_LEN + 1], limit[16];
     bool has_cursor = q->cursor != NULL && store_cursor_split(q->cursor, micros, uuid);
     snprintf(limit, sizeof(limit), "%d", q->limit);
     struct store_call c = {.op = STORE_OP_TASK_LIST,

@@ -11,7 +11,7 @@
 #include <h2o.h>
 
 struct store;
-struct pg_pool;
+struct pgpool;
 
 enum store_status {
     STORE_OK = 0,
@@ -63,7 +63,7 @@ struct store_task_query {
  * callback has NOT run and *immediate holds the status to answer with. */
 typedef void *store_handle;
 
-struct store *store_create_pg(struct pg_pool *pool);
+struct store *store_create_pg(struct pgpool *pool);
 /* SQLite (`bollard dev` only): `path` is the file of DATABASE_URL=sqlite:PATH. Queries run on a thread
  * of the store's own; results come back on `loop` through `queue` (the loop's h2o message queue). */
 struct store *store_create_sqlite(h2o_evloop_t *loop, h2o_multithread_queue_t *queue, const char *path);

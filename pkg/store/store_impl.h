@@ -3,6 +3,7 @@
 #define BOLLARD_STORE_IMPL_H
 
 #include "store/store.h"
+#include "base/base.h"
 
 enum store_op {
     STORE_OP_SCHEMA_STATE,
@@ -45,6 +46,6 @@ struct store {
 struct store *store_wrap(const struct store_backend *backend, void *impl);
 
 /* Cursor "<created_at microseconds since epoch>.<uuid>" split into its two parts. */
-bool store_cursor_split(const char *cursor, char micros[24], char uuid[37]);
+bool store_cursor_split(const char *cursor, char micros[24], char uuid[BASE_UUID_LEN + 1]);
 
 #endif

@@ -20,7 +20,7 @@
     "e AS (INSERT INTO outbox (user_id, task_id, type, payload) SELECT t.user_id, t.id, " type_expr          \
     ", " TASK_JSON("t") "::jsonb FROM t) "
 
-static const struct pg_statement statements[] = {
+static const struct pgpool_statement statements[] = {
     [STORE_OP_SCHEMA_STATE] = {"schema_state", NULL, 0},
     [STORE_OP_OUTBOX_BACKLOG] = {"outbox_backlog", NULL, 0},
     [STORE_OP_USER_CREATE] = {"user_create",
@@ -102,12 +102,12 @@ static const struct pg_statement statements[] = {
 };
 
 struct pg_store {
-    struct pg_pool *pool;
+    struct pgpool *pool;
 };
 
 /* One call in flight: owns copies of its arguments (the pool needs them until the result). */
 struct pg_store_call {
-    struct pg_query query;
+    struct pgpool_query query;
     struct pg_store *store;
     enum store_op op;
     store_cb cb;
@@ -144,19 +144,19 @@ static long long value_ll(PGresult *res, int col, long long fallback)
     return v != NULL ? strtoll(v, NULL, 10) : fallback;
 }
 
-static enum store_status status_of(enum pg_error err)
+static enum store_status status_of(enum pgpool_error err)
 {
     switch (err) {
-    case PG_OK:
+    case PGPOOL_OK:
         return STORE_OK;
-    case PG_ERR_QUEUE_FULL:
+    case PGPOOL_ERR_QUEUE_FULL:
         return STORE_BUSY;
-    case PG_ERR_TIMEOUT:
+    case PGPOOL_ERR_TIMEOUT:
         return STORE_TIMEOUT;
-    case PG_ERR_UNAVAILABLE:
-    case PG_ERR_SHUTDOWN:
+    case PGPOOL_ERR_UNAVAILABLE:
+    case PGPOOL_ERR_SHUTDOWN:
         return STORE_UNAVAILABLE;
-    case PG_ERR_QUERY:
+    case PGPOOL_ERR_QUERY:
         return STORE_ERROR;
     }
     return STORE_ERROR;
@@ -199,12 +199,12 @@ static char *page_json(PGresult *res, int limit, struct store_result *r)
     return out;
 }
 
-static void on_result(void *arg, enum pg_error err, PGresult *res)
+static void on_result(void *arg, enum pgpool_error err, PGresult *res)
 {
     struct pg_store_call *c = arg;
     struct store_result r = {.status = status_of(err)};
     char *list_json = NULL;
-    if (err == PG_ERR_QUERY) {
+    if (err == PGPOOL_ERR_QUERY) {
         const char *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
         if (sqlstate != NULL && strcmp(sqlstate, "23505") == 0)
             r.status = STORE_CONFLICT;
@@ -227,7 +227,7 @@ static void on_result(void *arg, enum pg_error err, PGresult *res)
                 r.status = STORE_UNAVAILABLE;
         }
     }
-    if (err == PG_OK) {
+    if (err == PGPOOL_OK) {
         switch (c->op) {
         case STORE_OP_SCHEMA_STATE:
             r.schema_version = value_ll(res, 0, 0);
@@ -325,8 +325,8 @@ static store_handle pg_submit(void *impl, const struct store_call *call, enum st
     }
     c->query.cb = on_result;
     c->query.arg = c;
-    enum pg_error err = pg_pool_submit(store->pool, &c->query);
-    if (err != PG_OK) {
+    enum pgpool_error err = pgpool_submit(store->pool, &c->query);
+    if (err != PGPOOL_OK) {
         *immediate = status_of(err);
         call_free(c);
         return NULL;
@@ -338,7 +338,7 @@ static void pg_cancel(void *impl, store_handle handle)
 {
     struct pg_store *store = impl;
     struct pg_store_call *c = handle;
-    pg_pool_cancel(store->pool, &c->query);
+    pgpool_cancel(store->pool, &c->query);
     call_free(c);
 }
 
@@ -350,7 +350,7 @@ static void pg_destroy(void *impl)
 static const struct store_backend pg_backend = {
     .submit = pg_submit, .cancel = pg_cancel, .destroy = pg_destroy};
 
-struct store *store_create_pg(struct pg_pool *pool)
+struct store *store_create_pg(struct pgpool *pool)
 {
     struct pg_store *impl = calloc(1, sizeof(*impl));
     if (impl == NULL)

@@ -15,6 +15,7 @@
  * runs after every caller is gone (or on the loop's thread, after cancelling its own calls). */
 #include "store/store_impl.h"
 #include "store/store_sqlite_ops.h"
+#include "base/base.h"
 #include "log/log.h"
 
 #include <pthread.h>
@@ -80,7 +81,7 @@ static void *store_thread(void *arg)
         job->state = JOB_RUNNING;
         pthread_mutex_unlock(&s->mutex);
 
-        if (sqlite_monotonic_ms() >= job->deadline_ms)
+        if ((long long)base_now_ms() >= job->deadline_ms)
             job->out.status = STORE_TIMEOUT; /* waited out its time in the queue */
         else
             sqlite_conn_run(s->conn, job->op, job->args, job->deadline_ms, &s->stopping, &job->out);
@@ -149,7 +150,7 @@ static store_handle sqlite_submit(void *impl, const struct store_call *call, enu
             return NULL;
         }
     }
-    job->deadline_ms = sqlite_monotonic_ms() + SQLITE_CALL_TIMEOUT_MS;
+    job->deadline_ms = (long long)base_now_ms() + SQLITE_CALL_TIMEOUT_MS;
     pthread_mutex_lock(&s->mutex);
     if (__atomic_load_n(&s->stopping, __ATOMIC_ACQUIRE)) {
         pthread_mutex_unlock(&s->mutex);

@@ -144,14 +144,6 @@ struct sqlite_conn {
     bool stopped; /* a handler gave up because *stopping was set */
 };
 
-long long sqlite_monotonic_ms(void)
-{
-    struct timespec ts;
-    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
-        return 0;
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static long long realtime_us(void)
 {
     struct timespec ts;
@@ -175,7 +167,7 @@ static int on_busy(void *arg, int count)
     struct sqlite_conn *c = arg;
     if (must_stop(c))
         return 0;
-    long long left = c->deadline_ms - sqlite_monotonic_ms();
+    long long left = c->deadline_ms - (long long)base_now_ms();
     if (left <= 0)
         return 0;
     int ms = count < 4 ? 1 << count : BUSY_SLEEP_MAX_MS;
@@ -189,7 +181,7 @@ static int on_busy(void *arg, int count)
 static int on_progress(void *arg)
 {
     struct sqlite_conn *c = arg;
-    return must_stop(c) || sqlite_monotonic_ms() > c->deadline_ms;
+    return must_stop(c) || (long long)base_now_ms() > c->deadline_ms;
 }
 
 /* ---- values: PostgreSQL's input rules for uuid and timestamptz, and its output format ---- */
@@ -528,7 +520,7 @@ static void rollback_if_open(struct sqlite_conn *c)
 {
     if (sqlite3_get_autocommit(c->db))
         return;
-    c->deadline_ms = sqlite_monotonic_ms() + ROLLBACK_TIMEOUT_MS;
+    c->deadline_ms = (long long)base_now_ms() + ROLLBACK_TIMEOUT_MS;
     c->stopping = NULL;
     struct sqlite_outcome ignored = {0};
     if (!run_simple(c, &ignored, ST_ROLLBACK))
@@ -1319,7 +1311,7 @@ struct sqlite_conn *sqlite_conn_open(const char *path)
         sqlite3_busy_handler(c->db, on_busy, c) != SQLITE_OK)
         goto fail;
     sqlite3_progress_handler(c->db, PROGRESS_OPS, on_progress, c);
-    c->deadline_ms = sqlite_monotonic_ms() + OPEN_TIMEOUT_MS;
+    c->deadline_ms = (long long)base_now_ms() + OPEN_TIMEOUT_MS;
     if (!setup(c))
         goto fail;
     return c;

@@ -33,12 +33,10 @@ struct sqlite_conn *sqlite_conn_open(const char *path);
 void sqlite_conn_close(struct sqlite_conn *c);
 
 /* Runs one call (args as documented in store.c). Waiting for the file's lock and long statements
- * give up with STORE_TIMEOUT once sqlite_monotonic_ms() passes deadline_ms, and with
+ * give up with STORE_TIMEOUT once base_now_ms() passes deadline_ms, and with
  * STORE_UNAVAILABLE as soon as *stopping (read atomically) is non-zero. */
 void sqlite_conn_run(struct sqlite_conn *c, enum store_op op, char *const args[STORE_MAX_ARGS],
                      long long deadline_ms, const int *stopping, struct sqlite_outcome *out);
 void sqlite_outcome_free(struct sqlite_outcome *o);
-
-long long sqlite_monotonic_ms(void);
 
 #endif

@@ -13,7 +13,7 @@
 #include <openssl/sha.h>
 
 #include "base/base.h"
-#include "redisconn/redisconn.h"
+#include "url/url.h"
 
 #define BACKOFF_FIRST_MS 250
 #define BACKOFF_MAX_MS   5000
@@ -254,7 +254,7 @@ lost : {
 /* ---- Redis */
 
 struct sync_redis {
-    struct redis_url url;
+    struct url_redis url;
     int timeout_ms;
     redisContext *c;
     struct sync_redis_script *scripts;
@@ -270,7 +270,7 @@ struct sync_redis *sync_redis_new(const char *url, int timeout_ms, struct sync_r
     struct sync_redis *r = calloc(1, sizeof(*r));
     if (r == NULL)
         return NULL;
-    if (redis_url_parse(url, &r->url) != 0) {
+    if (!url_redis_parse(url, &r->url)) {
         sync_redis_free(r);
         return NULL;
     }

@@ -23,7 +23,7 @@ struct driver {
     h2o_evloop_t *loop;
     h2o_multithread_queue_t *queue;
     h2o_multithread_receiver_t resolver;
-    struct pg_pool *pg;
+    struct pgpool *pg;
     struct store *store;
     int callbacks;
     json_t *last; /* the result of the call in flight */
@@ -220,12 +220,12 @@ int main(int argc, char **argv)
     if (sqlite) {
         d.store = store_create_sqlite(d.loop, d.queue, argv[1] + 7);
     } else {
-        struct pg_pool_config pc = {.conninfo = argv[1],
-                                    .size = 2,
-                                    .queue_max = 512,
-                                    .connect_timeout_ms = 3000,
-                                    .query_timeout_ms = 5000};
-        d.pg = pg_pool_create(d.loop, &d.resolver, &pc);
+        struct pgpool_config pc = {.conninfo = argv[1],
+                                   .size = 2,
+                                   .queue_max = 512,
+                                   .connect_timeout_ms = 3000,
+                                   .query_timeout_ms = 5000};
+        d.pg = pgpool_create(d.loop, &d.resolver, &pc);
         d.store = d.pg != NULL ? store_create_pg(d.pg) : NULL;
     }
     if (d.store == NULL) {
@@ -257,7 +257,7 @@ int main(int argc, char **argv)
 cleanup:
     /* Whatever is still in flight (a flood) is discarded here without callbacks. */
     store_destroy(d.store);
-    pg_pool_destroy(d.pg);
+    pgpool_destroy(d.pg);
     json_decref(d.last);
     h2o_multithread_unregister_receiver(d.queue, &d.resolver);
     h2o_multithread_destroy_queue(d.queue);

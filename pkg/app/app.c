@@ -1,0 +1,193 @@
+#include "app/app.h"
+#include "api/api.h"
+#include "auth/auth.h"
+#include "base/base.h"
+#include "health/health.h"
+#include "http/http.h"
+#include "log/log.h"
+#include "metrics/metrics.h"
+#include "pgpool/pgpool.h"
+#include "redisconn/redisconn.h"
+#include "server/server.h"
+#include "store/store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define HASH_QUEUE_MAX 256 /* password hashing jobs waiting for a thread, process-wide */
+
+/* One event loop's share of the application. */
+struct app_loop {
+    struct api_context api; /* what the handlers see (the exchange's `app` pointer) */
+    struct pgpool *pg;      /* NULL with SQLite */
+    struct metrics_shard *shard;
+};
+
+struct app {
+    const struct config *cfg;
+    struct http_router *router;
+    struct metrics_registry *registry;
+    struct auth_hasher *hasher;
+    struct app_loop *loops;
+    size_t n_loops;
+    volatile int shutting_down; /* 1 from the first SIGTERM on; read by readiness */
+};
+
+static void observe_request(void *arg, size_t route_index, h2o_iovec_t method, int status,
+                            uint64_t duration_ns)
+{
+    metrics_observe_request(arg, route_index, method.base, method.len, status, duration_ns);
+}
+
+static bool app_start(void *arg, char *why, size_t cap)
+{
+    struct app *app = arg;
+    app->hasher = auth_hasher_create(app->cfg->password_hash_threads, HASH_QUEUE_MAX);
+    if (app->hasher == NULL) {
+        base_why(why, cap, "out of memory");
+        return false;
+    }
+    return true;
+}
+
+/* The store's back end is chosen here: SQLite only for `bollard dev` (pkg/config allows sqlite:
+ * nowhere else), PostgreSQL otherwise. */
+static bool open_store(struct app_loop *l, const struct config *cfg, struct http_loop *loop, char *why,
+                       size_t cap)
+{
+    if (cfg->database_is_sqlite) {
+        l->api.store =
+            store_create_sqlite(loop->loop, loop->ctx->queue, cfg->database_url + strlen("sqlite:"));
+    } else {
+        struct pgpool_config pc = {
+            .conninfo = cfg->database_url,
+            .size = cfg->db_pool_size,
+            .queue_max = cfg->db_queue_max,
+            .connect_timeout_ms = cfg->db_connect_timeout_ms,
+            .query_timeout_ms = cfg->db_query_timeout_ms,
+        };
+        l->pg = pgpool_create(loop->loop, &loop->ctx->receivers.hostinfo_getaddr, &pc);
+        if (l->pg == NULL) {
+            base_why(why, cap, "cannot create the database pool (DATABASE_URL)");
+            return false;
+        }
+        l->api.store = store_create_pg(l->pg);
+    }
+    if (l->api.store == NULL) {
+        base_why(why, cap, "cannot open the database (DATABASE_URL)");
+        return false;
+    }
+    return true;
+}
+
+static bool app_loop_init(void *arg, size_t index, struct http_loop *loop, char *why, size_t cap)
+{
+    struct app *app = arg;
+    const struct config *cfg = app->cfg;
+    struct app_loop *l = &app->loops[index];
+    l->api.cfg = cfg;
+    l->api.registry = app->registry;
+    l->api.shutting_down = &app->shutting_down;
+    l->shard = metrics_shard(app->registry, index);
+    loop->app = &l->api;
+    loop->observe = l->shard != NULL ? observe_request : NULL;
+    loop->observe_arg = l->shard;
+    loop->cors_origins = cfg->frontend_url;
+    loop->access_log = cfg->access_log;
+    if (!open_store(l, cfg, loop, why, cap))
+        return false;
+    if (cfg->redis_url != NULL) {
+        l->api.redis = redisconn_create(loop->loop, &loop->ctx->receivers.hostinfo_getaddr, cfg->redis_url,
+                                        cfg->redis_timeout_ms);
+        if (l->api.redis == NULL) {
+            base_why(why, cap, "cannot create the Redis connection (REDIS_URL)");
+            return false;
+        }
+    }
+    l->api.auth = auth_loop_create(app->hasher, loop->ctx->queue);
+    if (l->api.auth == NULL) {
+        base_why(why, cap, "out of memory");
+        return false;
+    }
+    l->api.health = health_create(loop->loop, l->api.store, l->api.redis, cfg->health_check_timeout_ms,
+                                  cfg->health_cache_ms);
+    if (l->api.health == NULL) {
+        base_why(why, cap, "out of memory");
+        return false;
+    }
+    return true;
+}
+
+static void app_loop_tick(void *arg, size_t index, size_t open_connections)
+{
+    struct app *app = arg;
+    struct app_loop *l = &app->loops[index];
+    struct pgpool_stats ps = {0};
+    if (l->pg != NULL)
+        pgpool_stats(l->pg, &ps);
+    struct metrics_gauges g = {
+        .db_connections = ps.connections,
+        .db_in_use = ps.in_use,
+        .db_waiting = ps.waiting,
+        .db_pool_size = app->cfg->db_pool_size,
+        .redis_connected = l->api.redis != NULL && redisconn_is_connected(l->api.redis),
+        .http_connections = (int)open_connections,
+    };
+    metrics_publish_gauges(l->shard, &g);
+}
+
+static void app_loop_dispose(void *arg, size_t index)
+{
+    struct app *app = arg;
+    struct app_loop *l = &app->loops[index];
+    health_destroy(l->api.health);
+    auth_loop_destroy(l->api.auth);
+    redisconn_destroy(l->api.redis);
+    store_destroy(l->api.store);
+    pgpool_destroy(l->pg);
+    memset(l, 0, sizeof(*l));
+}
+
+static void app_shutting_down(void *arg)
+{
+    struct app *app = arg;
+    __atomic_store_n(&app->shutting_down, 1, __ATOMIC_RELEASE);
+    metrics_set_shutting_down(app->registry, true);
+}
+
+int app_main(const struct config *cfg, int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    int rc = BASE_EXIT_FAILURE;
+    struct app app = {.cfg = cfg, .n_loops = (size_t)cfg->api_threads};
+    size_t n_routes = 0;
+    const struct http_route *routes = api_routes(&n_routes);
+    app.router = http_router_create(routes, n_routes);
+    size_t n_names = 0;
+    const char *const *names = app.router != NULL ? http_router_route_names(app.router, &n_names) : NULL;
+    app.registry = names != NULL ? metrics_registry_create(app.n_loops, names, n_names, cfg->build_version,
+                                                           cfg->build_revision)
+                                 : NULL;
+    app.loops = calloc(app.n_loops, sizeof(*app.loops));
+    if (app.router == NULL || app.registry == NULL || app.loops == NULL) {
+        log_printf(LOG_ERROR, "out of memory at start-up");
+        goto done;
+    }
+    const struct server_app sa = {
+        .app = &app,
+        .router = app.router,
+        .start = app_start,
+        .loop_init = app_loop_init,
+        .loop_tick = app_loop_tick,
+        .loop_dispose = app_loop_dispose,
+        .shutting_down = app_shutting_down,
+    };
+    rc = server_run(cfg, &sa);
+done:
+    free(app.loops);
+    auth_hasher_destroy(app.hasher);
+    metrics_registry_destroy(app.registry);
+    http_router_destroy(app.router);
+    return rc;
+}
