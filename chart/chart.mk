@@ -1,4 +1,4 @@
-# Helm chart (chart/bollard), rendered manifests (manifests/) and their checks. See chart/README.md.
+# Helm chart (chart/bollard), rendered manifests (manifests/) and their checks. See chart/bollard/README.md.
 #   make chart-test    helm lint --strict and helm template per chart/bollard/ci/*.yaml, strict offline
 #                      validation of every rendered object (kvalidate), schema under draft-07 and
 #                      2020-12, `chart values lint` on every values file, manifests/ up to date,

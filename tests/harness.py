@@ -34,7 +34,7 @@ def _stop_everything():
 def binary(name):
     path = os.path.join(BUILD, name)
     if not os.path.exists(path):
-        raise RuntimeError(f"{path} is not built; run make")
+        raise RuntimeError(f"{path} is not built; run make all test-bins (make pytest builds both)")
     return path
 
 
