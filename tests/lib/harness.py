@@ -15,7 +15,7 @@ import time
 import urllib.error
 import urllib.request
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("BOLLARD_BUILD", os.path.join(REPO, "build", "release"))
 PG_BIN = "/usr/lib/postgresql/15/bin"
 
