@@ -199,62 +199,60 @@ static void check_schema_tree(struct jsonschema *schema, const json_t *node, uns
     }
 }
 
-static int finish_load(json_t *root, struct jsonschema **out, char *err, size_t err_len)
+static struct jsonschema *finish_load(json_t *root, char *why, size_t cap)
 {
     if (!json_is_object(root) && !json_is_boolean(root)) {
-        snprintf(err, err_len, "a schema must be a JSON object");
+        base_why(why, cap, "a schema must be a JSON object");
         json_decref(root);
-        return -1;
+        return NULL;
     }
     struct jsonschema *schema = calloc(1, sizeof(*schema));
     if (schema == NULL) {
-        snprintf(err, err_len, "out of memory");
+        base_why(why, cap, "out of memory");
         json_decref(root);
-        return -1;
+        return NULL;
     }
     schema->root = root;
     check_schema_tree(schema, root, 0);
-    *out = schema;
-    return 0;
+    return schema;
 }
 
-int jsonschema_load_file(const char *path, struct jsonschema **out, char *err, size_t err_len)
+struct jsonschema *jsonschema_load_file(const char *path, char *why, size_t cap)
 {
     /* Read whole, then parse from memory: jansson's FILE reader costs a call per byte. */
     FILE *file = fopen(path, "rb");
     if (file == NULL) {
-        snprintf(err, err_len, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
+        base_why(why, cap, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
     }
     char *text = malloc(JSONSCHEMA_MAX_FILE_BYTES + 1);
     size_t len = text != NULL ? fread(text, 1, JSONSCHEMA_MAX_FILE_BYTES + 1, file) : 0;
     bool read_failed = text == NULL || ferror(file);
     fclose(file);
     if (read_failed || len > JSONSCHEMA_MAX_FILE_BYTES) {
-        snprintf(err, err_len, "%s: %s", path,
-                 read_failed ? "cannot read" : "larger than the schema size limit");
+        base_why(why, cap, "%s: %s", path, read_failed ? "cannot read" : "larger than the schema size limit");
         free(text);
-        return -1;
+        return NULL;
     }
     json_error_t error;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &error);
     free(text);
     if (root == NULL) {
-        snprintf(err, err_len, "%s:%d:%d: %s", path, error.line, error.column, error.text);
-        return -1;
+        base_why(why, cap, "%s:%d:%d: %s", path, error.line, error.column, error.text);
+        return NULL;
     }
-    return finish_load(root, out, err, err_len);
+    return finish_load(root, why, cap);
 }
 
-int jsonschema_load_string(const char *text, struct jsonschema **out, char *err, size_t err_len)
+struct jsonschema *jsonschema_load_string(const char *text, char *why, size_t cap)
 {
     json_error_t error;
     json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &error);
     if (root == NULL) {
-        snprintf(err, err_len, "<schema>:%d:%d: %s", error.line, error.column, error.text);
-        return -1;
+        base_why(why, cap, "<schema>:%d:%d: %s", error.line, error.column, error.text);
+        return NULL;
     }
-    return finish_load(root, out, err, err_len);
+    return finish_load(root, why, cap);
 }
 
 void jsonschema_free(struct jsonschema *schema)

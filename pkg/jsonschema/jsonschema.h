@@ -39,9 +39,10 @@ struct jsonschema_violation {
 /* Returns 0 to continue, non-zero to stop validating. */
 typedef int (*jsonschema_report_fn)(void *ctx, const struct jsonschema_violation *violation);
 
-/* Loads and checks a schema file. Returns 0, or -1 with a message in `err`. */
-int jsonschema_load_file(const char *path, struct jsonschema **out, char *err, size_t err_len);
-int jsonschema_load_string(const char *text, struct jsonschema **out, char *err, size_t err_len);
+/* Loads and checks a schema file; NULL with the reason (file:line:col for JSON errors) in `why`. */
+struct jsonschema *jsonschema_load_file(const char *path, char *why, size_t cap);
+/* The same for a schema held in memory (tests, fuzzing). */
+struct jsonschema *jsonschema_load_string(const char *text, char *why, size_t cap);
 void jsonschema_free(struct jsonschema *schema);
 
 /* Things in the schema this validator does not enforce (unsupported keyword, remote $ref,
