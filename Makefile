@@ -1,5 +1,6 @@
-# Bollard build. `make` builds release binaries into build/release; `make test` builds the same
-# sources with ASan+UBSan into build/asan and runs every test against them.
+# Bollard build. `make` builds the product into build/release: `bollard`, the static `probe` and the
+# `chart` CI tool, nothing else. `make test` builds the same sources with ASan+UBSan into build/asan,
+# then the binaries only tests use (`test-bins`, `unit-bins`), and runs every test against them.
 # Components add themselves through */*.mk fragments (see "Fragments" below).
 
 SHELL := /bin/bash
@@ -23,24 +24,34 @@ endif
 # h2o 2.2.5's pkg-config file does not carry these: without -DH2O_USE_LIBUV=0, <h2o.h> pulls in libuv
 # headers (or compiles against the wrong loop type); the headers also need -std=gnu11, not c11.
 H2O_CFLAGS := -DH2O_USE_LIBUV=0
+# Libraries `bollard` links (and so the runtime image carries; see Dockerfile.distroless).
 PKGS := libh2o-evloop libpq hiredis jansson yaml-0.1 libjwt libcurl sqlite3 openssl
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# Libraries only the `chart` tool, and the unit and fuzz tests of its modules, link: PCRE2 matches
+# values.schema.json patterns (pkg/jsonschema). Never linked into `bollard`.
+CHART_PKGS := libpcre2-8
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) $(CHART_PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -largon2
+CHART_PKG_LIBS := $(shell pkg-config --libs $(CHART_PKGS) 2>/dev/null)
 
 CC ?= cc
 WARN := -Wall -Wextra -Werror
 CFLAGS_ALL = -std=gnu11 $(WARN) -D_GNU_SOURCE $(H2O_CFLAGS) -Ipkg $(PKG_CFLAGS) $(OPTFLAGS) -MMD -MP $(EXTRA_CFLAGS)
 LDFLAGS_ALL := -Wl,--as-needed -Wl,-z,relro,-z,now $(LDSAN) $(EXTRA_LDFLAGS)
 LIBS := $(PKG_LIBS) -lpthread -lm
+# Test binaries (unit, fuzz) may pull any module from the archive, the chart tool's too.
+TEST_LIBS := $(LIBS) $(CHART_PKG_LIBS)
 
 # ---- library of modules: every pkg/<module>/*.c goes into one archive; binaries pull what they use.
 PKG_SRCS := $(sort $(wildcard pkg/*/*.c))
 PKG_OBJS := $(PKG_SRCS:%.c=$(BUILD)/obj/%.o)
 LIBBOLLARD := $(BUILD)/libbollard.a
 
-# ---- Fragments: each may append to BINS (built by `all`), TEST_TARGETS (run by `make test`
-# after the unit and black-box tests), BENCH_TARGETS, FUZZ_TARGETS, and BOLLARD_EXTRA_OBJS.
+# ---- Fragments: each may append to BINS (the product, built by `all`), TEST_BINS (binaries that
+# only the black-box tests run, built by `test-bins`, which `pytest` and `test` depend on),
+# TEST_TARGETS (run by `make test` after the unit and black-box tests), BENCH_TARGETS, FUZZ_TARGETS,
+# and BOLLARD_EXTRA_OBJS.
 BINS := $(BUILD)/bollard
+TEST_BINS :=
 TEST_TARGETS :=
 BENCH_TARGETS :=
 FUZZ_TARGETS :=
@@ -49,8 +60,9 @@ TOOLS_BIN := $(abspath build/tools/bin)
 BOLLARD_EXTRA_OBJS :=
 include $(sort $(wildcard */*.mk cmd/*/*.mk pkg/*/*.mk tests/*/*.mk))
 
-.PHONY: all test unit unit-bins pytest deps run bench fuzz fmt fmt-check clean help
+.PHONY: all test test-bins unit unit-bins pytest deps run bench fuzz fmt fmt-check clean help
 all: $(BINS)
+test-bins: $(TEST_BINS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -76,7 +88,7 @@ UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BOLLARD_EXTRA_OBJS) $(LIBBOLLARD)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS) -lcmocka
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(TEST_LIBS) -lcmocka
 
 unit-bins: $(UNIT_BINS)
 unit: $(UNIT_BINS)
@@ -86,13 +98,13 @@ deps:
 	@.ci/install-deps build test
 
 PYTEST_ARGS ?=
-pytest: all
+pytest: all test-bins
 	BOLLARD_BUILD=$(abspath $(BUILD)) python3 -m pytest -q -p no:cacheprovider tests $(PYTEST_ARGS)
 
 # The one test command: install, build with sanitizers, run everything, stop what was started.
 test: deps
 	@$(MAKE) --no-print-directory SAN=1 fmt-check
-	@$(MAKE) --no-print-directory SAN=1 -j$(NPROC) all unit-bins
+	@$(MAKE) --no-print-directory SAN=1 -j$(NPROC) all test-bins unit-bins
 	@$(MAKE) --no-print-directory SAN=1 unit
 	@$(MAKE) --no-print-directory SAN=1 pytest
 	@$(MAKE) --no-print-directory all

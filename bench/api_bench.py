@@ -13,10 +13,9 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
-import harness  # noqa: E402
-import results  # noqa: E402
-import tasks_bench  # noqa: E402  (its FastAPI peer's venv)
+import harness  # tests/lib: PYTHONPATH, set by the bench targets (bench/bench.mk)
+import results
+import tasks_bench  # its FastAPI peer's venv
 
 DURATION = os.environ.get("BENCH_DURATION", "8s")
 CONNECTIONS = os.environ.get("BENCH_CONNECTIONS", "32")

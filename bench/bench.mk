@@ -1,13 +1,17 @@
+# bench/*.py import the test helpers (harness, imagetool) from tests/lib: the bench targets put it on
+# their path, here and nowhere else. By hand: PYTHONPATH=tests/lib python3 bench/<name>.py
+BENCH_PYTHON = PYTHONPATH=$(abspath tests/lib) python3
+
 # Benchmarks of the API runtime (issue 2); figures are ratios against a peer measured in the same run.
 .PHONY: bench-api
 bench-api: build/release/bollard
-	BOLLARD_BUILD=$(abspath build/release) python3 bench/api_bench.py
+	BOLLARD_BUILD=$(abspath build/release) $(BENCH_PYTHON) bench/api_bench.py
 BENCH_TARGETS += bench-api
 
 # Image size and cold start to ready of the runtime image vs the same binary on the host (issue 8).
 .PHONY: bench-image
 bench-image: image build/release/bollard
-	BOLLARD_BUILD=$(abspath build/release) BOLLARD_IMAGE='$(IMAGE)' python3 bench/image_start.py 5
+	BOLLARD_BUILD=$(abspath build/release) BOLLARD_IMAGE='$(IMAGE)' $(BENCH_PYTHON) bench/image_start.py 5
 BENCH_TARGETS += bench-image
 
 # The report alone, from whatever build/bench/results holds (make bench runs it at the end).

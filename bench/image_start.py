@@ -22,13 +22,10 @@ import subprocess
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "tests"))
-sys.path.insert(0, os.path.join(HERE, "..", "tests", "image"))
-import harness  # noqa: E402
-import imagetool  # noqa: E402
-import results as bench_results  # noqa: E402
-import peer_image  # noqa: E402
+import harness  # tests/lib: PYTHONPATH, set by the bench targets (bench/bench.mk)
+import imagetool
+import results as bench_results
+import peer_image
 
 
 def token(secret, sub):

@@ -2,5 +2,5 @@
 # (issue 3); both in the same run, reported as a ratio.
 .PHONY: bench-migrate
 bench-migrate: build/release/bollard
-	BOLLARD_BUILD=$(abspath build/release) python3 bench/migrate_bench.py
+	BOLLARD_BUILD=$(abspath build/release) $(BENCH_PYTHON) bench/migrate_bench.py
 BENCH_TARGETS += bench-migrate

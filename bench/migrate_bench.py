@@ -17,9 +17,8 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(REPO, "tests"))
-import harness  # noqa: E402
-import results as bench_results  # noqa: E402
+import harness  # tests/lib: PYTHONPATH, set by the bench targets (bench/bench.mk)
+import results as bench_results
 
 PEER = os.path.join(HERE, "peers", "alembic")
 VENV = os.path.join(REPO, "build", "bench", "alembic-venv")

@@ -20,8 +20,7 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(REPO, "tests", "image"))
-import imagetool  # noqa: E402
+import imagetool  # tests/lib: PYTHONPATH, set by the bench targets (bench/bench.mk)
 
 PEER = os.path.join(HERE, "peers", "fastapi")
 NAME = "localhost/bollard-bench-fastapi"

@@ -27,8 +27,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
-import results  # noqa: E402
+import results
 
 VENV = os.path.join(REPO, "build", "bench", "report-venv")
 PINS = ["matplotlib==3.11.2"]

@@ -3,5 +3,5 @@
 # Never part of `make test`.
 .PHONY: bench-tasks
 bench-tasks: build/release/bollard
-	BOLLARD_BUILD=$(abspath build/release) python3 bench/tasks_bench.py
+	BOLLARD_BUILD=$(abspath build/release) $(BENCH_PYTHON) bench/tasks_bench.py
 BENCH_TARGETS += bench-tasks

@@ -3,7 +3,7 @@
 same SQL on the same PostgreSQL (the database's own ceiling) and (b) a FastAPI + SQLAlchemy peer of
 the same two routes (bench/peers/fastapi, uvicorn, 1 worker), all in the same run, wrk on loopback.
 
-* One throwaway PostgreSQL + Redis (tests/harness.py), schema by `bollard migrate`, one user signed
+* One throwaway PostgreSQL + Redis (tests/lib/harness.py), schema by `bollard migrate`, one user signed
   up through Bollard, 1,000 tasks seeded by SQL. Bollard runs with API_THREADS=1 (per core, the
   comparison the goals are about) and API_THREADS=2; the peer validates the same token.
 * wrk: bench/wrk/{list,create}.lua, the same settings for every server (-t1 -c32 -d8s --latency by
@@ -39,9 +39,8 @@ from datetime import datetime
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(REPO, "tests"))
-import harness  # noqa: E402
-import results as bench_results  # noqa: E402
+import harness  # tests/lib: PYTHONPATH, set by the bench targets (bench/bench.mk)
+import results as bench_results
 
 PEER = os.path.join(HERE, "peers", "fastapi")
 WRK_DIR = os.path.join(HERE, "wrk")

@@ -3,5 +3,5 @@
 # no-op receiver (nginx); Redis CPU per 1,000 jobs and peak RSS (issue 5). Never part of `make test`.
 .PHONY: bench-worker
 bench-worker: build/release/bollard
-	BOLLARD_BUILD=$(abspath build/release) python3 bench/worker_bench.py
+	BOLLARD_BUILD=$(abspath build/release) $(BENCH_PYTHON) bench/worker_bench.py
 BENCH_TARGETS += bench-worker

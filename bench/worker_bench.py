@@ -2,7 +2,7 @@
 """Issue 5 benchmark: `bollard worker` delivering webhooks to a no-op receiver, against an RQ worker
 (bench/peers/rq) doing the same deliveries, same run, same Redis, same receiver.
 
-* Throwaway PostgreSQL + Redis (tests/harness.py), schema by `bollard migrate`, one user with one
+* Throwaway PostgreSQL + Redis (tests/lib/harness.py), schema by `bollard migrate`, one user with one
   webhook endpoint; the receiver is nginx answering 200 at once (`return 200`, keep-alive).
 * Consumer throughput: N jobs are loaded into the jobs stream first (redis-cli --pipe, the entries
   the relay would write), then 1 and 2 worker processes (WORKER_CONCURRENCY default 16) drain them;
@@ -31,9 +31,8 @@ import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(REPO, "tests"))
-import harness  # noqa: E402
-import results as bench_results  # noqa: E402
+import harness  # tests/lib: PYTHONPATH, set by the bench targets (bench/bench.mk)
+import results as bench_results
 
 PEER = os.path.join(HERE, "peers", "rq")
 VENV = os.path.join(REPO, "build", "bench-venv-rq")

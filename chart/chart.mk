@@ -1,4 +1,4 @@
-# Helm chart (chart/bollard), rendered manifests (manifests/) and their checks. See chart/README.md.
+# Helm chart (chart/bollard), rendered manifests (manifests/) and their checks. See chart/bollard/README.md.
 #   make chart-test    helm lint --strict and helm template per chart/bollard/ci/*.yaml, strict offline
 #                      validation of every rendered object (kvalidate), schema under draft-07 and
 #                      2020-12, `chart values lint` on every values file, manifests/ up to date,
@@ -85,7 +85,7 @@ chart-manifests-check: $(HELM) $(KVALIDATE)
 
 # The chart's black-box tests (collected only with BOLLARD_CHART_TEST=1, which this target sets).
 # test_runtime_contract.py runs the built bollard and probe with the rendered pod environments
-# against throwaway PostgreSQL/Redis (tests/harness.py).
+# against throwaway PostgreSQL/Redis (tests/lib/harness.py).
 chart-pytest: $(HELM) $(KVALIDATE) $(CHART_LINT_BIN) $(BUILD)/bollard $(BUILD)/probe
 	BOLLARD_CHART_TEST=1 BOLLARD_BUILD=$(abspath $(BUILD)) BOLLARD_HELM=$(HELM) BOLLARD_KVALIDATE=$(KVALIDATE) \
 		BOLLARD_CHART_LINT=$(abspath $(CHART_LINT_BIN)) \

@@ -56,8 +56,9 @@ $(MIGRATIONS_SQLITE_OBJ): $(MIGRATIONS_SQLITE_C) pkg/devdb/embedded.h pkg/schema
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
-# ---- Test fixtures: bollard built with other migration sets (tests/migrate). Fixture migrations
-# are numbered 9001+ so that they stay above every real one.
+# ---- Test fixtures: bollard built with other migration sets (tests/migrate, tests/rollout). Test
+# binaries, so `make test-bins` builds them, not `make`. Fixture migrations are numbered 9001+ so
+# that they stay above every real one.
 MIGRATE_FIXTURE_SRC := tests/migrate/fixtures
 MIGRATE_FIXTURE_expand := $(MIGRATIONS_SQL) $(MIGRATE_FIXTURE_SRC)/9001_fixture_widgets.sql
 MIGRATE_FIXTURE_contract := $(MIGRATE_FIXTURE_expand) $(MIGRATE_FIXTURE_SRC)/9002_fixture_widgets_drop_note.sql
@@ -84,6 +85,6 @@ $(BUILD)/fixtures/obj/migrations_$(1).o: $(BUILD)/fixtures/gen/migrations_$(1).c
 $(BUILD)/fixtures/bollard-$(1): $(BUILD)/fixtures/obj/migrations_$(1).o $(BUILD)/bollard
 	$$(CC) $$(LDFLAGS_ALL) -o $$@ $(BUILD)/obj/cmd/bollard/main.o $$< \
 		$$(filter-out $(MIGRATIONS_OBJ),$$(BOLLARD_EXTRA_OBJS)) $$(LIBBOLLARD) $$(LIBS)
-BINS += $(BUILD)/fixtures/bollard-$(1)
+TEST_BINS += $(BUILD)/fixtures/bollard-$(1)
 endef
 $(foreach f,$(MIGRATE_FIXTURES),$(eval $(call MIGRATE_FIXTURE_RULES,$(f))))

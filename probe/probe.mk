@@ -14,8 +14,9 @@ PROBE_SAN_OBJS := $(PROBE_SRCS:probe/%.c=$(BUILD)/probe-obj-san/%.o)
 PROBE_UNIT := $(BUILD)/tests/probe_unit
 
 BINS += $(BUILD)/probe
+# The sanitized build is for tests/probe only (the product is the musl binary): a test binary.
 ifeq ($(SAN),1)
-BINS += $(BUILD)/probe-sanitized
+TEST_BINS += $(BUILD)/probe-sanitized
 endif
 TEST_TARGETS += probe-unit
 BENCH_TARGETS += bench-probe

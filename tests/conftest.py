@@ -1,11 +1,13 @@
-"""Shared fixtures: one throwaway PostgreSQL and Redis per test session, started on first use."""
-import os
-import sys
-
+"""Shared fixtures: one throwaway PostgreSQL and Redis per test session, started on first use, and
+a webhook receiver. The helpers come from tests/lib (on sys.path through pytest.ini)."""
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# The shared journey holds test functions: its asserts are rewritten as a test file's are. Registered
+# before anything imports it.
+pytest.register_assert_rewrite("journey")
+
 import harness  # noqa: E402
+import workerlib  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -28,3 +30,11 @@ def fresh_db(pg, request):
     name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name)[:50].lower()
     url = pg.new_database(name)
     yield url
+
+
+@pytest.fixture
+def receiver():
+    """A local webhook receiver that verifies signatures (workerlib.Receiver); stopped afterwards."""
+    r = workerlib.Receiver()
+    yield r
+    r.stop()

@@ -1,6 +1,6 @@
 # check-valgrind: the black-box API suite under valgrind memcheck (issue 9). Builds a non-sanitized
 # debug bollard into build/valgrind (-O1 -g) and runs VALGRIND_TESTS with every `bollard` the harness
-# starts wrapped in valgrind (tests/harness.py BOLLARD_WRAPPER). A memcheck error or a definite leak
+# starts wrapped in valgrind (tests/lib/harness.py BOLLARD_WRAPPER). A memcheck error or a definite leak
 # makes that process exit 99, which the tests see as a failed exit; each process's report is kept in
 # build/valgrind/logs/ and the ones with errors are printed at the end. Library-internal reports are
 # suppressed in tests/valgrind.supp. About 2.5 minutes (142 tests, 25 bollard processes) plus the build,

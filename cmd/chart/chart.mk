@@ -2,7 +2,7 @@
 $(BUILD)/obj/cmd/chart/main.o: EXTRA_CFLAGS += -DBOLLARD_VERSION='"$(VERSION)"'
 
 $(BUILD)/chart: $(BUILD)/obj/cmd/chart/main.o $(LIBBOLLARD)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ -lyaml -ljansson -lm
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ -lyaml -ljansson $(CHART_PKG_LIBS) -lm
 
 BINS += $(BUILD)/chart
 

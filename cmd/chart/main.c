@@ -83,10 +83,10 @@ static void print_lint_help(FILE *out)
         "Schema support: type, enum, const, numeric and length bounds, pattern, properties,\n"
         "patternProperties, additionalProperties, required, propertyNames, dependencies, items/prefixItems,\n"
         "min/maxItems, uniqueItems, contains, local $ref (#/definitions, #/$defs), allOf/anyOf/oneOf/not,\n"
-        "if/then/else. `format` is not checked. Patterns are ECMA-262 translated to POSIX extended regular\n"
-        "expressions (\\d \\w \\s, (?:), lazy quantifiers handled); lookaround and backreferences are not\n"
-        "enforced (noted on stderr), matching is bytewise, and '.' also matches a newline. A top-level\n"
-        "`global` key is always allowed, as Helm passes it to every chart.\n",
+        "if/then/else. `format` is not checked. Patterns are ECMA-262, matched with PCRE2 by code point as\n"
+        "RegExp.test does (anywhere in the string unless anchored; '.' stops at CR/LF; lookaround and\n"
+        "backreferences work); one PCRE2 refuses (e.g. an unbounded lookbehind) is not enforced (noted on\n"
+        "stderr). A top-level `global` key is always allowed, as Helm passes it to every chart.\n",
         out);
 }
 

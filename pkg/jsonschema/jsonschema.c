@@ -4,11 +4,12 @@
 
 #include <errno.h>
 #include <math.h>
-#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "base/base.h"
 
 #define MAX_WARNINGS      64
 #define PATH_MAX_BYTES    1024
@@ -16,9 +17,8 @@
 #define MAX_PATTERNS      4096
 
 struct compiled_pattern {
-    const void *source; /* the schema string or object key it came from (identity) */
-    regex_t regex;
-    bool usable;
+    const void *source;                  /* the schema string or object key it came from (identity) */
+    struct jsonschema_pattern *compiled; /* NULL: PCRE2 refused it (a warning says so) */
 };
 
 struct jsonschema {
@@ -50,6 +50,8 @@ struct run {
 
 static void add_warning(struct jsonschema *schema, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+static struct jsonschema_pattern *pattern_for(struct jsonschema *schema, const void *identity,
+                                              const char *pattern);
 
 static void add_warning(struct jsonschema *schema, const char *fmt, ...)
 {
@@ -175,12 +177,9 @@ static void check_schema_tree(struct jsonschema *schema, const json_t *node, uns
             resolve_pointer(schema->root, json_string_value(value)) == NULL)
             add_warning(schema, "$ref '%.200s' is not a local reference that resolves; not enforced",
                         json_string_value(value));
-        if (strcmp(key, "pattern") == 0 && json_is_string(value)) {
-            char ere[2048];
-            const char *why = NULL;
-            if (jsonschema_translate_pattern(json_string_value(value), ere, sizeof(ere), &why) != 0)
-                add_warning(schema, "pattern '%.120s' not enforced: %s", json_string_value(value), why);
-        }
+        /* Compiled now, so that a pattern PCRE2 refuses is noted even if no value reaches it. */
+        if (strcmp(key, "pattern") == 0 && json_is_string(value))
+            (void)pattern_for(schema, value, json_string_value(value));
         /* Property names and enum values are data, not schemas. */
         if (strcmp(key, "enum") == 0 || strcmp(key, "const") == 0 || strcmp(key, "default") == 0 ||
             strcmp(key, "examples") == 0)
@@ -200,62 +199,60 @@ static void check_schema_tree(struct jsonschema *schema, const json_t *node, uns
     }
 }
 
-static int finish_load(json_t *root, struct jsonschema **out, char *err, size_t err_len)
+static struct jsonschema *finish_load(json_t *root, char *why, size_t cap)
 {
     if (!json_is_object(root) && !json_is_boolean(root)) {
-        snprintf(err, err_len, "a schema must be a JSON object");
+        base_why(why, cap, "a schema must be a JSON object");
         json_decref(root);
-        return -1;
+        return NULL;
     }
     struct jsonschema *schema = calloc(1, sizeof(*schema));
     if (schema == NULL) {
-        snprintf(err, err_len, "out of memory");
+        base_why(why, cap, "out of memory");
         json_decref(root);
-        return -1;
+        return NULL;
     }
     schema->root = root;
     check_schema_tree(schema, root, 0);
-    *out = schema;
-    return 0;
+    return schema;
 }
 
-int jsonschema_load_file(const char *path, struct jsonschema **out, char *err, size_t err_len)
+struct jsonschema *jsonschema_load_file(const char *path, char *why, size_t cap)
 {
     /* Read whole, then parse from memory: jansson's FILE reader costs a call per byte. */
     FILE *file = fopen(path, "rb");
     if (file == NULL) {
-        snprintf(err, err_len, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
+        base_why(why, cap, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
     }
     char *text = malloc(JSONSCHEMA_MAX_FILE_BYTES + 1);
     size_t len = text != NULL ? fread(text, 1, JSONSCHEMA_MAX_FILE_BYTES + 1, file) : 0;
     bool read_failed = text == NULL || ferror(file);
     fclose(file);
     if (read_failed || len > JSONSCHEMA_MAX_FILE_BYTES) {
-        snprintf(err, err_len, "%s: %s", path,
-                 read_failed ? "cannot read" : "larger than the schema size limit");
+        base_why(why, cap, "%s: %s", path, read_failed ? "cannot read" : "larger than the schema size limit");
         free(text);
-        return -1;
+        return NULL;
     }
     json_error_t error;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &error);
     free(text);
     if (root == NULL) {
-        snprintf(err, err_len, "%s:%d:%d: %s", path, error.line, error.column, error.text);
-        return -1;
+        base_why(why, cap, "%s:%d:%d: %s", path, error.line, error.column, error.text);
+        return NULL;
     }
-    return finish_load(root, out, err, err_len);
+    return finish_load(root, why, cap);
 }
 
-int jsonschema_load_string(const char *text, struct jsonschema **out, char *err, size_t err_len)
+struct jsonschema *jsonschema_load_string(const char *text, char *why, size_t cap)
 {
     json_error_t error;
     json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &error);
     if (root == NULL) {
-        snprintf(err, err_len, "<schema>:%d:%d: %s", error.line, error.column, error.text);
-        return -1;
+        base_why(why, cap, "<schema>:%d:%d: %s", error.line, error.column, error.text);
+        return NULL;
     }
-    return finish_load(root, out, err, err_len);
+    return finish_load(root, why, cap);
 }
 
 void jsonschema_free(struct jsonschema *schema)
@@ -265,19 +262,20 @@ void jsonschema_free(struct jsonschema *schema)
     for (size_t i = 0; i < schema->warning_count; i++)
         free(schema->warnings[i]);
     for (size_t i = 0; i < schema->pattern_count; i++)
-        if (schema->patterns[i].usable)
-            regfree(&schema->patterns[i].regex);
+        jsonschema_pattern_free(schema->patterns[i].compiled);
     free(schema->patterns);
     json_decref(schema->root);
     free(schema);
 }
 
-/* The compiled form of a schema pattern string; NULL when it cannot be enforced. */
-static const regex_t *pattern_for(struct jsonschema *schema, const void *identity, const char *pattern)
+/* The compiled form of a schema pattern string, compiled once per schema; NULL when it cannot be
+ * enforced (then a warning says why). */
+static struct jsonschema_pattern *pattern_for(struct jsonschema *schema, const void *identity,
+                                              const char *pattern)
 {
     for (size_t i = 0; i < schema->pattern_count; i++)
         if (schema->patterns[i].source == identity)
-            return schema->patterns[i].usable ? &schema->patterns[i].regex : NULL;
+            return schema->patterns[i].compiled;
     if (schema->pattern_count >= MAX_PATTERNS)
         return NULL;
     if (schema->pattern_count == schema->pattern_capacity) {
@@ -288,24 +286,13 @@ static const regex_t *pattern_for(struct jsonschema *schema, const void *identit
         schema->patterns = grown;
         schema->pattern_capacity = capacity;
     }
+    char why[BASE_WHY_MAX];
     struct compiled_pattern *entry = &schema->patterns[schema->pattern_count++];
     entry->source = identity;
-    entry->usable = false;
-    char ere[2048];
-    const char *why = NULL;
-    if (jsonschema_translate_pattern(pattern, ere, sizeof(ere), &why) != 0) {
+    entry->compiled = jsonschema_pattern_compile(pattern, why, sizeof(why));
+    if (entry->compiled == NULL)
         add_warning(schema, "pattern '%.120s' not enforced: %s", pattern, why);
-        return NULL;
-    }
-    int rc = regcomp(&entry->regex, ere, REG_EXTENDED | REG_NOSUB);
-    if (rc != 0) {
-        char reason[128];
-        regerror(rc, &entry->regex, reason, sizeof(reason));
-        add_warning(schema, "pattern '%.120s' not enforced: %s", pattern, reason);
-        return NULL;
-    }
-    entry->usable = true;
-    return &entry->regex;
+    return entry->compiled;
 }
 
 /* ---- reporting ---- */
@@ -708,12 +695,20 @@ static void check_string(struct run *run, const json_t *schema, const struct yam
                   node->text_len > 40 ? "…" : "", limit);
     const json_t *pattern = json_object_get(schema, "pattern");
     if (json_is_string(pattern)) {
-        const regex_t *regex = pattern_for(run->schema, pattern, json_string_value(pattern));
-        /* A string with an embedded NUL cannot be handed to regexec whole; it fails closed. */
-        bool has_nul = strlen(node->text) != node->text_len;
-        if (regex != NULL && (has_nul || regexec(regex, node->text, 0, NULL, 0) != 0))
+        struct jsonschema_pattern *compiled = pattern_for(run->schema, pattern, json_string_value(pattern));
+        char why[BASE_WHY_MAX];
+        enum jsonschema_match match =
+            compiled != NULL
+                ? jsonschema_pattern_match(compiled, node->text, node->text_len, why, sizeof(why))
+                : JSONSCHEMA_MATCH_YES;
+        /* A value the matcher gives up on fails closed, saying why. */
+        if (match == JSONSCHEMA_MATCH_NO)
             violation(run, node, "schema-pattern", "\"%.60s\" does not match the pattern %.120s", node->text,
                       json_string_value(pattern));
+        else if (match == JSONSCHEMA_MATCH_ERROR)
+            violation(run, node, "schema-pattern",
+                      "\"%.60s\" could not be matched against the pattern %.120s: %s", node->text,
+                      json_string_value(pattern), why);
     }
 }
 
@@ -831,8 +826,11 @@ static bool key_matches_pattern_properties(struct run *run, const json_t *patter
     const json_t *sub;
     json_object_foreach ((json_t *)pattern_props, pattern, sub) {
         /* jansson keeps object keys at stable addresses: the key itself identifies the pattern. */
-        const regex_t *regex = pattern_for(run->schema, pattern, pattern);
-        if (regex == NULL || regexec(regex, key, 0, NULL, 0) != 0)
+        struct jsonschema_pattern *compiled = pattern_for(run->schema, pattern, pattern);
+        char why[BASE_WHY_MAX];
+        /* A key the matcher gives up on counts as not matching (it is then judged as any other key). */
+        if (compiled == NULL ||
+            jsonschema_pattern_match(compiled, key, strlen(key), why, sizeof(why)) != JSONSCHEMA_MATCH_YES)
             continue;
         matched = true;
         if (keep_going(run))

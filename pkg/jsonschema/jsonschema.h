@@ -4,7 +4,7 @@
  *
  * Supported: type (incl. arrays of types; integer accepts 2.0), enum, const, minimum, maximum,
  * exclusiveMinimum/exclusiveMaximum (number and draft-04 boolean forms), multipleOf, minLength,
- * maxLength (code points), pattern (ECMA-262 translated to POSIX ERE, see jsonschema_translate_pattern),
+ * maxLength (code points), pattern (ECMA-262, matched with PCRE2: see jsonschema_pattern_compile),
  * properties, patternProperties, additionalProperties (bool or schema), required, minProperties,
  * maxProperties, propertyNames, dependencies/dependentRequired/dependentSchemas, items (schema or
  * tuple), prefixItems, additionalItems, minItems, maxItems, uniqueItems, contains, $ref to local
@@ -39,13 +39,14 @@ struct jsonschema_violation {
 /* Returns 0 to continue, non-zero to stop validating. */
 typedef int (*jsonschema_report_fn)(void *ctx, const struct jsonschema_violation *violation);
 
-/* Loads and checks a schema file. Returns 0, or -1 with a message in `err`. */
-int jsonschema_load_file(const char *path, struct jsonschema **out, char *err, size_t err_len);
-int jsonschema_load_string(const char *text, struct jsonschema **out, char *err, size_t err_len);
+/* Loads and checks a schema file; NULL with the reason (file:line:col for JSON errors) in `why`. */
+struct jsonschema *jsonschema_load_file(const char *path, char *why, size_t cap);
+/* The same for a schema held in memory (tests, fuzzing). */
+struct jsonschema *jsonschema_load_string(const char *text, char *why, size_t cap);
 void jsonschema_free(struct jsonschema *schema);
 
 /* Things in the schema this validator does not enforce (unsupported keyword, remote $ref,
- * untranslatable pattern), one sentence each. */
+ * pattern PCRE2 refuses), one sentence each. */
 size_t jsonschema_warning_count(const struct jsonschema *schema);
 const char *jsonschema_warning_at(const struct jsonschema *schema, size_t i);
 
@@ -58,10 +59,22 @@ long jsonschema_validate(struct jsonschema *schema, const struct yamldoc_node *r
 const json_t *jsonschema_root(const struct jsonschema *schema);
 const json_t *jsonschema_resolve(const struct jsonschema *schema, const json_t *subschema);
 
-/* ECMA-262 regex -> POSIX ERE (glibc). Handles \d \w \s (and negations) in and out of brackets,
- * escaped punctuation, (?: groups, lazy quantifiers (matching is unaffected), \n \t \r \xHH \uHHHH.
- * Returns 0, or -1 with a reason in `why` for lookaround, backreferences, \p{…} and the like. */
-int jsonschema_translate_pattern(const char *ecma, char *ere, size_t ere_len, const char **why);
+/* A schema `pattern` (ECMA-262 syntax) compiled with PCRE2 in UTF-8 mode; one match at a time. */
+struct jsonschema_pattern;
+
+/* Compiles `ecma` to be matched as ECMA-262 RegExp.test does (unanchored, no flags); NULL with the
+ * reason (PCRE2's message and offset, or out of memory) in `why`. */
+struct jsonschema_pattern *jsonschema_pattern_compile(const char *ecma, char *why, size_t cap);
+
+/* The outcome of one match; ERROR when the text is not UTF-8 or a match limit ran out. */
+enum jsonschema_match { JSONSCHEMA_MATCH_NO, JSONSCHEMA_MATCH_YES, JSONSCHEMA_MATCH_ERROR };
+
+/* Whether the pattern occurs in `text` (`len` bytes, NULs allowed); on ERROR the reason is in `why`. */
+enum jsonschema_match jsonschema_pattern_match(struct jsonschema_pattern *pattern, const char *text,
+                                               size_t len, char *why, size_t cap);
+
+/* Frees a compiled pattern (NULL is fine). */
+void jsonschema_pattern_free(struct jsonschema_pattern *pattern);
 
 /* Levenshtein distance, capped: returns cap + 1 when the distance exceeds `cap`. */
 size_t jsonschema_edit_distance(const char *a, const char *b, size_t cap);

@@ -189,7 +189,8 @@ int valueslint_docs(const char *schema_path, const char *chart_values_path, FILE
         fprintf(err, "chart values docs: out of memory\n");
         goto cleanup;
     }
-    if (jsonschema_load_file(schema_path, &schema, message, sizeof(message)) != 0) {
+    schema = jsonschema_load_file(schema_path, message, sizeof(message));
+    if (schema == NULL) {
         fprintf(err, "chart values docs: %s\n", message);
         goto cleanup;
     }

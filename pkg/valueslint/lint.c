@@ -183,7 +183,8 @@ int valueslint_run(const struct valueslint_options *options, FILE *out, FILE *er
     }
     if (options->schema_path != NULL) {
         char message[512];
-        if (jsonschema_load_file(options->schema_path, &state.schema, message, sizeof(message)) != 0) {
+        state.schema = jsonschema_load_file(options->schema_path, message, sizeof(message));
+        if (state.schema == NULL) {
             struct yamldoc_pos pos = {options->schema_path, 0, 0};
             valueslint_report_add(&state.report, VALUESLINT_ERROR, "schema-error", pos, "",
                                   "cannot use the schema: %s", message);

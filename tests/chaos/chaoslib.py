@@ -339,14 +339,9 @@ class ChaosStack:
         receiver.secrets[name] = r.json()["secret"]
 
     def worker(self, pod_name="w0", **extra):
-        env = dict(self.env)
-        env.update({"POD_NAME": pod_name, "WORKER_CONCURRENCY": "16", "SHUTDOWN_TIMEOUT_SECONDS": "10",
-                    "WORKER_HEARTBEAT_FILE": os.path.join(self.tmp, pod_name + ".heartbeat"),
-                    # a job stranded at a consumer that is gone is reclaimed after this (default 60 s)
-                    "WORKER_VISIBILITY_TIMEOUT_SECONDS": "5"})
-        env.update({k: str(v) for k, v in extra.items()})
-        w = harness.Bollard(["worker"], env)
-        w.heartbeat = env["WORKER_HEARTBEAT_FILE"]
+        # A job stranded at a consumer that is gone is reclaimed after 5 s (default 60 s).
+        w = workerlib.start_worker(self.env, self.tmp, pod_name,
+                                   **{"WORKER_VISIBILITY_TIMEOUT_SECONDS": 5, **extra})
         self.workers.append(w)
         return w
 

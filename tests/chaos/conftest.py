@@ -1,17 +1,8 @@
 """Fixtures for the chaos tests: a PostgreSQL of their own (they stop, crash and freeze it), a
-webhook receiver, and a per-test stack on a fresh database and a fresh Redis."""
-import os
-import sys
-
+webhook receiver (tests/conftest.py's), and a per-test stack on a fresh database and a fresh Redis."""
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-TESTS = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(TESTS, "worker"))  # workerlib: the receiver that verifies signatures
-sys.path.insert(0, os.path.join(TESTS, "dev"))  # devlib: the `bollard dev` configuration
-import chaoslib  # noqa: E402
-import workerlib  # noqa: E402
+import chaoslib
 
 
 @pytest.fixture(scope="package")
@@ -38,13 +29,6 @@ def cpg(chaos_pg):
     _healthy(chaos_pg)
     yield chaos_pg
     _healthy(chaos_pg)
-
-
-@pytest.fixture
-def receiver():
-    r = workerlib.Receiver()
-    yield r
-    r.stop()
 
 
 @pytest.fixture

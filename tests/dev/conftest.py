@@ -1,14 +1,8 @@
 """Fixtures for `bollard dev`: `api` and `user` as tests/tasks has them, but on an embedded SQLite file."""
-import os
-import sys
-
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-# The tasks API helpers (and the journey this directory re-runs on SQLite).
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tasks"))
-from devlib import dev_env, start_dev, stop, wait_ready  # noqa: E402
-from taskclient import signup  # noqa: E402
+from devlib import dev_env, start_dev, stop, wait_ready
+from taskclient import signup
 
 
 @pytest.fixture(scope="module")

@@ -2,9 +2,7 @@
 (issue 5.5): the worker's envelope, signature, retry and dead-letter rules, and at least once across
 a restart."""
 import json
-import os
 import sqlite3
-import sys
 
 import pytest
 
@@ -12,17 +10,7 @@ import harness
 from devlib import dev_env, start_dev, stop, wait_ready
 from taskclient import signup
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "worker"))
-from workerlib import Receiver  # noqa: E402
-
 TYPES = ["task.created", "task.updated", "task.completed", "task.deleted"]
-
-
-@pytest.fixture
-def receiver():
-    r = Receiver()
-    yield r
-    r.stop()
 
 
 def start(db, **extra):

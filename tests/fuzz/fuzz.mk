@@ -42,7 +42,7 @@ $(FUZZ_LIB): $(FUZZ_PKG_OBJS) $(FUZZ_DIR)/obj/probe/http_response.o
 # The HTTP target captures responses and DNS lookups by wrapping h2o functions (no sockets, no loop).
 $(FUZZ_DIR)/fuzz_http: FUZZ_LDEXTRA := -Wl,--wrap=h2o_send_inline,--wrap=h2o_hostinfo_getaddr,--wrap=h2o_hostinfo_getaddr_cancel
 $(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/obj/tests/fuzz/fuzz_%.o $(FUZZ_GEN_OBJS) $(FUZZ_LIB)
-	$(FUZZ_CC) -fsanitize=fuzzer,address,undefined $(FUZZ_LDEXTRA) -o $@ $^ $(LIBS)
+	$(FUZZ_CC) -fsanitize=fuzzer,address,undefined $(FUZZ_LDEXTRA) -o $@ $^ $(TEST_LIBS)
 
 fuzz-bins: $(FUZZ_BINS)
 .PRECIOUS: $(FUZZ_DIR)/obj/%.o $(FUZZ_DIR)/obj/gen/%.o

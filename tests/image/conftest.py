@@ -7,16 +7,14 @@ when the container engine cannot run.
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 
 import pytest
 
+import imagetool
+
 if os.environ.get("BOLLARD_IMAGE_TEST") != "1":
     collect_ignore_glob = ["test_*.py"]
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import imagetool  # noqa: E402
 
 
 @pytest.fixture(scope="session")

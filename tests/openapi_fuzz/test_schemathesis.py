@@ -12,14 +12,11 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 
 import pytest
 
 import harness
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tasks"))
-from taskclient import signup  # noqa: E402
+from taskclient import signup
 
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
 

@@ -1,13 +1,8 @@
 """Fixtures for the tasks API: a migrated database and a running `bollard api` per module."""
-import os
-import sys
-
 import pytest
 
 import harness
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from taskclient import signup  # noqa: E402
+from taskclient import signup
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-/* Unit tests of pkg/jsonschema: keywords, positions of violations, ECMA pattern translation, the
+/* Unit tests of pkg/jsonschema: keywords, positions of violations, ECMA-262 patterns (PCRE2), the
  * did-you-mean distance and the budgets. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -7,8 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <regex.h>
 
 #include <cmocka.h>
 
@@ -41,9 +39,9 @@ static int record(void *ctx, const struct jsonschema_violation *v)
 /* Validates `yaml` against `schema_text`; returns the violation count (-1 = budget error). */
 static long check(const char *schema_text, const char *yaml, struct seen *seen)
 {
-    struct jsonschema *schema = NULL;
     char err[256];
-    if (jsonschema_load_string(schema_text, &schema, err, sizeof(err)) != 0)
+    struct jsonschema *schema = jsonschema_load_string(schema_text, err, sizeof(err));
+    if (schema == NULL)
         fail_msg("schema: %s", err);
     struct yamldoc_set *set = yamldoc_set_new();
     struct yamldoc_node *root = NULL;
@@ -181,42 +179,118 @@ static void test_budgets(void **state)
     assert_int_equal(check(schema, "a: [1]\n", &seen), -1);
 }
 
-static bool ere_matches(const char *ecma, const char *text)
+/* Whether `text` (`len` bytes) matches the schema pattern `ecma`; fails the test if the pattern does
+ * not compile or the match gives up. */
+static bool matches_bytes(const char *ecma, const char *text, size_t len)
 {
-    char ere[512];
-    const char *why = NULL;
-    if (jsonschema_translate_pattern(ecma, ere, sizeof(ere), &why) != 0)
+    char why[256];
+    struct jsonschema_pattern *pattern = jsonschema_pattern_compile(ecma, why, sizeof(why));
+    if (pattern == NULL)
         fail_msg("%s: %s", ecma, why);
-    regex_t regex;
-    if (regcomp(&regex, ere, REG_EXTENDED | REG_NOSUB) != 0)
-        fail_msg("%s -> %s does not compile", ecma, ere);
-    bool hit = regexec(&regex, text, 0, NULL, 0) == 0;
-    regfree(&regex);
-    return hit;
+    enum jsonschema_match match = jsonschema_pattern_match(pattern, text, len, why, sizeof(why));
+    jsonschema_pattern_free(pattern);
+    if (match == JSONSCHEMA_MATCH_ERROR)
+        fail_msg("%s against \"%s\": %s", ecma, text, why);
+    return match == JSONSCHEMA_MATCH_YES;
+}
+
+static bool pattern_matches(const char *ecma, const char *text)
+{
+    return matches_bytes(ecma, text, strlen(text));
 }
 
 static void test_pattern_translation(void **state)
 {
     (void)state;
-    assert_true(ere_matches("^\\d+$", "123"));
-    assert_false(ere_matches("^\\d+$", "12a"));
-    assert_true(ere_matches("^[\\w.-]+$", "a_b.c-d"));
-    assert_false(ere_matches("^[\\w.-]+$", "a b"));
-    assert_true(ere_matches("^$|^[\\s\\S]{3,}$", "a\nb"));
-    assert_false(ere_matches("^$|^[\\s\\S]{3,}$", "ab"));
-    assert_true(ere_matches("^https?://[^\\s,]+$", "https://x.y/z"));
-    assert_false(ere_matches("^https?://[^\\s,]+$", "https://x y"));
-    assert_true(ere_matches("^(?:a|b)+?$", "abba"));
-    assert_true(ere_matches("^[\\]\\-^a]+$", "]-^a"));
-    assert_true(ere_matches("^\\+?[0-9]+(\\.[0-9]*)?$", "+1.5"));
-    assert_true(ere_matches("^\\x41\\u00e9$", "A\xc3\xa9"));
-    assert_true(ere_matches("a\\/b", "a/b"));
-    char ere[64];
-    const char *why;
-    assert_int_equal(jsonschema_translate_pattern("^(?=a)", ere, sizeof(ere), &why), -1);
-    assert_int_equal(jsonschema_translate_pattern("(a)\\1", ere, sizeof(ere), &why), -1);
-    assert_int_equal(jsonschema_translate_pattern("\\p{L}", ere, sizeof(ere), &why), -1);
-    assert_int_equal(jsonschema_translate_pattern("[\\S]", ere, sizeof(ere), &why), -1);
+    assert_true(pattern_matches("^\\d+$", "123"));
+    assert_false(pattern_matches("^\\d+$", "12a"));
+    assert_true(pattern_matches("^[\\w.-]+$", "a_b.c-d"));
+    assert_false(pattern_matches("^[\\w.-]+$", "a b"));
+    assert_true(pattern_matches("^$|^[\\s\\S]{3,}$", "a\nb"));
+    assert_false(pattern_matches("^$|^[\\s\\S]{3,}$", "ab"));
+    assert_true(pattern_matches("^https?://[^\\s,]+$", "https://x.y/z"));
+    assert_false(pattern_matches("^https?://[^\\s,]+$", "https://x y"));
+    assert_true(pattern_matches("^(?:a|b)+?$", "abba"));
+    assert_true(pattern_matches("^[\\]\\-^a]+$", "]-^a"));
+    assert_true(pattern_matches("^\\+?[0-9]+(\\.[0-9]*)?$", "+1.5"));
+    assert_true(pattern_matches("^\\x41\\u00e9$", "A\xc3\xa9"));
+    assert_true(pattern_matches("a\\/b", "a/b"));
+    /* The hand translation refused these four (not enforced); PCRE2 matches them as ECMA-262 does
+     * (\p{…} as with the u flag). */
+    assert_true(pattern_matches("^(?=a)", "ab"));
+    assert_false(pattern_matches("^(?=a)", "ba"));
+    assert_true(pattern_matches("(a)\\1", "xaa"));
+    assert_false(pattern_matches("(a)\\1", "xab"));
+    assert_true(pattern_matches("^\\p{L}+$", "\xc3\xa9t\xc3\xa9"));
+    assert_false(pattern_matches("^\\p{L}+$", "a1"));
+    assert_true(pattern_matches("^[\\S]+$", "ab"));
+    assert_false(pattern_matches("^[\\S]+$", "a b"));
+}
+
+/* What the ECMA-to-POSIX translation got wrong, matched as RegExp.test does it. */
+static void test_pattern_ecma_semantics(void **state)
+{
+    (void)state;
+    /* `.` stops at a line terminator (the ERE matched "a\nb"); `$` is the very end, not before a final
+     * newline as in Perl. */
+    assert_true(pattern_matches("^a.b$", "axb"));
+    assert_false(pattern_matches("^a.b$", "a\nb"));
+    assert_false(pattern_matches("^a.b$", "a\rb"));
+    assert_false(pattern_matches("^abc$", "abc\n"));
+    assert_true(pattern_matches("^abc$", "abc"));
+    /* Code points, not bytes: three characters of three bytes each, and one two-byte character in a
+     * bracket. */
+    assert_true(pattern_matches("^.{1,3}$", "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e"));
+    assert_false(pattern_matches("^.{1,3}$", "abcd"));
+    assert_true(pattern_matches("^[\xc3\xa9]$", "\xc3\xa9"));
+    assert_true(pattern_matches("^\\u00e9{2}$", "\xc3\xa9\xc3\xa9"));
+    /* \d and \D, alone and in brackets. */
+    assert_true(pattern_matches("^\\d{3}$", "042"));
+    assert_false(pattern_matches("^\\d{3}$", "04a"));
+    assert_true(pattern_matches("^[\\d.]+$", "1.5"));
+    assert_false(pattern_matches("^[\\d.]+$", "1,5"));
+    assert_true(pattern_matches("^\\D+$", "ab"));
+    assert_false(pattern_matches("^\\D+$", "a1"));
+    /* Unicode white space for \s (the ERE's was ASCII): a no-break space is not \S. */
+    assert_false(pattern_matches("^\\S+$", "a\xc2\xa0"
+                                           "b"));
+    /* Negative lookahead, as a DNS label rule would use it. */
+    assert_true(pattern_matches("^(?!-)[a-z0-9-]{1,63}$", "web-1"));
+    assert_false(pattern_matches("^(?!-)[a-z0-9-]{1,63}$", "-web"));
+    /* Unanchored, as RegExp.test: a pattern without ^/$ matches anywhere. */
+    assert_true(pattern_matches("b", "abc"));
+    /* A NUL inside the value is a character like any other (it used to fail closed). */
+    assert_true(matches_bytes("^a.b$", "a\0b", 3));
+    /* Patterns PCRE2 refuses are reported, not guessed at. */
+    char why[256] = "";
+    assert_null(jsonschema_pattern_compile("(", why, sizeof(why)));
+    assert_true(why[0] != '\0');
+    assert_null(jsonschema_pattern_compile("(?<=a+)b", why, sizeof(why)));
+    /* A runaway match gives up with a reason instead of spinning. */
+    struct jsonschema_pattern *runaway = jsonschema_pattern_compile("^(a|a)+$", why, sizeof(why));
+    assert_non_null(runaway);
+    const char *text = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab";
+    assert_int_equal(jsonschema_pattern_match(runaway, text, strlen(text), why, sizeof(why)),
+                     JSONSCHEMA_MATCH_ERROR);
+    jsonschema_pattern_free(runaway);
+}
+
+/* In a schema: a pattern PCRE2 refuses is a warning, and the values it would judge pass. */
+static void test_pattern_in_schema(void **state)
+{
+    (void)state;
+    struct seen seen;
+    const char *schema =
+        "{\"properties\": {\"host\": {\"pattern\": \"^[a-z]+$\"}, \"odd\": {\"pattern\": \"(?<=a+)b\"}}}";
+    assert_int_equal(check(schema, "host: \"ab\\ncd\"\nodd: x\n", &seen), 1);
+    assert_string_equal(seen.rule[0], "schema-pattern");
+    assert_string_equal(seen.path[0], "host");
+    char err[256];
+    struct jsonschema *loaded = jsonschema_load_string(schema, err, sizeof(err));
+    assert_non_null(loaded);
+    assert_int_equal(jsonschema_warning_count(loaded), 1);
+    assert_non_null(strstr(jsonschema_warning_at(loaded, 0), "not enforced"));
+    jsonschema_free(loaded);
 }
 
 static void test_the_chart_patterns_work(void **state)
@@ -226,21 +300,22 @@ static void test_the_chart_patterns_work(void **state)
     const char *quantity =
         "^\\+?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE][+-]?(([0-9]+(\\.["
         "0-9]*)?)|(\\.[0-9]+))))?$";
-    assert_true(ere_matches(quantity, "100m"));
-    assert_true(ere_matches(quantity, "1Gi"));
-    assert_true(ere_matches(quantity, "0.5"));
-    assert_true(ere_matches(quantity, "1e3"));
-    assert_false(ere_matches(quantity, "256MB"));
+    assert_true(pattern_matches(quantity, "100m"));
+    assert_true(pattern_matches(quantity, "1Gi"));
+    assert_true(pattern_matches(quantity, "0.5"));
+    assert_true(pattern_matches(quantity, "1e3"));
+    assert_false(pattern_matches(quantity, "256MB"));
     const char *duration =
         "^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$";
-    assert_true(ere_matches(duration, "30s"));
-    assert_true(ere_matches(duration, "1h30m"));
-    assert_false(ere_matches(duration, "30 s"));
-    assert_true(ere_matches("^/tmp/[^\\s]+$", "/tmp/x.heartbeat"));
-    assert_false(ere_matches("^/tmp/[^\\s]+$", "/tmp/a b"));
-    assert_true(ere_matches("^$|^(postgres|postgresql)://\\S+$|^sqlite:\\S+$", "postgresql://u:p@h:5432/db"));
-    assert_false(ere_matches("^$|^(postgres|postgresql)://\\S+$|^sqlite:\\S+$", "mysql://x"));
-    assert_true(ere_matches("^[0-9]+%$", "25%"));
+    assert_true(pattern_matches(duration, "30s"));
+    assert_true(pattern_matches(duration, "1h30m"));
+    assert_false(pattern_matches(duration, "30 s"));
+    assert_true(pattern_matches("^/tmp/[^\\s]+$", "/tmp/x.heartbeat"));
+    assert_false(pattern_matches("^/tmp/[^\\s]+$", "/tmp/a b"));
+    assert_true(
+        pattern_matches("^$|^(postgres|postgresql)://\\S+$|^sqlite:\\S+$", "postgresql://u:p@h:5432/db"));
+    assert_false(pattern_matches("^$|^(postgres|postgresql)://\\S+$|^sqlite:\\S+$", "mysql://x"));
+    assert_true(pattern_matches("^[0-9]+%$", "25%"));
 }
 
 static void test_edit_distance(void **state)
@@ -263,6 +338,8 @@ int main(void)
         cmocka_unit_test(test_pattern_properties_and_property_names),
         cmocka_unit_test(test_budgets),
         cmocka_unit_test(test_pattern_translation),
+        cmocka_unit_test(test_pattern_ecma_semantics),
+        cmocka_unit_test(test_pattern_in_schema),
         cmocka_unit_test(test_the_chart_patterns_work),
         cmocka_unit_test(test_edit_distance),
     };

@@ -1,18 +1,7 @@
-"""Fixtures for `bollard worker`: a local webhook receiver and a per-test stack."""
-import os
-import sys
-
+"""Fixtures for `bollard worker`: a per-test stack (the webhook receiver is tests/conftest.py's)."""
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import workerlib  # noqa: E402
-
-
-@pytest.fixture
-def receiver():
-    r = workerlib.Receiver()
-    yield r
-    r.stop()
+import workerlib
 
 
 @pytest.fixture

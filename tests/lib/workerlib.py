@@ -152,13 +152,7 @@ class Stack:
         self.tmp = tempfile.mkdtemp(prefix="bollard-worker-test-")
 
     def worker(self, name, **extra):
-        env = dict(self.env)
-        env.update({"POD_NAME": name, "WEBHOOK_ALLOW_PRIVATE": "true", "WORKER_CONCURRENCY": "16",
-                    "WORKER_HEARTBEAT_FILE": os.path.join(self.tmp, name + ".heartbeat"),
-                    "SHUTDOWN_TIMEOUT_SECONDS": "10"})
-        env.update({k: str(v) for k, v in extra.items()})
-        w = harness.Bollard(["worker"], env)
-        w.heartbeat = env["WORKER_HEARTBEAT_FILE"]
+        w = start_worker(self.env, self.tmp, name, **extra)
         self.workers.append(w)
         return w
 
@@ -219,6 +213,20 @@ class Stack:
         finally:
             self.api.stop()
         self.redis.destroy()
+
+
+def start_worker(env, tmp, name, **extra):
+    """`bollard worker` as pod `name` on the configuration `env` (receivers on loopback allowed, 16
+    deliveries at once, 10 s to stop), its heartbeat file in `tmp` (kept as `.heartbeat`); `extra`
+    overrides any of it."""
+    env = dict(env)
+    env.update({"POD_NAME": name, "WEBHOOK_ALLOW_PRIVATE": "true", "WORKER_CONCURRENCY": "16",
+                "WORKER_HEARTBEAT_FILE": os.path.join(tmp, name + ".heartbeat"),
+                "SHUTDOWN_TIMEOUT_SECONDS": "10"})
+    env.update({k: str(v) for k, v in extra.items()})
+    w = harness.Bollard(["worker"], env)
+    w.heartbeat = env["WORKER_HEARTBEAT_FILE"]
+    return w
 
 
 def heartbeat(worker):

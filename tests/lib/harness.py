@@ -15,7 +15,7 @@ import time
 import urllib.error
 import urllib.request
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("BOLLARD_BUILD", os.path.join(REPO, "build", "release"))
 PG_BIN = "/usr/lib/postgresql/15/bin"
 
@@ -34,7 +34,7 @@ def _stop_everything():
 def binary(name):
     path = os.path.join(BUILD, name)
     if not os.path.exists(path):
-        raise RuntimeError(f"{path} is not built; run make")
+        raise RuntimeError(f"{path} is not built; run make all test-bins (make pytest builds both)")
     return path
 
 

@@ -35,7 +35,7 @@ else:
     runroot = os.environ.get("IMAGE_RUN_ROOT", "/run/containers/bollard")
     CLI = ["podman", "--root", root, "--runroot", runroot, "--storage-driver", "vfs",
            "--cgroup-manager=cgroupfs", "--runtime", "runc"]
-    # The default ulimits and crun fail on these machines (shared/notes/TOOLCHAIN.md).
+    # The default ulimits and crun fail on these machines; runc with these limits works.
     RUN_EXTRA = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1000:1000"]
 
 # Every container in these tests runs the way the chart runs it.
