@@ -65,14 +65,14 @@ void migrate_run_free(struct migrate_run *r)
 
 /* ---- verification */
 
-static int read_applied(struct migrate_run *r)
+static enum migrate_exit read_applied(struct migrate_run *r)
 {
     free(r->applied);
     r->applied = NULL;
     r->n_applied = 0;
     r->db_version = 0;
     r->db_floor = 0;
-    int rc = r->d->read_applied(r, &r->applied, &r->n_applied);
+    enum migrate_exit rc = r->d->read_applied(r, &r->applied, &r->n_applied);
     if (rc != MIGRATE_EXIT_OK)
         return rc;
     for (size_t i = 0; i < r->n_applied; i++) {
@@ -101,10 +101,10 @@ static const struct schema_migration *find_embedded(const struct migrate_run *r,
 
 /* Compares the database's history with this binary's and fills r->pending. Returns
  * MIGRATE_EXIT_CHECKSUM when they disagree (each disagreement reported once). */
-static int analyze(struct migrate_run *r)
+static enum migrate_exit analyze(struct migrate_run *r)
 {
     const struct migrate_texts *t = r->d->texts;
-    int rc = MIGRATE_EXIT_OK;
+    enum migrate_exit rc = MIGRATE_EXIT_OK;
     long level = schema_binary_level();
     for (size_t i = 0; i < r->n_applied; i++) {
         const struct migrate_applied *a = &r->applied[i];
@@ -146,7 +146,7 @@ static int analyze(struct migrate_run *r)
 
 /* MIGRATE_EXIT_INCOMPATIBLE with a report when the database's floor excludes this binary
  * (pkg/schema's rule). */
-static int check_floor(struct migrate_run *r)
+static enum migrate_exit check_floor(struct migrate_run *r)
 {
     char reason[BASE_WHY_MAX];
     if (schema_compat_evaluate(r->db_version, r->db_floor, reason, sizeof(reason)) != SCHEMA_TOO_NEW)
@@ -161,9 +161,9 @@ static int check_floor(struct migrate_run *r)
     return MIGRATE_EXIT_INCOMPATIBLE;
 }
 
-static int read_and_verify(struct migrate_run *r)
+static enum migrate_exit read_and_verify(struct migrate_run *r)
 {
-    int rc = read_applied(r);
+    enum migrate_exit rc = read_applied(r);
     if (rc == MIGRATE_EXIT_OK)
         rc = analyze(r);
     if (rc == MIGRATE_EXIT_OK)
@@ -175,7 +175,8 @@ static int read_and_verify(struct migrate_run *r)
 
 /* One migration, in one transaction with its bookkeeping row. *floor is the database's floor
  * before; updated on success. *skipped: another runner applied it first (lockless dialects). */
-static int apply_one(struct migrate_run *r, const struct schema_migration *m, long *floor, bool *skipped)
+static enum migrate_exit apply_one(struct migrate_run *r, const struct schema_migration *m, long *floor,
+                                   bool *skipped)
 {
     const struct migrate_dialect *d = r->d;
     *skipped = false;
@@ -184,7 +185,7 @@ static int apply_one(struct migrate_run *r, const struct schema_migration *m, lo
                        json_pack("{s:I,s:s,s:s}", "version", (json_int_t)m->version, "name", m->name, "kind",
                                  schema_kind_name(m->kind)),
                        d->texts->applying, m->version, m->name);
-    int rc = d->begin(r);
+    enum migrate_exit rc = d->begin(r);
     if (rc != MIGRATE_EXIT_OK)
         return rc;
     if (d->lock == NULL) {
@@ -221,10 +222,10 @@ fail:
     return rc;
 }
 
-int migrate_run_up(struct migrate_run *r)
+enum migrate_exit migrate_run_up(struct migrate_run *r)
 {
     const struct migrate_texts *t = r->d->texts;
-    int rc = read_and_verify(r);
+    enum migrate_exit rc = read_and_verify(r);
     if (rc != MIGRATE_EXIT_OK)
         return rc;
     long level = schema_binary_level();
@@ -332,8 +333,8 @@ static size_t status_rows(const struct migrate_run *r, struct status_row *out)
     return n;
 }
 
-static int print_status_json(const struct migrate_run *r, const struct status_row *rows, size_t n,
-                             enum schema_compat compat, const char *reason)
+static enum migrate_exit print_status_json(const struct migrate_run *r, const struct status_row *rows,
+                                           size_t n, enum schema_compat compat, const char *reason)
 {
     json_t *list = json_array();
     for (size_t i = 0; i < n; i++) {
@@ -384,7 +385,7 @@ static void print_status_table(const struct migrate_run *r, const struct status_
            reason);
 }
 
-static int print_status(const struct migrate_run *r, int verdict)
+static enum migrate_exit print_status(const struct migrate_run *r, enum migrate_exit verdict)
 {
     struct status_row *rows = calloc(r->n_migrations + r->n_applied + 1, sizeof(*rows));
     if (rows == NULL)
@@ -392,7 +393,7 @@ static int print_status(const struct migrate_run *r, int verdict)
     size_t n = status_rows(r, rows);
     char reason[BASE_WHY_MAX];
     enum schema_compat compat = schema_compat_evaluate(r->db_version, r->db_floor, reason, sizeof(reason));
-    int rc = verdict;
+    enum migrate_exit rc = verdict;
     if (rc == MIGRATE_EXIT_OK && compat == SCHEMA_TOO_NEW)
         rc = MIGRATE_EXIT_INCOMPATIBLE;
     if (r->json) {
@@ -405,7 +406,7 @@ static int print_status(const struct migrate_run *r, int verdict)
     return rc;
 }
 
-static int print_plan(const struct migrate_run *r)
+static enum migrate_exit print_plan(const struct migrate_run *r)
 {
     long level = schema_binary_level();
     if (r->n_pending == 0) {
@@ -430,12 +431,12 @@ static int print_plan(const struct migrate_run *r)
     return MIGRATE_EXIT_OK;
 }
 
-int migrate_run_read_only(struct migrate_run *r)
+enum migrate_exit migrate_run_read_only(struct migrate_run *r)
 {
-    int rc = read_applied(r);
+    enum migrate_exit rc = read_applied(r);
     if (rc != MIGRATE_EXIT_OK)
         return rc;
-    int verdict = analyze(r);
+    enum migrate_exit verdict = analyze(r);
     if (r->mode == MIGRATE_MODE_STATUS)
         return print_status(r, verdict);
     if (verdict != MIGRATE_EXIT_OK)

@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "log/log.h"
+#include "migrate/migrate.h"
 #include "schema/schema.h"
 
 enum migrate_mode { MIGRATE_MODE_UP, MIGRATE_MODE_STATUS, MIGRATE_MODE_PLAN };
@@ -47,17 +48,18 @@ struct migrate_dialect {
     const struct migrate_texts *texts;
     /* The bookkeeping rows ascending by version into a malloc'ed array (*rows NULL when there are
      * none); a missing table is no rows. */
-    int (*read_applied)(struct migrate_run *r, struct migrate_applied **rows, size_t *n);
+    enum migrate_exit (*read_applied)(struct migrate_run *r, struct migrate_applied **rows, size_t *n);
     /* Serialises runners for the whole run (then the run reads the rows again under it); NULL when
      * each migration's transaction is the lock, so begin re-reads the state through locked_state. */
-    int (*lock)(struct migrate_run *r);
-    int (*begin)(struct migrate_run *r);
+    enum migrate_exit (*lock)(struct migrate_run *r);
+    enum migrate_exit (*begin)(struct migrate_run *r);
     /* Only without lock, inside the transaction: the floor now and whether `version` is applied. */
-    int (*locked_state)(struct migrate_run *r, long version, long *floor, bool *applied);
+    enum migrate_exit (*locked_state)(struct migrate_run *r, long version, long *floor, bool *applied);
     /* Runs the migration's SQL; fails (reported) also when the file ended the transaction itself. */
-    int (*run_script)(struct migrate_run *r, const struct schema_migration *m);
-    int (*record)(struct migrate_run *r, const struct schema_migration *m, long floor, double duration_ms);
-    int (*commit)(struct migrate_run *r, const struct schema_migration *m);
+    enum migrate_exit (*run_script)(struct migrate_run *r, const struct schema_migration *m);
+    enum migrate_exit (*record)(struct migrate_run *r, const struct schema_migration *m, long floor,
+                                double duration_ms);
+    enum migrate_exit (*commit)(struct migrate_run *r, const struct schema_migration *m);
     void (*rollback)(struct migrate_run *r);
 };
 
@@ -81,9 +83,9 @@ bool migrate_run_init(struct migrate_run *r, const struct migrate_dialect *d, vo
                       enum migrate_mode mode, const struct schema_migration *migrations, size_t n_migrations);
 void migrate_run_free(struct migrate_run *r);
 /* `up`: verify, then apply each pending migration in its own transaction with its bookkeeping row. */
-int migrate_run_up(struct migrate_run *r);
+enum migrate_exit migrate_run_up(struct migrate_run *r);
 /* `status` (table of applied and pending, compatibility) or `plan` (the pending SQL) on stdout. */
-int migrate_run_read_only(struct migrate_run *r);
+enum migrate_exit migrate_run_read_only(struct migrate_run *r);
 
 /* `up` reports JSON log lines (it runs as a Job, or inside `bollard dev`); status/plan are for
  * people, so their problems go to stderr as plain lines and stdout keeps only the output. */

@@ -62,7 +62,7 @@ static const struct migrate_texts pg_texts = {
     .done = "migrations applied",
 };
 
-static int failed(void)
+static enum migrate_exit failed(void)
 {
     return interrupted ? MIGRATE_EXIT_INTERRUPTED : MIGRATE_EXIT_FAILED;
 }
@@ -140,7 +140,7 @@ static void on_notice(void *arg, const PGresult *res)
                    json_pack("{s:s}", "severity", severity != NULL ? severity : "?"), "postgres: %s", text);
 }
 
-static int connect_with_retry(struct migrate_run *r)
+static enum migrate_exit connect_with_retry(struct migrate_run *r)
 {
     struct pg *pg = r->db;
     const struct config *cfg = pg->cfg;
@@ -227,13 +227,13 @@ static const char select_applied_sql[] =
     " to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), duration_ms"
     " FROM " SCHEMA_TABLE " ORDER BY version";
 
-static int pg_read_applied(struct migrate_run *r, struct migrate_applied **rows, size_t *n)
+static enum migrate_exit pg_read_applied(struct migrate_run *r, struct migrate_applied **rows, size_t *n)
 {
     struct pg *pg = r->db;
     PGresult *res = PQexec(pg->conn, select_applied_sql);
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
         bool missing = strcmp(sqlstate_of(res), SQLSTATE_UNDEFINED_TABLE) == 0;
-        int rc = missing ? MIGRATE_EXIT_OK : failed();
+        enum migrate_exit rc = missing ? MIGRATE_EXIT_OK : failed();
         if (!missing && !interrupted)
             report_db_error(r, "cannot read " SCHEMA_TABLE, res);
         PQclear(res);
@@ -299,14 +299,14 @@ static void describe_holder(struct migrate_run *r, char *out, size_t cap)
     PQclear(res);
 }
 
-static int take_lock(struct migrate_run *r)
+static enum migrate_exit take_lock(struct migrate_run *r)
 {
     struct pg *pg = r->db;
     char sql[SQL_MAX];
     snprintf(sql, sizeof(sql), "SELECT pg_try_advisory_lock(%lld)", MIGRATE_LOCK_KEY);
     PGresult *res = PQexec(pg->conn, sql);
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        int rc = failed();
+        enum migrate_exit rc = failed();
         report_db_error(r, "cannot take the migration lock", res);
         PQclear(res);
         return rc;
@@ -341,7 +341,7 @@ static int take_lock(struct migrate_run *r)
         migrate_report(r, LOG_INFO, NULL, "migration lock acquired");
         return MIGRATE_EXIT_OK;
     }
-    int rc;
+    enum migrate_exit rc;
     if (interrupted) {
         rc = MIGRATE_EXIT_INTERRUPTED;
     } else if (strcmp(sqlstate_of(res), SQLSTATE_LOCK_NOT_AVAIL) == 0) {
@@ -362,10 +362,10 @@ static int take_lock(struct migrate_run *r)
 }
 
 /* The lock, then the DDL timeouts and the bookkeeping table (created only when there is work). */
-static int pg_lock(struct migrate_run *r)
+static enum migrate_exit pg_lock(struct migrate_run *r)
 {
     struct pg *pg = r->db;
-    int rc = take_lock(r);
+    enum migrate_exit rc = take_lock(r);
     if (rc != MIGRATE_EXIT_OK)
         return rc;
     char sql[SQL_MAX];
@@ -441,7 +441,7 @@ static void report_migration_error(struct migrate_run *r, const struct schema_mi
                    m->name, where, why, detail[0] != '\0' ? " -- " : "", detail);
 }
 
-static int pg_begin(struct migrate_run *r)
+static enum migrate_exit pg_begin(struct migrate_run *r)
 {
     if (interrupted)
         return MIGRATE_EXIT_INTERRUPTED;
@@ -450,12 +450,12 @@ static int pg_begin(struct migrate_run *r)
 
 /* A DDL lock wait past DDL_LOCK_TIMEOUT_MS rolls the whole transaction back and runs it again
  * (until MIGRATE_LOCK_TIMEOUT_SECONDS), so application queries are never stalled for long. */
-static int pg_run_script(struct migrate_run *r, const struct schema_migration *m)
+static enum migrate_exit pg_run_script(struct migrate_run *r, const struct schema_migration *m)
 {
     struct pg *pg = r->db;
     uint64_t retry_deadline = base_now_ms() + (uint64_t)pg->cfg->migrate_lock_timeout_seconds * 1000;
     for (int attempt = 1;; attempt++) {
-        int rc = attempt > 1 ? pg_begin(r) : MIGRATE_EXIT_OK;
+        enum migrate_exit rc = attempt > 1 ? pg_begin(r) : MIGRATE_EXIT_OK;
         if (rc != MIGRATE_EXIT_OK)
             return rc;
         PGresult *res = PQexec(pg->conn, m->sql);
@@ -502,7 +502,8 @@ static int pg_run_script(struct migrate_run *r, const struct schema_migration *m
     return MIGRATE_EXIT_OK;
 }
 
-static int pg_record(struct migrate_run *r, const struct schema_migration *m, long floor, double duration_ms)
+static enum migrate_exit pg_record(struct migrate_run *r, const struct schema_migration *m, long floor,
+                                   double duration_ms)
 {
     struct pg *pg = r->db;
     char version_text[24], floor_text[24], duration_text[32];
@@ -523,7 +524,7 @@ static int pg_record(struct migrate_run *r, const struct schema_migration *m, lo
     return ok ? MIGRATE_EXIT_OK : failed();
 }
 
-static int pg_commit(struct migrate_run *r, const struct schema_migration *m)
+static enum migrate_exit pg_commit(struct migrate_run *r, const struct schema_migration *m)
 {
     if (interrupted) {
         pg_rollback(r);
@@ -564,8 +565,8 @@ static void usage(FILE *out)
             schema_migration_count(), schema_migration_count() == 1 ? "" : "s", schema_binary_level());
 }
 
-/* Reads argv into *mode and *json; -1 to go on, otherwise the exit code. */
-static int parse_args(int argc, char **argv, enum migrate_mode *mode, bool *json)
+/* Reads argv into *mode and *json; false when the command ends here with *exit_code (usage, --help). */
+static bool parse_args(int argc, char **argv, enum migrate_mode *mode, bool *json, int *exit_code)
 {
     int i = 1;
     if (i < argc && strcmp(argv[i], "--help") != 0 && strcmp(argv[i], "-h") != 0 && argv[i][0] != '-') {
@@ -578,14 +579,16 @@ static int parse_args(int argc, char **argv, enum migrate_mode *mode, bool *json
         } else {
             fprintf(stderr, "bollard migrate: unknown subcommand '%s'\n", argv[i]);
             usage(stderr);
-            return MIGRATE_EXIT_USAGE;
+            *exit_code = MIGRATE_EXIT_USAGE;
+            return false;
         }
         i++;
     }
     for (; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
-            return MIGRATE_EXIT_OK;
+            *exit_code = MIGRATE_EXIT_OK;
+            return false;
         }
         if (strcmp(argv[i], "--json") == 0 && *mode == MIGRATE_MODE_STATUS) {
             *json = true;
@@ -593,18 +596,19 @@ static int parse_args(int argc, char **argv, enum migrate_mode *mode, bool *json
         }
         fprintf(stderr, "bollard migrate: unexpected argument '%s'\n", argv[i]);
         usage(stderr);
-        return MIGRATE_EXIT_USAGE;
+        *exit_code = MIGRATE_EXIT_USAGE;
+        return false;
     }
-    return -1;
+    return true;
 }
 
 int migrate_main(const struct config *cfg, int argc, char **argv)
 {
     enum migrate_mode mode = MIGRATE_MODE_UP;
     bool json = false;
-    int rc = parse_args(argc, argv, &mode, &json);
-    if (rc >= 0)
-        return rc;
+    int usage_rc = MIGRATE_EXIT_OK;
+    if (!parse_args(argc, argv, &mode, &json, &usage_rc))
+        return usage_rc;
     if (cfg->database_is_sqlite) {
         fprintf(stderr, "bollard migrate: DATABASE_URL is a sqlite: database; this build has PostgreSQL "
                         "migrations only (`bollard dev` prepares its own SQLite file)\n");
@@ -618,7 +622,7 @@ int migrate_main(const struct config *cfg, int argc, char **argv)
     struct pg pg = {.cfg = cfg};
     migrate_runner_name("bollard-migrate", pg.appname, sizeof(pg.appname));
     struct migrate_run r;
-    rc = MIGRATE_EXIT_FAILED;
+    enum migrate_exit rc = MIGRATE_EXIT_FAILED;
     if (!migrate_run_init(&r, &pg_dialect, &pg, mode, schema_migration_at(0), schema_migration_count()))
         goto cleanup;
     r.json = json;

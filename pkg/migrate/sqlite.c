@@ -87,7 +87,7 @@ static bool exec1(const struct migrate_run *r, sqlite3 *db, const char *sql, con
     return true;
 }
 
-static int exec_status(struct migrate_run *r, const char *sql, const char *what)
+static enum migrate_exit exec_status(struct migrate_run *r, const char *sql, const char *what)
 {
     const struct lite *l = r->db;
     return exec1(r, l->db, sql, what) ? MIGRATE_EXIT_OK : MIGRATE_EXIT_FAILED;
@@ -154,7 +154,7 @@ static void copy_text(char *out, size_t cap, const unsigned char *text)
     snprintf(out, cap, "%s", text != NULL ? (const char *)text : "");
 }
 
-static int lite_read_applied(struct migrate_run *r, struct migrate_applied **rows, size_t *n)
+static enum migrate_exit lite_read_applied(struct migrate_run *r, struct migrate_applied **rows, size_t *n)
 {
     const struct lite *l = r->db;
     sqlite3_stmt *st = NULL;
@@ -194,12 +194,12 @@ static int lite_read_applied(struct migrate_run *r, struct migrate_applied **row
     return MIGRATE_EXIT_FAILED;
 }
 
-static int lite_begin(struct migrate_run *r)
+static enum migrate_exit lite_begin(struct migrate_run *r)
 {
     return exec_status(r, "BEGIN IMMEDIATE", "cannot lock the dev database");
 }
 
-static int lite_locked_state(struct migrate_run *r, long version, long *floor, bool *applied)
+static enum migrate_exit lite_locked_state(struct migrate_run *r, long version, long *floor, bool *applied)
 {
     const struct lite *l = r->db;
     sqlite3_stmt *st = NULL;
@@ -224,7 +224,7 @@ static int lite_locked_state(struct migrate_run *r, long version, long *floor, b
 
 /* Runs a migration's statements one by one (prepared in turn, as sqlite3_exec would, but with
  * every failure reported). */
-static int lite_run_script(struct migrate_run *r, const struct schema_migration *m)
+static enum migrate_exit lite_run_script(struct migrate_run *r, const struct schema_migration *m)
 {
     const struct lite *l = r->db;
     const char *p = m->sql, *end = m->sql + m->sql_len;
@@ -263,8 +263,8 @@ static int lite_run_script(struct migrate_run *r, const struct schema_migration 
     return MIGRATE_EXIT_OK;
 }
 
-static int lite_record(struct migrate_run *r, const struct schema_migration *m, long floor,
-                       double duration_ms)
+static enum migrate_exit lite_record(struct migrate_run *r, const struct schema_migration *m, long floor,
+                                     double duration_ms)
 {
     const struct lite *l = r->db;
     sqlite3_stmt *st = NULL;
@@ -297,7 +297,7 @@ static int lite_record(struct migrate_run *r, const struct schema_migration *m, 
     return MIGRATE_EXIT_OK;
 }
 
-static int lite_commit(struct migrate_run *r, const struct schema_migration *m)
+static enum migrate_exit lite_commit(struct migrate_run *r, const struct schema_migration *m)
 {
     (void)m;
     return exec_status(r, "COMMIT", "cannot commit the migration");
@@ -326,7 +326,7 @@ enum migrate_exit migrate_sqlite(const char *path)
 {
     struct lite l = {0};
     struct migrate_run r;
-    int rc = MIGRATE_EXIT_FAILED;
+    enum migrate_exit rc = MIGRATE_EXIT_FAILED;
     migrate_runner_name("bollard-dev", l.applied_by, sizeof(l.applied_by));
     if (!migrate_run_init(&r, &sqlite_dialect, &l, MIGRATE_MODE_UP, migrate_sqlite_migrations,
                           migrate_sqlite_migration_count))
@@ -337,5 +337,5 @@ cleanup:
     if (l.db != NULL && sqlite3_close(l.db) != SQLITE_OK)
         migrate_report(&r, LOG_WARN, NULL, "closing the dev database failed");
     migrate_run_free(&r);
-    return (enum migrate_exit)rc;
+    return rc;
 }
