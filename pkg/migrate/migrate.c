@@ -189,10 +189,12 @@ static enum migrate_exit apply_one(struct migrate_run *r, const struct schema_mi
     if (rc != MIGRATE_EXIT_OK)
         return rc;
     if (d->lock == NULL) {
-        /* The transaction is the lock: what we read before it may be stale. */
-        rc = d->locked_state(r, m->version, floor, skipped);
+        /* The transaction is the lock: read again, another runner may have gone first. */
+        rc = read_applied(r);
         if (rc != MIGRATE_EXIT_OK)
             goto fail;
+        *floor = r->db_floor;
+        *skipped = is_applied(r, m->version);
         if (*skipped) {
             rc = d->commit(r, m);
             if (rc != MIGRATE_EXIT_OK)

@@ -50,11 +50,9 @@ struct migrate_dialect {
      * none); a missing table is no rows. */
     enum migrate_exit (*read_applied)(struct migrate_run *r, struct migrate_applied **rows, size_t *n);
     /* Serialises runners for the whole run (then the run reads the rows again under it); NULL when
-     * each migration's transaction is the lock, so begin re-reads the state through locked_state. */
+     * each migration's transaction is the lock (then the run reads the rows again after begin). */
     enum migrate_exit (*lock)(struct migrate_run *r);
     enum migrate_exit (*begin)(struct migrate_run *r);
-    /* Only without lock, inside the transaction: the floor now and whether `version` is applied. */
-    enum migrate_exit (*locked_state)(struct migrate_run *r, long version, long *floor, bool *applied);
     /* Runs the migration's SQL; fails (reported) also when the file ended the transaction itself. */
     enum migrate_exit (*run_script)(struct migrate_run *r, const struct schema_migration *m);
     enum migrate_exit (*record)(struct migrate_run *r, const struct schema_migration *m, long floor,

@@ -541,7 +541,6 @@ static const struct migrate_dialect pg_dialect = {
     .read_applied = pg_read_applied,
     .lock = pg_lock,
     .begin = pg_begin,
-    .locked_state = NULL,
     .run_script = pg_run_script,
     .record = pg_record,
     .commit = pg_commit,

@@ -69,22 +69,13 @@ static void report_db_error(const struct migrate_run *r, sqlite3 *db, const char
                    "%s: %s%s", what, sqlite3_errmsg(db), hint);
 }
 
-/* Runs one parameterless statement to completion; false (reported) on failure. */
+/* Runs SQL without result rows to completion (every statement of it); false (reported) on failure. */
 static bool exec1(const struct migrate_run *r, sqlite3 *db, const char *sql, const char *what)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v3(db, sql, -1, 0, &st, NULL);
-    if (rc == SQLITE_OK) {
-        do
-            rc = sqlite3_step(st);
-        while (rc == SQLITE_ROW);
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_OK && rc != SQLITE_DONE) {
-        report_db_error(r, db, what);
-        return false;
-    }
-    return true;
+    if (sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK)
+        return true;
+    report_db_error(r, db, what);
+    return false;
 }
 
 static enum migrate_exit exec_status(struct migrate_run *r, const char *sql, const char *what)
@@ -199,60 +190,11 @@ static enum migrate_exit lite_begin(struct migrate_run *r)
     return exec_status(r, "BEGIN IMMEDIATE", "cannot lock the dev database");
 }
 
-static enum migrate_exit lite_locked_state(struct migrate_run *r, long version, long *floor, bool *applied)
-{
-    const struct lite *l = r->db;
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v3(
-        l->db, "SELECT coalesce(max(floor), 0), coalesce(max(version = ?1), 0) FROM " SCHEMA_TABLE, -1, 0,
-        &st, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(st, 1, version);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        *floor = (long)sqlite3_column_int64(st, 0);
-        *applied = sqlite3_column_int64(st, 1) != 0;
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_ROW) {
-        report_db_error(r, l->db, "cannot read " SCHEMA_TABLE);
-        return MIGRATE_EXIT_FAILED;
-    }
-    return MIGRATE_EXIT_OK;
-}
-
-/* Runs a migration's statements one by one (prepared in turn, as sqlite3_exec would, but with
- * every failure reported). */
 static enum migrate_exit lite_run_script(struct migrate_run *r, const struct schema_migration *m)
 {
     const struct lite *l = r->db;
-    const char *p = m->sql, *end = m->sql + m->sql_len;
-    while (p < end) {
-        sqlite3_stmt *st = NULL;
-        const char *tail = NULL;
-        int rc = sqlite3_prepare_v3(l->db, p, (int)(end - p), 0, &st, &tail);
-        if (rc != SQLITE_OK) {
-            report_db_error(r, l->db, "migration failed");
-            return MIGRATE_EXIT_FAILED;
-        }
-        if (st == NULL) { /* only whitespace or comments left */
-            if (tail == NULL || tail <= p)
-                break;
-            p = tail;
-            continue;
-        }
-        do
-            rc = sqlite3_step(st);
-        while (rc == SQLITE_ROW);
-        if (rc != SQLITE_DONE) {
-            report_db_error(r, l->db, "migration failed");
-            sqlite3_finalize(st);
-            return MIGRATE_EXIT_FAILED;
-        }
-        sqlite3_finalize(st);
-        p = tail;
-    }
+    if (!exec1(r, l->db, m->sql, "migration failed"))
+        return MIGRATE_EXIT_FAILED;
     if (sqlite3_get_autocommit(l->db)) {
         migrate_report(
             r, LOG_ERROR, json_pack("{s:I,s:s}", "version", (json_int_t)m->version, "name", m->name),
@@ -315,7 +257,6 @@ static const struct migrate_dialect sqlite_dialect = {
     .read_applied = lite_read_applied,
     .lock = NULL, /* BEGIN IMMEDIATE of each migration */
     .begin = lite_begin,
-    .locked_state = lite_locked_state,
     .run_script = lite_run_script,
     .record = lite_record,
     .commit = lite_commit,
