@@ -4,7 +4,7 @@
  * the build instead of a deployment. Files are ordered by version, whatever order they come in.
  * By default the table is schema_embedded_migrations[] (schema/embedded.h, the PostgreSQL set);
  * --prefix/--header name another table and the header declaring it (the SQLite set of
- * `bollard dev`: devdb_sqlite_migrations[] in devdb/embedded.h). */
+ * `bollard dev`: migrate_sqlite_migrations[] in migrate/sqlite_embedded.h). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

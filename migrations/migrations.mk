@@ -10,9 +10,9 @@ MIGRATIONS_OBJ := $(BUILD)/obj/gen/migrations.o
 BOLLARD_EXTRA_OBJS += $(MIGRATIONS_OBJ)
 
 # A host tool, so no sanitizers: it only has to be correct for the files in this repository.
-$(MIGRATIONS_EMBED): migrations/embed.c pkg/schema/parse.c pkg/schema/schema.h
+$(MIGRATIONS_EMBED): migrations/embed.c pkg/schema/parse.c pkg/schema/schema.h pkg/base/base.c pkg/base/base.h
 	@mkdir -p $(@D)
-	$(CC) -std=gnu11 $(WARN) -O1 -Ipkg -o $@ migrations/embed.c pkg/schema/parse.c -lcrypto
+	$(CC) -std=gnu11 $(WARN) -O1 -Ipkg -o $@ migrations/embed.c pkg/schema/parse.c pkg/base/base.c -lcrypto
 
 # Changes only when the set of files changes, so a deleted migration also regenerates the table.
 $(MIGRATIONS_LIST): FORCE
@@ -28,7 +28,7 @@ $(MIGRATIONS_OBJ): $(MIGRATIONS_C) pkg/schema/embedded.h pkg/schema/schema.h
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
 # ---- The SQLite twin set (migrations/sqlite/, `bollard dev`; see migrations/sqlite/README.md),
-# embedded the same way as devdb_sqlite_migrations[]. Every PostgreSQL migration needs its SQLite
+# embedded the same way as migrate_sqlite_migrations[]. Every PostgreSQL migration needs its SQLite
 # twin under the same file name (so the same version and name; the dev runner also compares the
 # kind), otherwise dev-mode readiness would judge the SQLite schema by the wrong level: the build
 # fails naming the missing or extra files.
@@ -50,9 +50,9 @@ $(MIGRATIONS_SQLITE_C): $(MIGRATIONS_EMBED) $(MIGRATIONS_SQLITE_SQL) $(MIGRATION
 			'missing: $(or $(MIGRATIONS_SQLITE_MISSING),none); extra: $(or $(MIGRATIONS_SQLITE_EXTRA),none)' >&2; \
 		exit 1; fi
 	@mkdir -p $(@D)
-	$(MIGRATIONS_EMBED) --prefix devdb_sqlite --header devdb/embedded.h $@ $(MIGRATIONS_SQLITE_SQL)
+	$(MIGRATIONS_EMBED) --prefix migrate_sqlite --header migrate/sqlite_embedded.h $@ $(MIGRATIONS_SQLITE_SQL)
 
-$(MIGRATIONS_SQLITE_OBJ): $(MIGRATIONS_SQLITE_C) pkg/devdb/embedded.h pkg/schema/schema.h
+$(MIGRATIONS_SQLITE_OBJ): $(MIGRATIONS_SQLITE_C) pkg/migrate/sqlite_embedded.h pkg/schema/schema.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 

@@ -2,7 +2,6 @@
  * A CLI, so synchronous libpq and hiredis. One line on stderr per failing check, never a secret. */
 #include "check/check.h"
 
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,34 +11,11 @@
 #include <hiredis.h>
 #include <libpq-fe.h>
 
+#include "base/base.h"
 #include "url/url.h"
 #include "schema/schema.h"
 
-#define CHECK_EXIT_FAILED 1
-#define CHECK_EXIT_USAGE  64
-#define TEXT_MAX          512
-
-static void set_why(char *why, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* Messages are cut at cap on purpose (one line per check); vsnprintf keeps the compiler's
- * truncation analysis out of the way. */
-static void set_why(char *why, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (vsnprintf(why, cap, fmt, ap) < 0 && cap > 0)
-        why[0] = '\0';
-    va_end(ap);
-}
-
-static void one_line(const char *in, char *out, size_t cap)
-{
-    size_t o = 0;
-    for (const char *p = in != NULL ? in : ""; *p != '\0' && o + 1 < cap; p++)
-        out[o++] = (*p == '\n' || *p == '\r' || *p == '\t') ? ' ' : *p;
-    while (o > 0 && out[o - 1] == ' ')
-        o--;
-    out[o] = '\0';
-}
+#define TEXT_MAX 512
 
 /* ---- database and schema */
 
@@ -53,7 +29,7 @@ static PGconn *connect_db(const struct config *cfg, char *why, size_t cap)
     PGconn *conn = PQconnectdbParams(keys, values, 1);
     if (conn != NULL && PQstatus(conn) == CONNECTION_OK)
         return conn;
-    one_line(conn != NULL ? PQerrorMessage(conn) : "out of memory", why, cap);
+    base_one_line(conn != NULL ? PQerrorMessage(conn) : "out of memory", why, cap);
     PQfinish(conn);
     return NULL;
 }
@@ -66,7 +42,7 @@ static bool check_schema(const struct config *cfg, PGconn *conn, char *why, size
     snprintf(sql, sizeof(sql), "SET statement_timeout = %d", cfg->db_query_timeout_ms);
     PGresult *res = PQexec(conn, sql);
     if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
-        one_line(PQerrorMessage(conn), why, cap);
+        base_one_line(PQerrorMessage(conn), why, cap);
         goto cleanup;
     }
     PQclear(res);
@@ -77,8 +53,8 @@ static bool check_schema(const struct config *cfg, PGconn *conn, char *why, size
             ok = schema_compat_evaluate(0, 0, why, cap) == SCHEMA_COMPATIBLE;
         } else {
             char err[TEXT_MAX];
-            one_line(PQerrorMessage(conn), err, sizeof(err));
-            set_why(why, cap, "cannot read the schema version: %s", err);
+            base_one_line(PQerrorMessage(conn), err, sizeof(err));
+            base_why(why, cap, "cannot read the schema version: %s", err);
         }
         goto cleanup;
     }
@@ -99,18 +75,18 @@ static bool reply_is(redisContext *c, redisReply *reply, const char *want, const
     bool ok = false;
     if (reply == NULL) {
         char err[TEXT_MAX];
-        one_line(c->errstr, err, sizeof(err));
-        set_why(why, cap, "%s: %s", what, err[0] != '\0' ? err : "no reply");
+        base_one_line(c->errstr, err, sizeof(err));
+        base_why(why, cap, "%s: %s", what, err[0] != '\0' ? err : "no reply");
     } else if (reply->type == REDIS_REPLY_ERROR) {
         /* Redis error texts name the problem (WRONGPASS, NOAUTH, ...), never the password. */
         char err[TEXT_MAX];
-        one_line(reply->str, err, sizeof(err));
-        set_why(why, cap, "%s: %s", what, err);
+        base_one_line(reply->str, err, sizeof(err));
+        base_why(why, cap, "%s: %s", what, err);
     } else if ((reply->type == REDIS_REPLY_STATUS || reply->type == REDIS_REPLY_STRING) &&
                strcmp(reply->str, want) == 0) {
         ok = true;
     } else {
-        set_why(why, cap, "%s: unexpected reply", what);
+        base_why(why, cap, "%s: unexpected reply", what);
     }
     freeReplyObject(reply);
     return ok;
@@ -122,7 +98,7 @@ static bool check_redis(const struct config *cfg, char *why, size_t cap)
     bool ok = false;
     redisContext *c = NULL;
     if (!url_redis_parse(cfg->redis_url, &t)) {
-        set_why(why, cap, "REDIS_URL must look like redis://[[user]:password@]host[:port][/db]");
+        base_why(why, cap, "REDIS_URL must look like redis://[[user]:password@]host[:port][/db]");
         goto cleanup;
     }
     struct timeval tv = {.tv_sec = cfg->redis_timeout_ms / 1000,
@@ -130,12 +106,12 @@ static bool check_redis(const struct config *cfg, char *why, size_t cap)
     c = redisConnectWithTimeout(t.host, t.port, tv);
     if (c == NULL || c->err) {
         char err[TEXT_MAX];
-        one_line(c != NULL ? c->errstr : "out of memory", err, sizeof(err));
-        set_why(why, cap, "not reachable at %s:%d: %s", t.host, t.port, err);
+        base_one_line(c != NULL ? c->errstr : "out of memory", err, sizeof(err));
+        base_why(why, cap, "not reachable at %s:%d: %s", t.host, t.port, err);
         goto cleanup;
     }
     if (redisSetTimeout(c, tv) != REDIS_OK) {
-        set_why(why, cap, "cannot set the command timeout");
+        base_why(why, cap, "cannot set the command timeout");
         goto cleanup;
     }
     if (t.password[0] != '\0') {
@@ -166,7 +142,7 @@ int check_main(const struct config *cfg, int argc, char **argv)
             "Redis; prints one line per failing check on stderr. Exit codes: 0 all pass; 1 a check failed;\n"
             "64 usage; 78 invalid configuration.\n",
             schema_binary_level());
-        return help ? 0 : CHECK_EXIT_USAGE;
+        return help ? BASE_EXIT_OK : BASE_EXIT_USAGE;
     }
     /* The configuration was loaded and validated (exit 78 otherwise) before this runs. */
     int failures = 0;
@@ -196,7 +172,7 @@ int check_main(const struct config *cfg, int argc, char **argv)
         failures++;
     }
     if (failures > 0)
-        return CHECK_EXIT_FAILED;
+        return BASE_EXIT_FAILURE;
     printf("ok: configuration, database, schema (level %ld), redis\n", schema_binary_level());
-    return 0;
+    return BASE_EXIT_OK;
 }

@@ -1,10 +1,10 @@
 /* `bollard dev` (see dev.h): migrations, then webhook deliveries on a thread of their own
  * (pkg/devdelivery) and the API (pkg/server), all on one SQLite file. */
 #include "dev/dev.h"
-#include "devdb/devdb.h"
 #include "devdelivery/devdelivery.h"
 #include "log/log.h"
 #include "app/app.h"
+#include "migrate/migrate.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -53,8 +53,8 @@ int dev_main(const struct config *cfg, int argc, char **argv)
         return DEV_EXIT_CONFIG;
     }
     const char *path = cfg->database_url + strlen("sqlite:");
-    enum devdb_status st = devdb_migrate(path);
-    if (st != DEVDB_OK) {
+    enum migrate_exit st = migrate_sqlite(path);
+    if (st != MIGRATE_EXIT_OK) {
         log_write(LOG_ERROR, NULL, "bollard dev: the dev database is not usable; not starting the API",
                   json_pack("{s:i}", "exit_code", (int)st));
         return (int)st;

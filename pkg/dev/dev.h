@@ -1,5 +1,5 @@
 /* dev: `bollard dev` — the service in one process for a developer's machine: applies the SQLite
- * migrations (pkg/devdb), then serves the API (pkg/server) on the same embedded SQLite file, with
+ * migrations (pkg/migrate), then serves the API (pkg/server) on the same embedded SQLite file, with
  * no PostgreSQL or Redis. Only with ENVIRONMENT=dev (pkg/config refuses it elsewhere). */
 #ifndef BOLLARD_DEV_H
 #define BOLLARD_DEV_H

@@ -1,27 +1,15 @@
 /* The pure parts of the schema module: file names, kind headers, checksums, the compatibility rule.
- * Also compiled into the build-time embedder (migrations/embed.c), so no dependency on the rest. */
+ * Also compiled into the build-time embedder (migrations/embed.c), so no dependency on the rest but
+ * pkg/base (compiled into the embedder as well). */
 #include "schema/schema.h"
 
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
 #include <openssl/evp.h>
 
-#define SCHEMA_VERSION_MAX 999999999999L
+#include "base/base.h"
 
-static void set_text(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_text(char *buf, size_t cap, const char *fmt, ...)
-{
-    if (buf == NULL || cap == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, cap, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        buf[0] = '\0';
-}
+#define SCHEMA_VERSION_MAX 999999999999L
 
 bool schema_parse_filename(const char *filename, long *version, char *name, size_t name_cap, char *err,
                            size_t err_cap)
@@ -33,7 +21,7 @@ bool schema_parse_filename(const char *filename, long *version, char *name, size
     size_t digits = 0;
     while (*p >= '0' && *p <= '9') {
         if (v > SCHEMA_VERSION_MAX / 10) {
-            set_text(err, err_cap, "%s: version number too large", base);
+            base_why(err, err_cap, "%s: version number too large", base);
             return false;
         }
         v = v * 10 + (*p - '0');
@@ -41,11 +29,11 @@ bool schema_parse_filename(const char *filename, long *version, char *name, size
         digits++;
     }
     if (digits == 0 || *p != '_') {
-        set_text(err, err_cap, "%s: name must be NNNN_name.sql (digits, underscore, name)", base);
+        base_why(err, err_cap, "%s: name must be NNNN_name.sql (digits, underscore, name)", base);
         return false;
     }
     if (v <= 0) {
-        set_text(err, err_cap, "%s: version must be greater than 0", base);
+        base_why(err, err_cap, "%s: version must be greater than 0", base);
         return false;
     }
     p++;
@@ -54,11 +42,11 @@ bool schema_parse_filename(const char *filename, long *version, char *name, size
         p++;
     size_t name_len = (size_t)(p - name_start);
     if (name_len == 0 || strcmp(p, ".sql") != 0) {
-        set_text(err, err_cap, "%s: name must be NNNN_name.sql with a name of [a-z0-9_]", base);
+        base_why(err, err_cap, "%s: name must be NNNN_name.sql with a name of [a-z0-9_]", base);
         return false;
     }
     if (name_len >= name_cap || name_len >= SCHEMA_NAME_MAX) {
-        set_text(err, err_cap, "%s: name longer than %d characters", base, SCHEMA_NAME_MAX - 1);
+        base_why(err, err_cap, "%s: name longer than %d characters", base, SCHEMA_NAME_MAX - 1);
         return false;
     }
     memcpy(name, name_start, name_len);
@@ -104,7 +92,7 @@ bool schema_parse_kind(const char *sql, size_t len, enum schema_kind *kind, char
         return true;
     }
 bad:
-    set_text(err, err_cap, "%s", usage);
+    base_why(err, err_cap, "%s", usage);
     return false;
 }
 
@@ -121,17 +109,12 @@ const char *schema_kind_name(enum schema_kind kind)
 
 bool schema_sha256_hex(const void *data, size_t len, char out[SCHEMA_SHA256_HEX_LEN + 1])
 {
-    static const char hex[] = "0123456789abcdef";
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int md_len = 0;
     out[0] = '\0';
     if (EVP_Digest(data, len, md, &md_len, EVP_sha256(), NULL) != 1 || md_len * 2 != SCHEMA_SHA256_HEX_LEN)
         return false;
-    for (unsigned int i = 0; i < md_len; i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 0x0f];
-    }
-    out[SCHEMA_SHA256_HEX_LEN] = '\0';
+    base_hex_encode(md, md_len, out);
     return true;
 }
 
@@ -144,23 +127,23 @@ enum schema_compat schema_compat_evaluate_for(long binary_level, long db_version
                                               size_t cap)
 {
     if (db_version <= 0) {
-        set_text(reason, cap, "no migrations applied; run `bollard migrate` (this binary needs version %ld)",
+        base_why(reason, cap, "no migrations applied; run `bollard migrate` (this binary needs version %ld)",
                  binary_level);
         return SCHEMA_NOT_MIGRATED;
     }
     if (db_floor > binary_level) {
-        set_text(reason, cap,
+        base_why(reason, cap,
                  "database floor %ld is above this binary's level %ld (a contract migration ran); "
                  "deploy a binary at level %ld or newer",
                  db_floor, binary_level, db_floor);
         return SCHEMA_TOO_NEW;
     }
     if (db_version < binary_level) {
-        set_text(reason, cap, "database is at version %ld, this binary needs %ld; run `bollard migrate`",
+        base_why(reason, cap, "database is at version %ld, this binary needs %ld; run `bollard migrate`",
                  db_version, binary_level);
         return SCHEMA_BEHIND;
     }
-    set_text(reason, cap, "database version %ld (floor %ld) is compatible with this binary's level %ld",
+    base_why(reason, cap, "database version %ld (floor %ld) is compatible with this binary's level %ld",
              db_version, db_floor, binary_level);
     return SCHEMA_COMPATIBLE;
 }

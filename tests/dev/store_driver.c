@@ -15,7 +15,7 @@
 #include <h2o.h>
 #include <jansson.h>
 
-#include "devdb/devdb.h"
+#include "migrate/migrate.h"
 #include "pgpool/pgpool.h"
 #include "store/store.h"
 
@@ -212,7 +212,8 @@ int main(int argc, char **argv)
     struct driver d = {0};
     int rc = 1;
     bool sqlite = strncmp(argv[1], "sqlite:", 7) == 0;
-    if (sqlite && argc > 2 && strcmp(argv[2], "--migrate") == 0 && devdb_migrate(argv[1] + 7) != DEVDB_OK)
+    if (sqlite && argc > 2 && strcmp(argv[2], "--migrate") == 0 &&
+        migrate_sqlite(argv[1] + 7) != MIGRATE_EXIT_OK)
         return 1;
     d.loop = h2o_evloop_create();
     d.queue = h2o_multithread_create_queue(d.loop);
