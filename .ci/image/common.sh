@@ -1,7 +1,8 @@
 # shellcheck shell=bash disable=SC2034
 # Shared by the .ci/image scripts (sourced, not run).
-# The podman/buildah settings are the checked ones from shared/notes/TOOLCHAIN.md: vfs storage,
-# chroot isolation for builds, runc with cgroupfs and explicit ulimits for runs.
+# The podman/buildah settings that work on a machine without a Docker daemon (checked on Debian 12):
+# vfs storage, chroot isolation for builds, runc with cgroupfs and explicit ulimits for runs (the
+# default crun and the default ulimits fail there).
 
 # Bollard's images live in a storage of their own (IMAGE_STORAGE_ROOT), so they never clash with
 # another storage driver chosen by a plain `podman` run on the same machine (podman refuses a
