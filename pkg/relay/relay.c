@@ -113,7 +113,8 @@ static enum relay_state step(struct relay *r, bool read, int *rows_taken, long *
         goto fail;
     if (read && !outbox_commit(r->outbox, why, cap))
         goto done; /* maybe committed: the queue deduplicates a second publish of these rows */
-    queue_stamped(r->q, ids, n);
+    if (n > 0)
+        queue_stamped(r->q, ids, n); /* only then: after a failed commit the dedupe keys must stay */
     *rows_taken = accepted;
     rc = RELAY_OK;
     goto done;

@@ -119,8 +119,7 @@ void worker_dev_stop(struct worker_dev *h)
 {
     if (h == NULL)
         return;
-    atomic_store(&h->stop, true);
-    queue_stop(h->q); /* wakes the deliverer's wait */
+    atomic_store(&h->stop, true); /* the deliverer's turns last DEV_TICK_MS at most */
     pthread_join(h->thread, NULL);
     release(h);
 }
