@@ -1,10 +1,10 @@
 /* `bollard dev` (see dev.h): migrations, then webhook deliveries on a thread of their own
- * (pkg/devdelivery) and the API (pkg/server), all on one SQLite file. */
+ * (pkg/worker's in-process pipeline) and the API (pkg/app), all on one SQLite file. */
 #include "dev/dev.h"
-#include "devdelivery/devdelivery.h"
-#include "log/log.h"
 #include "app/app.h"
+#include "log/log.h"
 #include "migrate/migrate.h"
+#include "worker/worker.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -60,13 +60,13 @@ int dev_main(const struct config *cfg, int argc, char **argv)
         return (int)st;
     }
     /* Before app_main: it starts the event-loop threads, and curl's global set-up must come first. */
-    struct devdelivery *deliveries = devdelivery_start(cfg, path);
+    struct worker_dev *deliveries = worker_dev_start(cfg, path);
     if (deliveries == NULL)
         return DEV_EXIT_FAILED;
     log_write(LOG_INFO, NULL, "bollard dev: embedded SQLite database ready; starting the API (no Redis)",
               json_pack("{s:i}", "port", cfg->port));
     int rc = app_main(cfg, argc, argv);
     /* After the API has drained: a request's event is in the outbox before its response is sent. */
-    devdelivery_stop(deliveries);
+    worker_dev_stop(deliveries);
     return rc;
 }

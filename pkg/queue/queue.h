@@ -1,10 +1,26 @@
-/* queue: the webhook job queue between the outbox relay and the deliverers.
+/* queue: the webhook job queue between the outbox relay and the deliverers — one small interface,
+ * two back-ends:
+ *   queue_redis_new   `bollard worker`: Redis Streams (names below), a consumer group, XAUTOCLAIM of
+ *                     jobs idle past the visibility timeout, a retry sorted set, a dead stream; a row is
+ *                     durable as soon as its jobs are in the stream, so the relay stamps it at once.
+ *   queue_memory_new  `bollard dev`: in process, bounded (QUEUE_MEMORY_EVENTS rows, QUEUE_MEMORY_JOBS
+ *                     jobs); retries wait in memory, so a row is durable only once all its jobs settled.
+ * The producer half (queue_ready, queue_publish, queue_durable, queue_stamped) runs on the relay thread,
+ * the consumer half (the rest) on the deliverer's thread; each back-end keeps the halves apart (the
+ * Redis one with connections of its own per half, the memory one with a mutex).
  *
  * The Redis names below are part of the deployment's interface: the worker writes them, the API reads
  * them for /metrics and operators read them with redis-cli. Keep them stable. They share the hash tag
  * {webhooks}, so they live in one Redis Cluster slot (the Lua scripts touch several of them at once). */
 #ifndef BOLLARD_QUEUE_H
 #define BOLLARD_QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base.h"
+#include "delivery/delivery.h"
 
 /* Jobs waiting for delivery: one stream entry per (event, endpoint). Fields: event_id, endpoint_id,
  * type, attempt (1-based), body (the exact bytes POSTed and signed).
@@ -31,6 +47,123 @@
 /* The relay stops publishing while stream + retry set hold this many jobs (events wait in the
  * outbox table meanwhile), so Redis memory stays bounded. */
 #define QUEUE_BACKLOG_MAX 100000L
+
+#define QUEUE_MEMORY_EVENTS 256  /* rows the memory back-end holds; more wait in the table */
+#define QUEUE_MEMORY_JOBS   1024 /* jobs (deliveries) it holds */
+#define QUEUE_REF_MAX       48   /* a back-end's handle of a job (a stream id) */
+#define QUEUE_TYPE_MAX      32
+
+/* One outbox row as the relay read it; the strings belong to the caller. */
+struct queue_event {
+    long long row_id;
+    const char *event_id;
+    const char *type;
+    const char *body; /* the envelope: the bytes every attempt POSTs and signs */
+    size_t body_len;
+    const char *endpoints; /* ids of the endpoints listening for it, comma-separated; "" for none */
+};
+
+enum queue_job_state { QUEUE_JOB_FREE = 0, QUEUE_JOB_NEW, QUEUE_JOB_DELIVERING, QUEUE_JOB_DONE };
+
+/* What the deliverer decided about a job; queue_settle carries it out. */
+enum queue_outcome {
+    QUEUE_ACK,     /* delivered, or nothing to do (endpoint gone) */
+    QUEUE_RETRY,   /* failed attempt: again after delay_ms with attempt + 1 */
+    QUEUE_DEFER,   /* not attempted (database unavailable): again after delay_ms, same attempt */
+    QUEUE_DEAD,    /* dead letter (the deliverer recorded the webhook_failures row) */
+    QUEUE_REQUEUE, /* handed back at shutdown for another consumer */
+};
+
+/* One slot of the deliverer: a job taken from the queue. */
+struct queue_job {
+    enum queue_job_state state;
+    char ref[QUEUE_REF_MAX];
+    char event_id[BASE_UUID_LEN + 1];
+    char endpoint_id[BASE_UUID_LEN + 1];
+    char type[QUEUE_TYPE_MAX];
+    int attempt; /* 1-based */
+    char *body;  /* owned by the slot */
+    size_t body_len;
+    bool valid; /* fields parsed and sane */
+    /* once DONE */
+    enum queue_outcome outcome;
+    long status;
+    long delay_ms;
+    bool recorded; /* webhook_failures row written */
+    char error[DELIVERY_ERROR_MAX];
+};
+
+/* The deliverer's slots; a back-end fills FREE ones with NEW jobs (busy++) and frees settled ones. */
+struct queue_slots {
+    struct queue_job *jobs;
+    int capacity;
+    int busy; /* slots not FREE */
+};
+
+/* Counters of a back-end's consumer half (the worker's heartbeat shows them). */
+struct queue_stats {
+    long long retried, dead, dropped, requeued, reclaimed, trims;
+    bool up; /* the back-end answered its last command */
+};
+
+/* Why the producer half could not take a batch. */
+enum queue_status {
+    QUEUE_OK = 0,
+    QUEUE_DOWN,    /* Redis unavailable: rows stay unpublished */
+    QUEUE_FULL,    /* backlog at its bound: rows stay unpublished for now */
+    QUEUE_REFUSED, /* Redis answered but refused the publish script: a bug, not an outage */
+};
+
+struct queue;
+
+struct queue_redis_config {
+    const char *url;
+    const char *consumer;  /* this process' name in the consumer group */
+    int timeout_ms;        /* producer half, per command (REDIS_TIMEOUT_MS) */
+    int consumer_bound_ms; /* consumer half, per command: deliveries must keep moving */
+    int visibility_ms;     /* a pending job idle this long at another consumer is taken over */
+};
+
+/* The Redis Streams back-end; NULL when the URL does not parse or memory is short. Never connects here. */
+struct queue *queue_redis_new(const struct queue_redis_config *cfg);
+/* The in-process back-end; NULL on failure. */
+struct queue *queue_memory_new(void);
+/* Frees either back-end (NULL is a no-op); slots are the caller's. */
+void queue_free(struct queue *q);
+
+/* Producer: can publish now (Redis connected); false with a reason. */
+bool queue_ready(struct queue *q, char *why, size_t cap);
+/* Producer: takes events[0..*accepted) (all of them, or a prefix when memory is short); *jobs is the
+ * number of jobs added. Not QUEUE_OK: nothing was taken, `why` set. */
+enum queue_status queue_publish(struct queue *q, const struct queue_event *events, int n, int *accepted,
+                                long *jobs, char *why, size_t cap);
+/* Producer: the row ids that may now be stamped published (`taken`: the rows just accepted); at most
+ * cap. */
+int queue_durable(struct queue *q, const struct queue_event *taken, int n_taken, long long *ids, int cap);
+/* Producer: the rows queue_durable named are stamped (committed). */
+void queue_stamped(struct queue *q, const long long *ids, int n);
+
+/* Consumer: periodic chores and reads; fills FREE slots with NEW jobs. */
+void queue_poll(struct queue *q, struct queue_slots *s, uint64_t now);
+/* Consumer: asks for jobs into the free slots (Redis: the blocking read, on a connection of its own);
+ * returns the descriptor to wait on for them (-1: none now). */
+int queue_arm(struct queue *q, struct queue_slots *s, uint64_t now);
+/* Consumer: the descriptor became readable: take what arrived. */
+void queue_ready_fd(struct queue *q, struct queue_slots *s);
+/* Consumer: ms until queue_poll has something to do, at most max_ms. */
+int queue_next_ms(struct queue *q, const struct queue_slots *s, uint64_t now, int max_ms);
+/* Consumer: carries out every DONE slot's outcome; frees the slots that made it (the others stay DONE
+ * and are tried again on the next call). */
+void queue_settle(struct queue *q, struct queue_slots *s);
+/* Consumer: no new jobs from now on; a read that is on its way may still deliver some (handed back). */
+void queue_stop(struct queue *q);
+/* Consumer: nothing is on its way (a stop may finish). */
+bool queue_idle(const struct queue *q);
+/* Consumer: marks a slot DONE with its outcome (error may be NULL). */
+void queue_job_done(struct queue_job *job, enum queue_outcome outcome, long status, long delay_ms,
+                    const char *error);
+/* Consumer: its counters. */
+struct queue_stats queue_stats(const struct queue *q);
 
 /* ==== figures: the queue's size, read for /metrics (pkg/queue/figures.c) ====
  * Asynchronous, on an event loop's Redis connection (pkg/redisconn). Self-contained section. */

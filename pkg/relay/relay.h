@@ -1,62 +1,61 @@
-/* relay: the transactional outbox's publishing half. Moves committed outbox rows to the Redis jobs
- * stream, one job per (event, matching webhook endpoint), exactly once per row in the normal case
- * and at least once across crashes, with any number of relays running at the same time:
+/* relay: the transactional outbox's publishing half, on a thread of its own. Moves committed outbox rows
+ * (pkg/outbox) into the job queue (pkg/queue), one job per (event, matching webhook endpoint), at least
+ * once across crashes, with any number of relays running at the same time. One step:
  *
- *   BEGIN
- *   SELECT … FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT n FOR UPDATE SKIP LOCKED
- *   EVALSHA publish: per row, SET <dedupe_prefix><event_id> NX PX ttl and, only if it was set,
- *                    XADD one job per endpoint — atomically, so a row is either fully published or
- *                    not at all, and publishing it again (after a crash before COMMIT) does nothing
- *   UPDATE outbox SET published_at = now() WHERE id = ANY(…)
- *   COMMIT, then UNLINK the dedupe keys (they only guard the window before COMMIT)
+ *   outbox_read     unpublished rows after the cursor (PostgreSQL: every unpublished row, FOR UPDATE
+ *                   SKIP LOCKED, in a transaction; SQLite: after the last row taken, ids being in commit
+ *                   order)
+ *   queue_publish   the rows (Redis: atomically, deduplicated; memory: as many as it has room for)
+ *   queue_durable   the rows that may be stamped now (Redis: the ones just published; memory: the ones
+ *                   whose jobs all settled)
+ *   outbox_mark, outbox_commit, queue_stamped
  *
- * The scan is "every unpublished row", never "rows after the last id seen", so a row whose
- * transaction commits late is picked up by the next batch; SKIP LOCKED lets several relays share the
- * rows without waiting on each other. With Redis down nothing is marked published: rows wait in the
- * table. Above backlog_max queued jobs (stream + retries) the relay pauses, so Redis memory stays
- * bounded while events wait in PostgreSQL. Blocking calls, each bounded: run it on its own thread. */
+ * With the queue down or full nothing is marked published: rows wait in the table. The thread loop
+ * polls the outbox (there is no LISTEN), checks the schema rule (CONTRACT §4) every 30 s while
+ * compatible, prunes published rows past the retention every minute, logs each change of state, and
+ * runs one last marking step when stopped (rows the deliverer settled meanwhile). Every signal is
+ * blocked on it. */
 #ifndef BOLLARD_RELAY_H
 #define BOLLARD_RELAY_H
 
 #include <stdbool.h>
-#include <stddef.h>
+#include <stdint.h>
 
-struct relay_config {
-    const char *database_url;
-    const char *redis_url;
-    const char *application_name;
-    int db_connect_timeout_ms;
-    int db_query_timeout_ms; /* per statement */
-    int redis_timeout_ms;    /* per command */
-    const char *stream_key;  /* jobs stream */
-    const char *retry_key;   /* retry sorted set (counted for the backlog) */
-    const char *dedupe_prefix;
-    int batch_size;     /* outbox rows per transaction */
-    long backlog_max;   /* pause publishing at this many queued jobs */
-    long dedupe_ttl_ms; /* lifetime of a dedupe key left behind by a crash */
-    int retention_days; /* published rows older than this are deleted by relay_prune */
+#include "outbox/outbox.h"
+#include "queue/queue.h"
+
+#define RELAY_BATCH 200 /* outbox rows per step */
+
+enum relay_state {
+    RELAY_OK = 0,
+    RELAY_ERR_DB,      /* database unavailable or the statement failed */
+    RELAY_ERR_REDIS,   /* queue (Redis) unavailable: rows stay unpublished */
+    RELAY_BACKLOG,     /* too many queued jobs: rows stay unpublished for now */
+    RELAY_ERR_SCHEMA,  /* the database schema is not (or no longer) compatible */
+    RELAY_ERR_PUBLISH, /* Redis is up but refused the publish script: a bug, not an outage */
 };
 
-enum relay_status {
-    RELAY_ERR_DB = -1,      /* PostgreSQL unavailable or the statement failed */
-    RELAY_ERR_REDIS = -2,   /* Redis unavailable: rows stay unpublished */
-    RELAY_BACKLOG = -3,     /* too many queued jobs: rows stay unpublished for now */
-    RELAY_ERR_SCHEMA = -4,  /* the database schema is not (or no longer) compatible */
-    RELAY_ERR_PUBLISH = -5, /* Redis is up but refused the publish script: a bug, not an outage */
+/* What the thread has done so far (read from any thread). */
+struct relay_stats {
+    uint64_t tick_ms; /* base_now_ms() of its last loop turn: a stalled relay stops ticking */
+    long long events, jobs;
+    enum relay_state state;
 };
 
 struct relay;
 
-struct relay *relay_new(const struct relay_config *cfg);
+/* Starts the thread on `outbox` (owned from now on, freed by relay_free) and `q` (shared with the
+ * deliverer; must outlive the relay). NULL when the thread cannot start (the outbox is freed). */
+struct relay *relay_start(struct outbox *outbox, struct queue *q);
+/* Asks the thread to stop after its current step (returns at once). */
+void relay_stop(struct relay *r);
+/* Waits for the thread until deadline_ms (base_now_ms() clock); false when it did not end in time. */
+bool relay_join(struct relay *r, uint64_t deadline_ms);
+/* Stops, joins and frees (NULL is a no-op). Only after relay_join returned true, or to wait unbounded. */
 void relay_free(struct relay *r);
-
-/* Checks the schema compatibility rule (CONTRACT §4) against the database; false with a reason. */
-bool relay_schema_ok(struct relay *r, char *why, size_t cap);
-/* One batch. Returns the number of outbox rows published (0: nothing to do), or a relay_status with
- * `why` set. *jobs (may be NULL) receives the number of stream entries added. */
-int relay_step(struct relay *r, long *jobs, char *why, size_t cap);
-/* Deletes up to 1,000 published rows older than the retention among the oldest ids (bounded work
- * per call). Returns the number deleted, or -1. */
-long relay_prune(struct relay *r, char *why, size_t cap);
+/* Its counters and state. */
+struct relay_stats relay_stats(struct relay *r);
+/* A state as the heartbeat and the logs name it. */
+const char *relay_state_name(enum relay_state state);
 
 #endif

@@ -52,7 +52,7 @@ static int wait_fd(int fd, short events, uint64_t deadline)
 
 /* ---- PostgreSQL */
 
-struct sync_pg {
+struct syncconn_pg {
     char *url;
     char *application_name;
     int connect_timeout_ms;
@@ -62,22 +62,22 @@ struct sync_pg {
     char last_error[SYNCCONN_WHY_MAX];
 };
 
-struct sync_pg *sync_pg_new(const char *url, const char *application_name, int connect_timeout_ms)
+struct syncconn_pg *syncconn_pg_new(const char *url, const char *application_name, int connect_timeout_ms)
 {
-    struct sync_pg *pg = calloc(1, sizeof(*pg));
+    struct syncconn_pg *pg = calloc(1, sizeof(*pg));
     if (pg == NULL)
         return NULL;
     pg->url = secret_dup(url);
     pg->application_name = strdup(application_name != NULL ? application_name : "bollard");
     pg->connect_timeout_ms = connect_timeout_ms > 0 ? connect_timeout_ms : 3000;
     if (pg->url == NULL || pg->application_name == NULL) {
-        sync_pg_free(pg);
+        syncconn_pg_free(pg);
         return NULL;
     }
     return pg;
 }
 
-void sync_pg_drop(struct sync_pg *pg)
+void syncconn_pg_drop(struct syncconn_pg *pg)
 {
     if (pg->conn != NULL) {
         PQfinish(pg->conn);
@@ -85,32 +85,32 @@ void sync_pg_drop(struct sync_pg *pg)
     }
 }
 
-void sync_pg_free(struct sync_pg *pg)
+void syncconn_pg_free(struct syncconn_pg *pg)
 {
     if (pg == NULL)
         return;
-    sync_pg_drop(pg);
+    syncconn_pg_drop(pg);
     secret_free(pg->url);
     free(pg->application_name);
     free(pg);
 }
 
-bool sync_pg_connected(const struct sync_pg *pg)
+bool syncconn_pg_connected(const struct syncconn_pg *pg)
 {
     return pg->conn != NULL;
 }
 
-static void pg_failed(struct sync_pg *pg, const char *why)
+static void pg_failed(struct syncconn_pg *pg, const char *why)
 {
     snprintf(pg->last_error, sizeof(pg->last_error), "%s", why != NULL ? why : "");
-    sync_pg_drop(pg);
+    syncconn_pg_drop(pg);
     pg->backoff_ms = pg->backoff_ms == 0 ? BACKOFF_FIRST_MS : pg->backoff_ms * 2;
     if (pg->backoff_ms > BACKOFF_MAX_MS)
         pg->backoff_ms = BACKOFF_MAX_MS;
     pg->retry_at = base_now_ms() + (uint64_t)pg->backoff_ms;
 }
 
-bool sync_pg_ensure(struct sync_pg *pg, char *why, size_t cap)
+bool syncconn_pg_ensure(struct syncconn_pg *pg, char *why, size_t cap)
 {
     if (pg->conn != NULL)
         return true;
@@ -161,12 +161,12 @@ bool sync_pg_ensure(struct sync_pg *pg, char *why, size_t cap)
     return true;
 }
 
-PGresult *sync_pg_exec(struct sync_pg *pg, const char *sql, int nparams, const char *const *params,
-                       int timeout_ms, char *why, size_t cap, char *sqlstate)
+PGresult *syncconn_pg_exec(struct syncconn_pg *pg, const char *sql, int nparams, const char *const *params,
+                           int timeout_ms, char *why, size_t cap, char *sqlstate)
 {
     if (sqlstate != NULL)
         sqlstate[0] = '\0';
-    if (!sync_pg_ensure(pg, why, cap))
+    if (!syncconn_pg_ensure(pg, why, cap))
         return NULL;
     uint64_t deadline = base_now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 1);
     int sent = params == NULL && nparams == 0
@@ -253,25 +253,25 @@ lost : {
 
 /* ---- Redis */
 
-struct sync_redis {
+struct syncconn_redis {
     struct url_redis url;
     int timeout_ms;
     redisContext *c;
-    struct sync_redis_script *scripts;
+    struct syncconn_redis_script *scripts;
     size_t n_scripts;
     uint64_t retry_at;
     int backoff_ms;
     char last_error[SYNCCONN_WHY_MAX];
 };
 
-struct sync_redis *sync_redis_new(const char *url, int timeout_ms, struct sync_redis_script *scripts,
-                                  size_t n_scripts)
+struct syncconn_redis *syncconn_redis_new(const char *url, int timeout_ms,
+                                          struct syncconn_redis_script *scripts, size_t n_scripts)
 {
-    struct sync_redis *r = calloc(1, sizeof(*r));
+    struct syncconn_redis *r = calloc(1, sizeof(*r));
     if (r == NULL)
         return NULL;
     if (!url_redis_parse(url, &r->url)) {
-        sync_redis_free(r);
+        syncconn_redis_free(r);
         return NULL;
     }
     r->timeout_ms = timeout_ms > 0 ? timeout_ms : 2000;
@@ -286,7 +286,7 @@ struct sync_redis *sync_redis_new(const char *url, int timeout_ms, struct sync_r
     return r;
 }
 
-void sync_redis_drop(struct sync_redis *r)
+void syncconn_redis_drop(struct syncconn_redis *r)
 {
     if (r->c != NULL) {
         redisFree(r->c);
@@ -294,24 +294,24 @@ void sync_redis_drop(struct sync_redis *r)
     }
 }
 
-void sync_redis_free(struct sync_redis *r)
+void syncconn_redis_free(struct syncconn_redis *r)
 {
     if (r == NULL)
         return;
-    sync_redis_drop(r);
+    syncconn_redis_drop(r);
     OPENSSL_cleanse(&r->url, sizeof(r->url));
     free(r);
 }
 
-bool sync_redis_connected(const struct sync_redis *r)
+bool syncconn_redis_connected(const struct syncconn_redis *r)
 {
     return r->c != NULL;
 }
 
-static void redis_failed(struct sync_redis *r, const char *why)
+static void redis_failed(struct syncconn_redis *r, const char *why)
 {
     snprintf(r->last_error, sizeof(r->last_error), "%s", why != NULL ? why : "");
-    sync_redis_drop(r);
+    syncconn_redis_drop(r);
     r->backoff_ms = r->backoff_ms == 0 ? BACKOFF_FIRST_MS : r->backoff_ms * 2;
     if (r->backoff_ms > BACKOFF_MAX_MS)
         r->backoff_ms = BACKOFF_MAX_MS;
@@ -338,7 +338,7 @@ static bool handshake(redisContext *c, int argc, const char **argv, const char *
     return ok;
 }
 
-redisContext *sync_redis_get(struct sync_redis *r, char *why, size_t cap)
+redisContext *syncconn_redis_get(struct syncconn_redis *r, char *why, size_t cap)
 {
     if (r->c != NULL)
         return r->c;
@@ -390,10 +390,10 @@ redisContext *sync_redis_get(struct sync_redis *r, char *why, size_t cap)
     return r->c;
 }
 
-redisReply *sync_redis_command(struct sync_redis *r, int argc, const char **argv, const size_t *argvlen,
-                               char *why, size_t cap)
+redisReply *syncconn_redis_command(struct syncconn_redis *r, int argc, const char **argv,
+                                   const size_t *argvlen, char *why, size_t cap)
 {
-    redisContext *c = sync_redis_get(r, why, cap);
+    redisContext *c = syncconn_redis_get(r, why, cap);
     if (c == NULL)
         return NULL;
     redisReply *reply = redisCommandArgv(c, argc, argv, argvlen);
@@ -409,7 +409,7 @@ redisReply *sync_redis_command(struct sync_redis *r, int argc, const char **argv
         base_one_line(reply->str, line, sizeof(line));
         base_why(why, cap, "redis: %s", line);
         if (strncmp(reply->str, "NOSCRIPT", 8) == 0)
-            sync_redis_drop(r); /* SCRIPT FLUSH happened: reconnecting reloads them */
+            syncconn_redis_drop(r); /* SCRIPT FLUSH happened: reconnecting reloads them */
     }
     return reply;
 }

@@ -1,5 +1,6 @@
-/* Endpoints (URL + signing secret) for deliveries, read from PostgreSQL at delivery time — secrets
- * are never copied into Redis — and kept in a small bounded cache; failure records. */
+/* Step one of the deliverer: the endpoints (URL + signing secret) of NEW jobs, read from the outbox's
+ * database at delivery time — secrets are never copied into the queue — and kept in a small bounded
+ * cache; then the attempt is started (pkg/delivery). */
 #include "worker/internal.h"
 
 #include <stdio.h>
@@ -11,15 +12,6 @@
 
 #include "log/log.h"
 
-static const char lookup_sql[] =
-    "SELECT id::text, url, secret FROM webhook_endpoints WHERE id = ANY ($1::uuid[])";
-
-/* At most one row per (event, endpoint): a dead letter recorded again after a crash adds nothing. */
-static const char failure_sql[] =
-    "INSERT INTO webhook_failures (event_id, endpoint_id, attempts, last_status, last_error) "
-    "SELECT $1::uuid, $2::uuid, $3::int, $4::int, $5 WHERE NOT EXISTS (SELECT 1 FROM webhook_failures "
-    "WHERE endpoint_id = $2::uuid AND event_id = $1::uuid)";
-
 static unsigned slot_of(const char *id)
 {
     unsigned h = 2166136261u; /* FNV-1a */
@@ -28,7 +20,7 @@ static unsigned slot_of(const char *id)
     return h % WORKER_ENDPOINT_SLOTS;
 }
 
-static void endpoint_clear(struct endpoint *e)
+static void endpoint_clear(struct worker_endpoint *e)
 {
     free(e->url);
     if (e->secret != NULL) {
@@ -38,133 +30,124 @@ static void endpoint_clear(struct endpoint *e)
     memset(e, 0, sizeof(*e));
 }
 
-void worker_endpoints_clear(struct worker *w)
+void worker_endpoints_clear(struct worker_deliverer *d)
 {
     for (int i = 0; i < WORKER_ENDPOINT_SLOTS; i++)
-        endpoint_clear(&w->endpoints[i]);
+        endpoint_clear(&d->endpoints[i]);
 }
 
-static const struct endpoint *cached(const struct worker *w, const char *id, uint64_t now)
+static const struct worker_endpoint *cached(const struct worker_deliverer *d, const char *id, uint64_t now)
 {
-    const struct endpoint *e = &w->endpoints[slot_of(id)];
+    const struct worker_endpoint *e = &d->endpoints[slot_of(id)];
     return e->url != NULL && now < e->expires && strcmp(e->id, id) == 0 ? e : NULL;
 }
 
-static void cache_put(struct worker *w, const char *id, const char *url, const char *secret, uint64_t now)
+static bool endpoint_set(struct worker_endpoint *e, const char *id, const char *url, const char *secret,
+                         uint64_t expires)
 {
-    struct endpoint *e = &w->endpoints[slot_of(id)];
     endpoint_clear(e);
     e->url = strdup(url);
     e->secret = strdup(secret);
     if (e->url == NULL || e->secret == NULL) {
         endpoint_clear(e);
-        return;
-    }
-    snprintf(e->id, sizeof(e->id), "%s", id);
-    e->expires = now + WORKER_ENDPOINT_TTL;
-}
-
-static void db_failed(struct worker *w, const char *why)
-{
-    if (w->db_up)
-        log_write(LOG_WARN, NULL, "database unavailable for endpoint lookups; jobs deferred",
-                  json_pack("{s:s,s:i}", "error", why, "defer_ms", WORKER_DEFER_MS));
-    w->db_up = false;
-}
-
-static int pg_bound(const struct worker *w)
-{
-    return w->cfg->db_query_timeout_ms < WORKER_PG_BOUND_MS ? w->cfg->db_query_timeout_ms
-                                                            : WORKER_PG_BOUND_MS;
-}
-
-/* Loads the endpoints of NEW jobs missing from the cache. Returns false when the database could
- * not answer. `asked` lists the ids looked up; *rows (caller PQclear()s it; NULL when nothing was
- * asked) is the answer, so a row whose cache slot was taken by another id of the same batch (the
- * cache is direct-mapped) is still found, and only an id absent from it means "deleted". */
-static bool load_missing(struct worker *w, uint64_t now, char *asked, size_t cap, PGresult **rows)
-{
-    *rows = NULL;
-    size_t o = 0;
-    asked[o++] = '{';
-    asked[o] = '\0'; /* searched below while it grows */
-    int n = 0;
-    for (int i = 0; i < w->capacity; i++) {
-        struct job *j = &w->jobs[i];
-        if (j->state != JOB_NEW || cached(w, j->endpoint_id, now) != NULL)
-            continue;
-        if (strstr(asked, j->endpoint_id) != NULL)
-            continue;
-        if (o + BASE_UUID_LEN + 3 > cap)
-            break; /* the rest is looked up on the next batch */
-        if (n++ > 0)
-            asked[o++] = ',';
-        memcpy(asked + o, j->endpoint_id, BASE_UUID_LEN);
-        o += BASE_UUID_LEN;
-        asked[o] = '\0';
-    }
-    asked[o++] = '}';
-    asked[o] = '\0';
-    if (n == 0)
-        return true;
-    char why[SYNCCONN_WHY_MAX];
-    const char *params[1] = {asked};
-    PGresult *res = sync_pg_exec(w->pg, lookup_sql, 1, params, pg_bound(w), why, sizeof(why), NULL);
-    if (res == NULL) {
-        db_failed(w, why);
         return false;
     }
-    if (!w->db_up)
-        log_write(LOG_INFO, NULL, "database available again", NULL);
-    w->db_up = true;
-    for (int r = 0; r < PQntuples(res); r++)
-        cache_put(w, PQgetvalue(res, r, 0), PQgetvalue(res, r, 1), PQgetvalue(res, r, 2), now);
-    *rows = res;
+    snprintf(e->id, sizeof(e->id), "%s", id);
+    e->expires = expires;
     return true;
 }
 
-/* The endpoint from the cache, else from this batch's answer (pointing into `rows`); NULL: neither. */
-static const struct endpoint *find_endpoint(const struct worker *w, const char *id, uint64_t now,
-                                            const PGresult *rows, struct endpoint *scratch)
+/* This turn's answer: ids asked, and the endpoints found (so a row whose cache slot was taken by another
+ * id of the same batch — the cache is direct-mapped — is still found; only an id asked and absent from
+ * the answer means "deleted"). */
+struct lookup {
+    struct worker_deliverer *d;
+    uint64_t now;
+    const char *asked[WORKER_LOOKUP_MAX];
+    int n_asked;
+    struct worker_endpoint found[WORKER_LOOKUP_MAX];
+    int n_found;
+};
+
+static void found_one(void *user, const char *id, const char *url, const char *secret)
 {
-    const struct endpoint *e = cached(w, id, now);
-    if (e != NULL || rows == NULL)
-        return e;
-    for (int r = 0; r < PQntuples(rows); r++) {
-        if (strcmp(PQgetvalue(rows, r, 0), id) == 0) {
-            snprintf(scratch->id, sizeof(scratch->id), "%s", id);
-            scratch->url = PQgetvalue(rows, r, 1);
-            scratch->secret = PQgetvalue(rows, r, 2);
-            return scratch;
-        }
-    }
-    return NULL;
+    struct lookup *l = user;
+    if (endpoint_set(&l->d->endpoints[slot_of(id)], id, url, secret, l->now + WORKER_ENDPOINT_TTL) &&
+        l->n_found < WORKER_LOOKUP_MAX && endpoint_set(&l->found[l->n_found], id, url, secret, 0))
+        l->n_found++;
 }
 
-void worker_start_new_jobs(struct worker *w)
+static bool asked(const struct lookup *l, const char *id)
 {
-    uint64_t now = base_now_ms();
-    char asked[(BASE_UUID_LEN + 1) * 256 + 4];
-    asked[0] = '\0';
-    PGresult *rows = NULL;
-    bool db_ok = load_missing(w, now, asked, sizeof(asked), &rows);
-    struct endpoint scratch = {0};
-    for (int i = 0; i < w->capacity; i++) {
-        struct job *j = &w->jobs[i];
-        if (j->state != JOB_NEW)
+    for (int i = 0; i < l->n_asked; i++)
+        if (strcmp(l->asked[i], id) == 0)
+            return true;
+    return false;
+}
+
+static void db_failed(struct worker_deliverer *d, const char *why)
+{
+    if (d->db_up)
+        log_write(LOG_WARN, NULL, "database unavailable for endpoint lookups; jobs deferred",
+                  json_pack("{s:s,s:i}", "error", why, "defer_ms", WORKER_DEFER_MS));
+    d->db_up = false;
+}
+
+/* Loads the endpoints of NEW jobs missing from the cache; false when the database could not answer. */
+static bool load_missing(struct worker_deliverer *d, struct lookup *l)
+{
+    for (int i = 0; i < d->slots.capacity && l->n_asked < WORKER_LOOKUP_MAX; i++) {
+        const struct queue_job *j = &d->slots.jobs[i];
+        if (j->state == QUEUE_JOB_NEW && cached(d, j->endpoint_id, l->now) == NULL &&
+            !asked(l, j->endpoint_id))
+            l->asked[l->n_asked++] = j->endpoint_id; /* the rest is looked up on the next batch */
+    }
+    if (l->n_asked == 0)
+        return true;
+    char why[BASE_WHY_MAX];
+    if (!outbox_endpoints(d->outbox, l->asked, l->n_asked, found_one, l, why, sizeof(why))) {
+        db_failed(d, why);
+        return false;
+    }
+    if (!d->db_up)
+        log_write(LOG_INFO, NULL, "database available again", NULL);
+    d->db_up = true;
+    return true;
+}
+
+static const struct worker_endpoint *find(const struct lookup *l, const char *id)
+{
+    const struct worker_endpoint *e = cached(l->d, id, l->now);
+    for (int i = 0; e == NULL && i < l->n_found; i++)
+        if (strcmp(l->found[i].id, id) == 0)
+            e = &l->found[i];
+    return e;
+}
+
+void worker_start_new_jobs(struct worker_deliverer *d)
+{
+    struct lookup *l = calloc(1, sizeof(*l));
+    if (l == NULL)
+        return; /* the jobs stay NEW: tried again on the next turn */
+    l->d = d;
+    l->now = base_now_ms();
+    bool db_ok = load_missing(d, l);
+    for (int i = 0; i < d->slots.capacity; i++) {
+        struct queue_job *j = &d->slots.jobs[i];
+        if (j->state != QUEUE_JOB_NEW)
             continue;
-        const struct endpoint *e = find_endpoint(w, j->endpoint_id, now, rows, &scratch);
+        const struct worker_endpoint *e = find(l, j->endpoint_id);
         if (e == NULL) {
-            if (db_ok && strstr(asked, j->endpoint_id) != NULL) {
+            if (db_ok && asked(l, j->endpoint_id)) {
                 /* Deleted since the event was published: nobody to deliver to any more. */
                 log_write(LOG_INFO, NULL, "endpoint no longer exists; delivery dropped",
                           json_pack("{s:s,s:s}", "event_id", j->event_id, "endpoint_id", j->endpoint_id));
-                w->stats.dropped++;
-                worker_job_done(j, OUT_ACK, 0, 0, "endpoint deleted");
-            } else {
-                worker_job_done(j, OUT_DEFER, 0, WORKER_DEFER_MS, "database unavailable");
+                d->dropped++;
+                queue_job_done(j, QUEUE_ACK, 0, 0, "endpoint deleted");
+            } else if (!db_ok) {
+                queue_job_done(j, QUEUE_DEFER, 0, WORKER_DEFER_MS, "database unavailable");
             }
-            continue;
+            continue; /* neither: not asked this turn (more than WORKER_LOOKUP_MAX ids), stays NEW */
         }
         struct delivery_request req = {.url = e->url,
                                        .secret = e->secret,
@@ -175,33 +158,14 @@ void worker_start_new_jobs(struct worker *w)
                                        .body_len = j->body_len,
                                        .user = j};
         char why[DELIVERY_ERROR_MAX];
-        if (!delivery_start(w->pool, &req, why, sizeof(why))) {
+        if (!delivery_start(d->pool, &req, why, sizeof(why))) {
             log_write(LOG_ERROR, NULL, "cannot start a delivery; deferred", json_pack("{s:s}", "error", why));
-            worker_job_done(j, OUT_DEFER, 0, WORKER_DEFER_MS, why);
+            queue_job_done(j, QUEUE_DEFER, 0, WORKER_DEFER_MS, why);
             continue;
         }
-        j->state = JOB_DELIVERING;
+        j->state = QUEUE_JOB_DELIVERING;
     }
-    PQclear(rows); /* delivery_start copied what it needs (curl copies the URL) */
-}
-
-void worker_record_failure(struct worker *w, struct job *job)
-{
-    char attempts[16], status[16], why[SYNCCONN_WHY_MAX];
-    snprintf(attempts, sizeof(attempts), "%d", job->attempt);
-    snprintf(status, sizeof(status), "%ld", job->status);
-    const char *params[5] = {job->event_id, job->endpoint_id, attempts, job->status > 0 ? status : NULL,
-                             job->error[0] != '\0' ? job->error : "failed"};
-    PGresult *res = sync_pg_exec(w->pg, failure_sql, 5, params, pg_bound(w), why, sizeof(why), NULL);
-    if (res == NULL) {
-        /* The dead-letter stream still gets it; the table is the durable, queryable copy. */
-        log_write(LOG_ERROR, NULL, "cannot record the failure in webhook_failures",
-                  json_pack("{s:s,s:s,s:s}", "event_id", job->event_id, "endpoint_id", job->endpoint_id,
-                            "error", why));
-        db_failed(w, why);
-        job->recorded = true; /* do not hold the slot for it: the stream entry is the record */
-        return;
-    }
-    PQclear(res);
-    job->recorded = true;
+    for (int i = 0; i < l->n_found; i++)
+        endpoint_clear(&l->found[i]); /* delivery_start copied what it needs (curl copies the URL) */
+    free(l);
 }

@@ -1,10 +1,9 @@
-/* `bollard worker`: the process. Main thread: signals, heartbeat, the consumer loop (reads, deliveries,
- * outcomes, periodic reclaim/renew/promote/trim). Relay thread: outbox → stream (pkg/relay). Every
- * wait is bounded, the main loop sleeps at most WORKER_TICK_MS, so the heartbeat keeps ticking and
+/* `bollard worker`: the process. Main thread: signals, heartbeat and the deliverer (pkg/worker's
+ * deliverer.c) on the Redis back-end of pkg/queue; relay thread: outbox (PostgreSQL) → queue (pkg/relay).
+ * Every wait is bounded, the main loop sleeps at most WORKER_TICK_MS, so the heartbeat keeps ticking and
  * a signal is seen at once (its descriptor is part of the loop's poll set). */
 #include "worker/worker.h"
 #include "worker/internal.h"
-#include "worker/scripts.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,25 +20,23 @@
 #include <jansson.h>
 
 #include "log/log.h"
-#include "queue/queue.h"
 #include "relay/relay.h"
 
-#define EXIT_USAGE          64
-#define RELAY_BATCH         200
-#define RELAY_IDLE_MS       100 /* outbox poll interval when it was empty */
-#define RELAY_ERROR_WAIT_MS 1000
-#define RELAY_SCHEMA_MS     30000 /* re-check of the schema rule while compatible */
-#define RELAY_PRUNE_MS      60000
-#define OUTBOX_RETENTION    7    /* days a published outbox row is kept */
+#define WORKER_CONSUMER_MAX 160
+#define WORKER_TICK_MS      250  /* longest sleep of the main loop */
+#define WORKER_HEARTBEAT_MS 100  /* heartbeat rewrites are coalesced to at most this often */
+#define WORKER_PG_BOUND_MS  1000 /* main-thread database calls: deliveries must keep moving */
 #define STOP_MARGIN_MS      1500 /* kept from SHUTDOWN_TIMEOUT_SECONDS for hand-back and exit */
 
-static const struct sync_redis_script script_table[SCRIPT_COUNT] = {
-    [SCRIPT_RETRY] = {.name = "retry", .source = LUA_RETRY},
-    [SCRIPT_DEAD] = {.name = "dead", .source = LUA_DEAD},
-    [SCRIPT_PROMOTE] = {.name = "promote", .source = LUA_PROMOTE},
-    [SCRIPT_REQUEUE] = {.name = "requeue", .source = LUA_REQUEUE},
-    [SCRIPT_RENEW] = {.name = "renew", .source = LUA_RENEW},
-    [SCRIPT_TRIM] = {.name = "trim", .source = LUA_TRIM},
+struct worker {
+    const struct config *cfg;
+    char consumer[WORKER_CONSUMER_MAX];
+    struct worker_deliverer d;
+    struct relay *relay;
+    uint64_t relay_stall_ms;
+    uint64_t next_heartbeat, stall_logged, heartbeat_error_logged;
+    bool stopping;
+    uint64_t stop_started, stop_deadline;
 };
 
 static void usage(FILE *out)
@@ -53,144 +50,6 @@ static void usage(FILE *out)
                  "78 invalid configuration.\n");
 }
 
-/* ---- relay thread */
-
-static void relay_wait(struct worker *w, int ms)
-{
-    if (ms <= 0)
-        return;
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&w->relay_mu);
-    while (!atomic_load(&w->relay_stop)) {
-        if (pthread_cond_timedwait(&w->relay_cv, &w->relay_mu, &until) == ETIMEDOUT)
-            break;
-    }
-    pthread_mutex_unlock(&w->relay_mu);
-}
-
-static const char *relay_state_name(int state)
-{
-    switch (state) {
-    case 0:
-        return "ok";
-    case RELAY_ERR_DB:
-        return "database unavailable";
-    case RELAY_ERR_REDIS:
-        return "redis unavailable";
-    case RELAY_BACKLOG:
-        return "paused: backlog at its bound";
-    case RELAY_ERR_SCHEMA:
-        return "schema not compatible";
-    case RELAY_ERR_PUBLISH:
-        return "redis refused the publish script";
-    default:
-        return "unknown";
-    }
-}
-
-static void *relay_thread_main(void *arg)
-{
-    struct worker *w = arg;
-    const struct config *cfg = w->cfg;
-    char app[WORKER_CONSUMER_MAX + 32];
-    snprintf(app, sizeof(app), "bollard-worker relay %s", w->consumer);
-    struct relay_config rc = {.database_url = cfg->database_url,
-                              .redis_url = cfg->redis_url,
-                              .application_name = app,
-                              .db_connect_timeout_ms = cfg->db_connect_timeout_ms,
-                              .db_query_timeout_ms = cfg->db_query_timeout_ms,
-                              .redis_timeout_ms = cfg->redis_timeout_ms,
-                              .stream_key = QUEUE_STREAM_JOBS,
-                              .retry_key = QUEUE_ZSET_RETRY,
-                              .dedupe_prefix = QUEUE_DEDUPE_PREFIX,
-                              .batch_size = RELAY_BATCH,
-                              .backlog_max = QUEUE_BACKLOG_MAX,
-                              .dedupe_ttl_ms = QUEUE_DEDUPE_TTL_MS,
-                              .retention_days = OUTBOX_RETENTION};
-    struct relay *r = relay_new(&rc);
-    if (r == NULL) {
-        log_write(LOG_ERROR, NULL, "relay: cannot initialise (out of memory or invalid REDIS_URL)", NULL);
-        atomic_store(&w->relay_state, RELAY_ERR_DB);
-        return NULL;
-    }
-    bool schema_ok = false;
-    uint64_t next_schema = 0, next_prune = base_now_ms() + RELAY_PRUNE_MS;
-    int last_state = 1; /* anything but a real state, so the first one is logged */
-    char last_why[SYNCCONN_WHY_MAX] = "";
-    uint64_t last_logged = 0;
-    while (!atomic_load(&w->relay_stop)) {
-        uint64_t now = base_now_ms();
-        atomic_store(&w->relay_tick_ms, now);
-        char why[SYNCCONN_WHY_MAX] = "";
-        int state = 0, wait_ms = RELAY_IDLE_MS;
-        if (now >= next_schema) {
-            bool was = schema_ok;
-            schema_ok = relay_schema_ok(r, why, sizeof(why));
-            next_schema = now + (schema_ok ? RELAY_SCHEMA_MS : RELAY_ERROR_WAIT_MS);
-            if (schema_ok != was && schema_ok)
-                log_write(LOG_INFO, NULL, "relay: schema compatible; publishing outbox events", NULL);
-        }
-        if (!schema_ok) {
-            state = RELAY_ERR_SCHEMA;
-            wait_ms = RELAY_ERROR_WAIT_MS;
-        } else {
-            long jobs = 0;
-            int n = relay_step(r, &jobs, why, sizeof(why));
-            if (n > 0) {
-                atomic_fetch_add(&w->relayed_events, n);
-                atomic_fetch_add(&w->relayed_jobs, jobs);
-                wait_ms = n >= RELAY_BATCH ? 0 : RELAY_IDLE_MS / 4;
-            } else if (n < 0) {
-                state = n;
-                wait_ms = RELAY_ERROR_WAIT_MS;
-                if (n == RELAY_ERR_SCHEMA)
-                    next_schema = 0;
-            }
-        }
-        atomic_store(&w->relay_state, state);
-        if (state != last_state ||
-            (state != 0 && (strcmp(why, last_why) != 0 || now - last_logged > 30000))) {
-            if (state == 0)
-                log_write(LOG_INFO, NULL, "relay: running", NULL);
-            else
-                log_write(state == RELAY_BACKLOG       ? LOG_INFO
-                          : state == RELAY_ERR_PUBLISH ? LOG_ERROR
-                                                       : LOG_WARN,
-                          NULL, "relay: not publishing",
-                          json_pack("{s:s,s:s}", "state", relay_state_name(state), "error", why));
-            last_state = state;
-            snprintf(last_why, sizeof(last_why), "%s", why);
-            last_logged = now;
-        }
-        if (schema_ok && now >= next_prune) {
-            next_prune = now + RELAY_PRUNE_MS;
-            long pruned = relay_prune(r, why, sizeof(why));
-            if (pruned > 0)
-                log_write(
-                    LOG_INFO, NULL, "relay: pruned published outbox rows past the retention",
-                    json_pack("{s:I,s:i}", "rows", (json_int_t)pruned, "retention_days", OUTBOX_RETENTION));
-        }
-        relay_wait(w, wait_ms);
-    }
-    relay_free(r);
-    return NULL;
-}
-
-static void relay_stop(struct worker *w)
-{
-    pthread_mutex_lock(&w->relay_mu);
-    atomic_store(&w->relay_stop, true);
-    pthread_cond_broadcast(&w->relay_cv);
-    pthread_mutex_unlock(&w->relay_mu);
-}
-
 /* ---- heartbeat */
 
 static void heartbeat(struct worker *w, uint64_t now)
@@ -198,8 +57,9 @@ static void heartbeat(struct worker *w, uint64_t now)
     if (now < w->next_heartbeat)
         return;
     w->next_heartbeat = now + WORKER_HEARTBEAT_MS;
-    uint64_t relay_tick = atomic_load(&w->relay_tick_ms);
-    if (w->relay_started && !w->stopping && now > relay_tick + w->relay_stall_ms) {
+    struct relay_stats relay = relay_stats(w->relay);
+    uint64_t relay_tick = relay.tick_ms;
+    if (!w->stopping && now > relay_tick + w->relay_stall_ms) {
         /* Every relay wait is bounded; a relay this late is wedged. A stale heartbeat lets the
          * liveness probe restart the pod. */
         if (now > w->stall_logged + 10000) {
@@ -216,20 +76,18 @@ static void heartbeat(struct worker *w, uint64_t now)
     char ts[40];
     size_t n = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(ts + n, sizeof(ts) - n, ".%03ldZ", (long)(tv.tv_usec / 1000));
-    int in_flight = 0;
-    for (int i = 0; i < w->capacity; i++)
-        in_flight += w->jobs[i].state != JOB_FREE;
+    const struct worker_deliverer *d = &w->d;
+    struct queue_stats qs = queue_stats(d->q);
+    int in_flight = d->slots.busy;
     json_t *o = json_pack(
         "{s:s,s:I,s:i,s:s,s:s,s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:b,s:s}", "last_loop", ts,
         "unix_ms", (json_int_t)tv.tv_sec * 1000 + tv.tv_usec / 1000, "pid", (int)getpid(), "consumer",
         w->consumer, "state", w->stopping ? "stopping" : "running", "in_flight", in_flight, "concurrency",
-        w->capacity, "processed", (json_int_t)(w->stats.delivered + w->stats.dead + w->stats.dropped),
-        "delivered", (json_int_t)w->stats.delivered, "failed", (json_int_t)w->stats.failed_attempts,
-        "retried", (json_int_t)w->stats.retried, "dead_lettered", (json_int_t)w->stats.dead, "reclaimed",
-        (json_int_t)w->stats.reclaimed, "trims", (json_int_t)w->stats.trims, "relayed_events",
-        (json_int_t)atomic_load(&w->relayed_events), "relayed_jobs",
-        (json_int_t)atomic_load(&w->relayed_jobs), "redis", w->redis_up, "database", w->db_up, "relay",
-        relay_state_name(atomic_load(&w->relay_state)));
+        d->slots.capacity, "processed", (json_int_t)(d->delivered + qs.dead + d->dropped + qs.dropped),
+        "delivered", (json_int_t)d->delivered, "failed", (json_int_t)d->failed_attempts, "retried",
+        (json_int_t)qs.retried, "dead_lettered", (json_int_t)qs.dead, "reclaimed", (json_int_t)qs.reclaimed,
+        "trims", (json_int_t)qs.trims, "relayed_events", (json_int_t)relay.events, "relayed_jobs",
+        (json_int_t)relay.jobs, "redis", qs.up, "database", d->db_up, "relay", relay_state_name(relay.state));
     char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     if (text == NULL)
@@ -257,30 +115,6 @@ static void heartbeat(struct worker *w, uint64_t now)
     free(text);
 }
 
-/* ---- outcomes of finished attempts */
-
-static void settle(struct worker *w, const struct delivery_result *res)
-{
-    struct job *j = res->user;
-    if (j == NULL)
-        return;
-    long delay = 0;
-    switch (delivery_judge(res, j->attempt, w->cfg->webhook_max_attempts, &delay)) {
-    case DELIVERY_VERDICT_DONE:
-        w->stats.delivered++;
-        worker_job_done(j, OUT_ACK, res->status, 0, NULL);
-        return;
-    case DELIVERY_VERDICT_RETRY:
-        w->stats.failed_attempts++;
-        worker_job_done(j, OUT_RETRY, res->status, delay, res->error);
-        return;
-    case DELIVERY_VERDICT_DEAD:
-        w->stats.failed_attempts++;
-        worker_job_done(j, OUT_DEAD, res->status, 0, res->error);
-        return;
-    }
-}
-
 /* ---- shutdown */
 
 static void begin_stop(struct worker *w, const char *signal_name)
@@ -290,29 +124,20 @@ static void begin_stop(struct worker *w, const char *signal_name)
     w->stop_started = now;
     uint64_t budget = (uint64_t)w->cfg->shutdown_timeout_seconds * 1000;
     w->stop_deadline = now + (budget > STOP_MARGIN_MS ? budget - STOP_MARGIN_MS : 0);
-    int in_flight = 0;
-    for (int i = 0; i < w->capacity; i++)
-        in_flight += w->jobs[i].state != JOB_FREE;
     log_write(LOG_INFO, NULL, "stopping: no new jobs; finishing in-flight deliveries",
-              json_pack("{s:s,s:i,s:I}", "signal", signal_name, "in_flight", in_flight, "deadline_ms",
+              json_pack("{s:s,s:i,s:I}", "signal", signal_name, "in_flight", w->d.slots.busy, "deadline_ms",
                         (json_int_t)(w->stop_deadline - now)));
-    relay_stop(w);
+    worker_deliverer_stop(&w->d);
+    relay_stop(w->relay);
 }
 
 /* The deadline: attempts still running are aborted and handed back for another worker. */
 static void hand_back(struct worker *w)
 {
-    void *users[256];
-    size_t n = delivery_abort_all(w->pool, users, sizeof(users) / sizeof(users[0]));
-    for (size_t i = 0; i < n; i++)
-        worker_job_done(users[i], OUT_REQUEUE, 0, 0, "shutdown deadline");
-    for (int i = 0; i < w->capacity; i++)
-        if (w->jobs[i].state == JOB_NEW)
-            worker_job_done(&w->jobs[i], OUT_REQUEUE, 0, 0, "shutdown deadline");
+    int n = worker_hand_back(&w->d);
     if (n > 0)
         log_write(LOG_WARN, NULL, "shutdown deadline: unfinished deliveries handed back",
-                  json_pack("{s:i}", "jobs", (int)n));
-    worker_flush(w);
+                  json_pack("{s:i}", "jobs", n));
 }
 
 /* ---- set-up */
@@ -339,8 +164,7 @@ static int setup_signals(sigset_t *old)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGCHLD);
-    /* Blocked before the relay thread exists, so it inherits the mask and only the signalfd sees
-     * them. */
+    /* Only the signalfd sees them (the relay thread blocks every signal). */
     if (pthread_sigmask(SIG_BLOCK, &set, old) != 0)
         return -1;
     signal(SIGPIPE, SIG_IGN); /* a receiver or Redis closing on us is an error return, not death */
@@ -369,48 +193,6 @@ static int read_signals(struct worker *w, int sfd)
     return 0;
 }
 
-static int next_wait(const struct worker *w, uint64_t now)
-{
-    uint64_t next = now + WORKER_TICK_MS;
-    bool can_reclaim = !w->stopping && !w->recovering && worker_free_slots(w) > 0;
-    const uint64_t due[] = {w->next_heartbeat, w->stopping ? next : w->next_promote,
-                            can_reclaim ? w->next_reclaim : next, w->next_renew, w->next_trim};
-    for (size_t i = 0; i < sizeof(due) / sizeof(due[0]); i++)
-        if (due[i] < next)
-            next = due[i];
-    if (w->stopping && w->stop_deadline < next)
-        next = w->stop_deadline;
-    return next > now ? (int)(next - now) : 0;
-}
-
-static void run_periodic(struct worker *w, uint64_t now)
-{
-    uint64_t vis_ms = (uint64_t)w->cfg->worker_visibility_timeout_seconds * 1000;
-    if (!worker_ensure_group(w))
-        return;
-    if (w->recovering)
-        worker_recover_step(w);
-    if (now >= w->next_renew) {
-        w->next_renew = now + vis_ms / 3;
-        worker_renew(w);
-    }
-    if (now >= w->next_reclaim) {
-        /* Skipped while every slot is taken (or promised to the blocking read): it stays due and
-         * runs as soon as a slot frees up, instead of a whole interval later. */
-        int ran = worker_reclaim(w);
-        if (ran >= 0)
-            w->next_reclaim = ran > 0 ? now : now + (vis_ms / 5 > 1000 ? vis_ms / 5 : 1000);
-    }
-    if (now >= w->next_promote) {
-        w->next_promote = now + WORKER_PROMOTE_MS;
-        worker_promote(w);
-    }
-    if (now >= w->next_trim) {
-        w->next_trim = now + WORKER_TRIM_MS;
-        worker_trim(w);
-    }
-}
-
 static int run(struct worker *w, int sfd)
 {
     for (;;) {
@@ -419,38 +201,22 @@ static int run(struct worker *w, int sfd)
         if (read_signals(w, sfd) != 0)
             return 1;
         if (w->stopping) {
-            if (w->busy == 0 && !w->read_outstanding)
+            if (worker_deliverer_done(&w->d))
                 break;
             if (now >= w->stop_deadline) {
                 hand_back(w);
                 break;
             }
         }
-        run_periodic(w, now);
-        worker_flush(w);
-        worker_read_send(w);
-        worker_read_check_deadline(w, now);
-
-        struct curl_waitfd fds[2] = {{.fd = sfd, .events = CURL_WAIT_POLLIN}};
-        unsigned nfds = 1;
-        redisContext *rc = w->read_outstanding ? sync_redis_get(w->reader, NULL, 0) : NULL;
-        if (rc != NULL) {
-            fds[1] = (struct curl_waitfd){.fd = rc->fd, .events = CURL_WAIT_POLLIN};
-            nfds = 2;
-        }
-        int wait_ms = next_wait(w, now);
-        /* Outcomes that could not be written (Redis down) are retried on the next tick. */
-        if (!delivery_wait(w->pool, fds, nfds, wait_ms))
-            log_write(LOG_ERROR, NULL, "curl multi poll failed", NULL);
-        struct delivery_result res;
-        while (delivery_next_result(w->pool, &res))
-            settle(w, &res);
-        if (nfds == 2 && (fds[1].revents & (CURL_WAIT_POLLIN | CURL_WAIT_POLLPRI)) != 0)
-            worker_read_receive(w);
+        uint64_t next = w->next_heartbeat < now + WORKER_TICK_MS ? w->next_heartbeat : now + WORKER_TICK_MS;
+        if (w->stopping && w->stop_deadline < next)
+            next = w->stop_deadline;
+        struct curl_waitfd sig = {.fd = sfd, .events = CURL_WAIT_POLLIN};
+        worker_deliverer_turn(&w->d, &sig, 1, next > now ? (int)(next - now) : 0);
     }
     /* Give a reply that is still on its way no chance to strand entries unseen: none is
      * outstanding here, except after the deadline, when closing the connection cancels it. */
-    worker_flush(w);
+    worker_settle_flush(&w->d);
     return 0;
 }
 
@@ -463,7 +229,7 @@ int worker_main(const struct config *cfg, int argc, char **argv)
         }
         fprintf(stderr, "bollard worker: unknown argument '%s'\n", argv[i]);
         usage(stderr);
-        return EXIT_USAGE;
+        return BASE_EXIT_USAGE;
     }
     if (cfg->database_is_sqlite) {
         fprintf(stderr, "bollard worker: needs PostgreSQL (DATABASE_URL=postgresql://…); `bollard dev` "
@@ -477,44 +243,42 @@ int worker_main(const struct config *cfg, int argc, char **argv)
     if (w == NULL)
         return 1;
     w->cfg = cfg;
-    w->capacity = cfg->worker_concurrency;
     consumer_name(cfg, w->consumer, sizeof(w->consumer));
-    snprintf(w->recover_cursor, sizeof(w->recover_cursor), "0");
-    snprintf(w->reclaim_cursor, sizeof(w->reclaim_cursor), "0-0");
-    w->recovering = true;
-    w->db_up = true;
-    memcpy(w->scripts, script_table, sizeof(script_table));
-    pthread_mutex_init(&w->relay_mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&w->relay_cv, &ca);
-    pthread_condattr_destroy(&ca);
     w->relay_stall_ms = (uint64_t)cfg->db_connect_timeout_ms + 8ull * (uint64_t)cfg->db_query_timeout_ms +
                         8ull * (uint64_t)cfg->redis_timeout_ms + 10000;
+    struct queue *q = NULL;
+    struct outbox *pg = NULL;
+    bool curl_ready = false, deliverer_ready = false;
 
     /* Before any other thread exists: curl's global set-up is not thread-safe. */
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "bollard worker: cannot initialise libcurl\n");
         goto cleanup;
     }
-    w->curl_ready = true;
-    w->jobs = calloc((size_t)w->capacity, sizeof(*w->jobs));
-    struct delivery_options dopts = {.timeout_ms = cfg->webhook_timeout_ms,
-                                     .allow_private = cfg->webhook_allow_private,
-                                     .user_agent = "Bollard-Webhooks/1"};
-    w->pool = delivery_pool_new(w->capacity, &dopts);
+    curl_ready = true;
+    /* Main-thread Redis and database calls are bounded to a second, so a stalled Redis or database
+     * cannot freeze the deliveries in flight for long. */
+    int redis_bound = cfg->redis_timeout_ms < 1000 ? cfg->redis_timeout_ms : 1000;
+    struct queue_redis_config qc = {.url = cfg->redis_url,
+                                    .consumer = w->consumer,
+                                    .timeout_ms = cfg->redis_timeout_ms,
+                                    .consumer_bound_ms = redis_bound,
+                                    .visibility_ms = cfg->worker_visibility_timeout_seconds * 1000};
+    q = queue_redis_new(&qc);
     char app[WORKER_CONSUMER_MAX + 32];
     snprintf(app, sizeof(app), "bollard-worker %s", w->consumer);
+    int pg_bound =
+        cfg->db_query_timeout_ms < WORKER_PG_BOUND_MS ? cfg->db_query_timeout_ms : WORKER_PG_BOUND_MS;
     int pg_connect =
         cfg->db_connect_timeout_ms < WORKER_PG_BOUND_MS ? cfg->db_connect_timeout_ms : WORKER_PG_BOUND_MS;
-    w->pg = sync_pg_new(cfg->database_url, app, pg_connect);
-    /* Main-thread Redis calls are bounded to a second as well, so a stalled Redis cannot freeze the
-     * deliveries in flight for long. */
-    int redis_bound = cfg->redis_timeout_ms < 1000 ? cfg->redis_timeout_ms : 1000;
-    w->cmd = sync_redis_new(cfg->redis_url, redis_bound, w->scripts, SCRIPT_COUNT);
-    w->reader = sync_redis_new(cfg->redis_url, redis_bound, NULL, 0);
-    if (w->jobs == NULL || w->pool == NULL || w->pg == NULL || w->cmd == NULL || w->reader == NULL) {
+    pg = outbox_pg_new(&(struct outbox_pg_config){.url = cfg->database_url,
+                                                  .application_name = app,
+                                                  .connect_timeout_ms = pg_connect,
+                                                  .query_timeout_ms = pg_bound,
+                                                  .idle_in_transaction_ms = 5000});
+    deliverer_ready =
+        q != NULL && pg != NULL && worker_deliverer_init(&w->d, cfg, q, pg, "Bollard-Webhooks/1");
+    if (!deliverer_ready) {
         fprintf(stderr, "bollard worker: cannot initialise (out of memory, curl, or REDIS_URL)\n");
         goto cleanup;
     }
@@ -525,65 +289,51 @@ int worker_main(const struct config *cfg, int argc, char **argv)
     }
     log_write(LOG_INFO, NULL, "worker starting",
               json_pack("{s:s,s:s,s:s,s:i,s:i,s:i,s:i,s:b,s:s}", "consumer", w->consumer, "stream",
-                        QUEUE_STREAM_JOBS, "group", QUEUE_GROUP, "concurrency", w->capacity,
+                        QUEUE_STREAM_JOBS, "group", QUEUE_GROUP, "concurrency", cfg->worker_concurrency,
                         "visibility_timeout_seconds", cfg->worker_visibility_timeout_seconds, "max_attempts",
                         cfg->webhook_max_attempts, "timeout_ms", cfg->webhook_timeout_ms, "allow_private",
                         cfg->webhook_allow_private, "heartbeat_file", cfg->worker_heartbeat_file));
-    atomic_store(&w->relay_tick_ms, base_now_ms());
-    if (pthread_create(&w->relay_thread, NULL, relay_thread_main, w) != 0) {
+    snprintf(app, sizeof(app), "bollard-worker relay %s", w->consumer);
+    /* The idle timeout frees the rows' locks if this process hangs between publishing and committing. */
+    struct outbox *relay_pg =
+        outbox_pg_new(&(struct outbox_pg_config){.url = cfg->database_url,
+                                                 .application_name = app,
+                                                 .connect_timeout_ms = cfg->db_connect_timeout_ms,
+                                                 .query_timeout_ms = cfg->db_query_timeout_ms,
+                                                 .idle_in_transaction_ms = 4 * cfg->redis_timeout_ms + 5000});
+    w->relay = relay_pg != NULL ? relay_start(relay_pg, q) : NULL;
+    if (w->relay == NULL) {
         fprintf(stderr, "bollard worker: cannot start the relay thread\n");
         goto cleanup;
     }
-    w->relay_started = true;
     rc = run(w, sfd);
     if (rc != 0) {
         /* Second signal: leave at once; pending entries are reclaimed by other workers. */
         _exit(rc);
     }
-    relay_stop(w);
     /* The relay finishes its batch (every call bounded); wait no longer than the shutdown budget. */
     uint64_t budget_end = w->stopping ? w->stop_started + (uint64_t)cfg->shutdown_timeout_seconds * 1000 - 250
                                       : base_now_ms() + 5000;
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    uint64_t now = base_now_ms();
-    uint64_t left = budget_end > now ? budget_end - now : 0;
-    until.tv_sec += (time_t)(left / 1000);
-    until.tv_nsec += (long)(left % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
-    if (pthread_timedjoin_np(w->relay_thread, NULL, &until) != 0) {
+    if (!relay_join(w->relay, budget_end)) {
         log_write(LOG_ERROR, NULL, "relay thread did not stop within the shutdown budget; exiting anyway",
                   NULL);
         _exit(0);
     }
-    w->relay_started = false;
+    struct queue_stats qs = queue_stats(q);
     log_write(LOG_INFO, NULL, "worker stopped",
-              json_pack("{s:I,s:I,s:I,s:I}", "delivered", (json_int_t)w->stats.delivered, "dead_lettered",
-                        (json_int_t)w->stats.dead, "retried", (json_int_t)w->stats.retried, "handed_back",
-                        (json_int_t)w->stats.requeued));
+              json_pack("{s:I,s:I,s:I,s:I}", "delivered", (json_int_t)w->d.delivered, "dead_lettered",
+                        (json_int_t)qs.dead, "retried", (json_int_t)qs.retried, "handed_back",
+                        (json_int_t)qs.requeued));
     rc = 0;
 cleanup:
-    if (w->relay_started) {
-        relay_stop(w);
-        pthread_join(w->relay_thread, NULL);
-    }
+    relay_free(w->relay);
     if (sfd >= 0)
         close(sfd);
-    for (int i = 0; w->jobs != NULL && i < w->capacity; i++)
-        free(w->jobs[i].body);
-    delivery_pool_free(w->pool);
-    sync_redis_free(w->cmd);
-    sync_redis_free(w->reader);
-    sync_pg_free(w->pg);
-    worker_endpoints_clear(w);
-    if (w->curl_ready)
+    worker_deliverer_free(&w->d);
+    outbox_free(pg);
+    queue_free(q);
+    if (curl_ready)
         curl_global_cleanup();
-    free(w->jobs);
-    pthread_cond_destroy(&w->relay_cv);
-    pthread_mutex_destroy(&w->relay_mu);
     free(w);
     return rc;
 }

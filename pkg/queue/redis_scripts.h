@@ -1,9 +1,9 @@
-/* The worker's Lua scripts (atomic multi-key steps). Loaded with SCRIPT LOAD on every connection of
+/* The Redis back-end's Lua scripts (atomic multi-key steps). Loaded with SCRIPT LOAD on every connection of
  * the command connection and run with EVALSHA. Times come from Redis (TIME), so workers with skewed
  * clocks agree on when a retry is due. XACK goes through redis.pcall: a stream lost with Redis'
  * data (NOGROUP) must not abort a script half-way (Redis does not roll back a failed script). */
-#ifndef BOLLARD_WORKER_SCRIPTS_H
-#define BOLLARD_WORKER_SCRIPTS_H
+#ifndef BOLLARD_QUEUE_REDIS_SCRIPTS_H
+#define BOLLARD_QUEUE_REDIS_SCRIPTS_H
 
 enum { SCRIPT_RETRY, SCRIPT_DEAD, SCRIPT_PROMOTE, SCRIPT_REQUEUE, SCRIPT_RENEW, SCRIPT_TRIM, SCRIPT_COUNT };
 

@@ -1,0 +1,62 @@
+/* The calls of outbox.h, dispatched to the dialect (pg.c or sqlite.c). */
+#include "outbox/internal.h"
+
+#include <string.h>
+
+void outbox_free(struct outbox *o)
+{
+    if (o != NULL)
+        o->ops->free(o);
+}
+
+bool outbox_schema_ok(struct outbox *o, char *why, size_t cap)
+{
+    return o->ops->schema_ok(o, why, cap);
+}
+
+enum outbox_status outbox_read(struct outbox *o, long long after, int limit, struct outbox_rows *rows,
+                               char *why, size_t cap)
+{
+    memset(rows, 0, sizeof(*rows));
+    if (limit < 1 || limit > OUTBOX_BATCH_MAX)
+        limit = OUTBOX_BATCH_MAX;
+    return o->ops->read(o, after, limit, rows, why, cap);
+}
+
+void outbox_rows_free(struct outbox *o, struct outbox_rows *rows)
+{
+    o->ops->rows_free(rows);
+    memset(rows, 0, sizeof(*rows));
+}
+
+bool outbox_mark(struct outbox *o, const long long *ids, int n, char *why, size_t cap)
+{
+    return n == 0 || o->ops->mark(o, ids, n, why, cap);
+}
+
+bool outbox_commit(struct outbox *o, char *why, size_t cap)
+{
+    return o->ops->commit(o, why, cap);
+}
+
+void outbox_rollback(struct outbox *o)
+{
+    o->ops->rollback(o);
+}
+
+long outbox_prune(struct outbox *o, char *why, size_t cap)
+{
+    return o->ops->prune(o, why, cap);
+}
+
+bool outbox_endpoints(struct outbox *o, const char *const *ids, int n, outbox_endpoint_fn fn, void *user,
+                      char *why, size_t cap)
+{
+    return n == 0 || o->ops->endpoints(o, ids, n, fn, user, why, cap);
+}
+
+bool outbox_record_failure(struct outbox *o, const char *event_id, const char *endpoint_id, int attempts,
+                           long status, const char *error, char *why, size_t cap)
+{
+    return o->ops->record_failure(o, event_id, endpoint_id, attempts, status, error, why, cap);
+}

@@ -1,0 +1,213 @@
+/* The Redis back-end's producer half (the relay thread, its own connection): per row SET a dedupe key NX
+ * and, only if it was set, XADD one job per endpoint — atomically in one script, so a row is either fully
+ * published or not at all, and publishing it again (after a crash before the relay's COMMIT) does
+ * nothing. Once the rows are stamped the dedupe keys are UNLINKed (they only guard that window). */
+#include "queue/redis_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* KEYS: stream, retry set, then one dedupe key per row that has endpoints.
+ * ARGV: dedupe ttl ms, backlog max, the number of rows that have endpoints, then per such row:
+ * event_id, type, body, job count, and that many endpoint ids. Rows nobody listens for are not
+ * passed at all (they are only marked published), so ARGV[3] counts exactly the rows that follow.
+ * Returns the number of jobs added, or -1 when the backlog is full. */
+const char queue_redis_publish_lua[] =
+    "if redis.call('XLEN', KEYS[1]) + redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[2]) then return -1 end\n"
+    "local a, k, added = 4, 3, 0\n"
+    "for r = 1, tonumber(ARGV[3]) do\n"
+    "  local event_id, typ, body, n = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3])\n"
+    "  a = a + 4\n"
+    "  if redis.call('SET', KEYS[k], '1', 'NX', 'PX', ARGV[1]) then\n"
+    "    for j = 0, n - 1 do\n"
+    "      redis.call('XADD', KEYS[1], '*', 'event_id', event_id, 'endpoint_id', ARGV[a + j], 'type', typ,\n"
+    "                 'attempt', '1', 'body', body)\n"
+    "    end\n"
+    "    added = added + n\n"
+    "  end\n"
+    "  a = a + n\n"
+    "  k = k + 1\n"
+    "end\n"
+    "return added\n";
+
+/* One command line under construction: argument pointers into the caller's rows or into `owned`. */
+struct args {
+    size_t argc, cap;
+    const char **argv;
+    size_t *lens;
+    char **owned;
+    size_t n_owned;
+};
+
+static bool push(struct args *b, const char *s, size_t len)
+{
+    if (s == NULL)
+        return false;
+    if (b->argc == b->cap) {
+        size_t cap = b->cap == 0 ? 64 : b->cap * 2;
+        const char **argv = realloc(b->argv, cap * sizeof(*argv));
+        if (argv == NULL)
+            return false;
+        b->argv = argv;
+        size_t *lens = realloc(b->lens, cap * sizeof(*lens));
+        if (lens == NULL)
+            return false;
+        b->lens = lens;
+        b->cap = cap;
+    }
+    b->argv[b->argc] = s;
+    b->lens[b->argc++] = len;
+    return true;
+}
+
+/* Pushes a formatted string the batch owns. */
+static bool pushf(struct args *b, const char *fmt, const char *x, long long n)
+{
+    char *s = NULL;
+    if ((x != NULL ? asprintf(&s, fmt, x) : asprintf(&s, fmt, n)) < 0)
+        return false;
+    char **owned = realloc(b->owned, (b->n_owned + 1) * sizeof(*owned));
+    if (owned == NULL) {
+        free(s);
+        return false;
+    }
+    b->owned = owned;
+    b->owned[b->n_owned++] = s;
+    return push(b, s, strlen(s));
+}
+
+static void args_free(struct args *b)
+{
+    for (size_t i = 0; i < b->n_owned; i++)
+        free(b->owned[i]);
+    free(b->owned);
+    free(b->argv);
+    free(b->lens);
+}
+
+void queue_redis_dedupe_clear(struct redis_queue *q)
+{
+    for (int i = 0; i < q->n_dedupe; i++)
+        free(q->dedupe[i]);
+    free(q->dedupe);
+    q->dedupe = NULL;
+    q->n_dedupe = 0;
+}
+
+bool queue_redis_ready(struct queue *base, char *why, size_t cap)
+{
+    return syncconn_redis_get(((struct redis_queue *)base)->producer, why, cap) != NULL;
+}
+
+enum queue_status queue_redis_publish(struct queue *base, const struct queue_event *events, int n,
+                                      int *accepted, long *jobs, char *why, size_t cap)
+{
+    struct redis_queue *q = (struct redis_queue *)base;
+    enum queue_status rc = QUEUE_DOWN;
+    struct args keys = {0}, args = {0}, cmd = {0};
+    redisReply *reply = NULL;
+    queue_redis_dedupe_clear(q); /* a previous batch that was not stamped: its keys simply expire */
+    int listened = 0;            /* rows with at least one matching endpoint: the only ones the script sees */
+    for (int i = 0; i < n; i++)
+        listened += events[i].endpoints[0] != '\0';
+    bool ok = push(&keys, QUEUE_STREAM_JOBS, strlen(QUEUE_STREAM_JOBS)) &&
+              push(&keys, QUEUE_ZSET_RETRY, strlen(QUEUE_ZSET_RETRY)) &&
+              pushf(&args, "%lld", NULL, QUEUE_DEDUPE_TTL_MS) &&
+              pushf(&args, "%lld", NULL, QUEUE_BACKLOG_MAX) && pushf(&args, "%lld", NULL, listened);
+    for (int i = 0; ok && i < n; i++) {
+        const struct queue_event *e = &events[i];
+        if (e->endpoints[0] == '\0')
+            continue; /* nobody listens for it: only stamped */
+        long long count = 1;
+        for (const char *p = e->endpoints; *p != '\0'; p++)
+            count += *p == ',';
+        ok = pushf(&keys, QUEUE_DEDUPE_PREFIX "%s", e->event_id, 0) &&
+             push(&args, e->event_id, strlen(e->event_id)) && push(&args, e->type, strlen(e->type)) &&
+             push(&args, e->body, e->body_len) && pushf(&args, "%lld", NULL, count);
+        /* endpoint ids are fixed-size uuids separated by commas; point into the row's text */
+        for (const char *p = e->endpoints; ok && *p != '\0';) {
+            size_t len = strcspn(p, ",");
+            ok = push(&args, p, len);
+            p += len + (p[len] == ',');
+        }
+    }
+    /* Full command: EVALSHA sha numkeys KEYS… ARGV… */
+    ok = ok && push(&cmd, "EVALSHA", 7) && push(&cmd, q->publish_script[0].sha, 40) &&
+         pushf(&cmd, "%lld", NULL, (long long)keys.argc);
+    for (size_t i = 0; ok && i < keys.argc; i++)
+        ok = push(&cmd, keys.argv[i], keys.lens[i]);
+    for (size_t i = 0; ok && i < args.argc; i++)
+        ok = push(&cmd, args.argv[i], args.lens[i]);
+    if (!ok) {
+        base_why(why, cap, "out of memory building the batch");
+        goto done;
+    }
+    reply = syncconn_redis_command(q->producer, (int)cmd.argc, cmd.argv, cmd.lens, why, cap);
+    if (reply == NULL)
+        goto done;
+    if (reply->type != REDIS_REPLY_INTEGER) {
+        /* Redis answered, so it is not an outage; `why` holds its error (set for error replies). */
+        if (reply->type != REDIS_REPLY_ERROR)
+            base_why(why, cap, "the publish script returned reply type %d, not an integer", reply->type);
+        rc = QUEUE_REFUSED;
+        goto done;
+    }
+    if (reply->integer < 0) {
+        base_why(why, cap, "the jobs backlog is at its bound (%ld); events wait in the outbox",
+                 QUEUE_BACKLOG_MAX);
+        rc = QUEUE_FULL;
+        goto done;
+    }
+    *accepted = n;
+    *jobs = (long)reply->integer;
+    rc = QUEUE_OK;
+    /* The dedupe keys (KEYS[3…]) change hands: they are UNLINKed once the rows are stamped. */
+    if (keys.n_owned > 0) {
+        q->dedupe = keys.owned;
+        q->n_dedupe = (int)keys.n_owned;
+        keys.owned = NULL;
+        keys.n_owned = 0;
+    }
+done:
+    if (reply != NULL)
+        freeReplyObject(reply);
+    args_free(&keys);
+    args_free(&args);
+    args_free(&cmd);
+    return rc;
+}
+
+/* In the stream is durable: every row just taken may be stamped at once. */
+int queue_redis_durable(struct queue *base, const struct queue_event *taken, int n_taken, long long *ids,
+                        int cap)
+{
+    (void)base;
+    int n = 0;
+    for (; n < n_taken && n < cap; n++)
+        ids[n] = taken[n].row_id;
+    return n;
+}
+
+void queue_redis_stamped(struct queue *base, const long long *ids, int n)
+{
+    struct redis_queue *q = (struct redis_queue *)base;
+    (void)ids;
+    (void)n;
+    if (q->n_dedupe > 0) {
+        struct args unlink = {0};
+        char ignored[SYNCCONN_WHY_MAX];
+        bool built = push(&unlink, "UNLINK", 6);
+        for (int i = 0; built && i < q->n_dedupe; i++)
+            built = push(&unlink, q->dedupe[i], strlen(q->dedupe[i]));
+        if (built) {
+            /* Best effort: a key that stays simply expires. */
+            redisReply *u = syncconn_redis_command(q->producer, (int)unlink.argc, unlink.argv, unlink.lens,
+                                                   ignored, sizeof(ignored));
+            if (u != NULL)
+                freeReplyObject(u);
+        }
+        args_free(&unlink);
+    }
+    queue_redis_dedupe_clear(q);
+}
