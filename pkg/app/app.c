@@ -118,7 +118,7 @@ static bool app_loop_init(void *arg, size_t index, struct http_loop *loop, char 
     return true;
 }
 
-static void app_loop_tick(void *arg, size_t index, size_t open_connections)
+static void app_loop_tick(void *arg, size_t index, const struct server_loop_figures *figures)
 {
     struct app *app = arg;
     struct app_loop *l = &app->loops[index];
@@ -131,7 +131,9 @@ static void app_loop_tick(void *arg, size_t index, size_t open_connections)
         .db_waiting = ps.waiting,
         .db_pool_size = app->cfg->db_pool_size,
         .redis_connected = l->api.redis != NULL && redisconn_is_connected(l->api.redis),
-        .http_connections = (int)open_connections,
+        .http_connections = (int)figures->open_connections,
+        .http_connections_max = (int)figures->max_connections,
+        .http_connections_refused = (long long)figures->refused_connections,
     };
     metrics_publish_gauges(l->shard, &g);
 }

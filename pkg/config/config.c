@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <h2o.h> /* H2O_MAX_REQLEN: the request-head bound compiled into libh2o */
 #include <libpq-fe.h>
 #include <openssl/crypto.h>
 
@@ -22,6 +23,12 @@
 #define ROLES_SERVE     (CONFIG_ROLE_API | CONFIG_ROLE_DEV | CONFIG_ROLE_CHECK)
 #define ROLES_WORK      (CONFIG_ROLE_WORKER | CONFIG_ROLE_DEV)
 #define SECRET_FILE_MAX (64 * 1024)
+
+/* MAX_CONNECTIONS when unset: connections × the worst case of one fit in half the cgroup memory
+ * limit (the other half is the process itself, the database pools, the hashing threads at 19 MiB
+ * each, and the allocator's slack); 1024 without a limit. */
+#define MAX_CONNECTIONS_NO_LIMIT 1024
+#define MAX_CONNECTIONS_MAX      1000000
 
 enum var_type { VAR_SECRET, VAR_STRING, VAR_INT, VAR_LONG, VAR_BOOL, VAR_ENVIRONMENT, VAR_LOG_LEVEL };
 
@@ -76,6 +83,9 @@ static const struct config_var config_vars[] = {
      1, 3600, "after SIGTERM: exit by then at the latest (keep below terminationGracePeriodSeconds)"},
     {"MAX_BODY_BYTES", VAR_LONG, 0, ROLES_SERVE, FIELD(max_body_bytes), "65536", 1024, 16777216,
      "largest request body; larger ones get 413"},
+    {"MAX_CONNECTIONS", VAR_INT, 0, ROLES_SERVE, FIELD(max_connections), "0", 0, MAX_CONNECTIONS_MAX,
+     "client connections at once, split across the event loops; more are closed at once; 0 = as many "
+     "as fit in half the cgroup memory limit at the worst case each (see README), else 1024"},
     {"FRONTEND_URL", VAR_STRING, 0, ROLES_SERVE, FIELD(frontend_url), NULL, 0, 0,
      "origin(s) allowed by CORS, comma-separated (e.g. https://app.example.com)"},
     {"JWT_EXPIRATION_DAYS", VAR_INT, 0, ROLES_SERVE, FIELD(jwt_expiration_days), "7", 1, 365,
@@ -139,6 +149,51 @@ static int usable_cpus(void)
         fclose(f);
     }
     return n < 1 ? 1 : n;
+}
+
+/* The cgroup (v2, else v1) memory limit of this process in bytes; 0 when there is none. */
+static unsigned long long cgroup_memory_limit(void)
+{
+    static const char *const files[] = {"/sys/fs/cgroup/memory.max",
+                                        "/sys/fs/cgroup/memory/memory.limit_in_bytes"};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        FILE *f = fopen(files[i], "re");
+        if (f == NULL)
+            continue;
+        char text[32] = "";
+        bool read = fscanf(f, "%31s", text) == 1;
+        fclose(f);
+        if (!read || strcmp(text, "max") == 0)
+            return 0;
+        char *end = NULL;
+        errno = 0;
+        unsigned long long v = strtoull(text, &end, 10);
+        /* cgroup v1 reports "no limit" as a page-rounded LLONG_MAX */
+        if (errno != 0 || end == text || *end != '\0' || v >= (1ULL << 60))
+            return 0;
+        return v;
+    }
+    return 0;
+}
+
+/* What one client connection can hold at worst: h2o reads a request head of up to H2O_MAX_REQLEN
+ * (408 KiB; a longer one gets 400) into one growing buffer, then the body, up to MAX_BODY_BYTES,
+ * behind it; a read may bring in what the kernel had queued beyond that (at most twice
+ * CONFIG_CONNECTION_RCVBUF); and 32 KiB for the connection's and request's own structures and the
+ * response. README ("Connections and memory") gives the figures. */
+unsigned long long config_connection_worst_bytes(long max_body_bytes)
+{
+    return (unsigned long long)H2O_MAX_REQLEN + (unsigned long long)max_body_bytes +
+           2ULL * CONFIG_CONNECTION_RCVBUF + 32 * 1024;
+}
+
+static int derived_max_connections(long max_body_bytes)
+{
+    unsigned long long limit = cgroup_memory_limit();
+    if (limit == 0)
+        return MAX_CONNECTIONS_NO_LIMIT;
+    unsigned long long n = limit / 2 / config_connection_worst_bytes(max_body_bytes);
+    return n > MAX_CONNECTIONS_MAX ? MAX_CONNECTIONS_MAX : (int)n;
 }
 
 /* Reads a mounted secret file; a single trailing newline (as editors and `echo` leave) is dropped. */
@@ -454,6 +509,13 @@ int config_load(struct config *cfg, unsigned roles, config_lookup_fn lookup, voi
         problem(&ld, "ENVIRONMENT", "`bollard dev` runs only with ENVIRONMENT=dev");
     if (cfg->api_threads == 0)
         cfg->api_threads = usable_cpus();
+    if ((roles & ROLES_SERVE) && cfg->max_connections == 0) {
+        /* at least one per event loop, however small the limit */
+        int derived = derived_max_connections(cfg->max_body_bytes);
+        cfg->max_connections = derived < cfg->api_threads ? cfg->api_threads : derived;
+    } else if ((roles & ROLES_SERVE) && cfg->max_connections < cfg->api_threads) {
+        problem(&ld, "MAX_CONNECTIONS", "must be at least API_THREADS (each event loop takes a share)");
+    }
     if (cfg->pod_name == NULL && (roles & ROLES_WORK)) {
         char host[256];
         if (gethostname(host, sizeof(host)) == 0) {

@@ -41,7 +41,9 @@ struct config {
     int shutdown_drain_seconds;
     int shutdown_timeout_seconds;
     long max_body_bytes;
-    char *frontend_url; /* comma-separated origins allowed by CORS; NULL = none */
+    int max_connections; /* client connections at once, all event loops (0 in the environment =
+                            derived from the cgroup memory limit, see config.c) */
+    char *frontend_url;  /* comma-separated origins allowed by CORS; NULL = none */
     int jwt_expiration_days;
     int password_hash_threads;
 
@@ -80,5 +82,14 @@ void config_free(struct config *cfg);
 void config_print_help(FILE *out);
 
 const char *config_environment_name(enum config_environment env);
+
+/* SO_RCVBUF of client connections (pkg/server sets it on the listeners; the kernel doubles it for
+ * its bookkeeping): without it the kernel's autotuning may queue megabytes per connection, and h2o
+ * reads all that is queued into the connection's buffer before its parser applies any bound. */
+#define CONFIG_CONNECTION_RCVBUF (64 * 1024)
+
+/* The most memory one client connection can hold (request head + body + what one read may add):
+ * what MAX_CONNECTIONS' default is computed from. */
+unsigned long long config_connection_worst_bytes(long max_body_bytes);
 
 #endif

@@ -170,6 +170,128 @@ static bool handle_preflight(struct http_exchange *ex, h2o_req_t *req)
     return true;
 }
 
+/* ---- framing (RFC 9112 §2.2, §5.2, §6.1, §6.3) ---- */
+
+static bool is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* A Content-Length value without its leading zeros, so "07" and "7" compare equal; false unless it
+ * is 1*DIGIT (a list such as "0, 44" is refused, not resolved). No arithmetic: any length works. */
+static bool length_digits(const char *v, size_t n, h2o_iovec_t *out)
+{
+    if (n == 0)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (v[i] < '0' || v[i] > '9')
+            return false;
+    while (n > 1 && v[0] == '0') {
+        v++;
+        n--;
+    }
+    *out = h2o_iovec_init(v, n);
+    return true;
+}
+
+bool http_head_framing_ok(const char *buf, size_t len, h2o_iovec_t method, bool http10, char *why, size_t cap)
+{
+    bool request_line_seen = false, have_length = false;
+    size_t chunked = 0;
+    h2o_iovec_t length = {NULL, 0};
+    size_t p = 0;
+    for (;;) {
+        const char *nl = p < len ? memchr(buf + p, '\n', len - p) : NULL;
+        if (nl == NULL) {
+            base_why(why, cap, "the request head could not be checked");
+            return false;
+        }
+        size_t end = (size_t)(nl - buf); /* index of the LF */
+        if (end == p || buf[end - 1] != '\r') {
+            base_why(why, cap, "bare LF line ending (lines end with CRLF)");
+            return false;
+        }
+        const char *line = buf + p;
+        size_t n = end - 1 - p; /* without CRLF */
+        p = end + 1;
+        if (!request_line_seen) {
+            if (n == 0)
+                continue; /* the parser skips an empty line before a request (RFC 9112 §2.2) */
+            if (n <= method.len || memcmp(line, method.base, method.len) != 0 || line[method.len] != ' ') {
+                base_why(why, cap, "the request head could not be checked");
+                return false;
+            }
+            request_line_seen = true;
+            continue;
+        }
+        if (n == 0)
+            break; /* the empty line: end of the head */
+        if (is_ows(line[0])) {
+            base_why(why, cap, "obsolete line folding (obs-fold) in a header field");
+            return false;
+        }
+        const char *colon = memchr(line, ':', n);
+        if (colon == NULL) {
+            base_why(why, cap, "the request head could not be checked");
+            return false;
+        }
+        size_t name_len = (size_t)(colon - line);
+        const char *v = colon + 1;
+        size_t vn = n - name_len - 1;
+        while (vn > 0 && is_ows(v[0])) {
+            v++;
+            vn--;
+        }
+        while (vn > 0 && is_ows(v[vn - 1]))
+            vn--;
+        if (h2o_lcstris(line, name_len, H2O_STRLIT("content-length"))) {
+            h2o_iovec_t digits;
+            if (!length_digits(v, vn, &digits)) {
+                base_why(why, cap, "Content-Length must be one decimal number");
+                return false;
+            }
+            if (have_length && !h2o_memis(digits.base, digits.len, length.base, length.len)) {
+                base_why(why, cap, "Content-Length headers with different values");
+                return false;
+            }
+            have_length = true;
+            length = digits;
+        } else if (h2o_lcstris(line, name_len, H2O_STRLIT("transfer-encoding"))) {
+            if (!h2o_lcstris(v, vn, H2O_STRLIT("chunked")) || ++chunked > 1) {
+                base_why(why, cap, "Transfer-Encoding other than one \"chunked\"");
+                return false;
+            }
+        }
+    }
+    if (chunked > 0 && have_length) {
+        base_why(why, cap, "both Content-Length and Transfer-Encoding");
+        return false;
+    }
+    if (chunked > 0 && http10) {
+        base_why(why, cap, "Transfer-Encoding in an HTTP/1.0 request");
+        return false;
+    }
+    return true;
+}
+
+/* h2o 2.2.5 hands handlers neither Content-Length nor Transfer-Encoding (its parser consumes them,
+ * the first Content-Length or the last Transfer-Encoding winning) nor the line endings, so the
+ * check reads the raw head where h2o keeps it: while the request is being dispatched — on_req
+ * runs synchronously from the HTTP/1 parser — the connection's input buffer starts with this
+ * request's head (h2o consumes a request's bytes only once its response has been sent, and decodes
+ * a chunked body in place after the head). The method at its start proves it is this request. */
+static bool request_framing_ok(h2o_req_t *req, char *why, size_t cap)
+{
+    h2o_socket_t *sock =
+        req->conn->callbacks->get_socket != NULL ? req->conn->callbacks->get_socket(req->conn) : NULL;
+    if (sock == NULL || sock->input == NULL || sock->input->bytes == NULL) {
+        base_why(why, cap, "the request head could not be checked");
+        return false;
+    }
+    size_t len = sock->input->size < H2O_MAX_REQLEN ? sock->input->size : H2O_MAX_REQLEN;
+    return http_head_framing_ok(sock->input->bytes, len, req->input.method, req->version < 0x101, why, cap);
+}
+
 void http_dispatch(const struct http_router *router, struct http_loop *loop, h2o_req_t *req)
 {
     struct http_exchange *ex = h2o_mem_alloc_shared(&req->pool, sizeof(*ex), on_exchange_dispose);
@@ -181,6 +303,14 @@ void http_dispatch(const struct http_router *router, struct http_loop *loop, h2o
     ex->route_index = router->n_names - 1;
     loop->inflight++;
     take_request_id(ex, req);
+    char why[BASE_WHY_MAX];
+    if (!request_framing_ok(req, why, sizeof(why))) {
+        /* RFC 9112 §6.3: the server cannot know where this request ends, so neither can it trust
+         * what follows on the connection: answer 400 and close, never reading further. */
+        req->http1_is_persistent = 0;
+        http_respond_problem(ex, 400, "Bad Request", why, NULL);
+        return;
+    }
     ssize_t origin = h2o_find_header_by_str(&req->headers, H2O_STRLIT("origin"), -1);
     if (origin >= 0 && origin_allowed(loop->cors_origins, req->headers.entries[origin].value))
         ex->cors_origin = req->headers.entries[origin].value;

@@ -67,7 +67,19 @@ struct http_router *http_router_create(const struct http_route *routes, size_t n
 void http_router_destroy(struct http_router *router);
 /* Distinct patterns (metrics label values) + "unmatched" as the last one. */
 const char *const *http_router_route_names(const struct http_router *router, size_t *count);
-/* The h2o entry point: fills the exchange, answers 404/405 itself, else calls the handler. */
+/* RFC 9112 framing of a request head exactly as it arrived (`buf` starts at the request; bytes after
+ * the head's empty line are not looked at). h2o 2.2.5's parser (picohttpparser) accepts, and then
+ * resolves silently, framing that a proxy in front may read differently (request smuggling); this
+ * refuses them: two Content-Length values that differ or one that is not a single number, Content-
+ * Length together with Transfer-Encoding, Transfer-Encoding other than exactly one "chunked" (or
+ * any Transfer-Encoding on HTTP/1.0), obs-fold continuation lines, and bare-LF line endings.
+ * `method` is the method h2o parsed: the head must start with it (proof that `buf` is this
+ * request's head). Returns false with the reason. */
+bool http_head_framing_ok(const char *buf, size_t len, h2o_iovec_t method, bool http10, char *why,
+                          size_t cap);
+
+/* The h2o entry point: refuses ambiguous framing (http_head_framing_ok on the connection's input
+ * buffer) with 400 and closes the connection, answers 404/405 itself, else calls the handler. */
 void http_dispatch(const struct http_router *router, struct http_loop *loop, h2o_req_t *req);
 
 /* Responses (each answers the exchange once; later calls are ignored). */

@@ -130,6 +130,8 @@ void metrics_publish_gauges(struct metrics_shard *shard, const struct metrics_ga
     __atomic_store_n(&shard->gauges.db_pool_size, g->db_pool_size, __ATOMIC_RELAXED);
     __atomic_store_n(&shard->gauges.redis_connected, g->redis_connected, __ATOMIC_RELAXED);
     __atomic_store_n(&shard->gauges.http_connections, g->http_connections, __ATOMIC_RELAXED);
+    __atomic_store_n(&shard->gauges.http_connections_max, g->http_connections_max, __ATOMIC_RELAXED);
+    __atomic_store_n(&shard->gauges.http_connections_refused, g->http_connections_refused, __ATOMIC_RELAXED);
 }
 
 void metrics_set_shutting_down(struct metrics_registry *reg, bool shutting_down)
@@ -312,6 +314,8 @@ char *metrics_render(struct metrics_registry *reg, const struct metrics_scrape *
         sum.db_waiting += READ(&g->db_waiting);
         sum.db_pool_size += READ(&g->db_pool_size);
         sum.http_connections += READ(&g->http_connections);
+        sum.http_connections_max += READ(&g->http_connections_max);
+        sum.http_connections_refused += READ(&g->http_connections_refused);
         redis_up += READ(&g->redis_connected) ? 1 : 0;
     }
     put(&t,
@@ -339,9 +343,18 @@ char *metrics_render(struct metrics_registry *reg, const struct metrics_scrape *
         "# TYPE bollard_redis_connections gauge\nbollard_redis_connections %zu\n",
         reg->n_threads);
     put(&t,
-        "# HELP bollard_http_open_connections Open client connections.\n"
-        "# TYPE bollard_http_open_connections gauge\nbollard_http_open_connections %d\n",
+        "# HELP bollard_connections_open Open client connections.\n"
+        "# TYPE bollard_connections_open gauge\nbollard_connections_open %d\n",
         sum.http_connections);
+    put(&t,
+        "# HELP bollard_connections_max Client connections allowed at once (MAX_CONNECTIONS).\n"
+        "# TYPE bollard_connections_max gauge\nbollard_connections_max %d\n",
+        sum.http_connections_max);
+    put(&t,
+        "# HELP bollard_connections_refused_total Client connections closed at once because an event "
+        "loop had its share of MAX_CONNECTIONS open.\n"
+        "# TYPE bollard_connections_refused_total counter\nbollard_connections_refused_total %lld\n",
+        sum.http_connections_refused);
     render_process(&t, reg);
     if (scrape != NULL)
         render_scrape(&t, scrape);

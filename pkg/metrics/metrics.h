@@ -18,7 +18,9 @@ struct metrics_gauges {
     int db_waiting;
     int db_pool_size;
     bool redis_connected;
-    int http_connections;
+    int http_connections;               /* open client connections */
+    int http_connections_max;           /* this loop's share of MAX_CONNECTIONS */
+    long long http_connections_refused; /* since start: closed at once, over the cap */
 };
 
 /* route_names[0..n_routes-1] must outlive the registry. */

@@ -17,6 +17,10 @@
 #define HOUSEKEEPING_MS    1000
 #define SIGNAL_POLL_MS     50
 #define ACCEPTS_PER_WAKEUP 64
+/* Out of descriptors, the listener is not read for 100 ms, doubling to 1 s while it lasts: the
+ * level-triggered listener would otherwise wake the loop at once, forever (100% CPU). */
+#define ACCEPT_BACKOFF_TICK_MS   100
+#define ACCEPT_BACKOFF_MAX_TICKS 10
 
 enum server_phase {
     PHASE_SERVING = 0,
@@ -39,6 +43,13 @@ struct server_thread {
     h2o_multithread_receiver_t control;
     struct http_loop http;
     size_t open_connections;
+    size_t max_connections;       /* this loop's share of MAX_CONNECTIONS */
+    uint64_t refused_connections; /* accepted and closed at once, over the share */
+    bool accept_warned;           /* "cannot accept" logged; cleared by the next accepted connection */
+    unsigned backoff_ticks;       /* the next pause, in ACCEPT_BACKOFF_TICK_MS */
+    unsigned backoff_left;        /* ticks until the listener is read again; 0 = not paused */
+    h2o_timeout_t accept_backoff;
+    h2o_timeout_entry_t accept_backoff_entry;
     int seen_phase;
     h2o_timeout_t housekeeping;
     h2o_timeout_entry_t housekeeping_entry;
@@ -69,9 +80,12 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 
 /* ---- listeners ---- */
 
-static int listener_open(int port, char *why, size_t cap)
+/* A listener of the loop's own (shared = SO_REUSEPORT, so every loop has one and the kernel spreads
+ * connections across them), or, shared = false, a socket only bound: the probe that the port is
+ * free. */
+static int listener_open(int port, bool shared, char *why, size_t cap)
 {
-    int one = 1, zero = 0;
+    int one = 1, zero = 0, rcvbuf = CONFIG_CONNECTION_RCVBUF;
     int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
     bool v6 = fd >= 0;
     if (!v6)
@@ -81,8 +95,11 @@ static int listener_open(int port, char *why, size_t cap)
         return -1;
     }
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0) {
+        (shared && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) ||
+        (shared && setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0) ||
+        /* inherited by accepted connections: bounds what one read can add to a connection's
+         * buffer (config_connection_worst_bytes) */
+        (shared && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) != 0)) {
         base_why(why, cap, "setsockopt: %s", strerror(errno));
         goto fail;
     }
@@ -102,10 +119,10 @@ static int listener_open(int port, char *why, size_t cap)
         rc = bind(fd, (struct sockaddr *)&a4, sizeof(a4));
     }
     if (rc != 0) {
-        base_why(why, cap, "bind to port %d: %s", port, strerror(errno));
+        base_why(why, cap, "cannot bind port %d: %s", port, strerror(errno));
         goto fail;
     }
-    if (listen(fd, SOMAXCONN) != 0) {
+    if (shared && listen(fd, SOMAXCONN) != 0) {
         base_why(why, cap, "listen: %s", strerror(errno));
         goto fail;
     }
@@ -115,18 +132,88 @@ fail:
     return -1;
 }
 
+/* The per-loop listeners share the port through SO_REUSEPORT, which would as well let a second
+ * `bollard api` (same user) join them and take half the connections. A socket bound without
+ * SO_REUSEPORT fails while any other socket holds the port, so it is bound (and closed) first.
+ * Two processes started in the same instant could still both pass before either binds its
+ * listeners; nothing else can. */
+static bool port_is_free(int port, char *why, size_t cap)
+{
+    int fd = listener_open(port, false, why, cap);
+    if (fd < 0)
+        return false;
+    close(fd);
+    return true;
+}
+
 static void on_connection_closed(void *data)
 {
     struct server_thread *thread = data;
     thread->open_connections--;
 }
 
+static void on_accept(h2o_socket_t *listener, const char *err);
+
+/* Out of descriptors (or kernel memory): connections wait in the kernel's backlog while the loop
+ * serves those it has; warned once until a connection is accepted again. */
+static void accept_pause(struct server_thread *thread, int err)
+{
+    if (!thread->accept_warned) {
+        bool fds = err == EMFILE || err == ENFILE;
+        log_write(LOG_WARN, NULL,
+                  fds ? "cannot accept connections: out of file descriptors; retrying with backoff, open "
+                        "connections are still served"
+                      : "cannot accept connections: out of kernel memory; retrying with backoff, open "
+                        "connections are still served",
+                  json_pack("{s:s,s:i}", "error", strerror(err), "open_connections",
+                            (int)thread->open_connections));
+        thread->accept_warned = true;
+    }
+    h2o_socket_read_stop(thread->listener);
+    thread->backoff_left = thread->backoff_ticks;
+    thread->backoff_ticks = thread->backoff_ticks * 2 < ACCEPT_BACKOFF_MAX_TICKS ? thread->backoff_ticks * 2
+                                                                                 : ACCEPT_BACKOFF_MAX_TICKS;
+    h2o_timeout_link(thread->loop, &thread->accept_backoff, &thread->accept_backoff_entry);
+}
+
+static void on_accept_backoff(h2o_timeout_entry_t *entry)
+{
+    struct server_thread *thread = H2O_STRUCT_FROM_MEMBER(struct server_thread, accept_backoff_entry, entry);
+    if (thread->listener == NULL)
+        return;
+    if (--thread->backoff_left > 0) {
+        h2o_timeout_link(thread->loop, &thread->accept_backoff, &thread->accept_backoff_entry);
+        return;
+    }
+    h2o_socket_read_start(thread->listener, on_accept);
+}
+
 static void accept_pending(struct server_thread *thread, size_t max)
 {
+    if (thread->backoff_left > 0)
+        return; /* paused: the backoff timer reads the listener again */
     for (size_t i = 0; i < max; i++) {
         h2o_socket_t *sock = h2o_evloop_socket_accept(thread->listener);
-        if (sock == NULL)
+        if (sock == NULL) {
+            int err = errno; /* accept4's, left as it was by h2o_evloop_socket_accept */
+            if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM)
+                accept_pause(thread, err);
+            else if (err == ECONNABORTED || err == EINTR)
+                continue; /* that one connection is gone; the others are still queued */
             return;
+        }
+        if (thread->accept_warned) {
+            log_printf(LOG_INFO, "accepting connections again");
+            thread->accept_warned = false;
+        }
+        thread->backoff_ticks = 1;
+        if (thread->open_connections >= thread->max_connections) {
+            /* Over the cap every connection would hold up to a request head and body of memory:
+             * closed at once, before h2o reads anything (CONTRACT §3, MAX_CONNECTIONS). */
+            thread->refused_connections++;
+            h2o_socket_close(sock);
+            continue;
+        }
         thread->open_connections++;
         sock->on_close.cb = on_connection_closed;
         sock->on_close.data = thread;
@@ -145,7 +232,11 @@ static void listener_close(struct server_thread *thread)
 {
     if (thread->listener == NULL)
         return;
-    /* Connections the kernel already queued are served, not reset. */
+    thread->backoff_left = 0;
+    if (h2o_timeout_is_linked(&thread->accept_backoff_entry))
+        h2o_timeout_unlink(&thread->accept_backoff_entry);
+    /* Connections the kernel already queued are served, not reset (as far as descriptors and
+     * MAX_CONNECTIONS allow). */
     accept_pending(thread, SIZE_MAX);
     h2o_socket_read_stop(thread->listener);
     h2o_socket_close(thread->listener);
@@ -157,7 +248,12 @@ static void listener_close(struct server_thread *thread)
 static void publish_gauges(struct server_thread *thread)
 {
     const struct server_app *app = thread->server->app;
-    app->loop_tick(app->app, thread->index, thread->open_connections);
+    struct server_loop_figures figures = {
+        .open_connections = thread->open_connections,
+        .max_connections = thread->max_connections,
+        .refused_connections = thread->refused_connections,
+    };
+    app->loop_tick(app->app, thread->index, &figures);
 }
 
 static void on_housekeeping(h2o_timeout_entry_t *entry)
@@ -212,7 +308,11 @@ static bool thread_init(struct server *server, struct server_thread *thread, siz
     const struct config *cfg = server->cfg;
     thread->server = server;
     thread->index = index;
-    thread->listen_fd = listener_open(cfg->port, why, cap);
+    /* MAX_CONNECTIONS split across the loops; the first ones take the remainder. */
+    size_t n = server->n_threads, total = (size_t)cfg->max_connections;
+    thread->max_connections = total / n + (index < total % n ? 1 : 0);
+    thread->backoff_ticks = 1;
+    thread->listen_fd = listener_open(cfg->port, true, why, cap);
     if (thread->listen_fd < 0)
         return false;
     thread->loop = h2o_evloop_create();
@@ -224,6 +324,8 @@ static bool thread_init(struct server *server, struct server_thread *thread, siz
     h2o_multithread_register_receiver(thread->ctx.queue, &thread->control, on_control);
     h2o_timeout_init(thread->loop, &thread->housekeeping, HOUSEKEEPING_MS);
     thread->housekeeping_entry.cb = on_housekeeping;
+    h2o_timeout_init(thread->loop, &thread->accept_backoff, ACCEPT_BACKOFF_TICK_MS);
+    thread->accept_backoff_entry.cb = on_accept_backoff;
     thread->http.loop = thread->loop;
     thread->http.ctx = &thread->ctx;
     return server->app->loop_init(server->app->app, index, &thread->http, why, cap);
@@ -238,6 +340,9 @@ static void thread_dispose(struct server_thread *thread)
     if (h2o_timeout_is_linked(&thread->housekeeping_entry))
         h2o_timeout_unlink(&thread->housekeeping_entry);
     h2o_timeout_dispose(thread->loop, &thread->housekeeping);
+    if (h2o_timeout_is_linked(&thread->accept_backoff_entry))
+        h2o_timeout_unlink(&thread->accept_backoff_entry);
+    h2o_timeout_dispose(thread->loop, &thread->accept_backoff);
     h2o_multithread_unregister_receiver(thread->ctx.queue, &thread->control);
     /* h2o 2.2.5 arms a one-second HTTP/2 GOAWAY timer on request_shutdown and asserts, when the
      * context is disposed, that no timer is still linked; we serve no HTTP/2, so drop it. */
@@ -355,6 +460,10 @@ int server_run(const struct config *cfg, const struct server_app *app)
     server->threads = calloc(server->n_threads, sizeof(*server->threads));
     if (server->threads == NULL) {
         log_printf(LOG_ERROR, "out of memory at start-up");
+        goto done;
+    }
+    if (!port_is_free(cfg->port, why, sizeof(why))) {
+        log_write(LOG_ERROR, NULL, "cannot bind", json_pack("{s:i,s:s}", "port", cfg->port, "error", why));
         goto done;
     }
     if (!app->start(app->app, why, sizeof(why))) {

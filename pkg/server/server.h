@@ -1,14 +1,24 @@
-/* server: runs HTTP event loops — listeners (SO_REUSEPORT, one per loop thread), signals, reaping
- * orphans as PID 1, and the shutdown timeline (CONTRACT §2). The application it serves (pkg/app)
+/* server: runs HTTP event loops — listeners (SO_REUSEPORT, one per loop thread, on a port no other
+ * process holds), the connection cap (MAX_CONNECTIONS, split across the loops), backing off while
+ * out of file descriptors, signals, reaping orphans as PID 1, and the shutdown timeline
+ * (CONTRACT §2). The application it serves (pkg/app)
  * comes in through struct server_app; the server knows nothing of what the handlers do. */
 #ifndef BOLLARD_SERVER_H
 #define BOLLARD_SERVER_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config/config.h"
 #include "http/http.h"
+
+/* One loop's client connections, for the application's gauges. */
+struct server_loop_figures {
+    size_t open_connections;
+    size_t max_connections;       /* this loop's share of MAX_CONNECTIONS */
+    uint64_t refused_connections; /* since start: accepted and closed at once, over the share */
+};
 
 /* What the server asks of the application. Every callback receives `app`. */
 struct server_app {
@@ -20,8 +30,8 @@ struct server_app {
     /* For loop `index` (0..cfg->api_threads-1), on the main thread before the loop runs: fills
      * loop->app and the other application fields of the http_loop. */
     bool (*loop_init)(void *app, size_t index, struct http_loop *loop, char *why, size_t cap);
-    /* On the loop's thread when it starts and every second: its open client connections (gauges). */
-    void (*loop_tick)(void *app, size_t index, size_t open_connections);
+    /* On the loop's thread when it starts and every second: its client connections (gauges). */
+    void (*loop_tick)(void *app, size_t index, const struct server_loop_figures *figures);
     /* After the loop's thread has stopped (also after a failed loop_init): frees what it made. */
     void (*loop_dispose)(void *app, size_t index);
     /* On the main thread at the first SIGTERM/SIGINT: readiness turns 503 from here on. */

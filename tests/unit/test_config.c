@@ -180,6 +180,32 @@ static void test_request_id_rules(void **state)
     assert_true(log_request_id_is_sane(a, strlen(a)));
 }
 
+static void test_max_connections(void **state)
+{
+    (void)state;
+    struct fake_env env;
+    struct config cfg;
+    char msgs[2048] = "";
+    valid_env(&env);
+    env_set(&env, "API_THREADS", "4");
+    /* unset: derived (cgroup memory limit, else 1024), never below one per event loop */
+    assert_int_equal(load(&env, CONFIG_ROLE_API, &cfg, msgs, sizeof(msgs)), 0);
+    assert_true(cfg.max_connections >= 4 && cfg.max_connections <= 1000000);
+    config_free(&cfg);
+    env_set(&env, "MAX_CONNECTIONS", "200");
+    assert_int_equal(load(&env, CONFIG_ROLE_API, &cfg, msgs, sizeof(msgs)), 0);
+    assert_int_equal(cfg.max_connections, 200);
+    config_free(&cfg);
+    env_set(&env, "MAX_CONNECTIONS", "3");
+    assert_int_equal(load(&env, CONFIG_ROLE_API, &cfg, msgs, sizeof(msgs)), 1);
+    assert_non_null(strstr(msgs, "MAX_CONNECTIONS"));
+    env_set(&env, "MAX_CONNECTIONS", "-1");
+    assert_int_equal(load(&env, CONFIG_ROLE_API, &cfg, msgs, sizeof(msgs)), 1);
+    /* the worst case one connection may hold: head bound + body + two receive buffers + 32 KiB */
+    assert_int_equal(config_connection_worst_bytes(65536),
+                     417792 + 65536 + 2 * CONFIG_CONNECTION_RCVBUF + 32768);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -190,6 +216,7 @@ int main(void)
         cmocka_unit_test(test_alias_and_conflict),
         cmocka_unit_test(test_drain_below_timeout_and_origins),
         cmocka_unit_test(test_request_id_rules),
+        cmocka_unit_test(test_max_connections),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
