@@ -25,6 +25,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 
+#include "api/api.h"
 #include "api/api_internal.h"
 #include "auth/auth.h"
 #include "config/config.h"
@@ -183,6 +184,7 @@ static void run_pending(void)
 /* ---- fixture ---- */
 static struct config cfg;
 static struct http_loop loop;
+static struct api_context app;
 static struct http_router *router;
 static struct store *store;
 static volatile int shutting_down;
@@ -224,8 +226,21 @@ static socklen_t fake_peername(h2o_conn_t *conn, struct sockaddr *sa)
     return sizeof(*in);
 }
 
-static const h2o_conn_callbacks_t conn_callbacks = {.get_sockname = fake_peername,
-                                                    .get_peername = fake_peername};
+/* The request head as the connection received it: http_dispatch re-reads it from the socket's input
+ * buffer to refuse ambiguous framing (RFC 9112 §6.3), so each input's head is rebuilt here, in the
+ * wire form of the method, path and header lines the input gave. */
+static char head[65536 + 512];
+static h2o_buffer_t head_buffer;
+static h2o_socket_t fake_socket;
+
+static h2o_socket_t *fake_get_socket(h2o_conn_t *conn)
+{
+    (void)conn;
+    return &fake_socket;
+}
+
+static const h2o_conn_callbacks_t conn_callbacks = {
+    .get_sockname = fake_peername, .get_peername = fake_peername, .get_socket = fake_get_socket};
 static h2o_conn_t conn;
 
 static void setup(void)
@@ -253,19 +268,21 @@ static void setup(void)
     /* no hashing threads: jobs queue (one at most) and are cancelled when their exchange is abandoned */
     struct auth_hasher *hasher = auth_hasher_create(0, 1);
     h2o_multithread_queue_t *queue = h2o_multithread_create_queue(evloop);
-    loop = (struct http_loop){.loop = evloop,
-                              .ctx = &ctx,
-                              .cfg = &cfg,
-                              .store = store,
-                              .auth = auth_loop_create(hasher, queue),
-                              .shutting_down = &shutting_down};
+    app = (struct api_context){.cfg = &cfg,
+                               .store = store,
+                               .auth = auth_loop_create(hasher, queue),
+                               .shutting_down = &shutting_down};
+    loop = (struct http_loop){
+        .loop = evloop, .ctx = &ctx, .app = &app, .cors_origins = cfg.frontend_url, .access_log = false};
     conn = (h2o_conn_t){.ctx = &ctx, .callbacks = &conn_callbacks};
+    head_buffer = (h2o_buffer_t){.capacity = sizeof(head), .bytes = head, ._fd = -1};
+    fake_socket.input = &head_buffer;
     time_t exp;
     char *tok = auth_token_issue(cfg.secret_key, strlen(cfg.secret_key),
                                  "0b4e7a0e-5b1c-4c55-9d7e-1f2a3b4c5d6e", 1, time(NULL), &exp);
-    if (router == NULL || store == NULL || loop.auth == NULL || tok == NULL) {
+    if (router == NULL || store == NULL || app.auth == NULL || tok == NULL) {
         fprintf(stderr, "fuzz_http: setup failed (router %p, store %p, auth %p, token %p)\n", (void *)router,
-                (void *)store, (void *)loop.auth, (void *)tok);
+                (void *)store, (void *)app.auth, (void *)tok);
         abort();
     }
     snprintf(bearer, sizeof(bearer), "Bearer %s", tok);
@@ -338,9 +355,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     req.norm_indexes = norm_indexes;
     req.version = 0x101;
 
+    size_t head_len = 0;
+    int n = snprintf(head, sizeof(head), "%.*s %.*s HTTP/1.1\r\n", (int)req.method.len, req.method.base,
+                     (int)req.path.len, req.path.base);
+    head_len = n > 0 && (size_t)n < sizeof(head) ? (size_t)n : 0;
     bool have_auth = false;
     bool body = false;
     while ((line = next_line(&p, end, &len)) != NULL) {
+        if (head_len + len + 4 < sizeof(head)) {
+            memcpy(head + head_len, line, len);
+            memcpy(head + head_len + len, "\r\n", 2);
+            head_len += len + 2;
+        }
         if (len == 0) {
             body = true;
             break;
@@ -367,6 +393,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (add_token && !have_auth)
         h2o_add_header(&req.pool, &req.headers, H2O_TOKEN_AUTHORIZATION, NULL, bearer, strlen(bearer));
+    if (!body && head_len + 2 < sizeof(head)) {
+        memcpy(head + head_len, "\r\n", 2); /* the empty line that ends the head */
+        head_len += 2;
+    }
+    head_buffer.size = head_len;
     if (body) {
         /* exactly as long as the body: h2o's entity is not NUL-terminated */
         size_t blen = (size_t)(end - p);
