@@ -308,9 +308,9 @@ void api_handle_signin(struct http_exchange *ex)
         lookup_user(c);
         return;
     }
-    char digest[65], ip[64];
+    char digest[65], ip[CLIENTADDR_TEXT_MAX];
     hex_sha256(c->email, digest); /* the key never holds the address itself */
-    api_client_ip(ex, ip, sizeof(ip));
+    api_client_ip(ex, ip);
     snprintf(c->account_key, sizeof(c->account_key), "bollard:signin:fail:account:%s", digest);
     snprintf(c->client_key, sizeof(c->client_key), "bollard:signin:fail:client:%s", ip);
     const char *argv[3] = {"MGET", c->account_key, c->client_key};

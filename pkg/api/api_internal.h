@@ -8,6 +8,7 @@
 
 #include "api/api.h"
 #include "auth/auth.h"
+#include "clientaddr/clientaddr.h"
 #include "store/store.h"
 #include "base/base.h"
 
@@ -61,7 +62,8 @@ bool api_errors_respond(struct http_exchange *ex, struct api_errors *e);
 void api_respond_store_status(struct http_exchange *ex, enum store_status st);
 void api_respond_unauthorized(struct http_exchange *ex, const char *detail);
 
-/* The client's address as text (IPv4-mapped IPv6 shown as IPv4). */
-void api_client_ip(struct http_exchange *ex, char *out, size_t cap);
+/* The client's address as text (IPv4-mapped IPv6 shown as IPv4): the TCP peer, or behind a proxy
+ * listed in TRUSTED_PROXIES the address it forwarded (pkg/clientaddr decides). */
+void api_client_ip(struct http_exchange *ex, char out[CLIENTADDR_TEXT_MAX]);
 
 #endif

@@ -44,6 +44,7 @@ struct config {
     char *frontend_url; /* comma-separated origins allowed by CORS; NULL = none */
     int jwt_expiration_days;
     int password_hash_threads;
+    char *trusted_proxies; /* TRUSTED_PROXIES: comma-separated CIDRs (validated); NULL = none */
 
     /* worker */
     int worker_concurrency;
