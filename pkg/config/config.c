@@ -86,6 +86,8 @@ static const struct config_var config_vars[] = {
     {"TRUSTED_PROXIES", VAR_STRING, 0, ROLES_SERVE, FIELD(trusted_proxies), NULL, 0, 0,
      "CIDRs of proxies whose X-Forwarded-For/Forwarded name the client, comma-separated (e.g. "
      "10.0.0.0/8,fd00::/8)"},
+    {"SIGNUP_LIMIT_PER_HOUR", VAR_INT, 0, ROLES_SERVE, FIELD(signup_limit_per_hour), "30", 0, 1000000,
+     "sign-ups per client address per hour before 429; 0 = no limit"},
     {"WORKER_CONCURRENCY", VAR_INT, 0, ROLES_WORK, FIELD(worker_concurrency), "16", 1, 256,
      "webhook deliveries in flight per worker process"},
     {"WORKER_HEARTBEAT_FILE", VAR_STRING, 0, ROLES_WORK, FIELD(worker_heartbeat_file),

@@ -73,6 +73,7 @@ static void test_valid_config_has_defaults(void **state)
     assert_true(cfg.api_threads >= 1);
     assert_int_equal(cfg.environment, CONFIG_ENV_PRODUCTION);
     assert_int_equal(cfg.log_level, LOG_INFO);
+    assert_int_equal(cfg.signup_limit_per_hour, 30);
     assert_null(cfg.trusted_proxies);
     config_free(&cfg);
 }
