@@ -1,11 +1,11 @@
-/* POST /api/auth/signup and /api/auth/signin. Password hashing runs on pkg/auth's threads; failed
- * sign-ins are counted in Redis per account and per client address and slowed down with 429. */
+/* POST /api/auth/signup and /api/auth/signin. Password hashing runs on pkg/auth's threads. Before a
+ * password is hashed the attempt is counted in Redis in one atomic step (limits.c), so concurrent
+ * attempts cannot outrun the limits: sign-ins per (account, client address), per account and per
+ * client address; sign-ups per client address. The client address is pkg/clientaddr's. */
 #include "api/api_internal.h"
 #include "config/config.h"
-#include "redisconn/redisconn.h"
 
 #include <openssl/crypto.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,11 +14,20 @@
 #define EMAIL_MAX    254
 #define PASSWORD_MIN 8
 #define PASSWORD_MAX 128
-/* Failed sign-ins tolerated per window before 429: per account, and per client address. */
-#define FAIL_WINDOW_SECONDS 900
-#define FAIL_LIMIT_ACCOUNT  5
-#define FAIL_LIMIT_CLIENT   50
-#define KEY_MAX             128
+/* Failed sign-ins tolerated per window before 429. Per (account, client address): the guesses one
+ * client gets at one account. Per account, from anywhere: a ceiling well above that, so a stranger
+ * guessing from one address locks only that address out, not the owner. Per client address: the
+ * guesses one client gets at all accounts together. */
+#define FAIL_WINDOW_SECONDS   900
+#define FAIL_LIMIT_PAIR       5
+#define FAIL_LIMIT_ACCOUNT    100
+#define FAIL_LIMIT_CLIENT     50
+#define SIGNUP_WINDOW_SECONDS 3600
+#define KEY_MAX               128
+#define KEY_PREFIX_PAIR       "bollard:signin:fail:pair:"
+#define KEY_PREFIX_ACCOUNT    "bollard:signin:fail:account:"
+#define KEY_PREFIX_CLIENT     "bollard:signin:fail:client:"
+#define KEY_PREFIX_SIGNUP     "bollard:signup:client:"
 
 struct account_ctx {
     struct http_exchange *ex;
@@ -27,9 +36,11 @@ struct account_ctx {
     void *auth_job;
     store_handle store_call;
     void *redis_call;
-    char account_key[KEY_MAX];
-    char client_key[KEY_MAX];
+    /* the counters this attempt was counted in: signin pair, account, client; signup client */
+    char keys[API_LIMIT_KEYS_MAX][KEY_MAX];
+    bool counted;
     char user_id[BASE_UUID_LEN + 1]; /* signin: the account found by email */
+    const char *password_hash;       /* signin: its hash (request pool), NULL when there is none */
 };
 
 static void ctx_wipe(struct account_ctx *c)
@@ -88,7 +99,10 @@ static struct account_ctx *read_credentials(struct http_exchange *ex, bool new_a
     struct account_ctx *c = h2o_mem_alloc_pool(&ex->req->pool, sizeof(*c));
     memset(c, 0, sizeof(*c));
     c->ex = ex;
-    for (size_t i = 0; i < email_len; i++) /* ASCII case-folding; the database lower()s again */
+    /* ASCII case-folding only; the database's lower() folds the rest (K U+212A to k, ...) and is the
+     * one authority on which account an email names: the account, the uniqueness check and the
+     * sign-in limits (keyed by the account's id) all go by it. */
+    for (size_t i = 0; i < email_len; i++)
         c->email[i] = (e[i] >= 'A' && e[i] <= 'Z') ? (char)(e[i] + 32) : e[i];
     memcpy(c->password, json_string_value(password), pw_bytes);
     json_decref(body);
@@ -160,46 +174,67 @@ static void respond_hasher_busy(struct http_exchange *ex)
                          NULL);
 }
 
+static void hash_new_password(struct account_ctx *c)
+{
+    c->auth_job = auth_hash_password(api_ctx(c->ex)->auth, c->password, on_password_hashed, c);
+    ctx_wipe(c);
+    if (c->auth_job == NULL)
+        respond_hasher_busy(c->ex);
+}
+
+static void on_signup_counted(void *arg, redisReply *reply, const char *err)
+{
+    struct account_ctx *c = arg;
+    c->redis_call = NULL;
+    long wait = api_limit_wait_seconds(reply, err);
+    if (wait > 0) {
+        ctx_wipe(c);
+        api_respond_too_many(c->ex, wait, "too many sign-ups from this address; retry later");
+        return;
+    }
+    hash_new_password(c);
+}
+
+/* Every sign-up that passes validation counts, whatever its outcome (a taken email too): the limit
+ * bounds the hashing and the accounts one client can cause. */
 void api_handle_signup(struct http_exchange *ex)
 {
     struct account_ctx *c = read_credentials(ex, true);
     if (c == NULL)
         return;
-    c->auth_job = auth_hash_password(api_ctx(ex)->auth, c->password, on_password_hashed, c);
-    ctx_wipe(c);
-    if (c->auth_job == NULL)
-        respond_hasher_busy(ex);
+    const struct api_context *a = api_ctx(ex);
+    if (a->redis == NULL || a->cfg->signup_limit_per_hour == 0) { /* bollard dev: no Redis, no limit */
+        hash_new_password(c);
+        return;
+    }
+    char ip[CLIENTADDR_TEXT_MAX];
+    api_client_ip(ex, ip);
+    api_limit_key(c->keys[0], KEY_MAX, KEY_PREFIX_SIGNUP, ip);
+    const char *keys[1] = {c->keys[0]};
+    const long limits[1] = {a->cfg->signup_limit_per_hour};
+    c->redis_call = api_limit_take(a->redis, keys, limits, 1, SIGNUP_WINDOW_SECONDS, on_signup_counted, c);
+    if (c->redis_call == NULL) /* Redis not connected: as without Redis */
+        hash_new_password(c);
 }
 
 /* ---- signin ---- */
 
-static void ignore_reply(void *arg, redisReply *reply, const char *err)
+static const char *const *signin_keys(struct account_ctx *c, const char *keys[API_LIMIT_KEYS_MAX])
 {
-    (void)arg;
-    (void)reply;
-    (void)err;
+    for (size_t i = 0; i < API_LIMIT_KEYS_MAX; i++)
+        keys[i] = c->keys[i];
+    return keys;
 }
 
-static void redis_fire(struct http_exchange *ex, const char *a0, const char *a1, const char *a2,
-                       const char *a3)
+/* Gives back this attempt's counts when it was not a failed guess: the (account, address) counter
+ * starts afresh after a success, the others only lose this attempt. */
+static void refund_attempt(struct account_ctx *c, bool succeeded)
 {
-    const char *argv[4] = {a0, a1, a2, a3};
-    int argc = a3 != NULL ? 4 : a2 != NULL ? 3 : 2;
-    redisconn_command(api_ctx(ex)->redis, ignore_reply, NULL, argc, argv, NULL);
-}
-
-static void record_failure(struct account_ctx *c)
-{
-    struct http_exchange *ex = c->ex;
-    if (api_ctx(ex)->redis == NULL || c->account_key[0] == '\0')
+    if (!c->counted)
         return;
-    char window[16];
-    snprintf(window, sizeof(window), "%d", FAIL_WINDOW_SECONDS);
-    /* Queued on one connection, so INCR and EXPIRE arrive in order; NX keeps the first window. */
-    redis_fire(ex, "INCR", c->account_key, NULL, NULL);
-    redis_fire(ex, "EXPIRE", c->account_key, window, "NX");
-    redis_fire(ex, "INCR", c->client_key, NULL, NULL);
-    redis_fire(ex, "EXPIRE", c->client_key, window, "NX");
+    const char *keys[API_LIMIT_KEYS_MAX];
+    api_limit_refund(api_ctx(c->ex)->redis, signin_keys(c, keys), succeeded ? 1 : 0, API_LIMIT_KEYS_MAX);
+    c->counted = false;
 }
 
 static void on_password_verified(void *arg, bool ok, const char *encoded, bool matched)
@@ -209,17 +244,67 @@ static void on_password_verified(void *arg, bool ok, const char *encoded, bool m
     c->auth_job = NULL;
     ctx_wipe(c);
     if (!ok) {
+        refund_attempt(c, false);
         http_respond_problem(c->ex, 500, "Internal Server Error", "cannot verify the password", NULL);
         return;
     }
-    if (!matched) {
-        record_failure(c);
+    if (!matched) { /* counted already, before the check */
         api_respond_unauthorized(c->ex, "invalid email or password");
         return;
     }
-    if (api_ctx(c->ex)->redis != NULL && c->account_key[0] != '\0')
-        redis_fire(c->ex, "DEL", c->account_key, NULL, NULL);
+    refund_attempt(c, true);
     respond_token(c, 200, c->user_id);
+}
+
+/* Unknown accounts are verified against a dummy hash: same time, same answer. */
+static void verify_password(struct account_ctx *c)
+{
+    c->auth_job =
+        auth_verify_password(api_ctx(c->ex)->auth, c->password_hash, c->password, on_password_verified, c);
+    if (c->auth_job == NULL) {
+        ctx_wipe(c);
+        refund_attempt(c, false);
+        respond_hasher_busy(c->ex);
+    }
+}
+
+static void on_attempt_counted(void *arg, redisReply *reply, const char *err)
+{
+    struct account_ctx *c = arg;
+    c->redis_call = NULL;
+    long wait = api_limit_wait_seconds(reply, err);
+    if (wait > 0) { /* even the right password waits now: nothing is hashed */
+        ctx_wipe(c);
+        api_respond_too_many(c->ex, wait, "too many failed sign-ins; retry later");
+        return;
+    }
+    c->counted = reply != NULL && reply->type == REDIS_REPLY_INTEGER;
+    verify_password(c);
+}
+
+/* The account's identity for the limits is the id the database found, so every spelling of its
+ * email that the database maps to it shares one allowance; an email that names no account is
+ * counted under its own (ASCII-folded) form. Keys hold digests, never the email or the address. */
+static void count_attempt(struct account_ctx *c, bool found)
+{
+    struct redisconn *redis = api_ctx(c->ex)->redis;
+    if (redis == NULL) { /* bollard dev: no Redis, no limits */
+        verify_password(c);
+        return;
+    }
+    char identity[EMAIL_MAX + 8], ip[CLIENTADDR_TEXT_MAX], pair[sizeof(identity) + CLIENTADDR_TEXT_MAX + 1];
+    snprintf(identity, sizeof(identity), found ? "id:%s" : "email:%s", found ? c->user_id : c->email);
+    api_client_ip(c->ex, ip);
+    snprintf(pair, sizeof(pair), "%s|%s", identity, ip);
+    api_limit_key(c->keys[0], KEY_MAX, KEY_PREFIX_PAIR, pair);
+    api_limit_key(c->keys[1], KEY_MAX, KEY_PREFIX_ACCOUNT, identity);
+    api_limit_key(c->keys[2], KEY_MAX, KEY_PREFIX_CLIENT, ip);
+    const char *keys[API_LIMIT_KEYS_MAX];
+    static const long limits[API_LIMIT_KEYS_MAX] = {FAIL_LIMIT_PAIR, FAIL_LIMIT_ACCOUNT, FAIL_LIMIT_CLIENT};
+    c->redis_call = api_limit_take(redis, signin_keys(c, keys), limits, API_LIMIT_KEYS_MAX,
+                                   FAIL_WINDOW_SECONDS, on_attempt_counted, c);
+    if (c->redis_call == NULL) /* Redis not connected: as without Redis */
+        verify_password(c);
 }
 
 static void on_user_found(void *arg, const struct store_result *r)
@@ -231,72 +316,15 @@ static void on_user_found(void *arg, const struct store_result *r)
         api_respond_store_status(c->ex, r->status);
         return;
     }
-    /* Unknown accounts are verified against a dummy hash: same time, same answer. */
-    const char *hash = r->status == STORE_OK ? r->password_hash : NULL;
-    if (r->status == STORE_OK)
+    bool found = r->status == STORE_OK;
+    if (found) {
         snprintf(c->user_id, sizeof(c->user_id), "%s", r->user_id);
-    c->auth_job = auth_verify_password(api_ctx(c->ex)->auth, hash, c->password, on_password_verified, c);
-    if (c->auth_job == NULL) {
-        ctx_wipe(c);
-        respond_hasher_busy(c->ex);
+        size_t n = strlen(r->password_hash);
+        char *hash = h2o_mem_alloc_pool(&c->ex->req->pool, n + 1);
+        memcpy(hash, r->password_hash, n + 1);
+        c->password_hash = hash;
     }
-}
-
-static void lookup_user(struct account_ctx *c)
-{
-    enum store_status immediate = STORE_OK;
-    c->store_call = store_user_by_email(api_ctx(c->ex)->store, c->email, on_user_found, c, &immediate);
-    if (c->store_call == NULL) {
-        ctx_wipe(c);
-        api_respond_store_status(c->ex, immediate);
-    }
-}
-
-static void on_ttl(void *arg, redisReply *reply, const char *err)
-{
-    (void)err;
-    struct account_ctx *c = arg;
-    c->redis_call = NULL;
-    long long ms = reply != NULL && reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1;
-    char retry[24];
-    snprintf(retry, sizeof(retry), "%lld", ms > 0 ? (ms + 999) / 1000 : (long long)FAIL_WINDOW_SECONDS);
-    ctx_wipe(c);
-    http_add_header(c->ex, "retry-after", retry);
-    http_respond_problem(c->ex, 429, "Too Many Requests", "too many failed sign-ins; retry later", NULL);
-}
-
-static long long reply_count(redisReply *arr, size_t i)
-{
-    if (arr == NULL || arr->type != REDIS_REPLY_ARRAY || i >= arr->elements)
-        return 0;
-    redisReply *e = arr->element[i];
-    return e->type == REDIS_REPLY_STRING ? strtoll(e->str, NULL, 10) : 0;
-}
-
-static void on_fail_counts(void *arg, redisReply *reply, const char *err)
-{
-    (void)err;
-    struct account_ctx *c = arg;
-    c->redis_call = NULL;
-    long long account = reply_count(reply, 0), client = reply_count(reply, 1);
-    const char *limited = account >= FAIL_LIMIT_ACCOUNT ? c->account_key
-                          : client >= FAIL_LIMIT_CLIENT ? c->client_key
-                                                        : NULL;
-    if (limited == NULL) { /* also when Redis failed: the slowdown is a defence layer, not a gate */
-        lookup_user(c);
-        return;
-    }
-    const char *argv[2] = {"PTTL", limited};
-    c->redis_call = redisconn_command(api_ctx(c->ex)->redis, on_ttl, c, 2, argv, NULL);
-    if (c->redis_call == NULL)
-        on_ttl(c, NULL, "not connected");
-}
-
-static void hex_sha256(const char *s, char out[2 * SHA256_DIGEST_LENGTH + 1])
-{
-    unsigned char d[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)s, strlen(s), d);
-    base_hex_encode(d, sizeof(d), out);
+    count_attempt(c, found);
 }
 
 void api_handle_signin(struct http_exchange *ex)
@@ -304,17 +332,10 @@ void api_handle_signin(struct http_exchange *ex)
     struct account_ctx *c = read_credentials(ex, false);
     if (c == NULL)
         return;
-    if (api_ctx(ex)->redis == NULL) { /* bollard dev: no Redis, no slowdown */
-        lookup_user(c);
-        return;
+    enum store_status immediate = STORE_OK;
+    c->store_call = store_user_by_email(api_ctx(ex)->store, c->email, on_user_found, c, &immediate);
+    if (c->store_call == NULL) {
+        ctx_wipe(c);
+        api_respond_store_status(ex, immediate);
     }
-    char digest[65], ip[64];
-    hex_sha256(c->email, digest); /* the key never holds the address itself */
-    api_client_ip(ex, ip, sizeof(ip));
-    snprintf(c->account_key, sizeof(c->account_key), "bollard:signin:fail:account:%s", digest);
-    snprintf(c->client_key, sizeof(c->client_key), "bollard:signin:fail:client:%s", ip);
-    const char *argv[3] = {"MGET", c->account_key, c->client_key};
-    c->redis_call = redisconn_command(api_ctx(ex)->redis, on_fail_counts, c, 3, argv, NULL);
-    if (c->redis_call == NULL)
-        lookup_user(c);
 }

@@ -13,6 +13,7 @@ struct redisconn;
 struct health;
 struct auth_loop;
 struct metrics_registry;
+struct clientaddr_proxies;
 
 /* What the handlers use on one event loop. pkg/app creates one per loop (and chooses the store's
  * back end); pkg/http hands it to every exchange as its opaque `app` pointer. */
@@ -23,7 +24,8 @@ struct api_context {
     struct health *health;
     struct auth_loop *auth; /* password hashing results land here */
     struct metrics_registry *registry;
-    const volatile int *shutting_down; /* process-wide: set on the first SIGTERM */
+    const struct clientaddr_proxies *trusted_proxies; /* TRUSTED_PROXIES; never NULL (maybe empty) */
+    const volatile int *shutting_down;                /* process-wide: set on the first SIGTERM */
 };
 
 /* Every route the API serves (health and metrics included), for the router and for the test that

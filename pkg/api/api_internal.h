@@ -8,6 +8,8 @@
 
 #include "api/api.h"
 #include "auth/auth.h"
+#include "clientaddr/clientaddr.h"
+#include "redisconn/redisconn.h"
 #include "store/store.h"
 #include "base/base.h"
 
@@ -61,7 +63,27 @@ bool api_errors_respond(struct http_exchange *ex, struct api_errors *e);
 void api_respond_store_status(struct http_exchange *ex, enum store_status st);
 void api_respond_unauthorized(struct http_exchange *ex, const char *detail);
 
-/* The client's address as text (IPv4-mapped IPv6 shown as IPv4). */
-void api_client_ip(struct http_exchange *ex, char *out, size_t cap);
+/* The client's address as text (IPv4-mapped IPv6 shown as IPv4): the TCP peer, or behind a proxy
+ * listed in TRUSTED_PROXIES the address it forwarded (pkg/clientaddr decides). */
+void api_client_ip(struct http_exchange *ex, char out[CLIENTADDR_TEXT_MAX]);
+
+/* Attempt limits (limits.c): fixed-window counters in Redis, checked and counted in one atomic step
+ * before a password is hashed. Keys hold digests, never an email or an address. */
+#define API_LIMIT_KEYS_MAX 3
+/* out = prefix + lower-case hex SHA-256 of text. */
+void api_limit_key(char *out, size_t cap, const char *prefix, const char *text);
+/* If any keys[i] has reached limits[i], nothing is counted and the reply is the wait in ms; else
+ * every key is incremented (a new one expires after window_seconds) and the reply is 0. Returns the
+ * redisconn handle, or NULL when the command cannot be sent (then cb is not called). */
+void *api_limit_take(struct redisconn *rc, const char *const *keys, const long *limits, size_t n,
+                     int window_seconds, redisconn_reply_cb cb, void *arg);
+/* From api_limit_take's reply: the seconds to wait (>= 1) when refused, else 0 — also when Redis
+ * failed, since the limits are a defence layer, not a gate. */
+long api_limit_wait_seconds(const redisReply *reply, const char *err);
+/* Undoes one counted attempt, not waited for: keys[0, n_clear) are deleted, the rest decremented
+ * (never below zero). */
+void api_limit_refund(struct redisconn *rc, const char *const *keys, size_t n_clear, size_t n);
+/* 429 + Retry-After, problem+json. */
+void api_respond_too_many(struct http_exchange *ex, long wait_seconds, const char *detail);
 
 #endif

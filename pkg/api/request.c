@@ -1,8 +1,8 @@
 /* Request-side helpers of pkg/api: JSON bodies, bearer tokens, validation, error answers. */
 #include "api/api_internal.h"
+#include "clientaddr/clientaddr.h"
 #include "config/config.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
@@ -200,20 +200,36 @@ void api_respond_store_status(struct http_exchange *ex, enum store_status st)
     }
 }
 
-void api_client_ip(struct http_exchange *ex, char *out, size_t cap)
+/* The last `max` values of one request header, in the order received: the right-most hops are the
+ * ones a proxy wrote, so when there are more fields than room it is the left-most that are dropped. */
+static size_t header_fields(const h2o_req_t *req, const char *name, size_t name_len,
+                            struct clientaddr_field *out, size_t max)
 {
+    size_t total = 0, n = 0;
+    for (ssize_t i = -1; (i = h2o_find_header_by_str(&req->headers, name, name_len, i)) != -1;)
+        total++;
+    for (ssize_t i = -1, k = 0; (i = h2o_find_header_by_str(&req->headers, name, name_len, i)) != -1; k++) {
+        if ((size_t)k + max < total)
+            continue;
+        out[n].value = req->headers.entries[i].value.base;
+        out[n].len = req->headers.entries[i].value.len;
+        n++;
+    }
+    return n;
+}
+
+void api_client_ip(struct http_exchange *ex, char out[CLIENTADDR_TEXT_MAX])
+{
+    /* A proxy chain rarely adds more than a few fields (each may list several hops). */
+    enum { FIELDS_MAX = 16 };
     struct sockaddr_storage ss;
     socklen_t len = ex->req->conn->callbacks->get_peername(ex->req->conn, (struct sockaddr *)&ss);
-    snprintf(out, cap, "unknown");
-    if (len == 0)
-        return;
-    if (ss.ss_family == AF_INET) {
-        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out, (socklen_t)cap);
-    } else if (ss.ss_family == AF_INET6) {
-        struct in6_addr *a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
-        if (IN6_IS_ADDR_V4MAPPED(a))
-            inet_ntop(AF_INET, &a->s6_addr[12], out, (socklen_t)cap);
-        else
-            inet_ntop(AF_INET6, a, out, (socklen_t)cap);
+    struct clientaddr_field xff[FIELDS_MAX], fwd[FIELDS_MAX];
+    size_t n_xff = 0, n_fwd = 0;
+    const struct clientaddr_proxies *trusted = api_ctx(ex)->trusted_proxies;
+    if (clientaddr_proxies_count(trusted) > 0) {
+        n_xff = header_fields(ex->req, H2O_STRLIT("x-forwarded-for"), xff, FIELDS_MAX);
+        n_fwd = header_fields(ex->req, H2O_STRLIT("forwarded"), fwd, FIELDS_MAX);
     }
+    clientaddr_resolve(trusted, len > 0 ? (const struct sockaddr *)&ss : NULL, xff, n_xff, fwd, n_fwd, out);
 }

@@ -2,6 +2,7 @@
 #include "api/api.h"
 #include "auth/auth.h"
 #include "base/base.h"
+#include "clientaddr/clientaddr.h"
 #include "health/health.h"
 #include "http/http.h"
 #include "log/log.h"
@@ -30,7 +31,8 @@ struct app {
     struct auth_hasher *hasher;
     struct app_loop *loops;
     size_t n_loops;
-    volatile int shutting_down; /* 1 from the first SIGTERM on; read by readiness */
+    struct clientaddr_proxies *trusted_proxies; /* TRUSTED_PROXIES, parsed once, read by every loop */
+    volatile int shutting_down;                 /* 1 from the first SIGTERM on; read by readiness */
 };
 
 static void observe_request(void *arg, size_t route_index, h2o_iovec_t method, int status,
@@ -87,6 +89,7 @@ static bool app_loop_init(void *arg, size_t index, struct http_loop *loop, char 
     struct app_loop *l = &app->loops[index];
     l->api.cfg = cfg;
     l->api.registry = app->registry;
+    l->api.trusted_proxies = app->trusted_proxies;
     l->api.shutting_down = &app->shutting_down;
     l->shard = metrics_shard(app->registry, index);
     loop->app = &l->api;
@@ -176,6 +179,12 @@ int app_main(const struct config *cfg, int argc, char **argv)
         log_printf(LOG_ERROR, "out of memory at start-up");
         goto done;
     }
+    char why[BASE_WHY_MAX];
+    app.trusted_proxies = clientaddr_proxies_parse(cfg->trusted_proxies, why, sizeof(why));
+    if (app.trusted_proxies == NULL) { /* pkg/config validated it: only out of memory gets here */
+        log_printf(LOG_ERROR, "TRUSTED_PROXIES: %s", why);
+        goto done;
+    }
     const struct server_app sa = {
         .app = &app,
         .router = app.router,
@@ -188,6 +197,7 @@ int app_main(const struct config *cfg, int argc, char **argv)
     rc = server_run(cfg, &sa);
 done:
     free(app.loops);
+    clientaddr_proxies_free(app.trusted_proxies);
     auth_hasher_destroy(app.hasher);
     metrics_registry_destroy(app.registry);
     http_router_destroy(app.router);

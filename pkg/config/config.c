@@ -1,5 +1,6 @@
 #include "config/config.h"
 #include "base/base.h"
+#include "clientaddr/clientaddr.h"
 #include "log/log.h"
 #include "url/url.h"
 
@@ -92,6 +93,11 @@ static const struct config_var config_vars[] = {
      "lifetime of issued access tokens"},
     {"PASSWORD_HASH_THREADS", VAR_INT, 0, ROLES_SERVE, FIELD(password_hash_threads), "2", 1, 64,
      "threads hashing passwords (argon2id) off the event loops"},
+    {"TRUSTED_PROXIES", VAR_STRING, 0, ROLES_SERVE, FIELD(trusted_proxies), NULL, 0, 0,
+     "CIDRs of proxies whose X-Forwarded-For/Forwarded name the client, comma-separated (e.g. "
+     "10.0.0.0/8,fd00::/8)"},
+    {"SIGNUP_LIMIT_PER_HOUR", VAR_INT, 0, ROLES_SERVE, FIELD(signup_limit_per_hour), "30", 0, 1000000,
+     "sign-ups per client address per hour before 429; 0 = no limit"},
     {"WORKER_CONCURRENCY", VAR_INT, 0, ROLES_WORK, FIELD(worker_concurrency), "16", 1, 256,
      "webhook deliveries in flight per worker process"},
     {"WORKER_HEARTBEAT_FILE", VAR_STRING, 0, ROLES_WORK, FIELD(worker_heartbeat_file),
@@ -390,6 +396,15 @@ static void validate_origins(struct loader *ld, const char *list)
     }
 }
 
+static void validate_trusted_proxies(struct loader *ld, const char *list)
+{
+    char why[BASE_WHY_MAX];
+    struct clientaddr_proxies *p = clientaddr_proxies_parse(list, why, sizeof(why));
+    if (p == NULL)
+        problem(ld, "TRUSTED_PROXIES", "%s", why);
+    clientaddr_proxies_free(p);
+}
+
 int config_load(struct config *cfg, unsigned roles, config_lookup_fn lookup, void *lookup_ctx, FILE *err)
 {
     struct loader ld = {.lookup = lookup, .ctx = lookup_ctx, .err = err, .problems = 0};
@@ -502,6 +517,8 @@ int config_load(struct config *cfg, unsigned roles, config_lookup_fn lookup, voi
         validate_redis_url(&ld, cfg->redis_url);
     if (cfg->frontend_url != NULL)
         validate_origins(&ld, cfg->frontend_url);
+    if (cfg->trusted_proxies != NULL)
+        validate_trusted_proxies(&ld, cfg->trusted_proxies);
     if ((roles & ROLES_SERVE) && cfg->shutdown_drain_seconds >= cfg->shutdown_timeout_seconds &&
         cfg->shutdown_timeout_seconds > 0)
         problem(&ld, "SHUTDOWN_DRAIN_SECONDS", "must be below SHUTDOWN_TIMEOUT_SECONDS");
@@ -539,10 +556,11 @@ void config_free(struct config *cfg)
     free_secret(cfg->secret_key);
     free_secret(cfg->redis_url);
     free(cfg->frontend_url);
+    free(cfg->trusted_proxies);
     free(cfg->worker_heartbeat_file);
     free(cfg->pod_name);
     cfg->database_url = cfg->secret_key = cfg->redis_url = NULL;
-    cfg->frontend_url = cfg->worker_heartbeat_file = cfg->pod_name = NULL;
+    cfg->frontend_url = cfg->trusted_proxies = cfg->worker_heartbeat_file = cfg->pod_name = NULL;
 }
 
 void config_print_help(FILE *out)

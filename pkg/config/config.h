@@ -46,6 +46,8 @@ struct config {
     char *frontend_url;  /* comma-separated origins allowed by CORS; NULL = none */
     int jwt_expiration_days;
     int password_hash_threads;
+    char *trusted_proxies;     /* TRUSTED_PROXIES: comma-separated CIDRs (validated); NULL = none */
+    int signup_limit_per_hour; /* sign-ups per client address per hour; 0 = no limit */
 
     /* worker */
     int worker_concurrency;

@@ -51,6 +51,10 @@ def test_missing_required_variable_exits_78_naming_it(var):
     ("SHUTDOWN_DRAIN_SECONDS", "30"),  # not below SHUTDOWN_TIMEOUT_SECONDS
     ("FRONTEND_URL", "https://app.example.com/path"),
     ("ACCESS_LOG", "maybe"),
+    ("TRUSTED_PROXIES", "10.0.0.0/33"),
+    ("TRUSTED_PROXIES", "10.0.0.1/8"),  # host bits set: a typo more often than not
+    ("TRUSTED_PROXIES", "proxy.internal"),
+    ("SIGNUP_LIMIT_PER_HOUR", "-1"),
 ])
 def test_invalid_value_exits_78_naming_the_variable_only(var, value):
     out = harness.run(["api"], valid_env(**{var: value}), timeout=10)
@@ -120,7 +124,7 @@ def test_help_lists_every_variable_and_version():
     assert out.returncode == 0
     for var in ("DATABASE_URL", "SECRET_KEY", "REDIS_URL", "ENVIRONMENT", "LOG_LEVEL", "PORT", "API_THREADS",
                 "SHUTDOWN_DRAIN_SECONDS", "SHUTDOWN_TIMEOUT_SECONDS", "FRONTEND_URL", "JWT_EXPIRATION_DAYS",
-                "WORKER_CONCURRENCY", "MIGRATE_CONNECT_TIMEOUT_SECONDS"):
+                "WORKER_CONCURRENCY", "MIGRATE_CONNECT_TIMEOUT_SECONDS", "TRUSTED_PROXIES", "SIGNUP_LIMIT_PER_HOUR"):
         assert var in out.stdout, var
     v = harness.run(["--version"], {"PATH": "/usr/bin:/bin"}, timeout=10)
     assert v.returncode == 0 and v.stdout.startswith("bollard ") and "git " in v.stdout

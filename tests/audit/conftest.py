@@ -1,24 +1,9 @@
 """Fixtures for the audit findings: a migrated database and a `bollard api` per module."""
 import pytest
 
-import harness
-
-
-def start_api(pg, redis, name, **env_extra):
-    url = pg.new_database("audit_" + name)
-    env = harness.base_env(pg, redis, DATABASE_URL=url, ACCESS_LOG="false", **env_extra)
-    out = harness.run(["migrate"], env, timeout=60)
-    assert out.returncode == 0, out.stderr
-    b = harness.Bollard.api(env)
-    harness.wait_until(lambda: harness.get(b.url("/health/ready"))[0] == 200, timeout=15, what="ready")
-    b.db_url = url
-    return b
-
-
-def stop_api(b):
-    b.signal()
-    assert b.wait(20) == 0
-    b.assert_sanitizers_clean()
+# Defined in auditlib: a test module that imports them from `conftest` gets whichever conftest.py
+# pytest imported first under that name (tests/tasks/conftest.py in a full run), not this one.
+from auditlib import start_api, stop_api  # noqa: F401
 
 
 @pytest.fixture(scope="module")

@@ -73,6 +73,8 @@ static void test_valid_config_has_defaults(void **state)
     assert_true(cfg.api_threads >= 1);
     assert_int_equal(cfg.environment, CONFIG_ENV_PRODUCTION);
     assert_int_equal(cfg.log_level, LOG_INFO);
+    assert_int_equal(cfg.signup_limit_per_hour, 30);
+    assert_null(cfg.trusted_proxies);
     config_free(&cfg);
 }
 
@@ -162,6 +164,23 @@ static void test_drain_below_timeout_and_origins(void **state)
     assert_non_null(strstr(msgs, "FRONTEND_URL"));
 }
 
+static void test_trusted_proxies(void **state)
+{
+    (void)state;
+    struct fake_env env;
+    struct config cfg;
+    char msgs[2048] = "";
+    valid_env(&env);
+    env_set(&env, "TRUSTED_PROXIES", "10.0.0.0/8, fd00::/8");
+    assert_int_equal(load(&env, CONFIG_ROLE_API, &cfg, msgs, sizeof(msgs)), 0);
+    assert_string_equal(cfg.trusted_proxies, "10.0.0.0/8, fd00::/8");
+    config_free(&cfg);
+    env_set(&env, "TRUSTED_PROXIES", "10.0.0.0/8, 10.1.0.0/99");
+    assert_int_equal(load(&env, CONFIG_ROLE_API, &cfg, msgs, sizeof(msgs)), 1);
+    assert_non_null(strstr(msgs, "config: TRUSTED_PROXIES: entry 2"));
+    assert_null(strstr(msgs, "10.1.0.0"));
+}
+
 static void test_request_id_rules(void **state)
 {
     (void)state;
@@ -215,6 +234,7 @@ int main(void)
         cmocka_unit_test(test_sqlite_only_in_dev),
         cmocka_unit_test(test_alias_and_conflict),
         cmocka_unit_test(test_drain_below_timeout_and_origins),
+        cmocka_unit_test(test_trusted_proxies),
         cmocka_unit_test(test_request_id_rules),
         cmocka_unit_test(test_max_connections),
     };
