@@ -14,6 +14,7 @@ struct health;
 struct auth_loop;
 struct metrics_registry;
 struct clientaddr_proxies;
+struct outbound;
 
 /* What the handlers use on one event loop. pkg/app creates one per loop (and chooses the store's
  * back end); pkg/http hands it to every exchange as its opaque `app` pointer. */
@@ -26,6 +27,8 @@ struct api_context {
     struct metrics_registry *registry;
     const struct clientaddr_proxies *trusted_proxies; /* TRUSTED_PROXIES; never NULL (maybe empty) */
     const volatile int *shutting_down;                /* process-wide: set on the first SIGTERM */
+    struct outbound *outbound; /* the assistant's provider calls; NULL when chat is off */
+    size_t chats_inflight;     /* this loop's chats not yet answered (CHAT_MAX_INFLIGHT) */
 };
 
 /* Every route the API serves (health and metrics included), for the router and for the test that

@@ -40,6 +40,11 @@ void api_user_tasks_toggle(struct http_exchange *ex);
 void api_handle_webhook_create(struct http_exchange *ex);
 void api_handle_webhook_list(struct http_exchange *ex);
 void api_handle_webhook_delete(struct http_exchange *ex);
+void api_chat(struct http_exchange *ex);
+void api_user_chat(struct http_exchange *ex);
+void api_conversations_list(struct http_exchange *ex);
+void api_conversation_messages(struct http_exchange *ex);
+void api_conversation_delete(struct http_exchange *ex);
 
 /* Reads the body as one JSON object (Content-Type application/json). On failure it has answered
  * 415 or 400 and returns NULL. */

@@ -185,6 +185,11 @@ static const struct http_route routes[] = {
     {"POST", "/api/{user_id}/webhooks", api_handle_webhook_create},
     {"GET", "/api/{user_id}/webhooks", api_handle_webhook_list},
     {"DELETE", "/api/{user_id}/webhooks/{webhook_id}", api_handle_webhook_delete},
+    {"POST", "/api/chat", api_chat},
+    {"POST", "/api/{user_id}/chat", api_user_chat},
+    {"GET", "/api/{user_id}/conversations", api_conversations_list},
+    {"GET", "/api/{user_id}/conversations/{conversation_id}", api_conversation_messages},
+    {"DELETE", "/api/{user_id}/conversations/{conversation_id}", api_conversation_delete},
 };
 
 const struct http_route *api_routes(size_t *count)

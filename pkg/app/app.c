@@ -3,16 +3,20 @@
 #include "auth/auth.h"
 #include "base/base.h"
 #include "clientaddr/clientaddr.h"
+#include "config/config.h"
 #include "health/health.h"
 #include "http/http.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
+#include "outbound/outbound.h"
 #include "pgpool/pgpool.h"
 #include "redisconn/redisconn.h"
 #include "server/server.h"
 #include "store/store.h"
 
 #include <stdlib.h>
+
+#include <curl/curl.h>
 #include <string.h>
 
 #define HASH_QUEUE_MAX 256 /* password hashing jobs waiting for a thread, process-wide */
@@ -112,6 +116,14 @@ static bool app_loop_init(void *arg, size_t index, struct http_loop *loop, char 
         base_why(why, cap, "out of memory");
         return false;
     }
+    if (cfg->llm_provider != CONFIG_LLM_NONE) {
+        /* one provider transfer per chat in flight, at most */
+        l->api.outbound = outbound_create(loop->loop, cfg->chat_max_inflight);
+        if (l->api.outbound == NULL) {
+            base_why(why, cap, "cannot set up outbound HTTP (libcurl)");
+            return false;
+        }
+    }
     l->api.health = health_create(loop->loop, l->api.store, l->api.redis, cfg->health_check_timeout_ms,
                                   cfg->health_cache_ms);
     if (l->api.health == NULL) {
@@ -146,6 +158,7 @@ static void app_loop_dispose(void *arg, size_t index)
     struct app *app = arg;
     struct app_loop *l = &app->loops[index];
     health_destroy(l->api.health);
+    outbound_destroy(l->api.outbound);
     auth_loop_destroy(l->api.auth);
     redisconn_destroy(l->api.redis);
     store_destroy(l->api.store);
@@ -166,6 +179,12 @@ int app_main(const struct config *cfg, int argc, char **argv)
     (void)argv;
     int rc = BASE_EXIT_FAILURE;
     struct app app = {.cfg = cfg, .n_loops = (size_t)cfg->api_threads};
+    /* before any thread: curl's global set-up is not thread-safe (reference-counted, so `bollard
+     * dev`'s own earlier call is fine) */
+    if (cfg->llm_provider != CONFIG_LLM_NONE && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        log_printf(LOG_ERROR, "cannot initialise libcurl");
+        return BASE_EXIT_FAILURE;
+    }
     size_t n_routes = 0;
     const struct http_route *routes = api_routes(&n_routes);
     app.router = http_router_create(routes, n_routes);
@@ -201,5 +220,7 @@ done:
     auth_hasher_destroy(app.hasher);
     metrics_registry_destroy(app.registry);
     http_router_destroy(app.router);
+    if (cfg->llm_provider != CONFIG_LLM_NONE)
+        curl_global_cleanup();
     return rc;
 }

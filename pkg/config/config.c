@@ -31,7 +31,16 @@
 #define MAX_CONNECTIONS_NO_LIMIT 1024
 #define MAX_CONNECTIONS_MAX      1000000
 
-enum var_type { VAR_SECRET, VAR_STRING, VAR_INT, VAR_LONG, VAR_BOOL, VAR_ENVIRONMENT, VAR_LOG_LEVEL };
+enum var_type {
+    VAR_SECRET,
+    VAR_STRING,
+    VAR_INT,
+    VAR_LONG,
+    VAR_BOOL,
+    VAR_ENVIRONMENT,
+    VAR_LOG_LEVEL,
+    VAR_DOUBLE
+};
 
 struct config_var {
     const char *name;
@@ -118,6 +127,46 @@ static const struct config_var config_vars[] = {
      "120", 1, 3600, "how long migrate waits for another runner's advisory lock"},
     {"MIGRATE_STATEMENT_TIMEOUT_SECONDS", VAR_INT, 0, CONFIG_ROLE_MIGRATE,
      FIELD(migrate_statement_timeout_seconds), "300", 1, 86400, "statement_timeout for each migration"},
+    /* The assistant (CONTRACT §8). Optional as a whole: without LLM_PROVIDER the chat routes answer 503. */
+    {"LLM_PROVIDER", VAR_STRING, 0, ROLES_SERVE, FIELD(llm_provider_text), NULL, 0, 0,
+     "assistant model provider: GROQ | OPENROUTER | OPENAI (any OpenAI-compatible server); unset = chat off"},
+    {"GROQ_API_KEY", VAR_SECRET, 0, ROLES_SERVE, FIELD(groq_api_key), NULL, 0, 0,
+     "Groq API key (required with LLM_PROVIDER=GROQ)"},
+    {"GROQ_BASE_URL", VAR_STRING, 0, ROLES_SERVE, FIELD(groq_base_url), "https://api.groq.com", 0, 0,
+     "Groq base URL (/openai/v1 is added when it has no path)"},
+    {"GROQ_MODEL", VAR_STRING, 0, ROLES_SERVE, FIELD(groq_model), "openai/gpt-oss-20b", 0, 0, "Groq model"},
+    {"OPENROUTER_API_KEY", VAR_SECRET, 0, ROLES_SERVE, FIELD(openrouter_api_key), NULL, 0, 0,
+     "OpenRouter API key (required with LLM_PROVIDER=OPENROUTER)"},
+    {"OPENROUTER_BASE_URL", VAR_STRING, 0, ROLES_SERVE, FIELD(openrouter_base_url),
+     "https://openrouter.ai/api/v1", 0, 0, "OpenRouter base URL"},
+    {"OPENROUTER_MODEL", VAR_STRING, 0, ROLES_SERVE, FIELD(openrouter_model), "openai/gpt-oss-20b", 0, 0,
+     "OpenRouter model"},
+    {"OPENROUTER_REFERER", VAR_STRING, 0, ROLES_SERVE, FIELD(openrouter_referer), NULL, 0, 0,
+     "OpenRouter attribution: sent as HTTP-Referer"},
+    {"OPENROUTER_TITLE", VAR_STRING, 0, ROLES_SERVE, FIELD(openrouter_title), NULL, 0, 0,
+     "OpenRouter attribution: sent as X-Title"},
+    {"LLM_API_KEY", VAR_SECRET, 0, ROLES_SERVE, FIELD(llm_api_key), NULL, 0, 0,
+     "API key of the LLM_PROVIDER=OPENAI server (optional: local servers need none)"},
+    {"LLM_BASE_URL", VAR_STRING, 0, ROLES_SERVE, FIELD(llm_base_url), NULL, 0, 0,
+     "base URL of the OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1 (required with OPENAI)"},
+    {"LLM_MODEL", VAR_STRING, 0, ROLES_SERVE, FIELD(llm_model), NULL, 0, 0,
+     "model name for LLM_PROVIDER=OPENAI (required with OPENAI)"},
+    {"AGENT_NAME", VAR_STRING, 0, ROLES_SERVE, FIELD(agent_name), "TodoAssistant", 0, 0,
+     "the assistant's name, told to the model"},
+    {"AGENT_INSTRUCTIONS", VAR_STRING, 0, ROLES_SERVE, FIELD(agent_instructions), NULL, 0, 0,
+     "system instructions for the model (default: built-in todo-assistant instructions)"},
+    {"MAX_TOKENS", VAR_INT, 0, ROLES_SERVE, FIELD(max_tokens), "2000", 1, 200000,
+     "max_tokens of each model answer"},
+    {"TEMPERATURE", VAR_DOUBLE, 0, ROLES_SERVE, FIELD(temperature), "0.7", 0, 2,
+     "sampling temperature, 0 to 2"},
+    {"LLM_TIMEOUT_MS", VAR_INT, 0, ROLES_SERVE, FIELD(llm_timeout_ms), "60000", 100, 600000,
+     "bound on one chat's provider calls together; past it the chat answers 504"},
+    {"CHAT_MAX_TOOL_ROUNDS", VAR_INT, 0, ROLES_SERVE, FIELD(chat_max_tool_rounds), "5", 1, 20,
+     "model calls with tool results per chat message"},
+    {"CHAT_HISTORY_MESSAGES", VAR_INT, 0, ROLES_SERVE, FIELD(chat_history_messages), "20", 0, 200,
+     "earlier messages of the conversation sent to the model"},
+    {"CHAT_MAX_INFLIGHT", VAR_INT, 0, ROLES_SERVE, FIELD(chat_max_inflight), "256", 1, 100000,
+     "chats in flight per event-loop thread before 503 + Retry-After"},
 };
 
 #define N_VARS (sizeof(config_vars) / sizeof(config_vars[0]))
@@ -127,6 +176,13 @@ static const char *const environment_names[] = {"dev", "staging", "production"};
 const char *config_environment_name(enum config_environment env)
 {
     return env <= CONFIG_ENV_PRODUCTION ? environment_names[env] : "unknown";
+}
+
+static const char *const llm_provider_names[] = {"none", "GROQ", "OPENROUTER", "OPENAI"};
+
+const char *config_llm_provider_name(enum config_llm_provider p)
+{
+    return p <= CONFIG_LLM_OPENAI ? llm_provider_names[p] : "unknown";
 }
 
 static const char *process_lookup(const char *name, void *ctx)
@@ -405,6 +461,77 @@ static void validate_trusted_proxies(struct loader *ld, const char *list)
     clientaddr_proxies_free(p);
 }
 
+static bool is_http_url(const char *url)
+{
+    return (strncmp(url, "http://", 7) == 0 && url[7] != '\0' && url[7] != '/') ||
+           (strncmp(url, "https://", 8) == 0 && url[8] != '\0' && url[8] != '/');
+}
+
+/* LLM_PROVIDER picks one provider's key, base URL and model (CONTRACT §8). A provider without its key is
+ * a missing secret (exit 78); unset, chat stays off and nothing else is required. */
+static void resolve_llm(struct loader *ld, struct config *cfg)
+{
+    cfg->llm_provider = CONFIG_LLM_NONE;
+    if (cfg->llm_provider_text == NULL)
+        return;
+    const char *t = cfg->llm_provider_text;
+    const char *base = NULL, *base_var = NULL;
+    if (strcasecmp(t, "GROQ") == 0) {
+        cfg->llm_provider = CONFIG_LLM_GROQ;
+        cfg->chat_api_key = cfg->groq_api_key;
+        cfg->chat_model = cfg->groq_model;
+        base = cfg->groq_base_url;
+        base_var = "GROQ_BASE_URL";
+        if (cfg->groq_api_key == NULL)
+            problem(ld, "GROQ_API_KEY",
+                    "is required with LLM_PROVIDER=GROQ (set GROQ_API_KEY or GROQ_API_KEY_FILE)");
+    } else if (strcasecmp(t, "OPENROUTER") == 0) {
+        cfg->llm_provider = CONFIG_LLM_OPENROUTER;
+        cfg->chat_api_key = cfg->openrouter_api_key;
+        cfg->chat_model = cfg->openrouter_model;
+        base = cfg->openrouter_base_url;
+        base_var = "OPENROUTER_BASE_URL";
+        if (cfg->openrouter_api_key == NULL)
+            problem(ld, "OPENROUTER_API_KEY",
+                    "is required with LLM_PROVIDER=OPENROUTER (set OPENROUTER_API_KEY or "
+                    "OPENROUTER_API_KEY_FILE)");
+    } else if (strcasecmp(t, "OPENAI") == 0) {
+        cfg->llm_provider = CONFIG_LLM_OPENAI;
+        cfg->chat_api_key = cfg->llm_api_key;
+        cfg->chat_model = cfg->llm_model;
+        base = cfg->llm_base_url;
+        base_var = "LLM_BASE_URL";
+        if (cfg->llm_base_url == NULL)
+            problem(ld, "LLM_BASE_URL",
+                    "is required with LLM_PROVIDER=OPENAI (e.g. http://127.0.0.1:8080/v1)");
+        if (cfg->llm_model == NULL)
+            problem(ld, "LLM_MODEL", "is required with LLM_PROVIDER=OPENAI");
+    } else {
+        problem(ld, "LLM_PROVIDER", "must be one of GROQ, OPENROUTER, OPENAI (or unset)");
+        return;
+    }
+    if (base == NULL)
+        return;
+    if (!is_http_url(base)) {
+        problem(ld, base_var, "must be an http:// or https:// URL");
+        return;
+    }
+    size_t len = strlen(base);
+    while (len > 0 && base[len - 1] == '/')
+        len--;
+    const char *host = strstr(base, "://") + 3;
+    bool has_path = memchr(host, '/', len - (size_t)(host - base)) != NULL;
+    /* The seeds' GROQ_BASE_URL default is the bare host; its OpenAI-compatible API lives under /openai/v1. */
+    const char *suffix = cfg->llm_provider == CONFIG_LLM_GROQ && !has_path ? "/openai/v1" : "";
+    size_t cap = len + strlen(suffix) + 1;
+    cfg->chat_base_url = malloc(cap);
+    if (cfg->chat_base_url == NULL) {
+        problem(ld, base_var, "out of memory");
+        return;
+    }
+    snprintf(cfg->chat_base_url, cap, "%.*s%s", (int)len, base, suffix);
+}
+
 int config_load(struct config *cfg, unsigned roles, config_lookup_fn lookup, void *lookup_ctx, FILE *err)
 {
     struct loader ld = {.lookup = lookup, .ctx = lookup_ctx, .err = err, .problems = 0};
@@ -503,6 +630,16 @@ int config_load(struct config *cfg, unsigned roles, config_lookup_fn lookup, voi
                 cfg->log_level = (int)level;
             break;
         }
+        case VAR_DOUBLE: {
+            char *end = NULL;
+            errno = 0;
+            double d = strtod(text, &end);
+            if (errno != 0 || end == text || *end != '\0' || !(d >= (double)v->min && d <= (double)v->max))
+                problem(&ld, v->name, "must be a number from %ld to %ld", v->min, v->max);
+            else
+                *(double *)field = d;
+            break;
+        }
         case VAR_SECRET:
             break;
         }
@@ -524,6 +661,8 @@ int config_load(struct config *cfg, unsigned roles, config_lookup_fn lookup, voi
         problem(&ld, "SHUTDOWN_DRAIN_SECONDS", "must be below SHUTDOWN_TIMEOUT_SECONDS");
     if ((roles & CONFIG_ROLE_DEV) && environment_known && cfg->environment != CONFIG_ENV_DEV)
         problem(&ld, "ENVIRONMENT", "`bollard dev` runs only with ENVIRONMENT=dev");
+    if (roles & ROLES_SERVE)
+        resolve_llm(&ld, cfg);
     if (cfg->api_threads == 0)
         cfg->api_threads = usable_cpus();
     if ((roles & ROLES_SERVE) && cfg->max_connections == 0) {
@@ -557,6 +696,19 @@ void config_free(struct config *cfg)
     free_secret(cfg->redis_url);
     free(cfg->frontend_url);
     free(cfg->trusted_proxies);
+    free_secret(cfg->groq_api_key);
+    free_secret(cfg->openrouter_api_key);
+    free_secret(cfg->llm_api_key);
+    char **strings[] = {&cfg->llm_provider_text,   &cfg->groq_base_url,      &cfg->groq_model,
+                        &cfg->openrouter_base_url, &cfg->openrouter_model,   &cfg->llm_base_url,
+                        &cfg->llm_model,           &cfg->openrouter_referer, &cfg->openrouter_title,
+                        &cfg->agent_name,          &cfg->agent_instructions, &cfg->chat_base_url};
+    for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
+        free(*strings[i]);
+        *strings[i] = NULL;
+    }
+    cfg->groq_api_key = cfg->openrouter_api_key = cfg->llm_api_key = NULL;
+    cfg->chat_api_key = cfg->chat_model = NULL;
     free(cfg->worker_heartbeat_file);
     free(cfg->pod_name);
     cfg->database_url = cfg->secret_key = cfg->redis_url = NULL;

@@ -17,6 +17,9 @@ enum config_role {
 
 enum config_environment { CONFIG_ENV_DEV, CONFIG_ENV_STAGING, CONFIG_ENV_PRODUCTION };
 
+/* The assistant's model provider (CONTRACT §8): any OpenAI-compatible Chat Completions server. */
+enum config_llm_provider { CONFIG_LLM_NONE, CONFIG_LLM_GROQ, CONFIG_LLM_OPENROUTER, CONFIG_LLM_OPENAI };
+
 struct config {
     /* secrets: never logged, never echoed */
     char *database_url;
@@ -58,6 +61,35 @@ struct config {
     bool webhook_allow_private;
     char *pod_name;
 
+    /* the assistant (chat and MCP, CONTRACT §8-§9); the three keys are secrets */
+    char *llm_provider_text; /* LLM_PROVIDER as given */
+    char *groq_api_key;
+    char *openrouter_api_key;
+    char *llm_api_key;
+    char *groq_base_url;
+    char *groq_model;
+    char *openrouter_base_url;
+    char *openrouter_model;
+    char *llm_base_url;
+    char *llm_model;
+    char *openrouter_referer;
+    char *openrouter_title;
+    char *agent_name;
+    char *agent_instructions; /* NULL: the built-in instructions */
+    int max_tokens;
+    double temperature;
+    int llm_timeout_ms;
+    int chat_max_tool_rounds;
+    int chat_history_messages;
+    int chat_max_inflight; /* chats in flight per event-loop thread before 503 */
+    /* resolved from the above by config_load: what the chat client uses. chat_api_key,
+     * chat_model point into the fields above (not separately owned); chat_base_url is owned and
+     * ends without a slash (Groq's /openai/v1 added when its URL has no path). */
+    enum config_llm_provider llm_provider;
+    const char *chat_api_key;
+    const char *chat_model;
+    char *chat_base_url;
+
     /* the binary's own identity (for /metrics' bollard_build_info): not from the environment;
      * cmd/bollard/main.c, the one file compiled with the version, sets them after loading */
     const char *build_version;
@@ -84,6 +116,8 @@ void config_free(struct config *cfg);
 void config_print_help(FILE *out);
 
 const char *config_environment_name(enum config_environment env);
+/* "GROQ", "OPENROUTER", "OPENAI", or "none". */
+const char *config_llm_provider_name(enum config_llm_provider p);
 
 /* SO_RCVBUF of client connections (pkg/server sets it on the listeners; the kernel doubles it for
  * its bookkeeping): without it the kernel's autotuning may queue megabytes per connection, and h2o

@@ -193,3 +193,53 @@ store_handle store_webhook_delete(struct store *s, const char *user_id, const ch
     struct store_call c = {.op = STORE_OP_WEBHOOK_DELETE, .args = {user_id, webhook_id}, .nargs = 2};
     return submit(s, &c, cb, arg, immediate);
 }
+
+/* args: user_id, conversation_id (NULL: a new one) */
+store_handle store_conversation_open(struct store *s, const char *user_id, const char *conversation_id,
+                                     store_cb cb, void *arg, enum store_status *immediate)
+{
+    struct store_call c = {.op = STORE_OP_CONVERSATION_OPEN, .args = {user_id, conversation_id}, .nargs = 2};
+    return submit(s, &c, cb, arg, immediate);
+}
+
+/* args: user_id, conversation_id, messages_json */
+store_handle store_messages_append(struct store *s, const char *user_id, const char *conversation_id,
+                                   const char *messages_json, store_cb cb, void *arg,
+                                   enum store_status *immediate)
+{
+    struct store_call c = {
+        .op = STORE_OP_MESSAGES_APPEND, .args = {user_id, conversation_id, messages_json}, .nargs = 3};
+    return submit(s, &c, cb, arg, immediate);
+}
+
+/* args: user_id, conversation_id, limit */
+store_handle store_messages_recent(struct store *s, const char *user_id, const char *conversation_id,
+                                   int limit, store_cb cb, void *arg, enum store_status *immediate)
+{
+    char n[16];
+    snprintf(n, sizeof(n), "%d", limit);
+    struct store_call c = {.op = STORE_OP_MESSAGES_RECENT, .args = {user_id, conversation_id, n}, .nargs = 3};
+    return submit(s, &c, cb, arg, immediate);
+}
+
+/* args: user_id, cursor micros, cursor uuid, limit */
+store_handle store_conversation_list(struct store *s, const char *user_id, const char *cursor, int limit,
+                                     store_cb cb, void *arg, enum store_status *immediate)
+{
+    char micros[24], uuid[BASE_UUID_LEN + 1], n[16];
+    bool has_cursor = cursor != NULL && store_cursor_split(cursor, micros, uuid);
+    snprintf(n, sizeof(n), "%d", limit);
+    struct store_call c = {.op = STORE_OP_CONVERSATION_LIST,
+                           .args = {user_id, has_cursor ? micros : NULL, has_cursor ? uuid : NULL, n},
+                           .nargs = 4};
+    return submit(s, &c, cb, arg, immediate);
+}
+
+/* args: user_id, conversation_id */
+store_handle store_conversation_delete(struct store *s, const char *user_id, const char *conversation_id,
+                                       store_cb cb, void *arg, enum store_status *immediate)
+{
+    struct store_call c = {
+        .op = STORE_OP_CONVERSATION_DELETE, .args = {user_id, conversation_id}, .nargs = 2};
+    return submit(s, &c, cb, arg, immediate);
+}

@@ -40,6 +40,8 @@ struct store_result {
     long long outbox_unpublished;   /* store_outbox_backlog: rows not yet published (counted up to
                                      * STORE_OUTBOX_COUNT_MAX) */
     long long outbox_oldest_age_ms; /* store_outbox_backlog: age of the oldest of them, 0 if none */
+    const char *row_id;             /* conversation ops: the conversation's id; message append: the last
+                                     * message's id */
 };
 
 typedef void (*store_cb)(void *arg, const struct store_result *result);
@@ -109,6 +111,26 @@ store_handle store_webhook_list(struct store *s, const char *user_id, store_cb c
                                 enum store_status *immediate);
 store_handle store_webhook_delete(struct store *s, const char *user_id, const char *webhook_id, store_cb cb,
                                   void *arg, enum store_status *immediate);
+
+/* The assistant's conversations (CONTRACT §8). Every call is scoped to user_id: another user's
+ * conversation is STORE_NOT_FOUND. Ids must be valid UUID text (checked by the caller). */
+/* conversation_id NULL: a new conversation; else that one, if it is the user's. row_id = its id. */
+store_handle store_conversation_open(struct store *s, const char *user_id, const char *conversation_id,
+                                     store_cb cb, void *arg, enum store_status *immediate);
+/* Appends messages_json, a JSON array of {role, content, tool_calls?, tool_call_id?}, in order and
+ * in one statement (a tool exchange is stored whole or not at all); row_id = the last message's id. */
+store_handle store_messages_append(struct store *s, const char *user_id, const char *conversation_id,
+                                   const char *messages_json, store_cb cb, void *arg,
+                                   enum store_status *immediate);
+/* The conversation's last `limit` messages, oldest first: json = [{id, role, content, tool_calls,
+ * tool_call_id, created_at}]. */
+store_handle store_messages_recent(struct store *s, const char *user_id, const char *conversation_id,
+                                   int limit, store_cb cb, void *arg, enum store_status *immediate);
+/* A page of the user's conversations, newest first: json = [{id, created_at, updated_at}]. */
+store_handle store_conversation_list(struct store *s, const char *user_id, const char *cursor, int limit,
+                                     store_cb cb, void *arg, enum store_status *immediate);
+store_handle store_conversation_delete(struct store *s, const char *user_id, const char *conversation_id,
+                                       store_cb cb, void *arg, enum store_status *immediate);
 
 /* The request went away: the callback will not run. */
 void store_cancel(struct store *s, store_handle handle);

@@ -99,6 +99,44 @@ static const struct pgpool_statement statements[] = {
          "WITH d AS (DELETE FROM webhook_endpoints WHERE user_id = $1 AND id = $2 RETURNING 1) "
          "SELECT count(*) FROM d",
          2},
+    [STORE_OP_CONVERSATION_OPEN] =
+        {"conversation_open",
+         "WITH ins AS (INSERT INTO conversations (user_id) SELECT $1 WHERE $2::uuid IS NULL RETURNING id) "
+         "SELECT id::text FROM ins UNION ALL SELECT id::text FROM conversations WHERE $2::uuid IS NOT "
+         "NULL AND id = $2::uuid AND user_id = $1",
+         2},
+    /* One statement: the conversation's activity time and every message, in array order. */
+    [STORE_OP_MESSAGES_APPEND] =
+        {"messages_append",
+         "WITH c AS (UPDATE conversations SET updated_at = now() WHERE id = $2 AND user_id = $1 RETURNING "
+         "id), m AS (INSERT INTO messages (conversation_id, user_id, role, content, tool_calls, "
+         "tool_call_id) SELECT c.id, $1, x.e->>'role', coalesce(x.e->>'content', ''), "
+         "nullif(x.e->'tool_calls', 'null'::jsonb), x.e->>'tool_call_id' FROM c CROSS JOIN "
+         "jsonb_array_elements($3::jsonb) WITH ORDINALITY AS x(e, n) ORDER BY x.n RETURNING id, seq) "
+         "SELECT (SELECT id::text FROM m ORDER BY seq DESC LIMIT 1)",
+         3},
+    [STORE_OP_MESSAGES_RECENT] =
+        {"messages_recent",
+         "SELECT (SELECT count(*) FROM conversations WHERE id = $2 AND user_id = $1), (SELECT "
+         "coalesce(json_agg(json_build_object('id', m.id, 'role', m.role, 'content', m.content, "
+         "'tool_calls', m.tool_calls, 'tool_call_id', m.tool_call_id, 'created_at', " TS(
+             "m.created_at") ") ORDER BY m.seq), '[]'::json)::text FROM (SELECT * FROM messages WHERE "
+                             "conversation_id = $2 AND user_id = $1 ORDER BY seq DESC LIMIT $3::int) m)",
+         3},
+    [STORE_OP_CONVERSATION_LIST] =
+        {"conversation_list",
+         "SELECT json_build_object('id', c.id, 'created_at', " TS("c.created_at") ", 'updated_at', " TS(
+             "c.updated_at") ")::text, (extract(epoch FROM c.created_at) * 1000000)::bigint::text || '.' || "
+                             "c.id FROM conversations c WHERE c.user_id = $1 AND ($2::bigint IS NULL OR "
+                             "(c.created_at, c.id) < (timestamptz 'epoch' + $2::bigint * interval '1 "
+                             "microsecond', $3::uuid)) ORDER BY c.created_at DESC, c.id DESC LIMIT $4::int + "
+                             "1",
+         4},
+    [STORE_OP_CONVERSATION_DELETE] =
+        {"conversation_delete",
+         "WITH d AS (DELETE FROM conversations WHERE user_id = $1 AND id = $2 RETURNING 1) SELECT count(*) "
+         "FROM d",
+         2},
 };
 
 struct pg_store {
@@ -279,8 +317,25 @@ static void on_result(void *arg, enum pgpool_error err, PGresult *res)
                 r.json = "[]";
             break;
         case STORE_OP_WEBHOOK_DELETE:
+        case STORE_OP_CONVERSATION_DELETE:
             if (value_ll(res, 0, 0) == 0)
                 r.status = STORE_NOT_FOUND;
+            break;
+        case STORE_OP_CONVERSATION_OPEN:
+        case STORE_OP_MESSAGES_APPEND:
+            r.row_id = value(res, 0);
+            if (r.row_id == NULL)
+                r.status = STORE_NOT_FOUND;
+            break;
+        case STORE_OP_MESSAGES_RECENT:
+            r.json = value(res, 1);
+            if (value_ll(res, 0, 0) == 0 || r.json == NULL)
+                r.status = STORE_NOT_FOUND;
+            break;
+        case STORE_OP_CONVERSATION_LIST:
+            list_json = page_json(res, atoi(c->arg_copies[3]), &r);
+            if (list_json == NULL)
+                r.status = STORE_ERROR;
             break;
         }
         if (r.json != NULL && r.json_len == 0)

@@ -118,7 +118,8 @@ static void on_results(h2o_multithread_receiver_t *receiver, h2o_linklist_t *mes
                                      .schema_floor = o->schema_floor,
                                      .schema_missing = o->schema_missing,
                                      .outbox_unpublished = o->outbox_unpublished,
-                                     .outbox_oldest_age_ms = o->outbox_oldest_age_ms};
+                                     .outbox_oldest_age_ms = o->outbox_oldest_age_ms,
+                                     .row_id = o->row_id};
             job->cb(job->arg, &r);
         }
         job_free(job);

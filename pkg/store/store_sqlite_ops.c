@@ -70,6 +70,14 @@ enum stmt {
     ST_WEBHOOK_INSERT,
     ST_WEBHOOK_LIST,
     ST_WEBHOOK_DELETE,
+    ST_CONV_INSERT,
+    ST_CONV_FIND,
+    ST_CONV_TOUCH,
+    ST_MSG_INSERT,
+    ST_MSG_RECENT,
+    ST_CONV_LIST_FIRST,
+    ST_CONV_LIST_AFTER,
+    ST_CONV_DELETE,
     N_STMT
 };
 
@@ -129,6 +137,28 @@ static const struct {
                          "SELECT id, url, events, created_at FROM webhook_endpoints WHERE user_id = "
                          "?1 ORDER BY created_at, id"},
     [ST_WEBHOOK_DELETE] = {"webhook_delete", "DELETE FROM webhook_endpoints WHERE user_id = ?1 AND id = ?2"},
+    [ST_CONV_INSERT] = {"conversation_open",
+                        "INSERT INTO conversations (user_id, created_at, updated_at) VALUES "
+                        "(?1, ?2, ?2) RETURNING id"},
+    [ST_CONV_FIND] = {"conversation_open", "SELECT id FROM conversations WHERE id = ?1 AND user_id = ?2"},
+    [ST_CONV_TOUCH] = {"messages_append",
+                       "UPDATE conversations SET updated_at = ?3 WHERE id = ?1 AND user_id = ?2"},
+    [ST_MSG_INSERT] =
+        {"messages_append",
+         "INSERT INTO messages (conversation_id, user_id, role, content, tool_calls, tool_call_id, "
+         "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id"},
+    [ST_MSG_RECENT] = {"messages_recent",
+                       "SELECT id, role, content, tool_calls, tool_call_id, created_at FROM (SELECT * FROM "
+                       "messages WHERE conversation_id = ?1 AND user_id = ?2 ORDER BY seq DESC LIMIT ?3) "
+                       "ORDER BY seq"},
+    [ST_CONV_LIST_FIRST] =
+        {"conversation_list",
+         "SELECT id, created_at, updated_at FROM conversations WHERE user_id = ?1 ORDER BY "
+         "created_at DESC, id DESC LIMIT ?2"},
+    [ST_CONV_LIST_AFTER] = {"conversation_list",
+                            "SELECT id, created_at, updated_at FROM conversations WHERE user_id = ?1 AND "
+                            "(created_at, id) < (?3, ?4) ORDER BY created_at DESC, id DESC LIMIT ?2"},
+    [ST_CONV_DELETE] = {"conversation_delete", "DELETE FROM conversations WHERE user_id = ?1 AND id = ?2"},
 };
 _Static_assert(sizeof(stmt_sql) / sizeof(stmt_sql[0]) == N_STMT, "a statement without its SQL");
 
@@ -1185,6 +1215,307 @@ static void op_webhook_delete(struct sqlite_conn *c, char *const *args, struct s
     release(st);
 }
 
+/* ---- the assistant's conversations (store_pg.c's conversation_* and messages_* statements) ---- */
+
+/* args: user_id, conversation_id (NULL: a new one). row_id = the conversation's id. */
+static void op_conversation_open(struct sqlite_conn *c, char *const *args, struct sqlite_outcome *out)
+{
+    const char *name = stmt_sql[ST_CONV_INSERT].name;
+    char user_id[BASE_UUID_LEN + 1], conv_id[BASE_UUID_LEN + 1];
+    bool create = args[1] == NULL;
+    if (!uuid_canonical(args[0], user_id) || (!create && !uuid_canonical(args[1], conv_id))) {
+        fail_invalid(out);
+        return;
+    }
+    int rc;
+    sqlite3_stmt *st = prepared(c, create ? ST_CONV_INSERT : ST_CONV_FIND, &rc);
+    if (st != NULL && create) {
+        rc = sqlite3_bind_text(st, 1, user_id, -1, SQLITE_TRANSIENT);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_bind_int64(st, 2, realtime_us());
+    } else if (st != NULL) {
+        rc = sqlite3_bind_text(st, 1, conv_id, -1, SQLITE_TRANSIENT);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_bind_text(st, 2, user_id, -1, SQLITE_TRANSIENT);
+    }
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        out->row_id = column_dup(st, 0);
+        rc = sqlite3_step(st);
+        if (out->row_id == NULL)
+            fail_memory(out, name);
+    } else if (rc == SQLITE_DONE) {
+        out->status = STORE_NOT_FOUND;
+    }
+    if (rc != SQLITE_DONE)
+        fail(c, out, name, rc);
+    release(st);
+}
+
+static int bind_message(sqlite3_stmt *st, const char *conv_id, const char *user_id, json_t *m, long long now)
+{
+    json_t *calls = json_object_get(m, "tool_calls");
+    char *calls_text =
+        calls != NULL && !json_is_null(calls) ? json_dumps(calls, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    int rc = sqlite3_bind_text(st, 1, conv_id, -1, SQLITE_TRANSIENT);
+    if (rc == SQLITE_OK)
+        rc = bind_text(st, 2, user_id);
+    if (rc == SQLITE_OK)
+        rc = bind_text(st, 3, json_string_value(json_object_get(m, "role")));
+    if (rc == SQLITE_OK) {
+        const char *content = json_string_value(json_object_get(m, "content"));
+        rc = bind_text(st, 4, content != NULL ? content : "");
+    }
+    if (rc == SQLITE_OK)
+        rc = bind_text(st, 5, calls_text);
+    if (rc == SQLITE_OK)
+        rc = bind_text(st, 6, json_string_value(json_object_get(m, "tool_call_id")));
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 7, now);
+    free(calls_text);
+    return rc;
+}
+
+/* args: user_id, conversation_id, messages_json. One transaction: touch, then each message in order. */
+static void op_messages_append(struct sqlite_conn *c, char *const *args, struct sqlite_outcome *out)
+{
+    const char *name = stmt_sql[ST_MSG_INSERT].name;
+    char user_id[BASE_UUID_LEN + 1], conv_id[BASE_UUID_LEN + 1];
+    if (!uuid_canonical(args[0], user_id) || !uuid_canonical(args[1], conv_id)) {
+        fail_invalid(out);
+        return;
+    }
+    json_t *list = args[2] != NULL ? json_loads(args[2], 0, NULL) : NULL;
+    if (!json_is_array(list)) {
+        json_decref(list);
+        fail_invalid(out);
+        return;
+    }
+    long long now = realtime_us();
+    sqlite3_stmt *st = NULL;
+    int rc;
+    if (!run_simple(c, out, ST_BEGIN))
+        goto done;
+    st = prepared(c, ST_CONV_TOUCH, &rc);
+    if (st != NULL)
+        rc = sqlite3_bind_text(st, 1, conv_id, -1, SQLITE_TRANSIENT);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(st, 2, user_id, -1, SQLITE_TRANSIENT);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 3, now);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE) {
+        fail(c, out, name, rc);
+        goto rollback;
+    }
+    release(st);
+    st = NULL;
+    if (sqlite3_changes(c->db) == 0) {
+        out->status = STORE_NOT_FOUND;
+        goto rollback;
+    }
+    size_t i;
+    json_t *m;
+    json_array_foreach (list, i, m) {
+        st = prepared(c, ST_MSG_INSERT, &rc);
+        if (st != NULL)
+            rc = bind_message(st, conv_id, user_id, m, now);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            free(out->row_id);
+            out->row_id = column_dup(st, 0);
+            rc = sqlite3_step(st);
+        }
+        if (rc != SQLITE_DONE) {
+            fail(c, out, name, rc);
+            goto rollback;
+        }
+        release(st);
+        st = NULL;
+        if (out->row_id == NULL) {
+            fail_memory(out, name);
+            goto rollback;
+        }
+    }
+    if (out->row_id == NULL) {
+        out->status = STORE_NOT_FOUND; /* as store_pg.c: no message, no id */
+        goto rollback;
+    }
+    if (run_simple(c, out, ST_COMMIT))
+        goto done;
+rollback:
+    release(st);
+    rollback_if_open(c);
+done:
+    json_decref(list);
+}
+
+/* args: user_id, conversation_id, limit */
+static void op_messages_recent(struct sqlite_conn *c, char *const *args, struct sqlite_outcome *out)
+{
+    const char *name = stmt_sql[ST_MSG_RECENT].name;
+    char user_id[BASE_UUID_LEN + 1], conv_id[BASE_UUID_LEN + 1];
+    if (!uuid_canonical(args[0], user_id) || !uuid_canonical(args[1], conv_id)) {
+        fail_invalid(out);
+        return;
+    }
+    int rc;
+    sqlite3_stmt *st = prepared(c, ST_CONV_FIND, &rc);
+    if (st != NULL)
+        rc = sqlite3_bind_text(st, 1, conv_id, -1, SQLITE_TRANSIENT);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(st, 2, user_id, -1, SQLITE_TRANSIENT);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    bool found = rc == SQLITE_ROW;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        fail(c, out, name, rc);
+    release(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return;
+    if (!found) {
+        out->status = STORE_NOT_FOUND;
+        return;
+    }
+    json_t *list = json_array();
+    if (list == NULL) {
+        fail_memory(out, name);
+        return;
+    }
+    st = prepared(c, ST_MSG_RECENT, &rc);
+    if (st != NULL)
+        rc = sqlite3_bind_text(st, 1, conv_id, -1, SQLITE_TRANSIENT);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(st, 2, user_id, -1, SQLITE_TRANSIENT);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 3, args[2] != NULL ? strtoll(args[2], NULL, 10) : 0);
+    bool oom = false;
+    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW)
+            break;
+        char created[TS_MAX];
+        const char *calls = (const char *)sqlite3_column_text(st, 3);
+        const char *call_id = (const char *)sqlite3_column_text(st, 4);
+        json_t *calls_json = calls != NULL ? json_loads(calls, 0, NULL) : json_null();
+        json_t *m = NULL;
+        if (calls_json != NULL && format_timestamp(sqlite3_column_int64(st, 5), created))
+            m = json_pack("{s:s,s:s,s:s,s:O,s:o,s:s}", "id", (const char *)sqlite3_column_text(st, 0), "role",
+                          (const char *)sqlite3_column_text(st, 1), "content",
+                          (const char *)sqlite3_column_text(st, 2), "tool_calls", calls_json, "tool_call_id",
+                          call_id != NULL ? json_string(call_id) : json_null(), "created_at", created);
+        json_decref(calls_json);
+        if (m == NULL || json_array_append_new(list, m) != 0) {
+            oom = true;
+            break;
+        }
+    }
+    if (oom) {
+        fail_memory(out, name);
+    } else if (rc != SQLITE_DONE) {
+        fail(c, out, name, rc);
+    } else {
+        out->json = dump(list, &out->json_len);
+        list = NULL;
+        if (out->json == NULL)
+            fail_memory(out, name);
+    }
+    json_decref(list);
+    release(st);
+}
+
+/* args: user_id, cursor micros, cursor uuid, limit (op_task_list's paging) */
+static void op_conversation_list(struct sqlite_conn *c, char *const *args, struct sqlite_outcome *out)
+{
+    const char *name = stmt_sql[ST_CONV_LIST_FIRST].name;
+    char user_id[BASE_UUID_LEN + 1], after_id[BASE_UUID_LEN + 1];
+    bool has_cursor = args[1] != NULL;
+    if (!uuid_canonical(args[0], user_id) || (has_cursor && !uuid_canonical(args[2], after_id))) {
+        fail_invalid(out);
+        return;
+    }
+    long long after_us = has_cursor ? strtoll(args[1], NULL, 10) : 0;
+    long limit = args[3] != NULL ? strtol(args[3], NULL, 10) : 0;
+    json_t *page = json_array();
+    if (page == NULL) {
+        fail_memory(out, name);
+        return;
+    }
+    int rc;
+    sqlite3_stmt *st = prepared(c, has_cursor ? ST_CONV_LIST_AFTER : ST_CONV_LIST_FIRST, &rc);
+    if (st != NULL)
+        rc = sqlite3_bind_text(st, 1, user_id, -1, SQLITE_TRANSIENT);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 2, (sqlite3_int64)limit + 1);
+    if (rc == SQLITE_OK && has_cursor)
+        rc = sqlite3_bind_int64(st, 3, after_us);
+    if (rc == SQLITE_OK && has_cursor)
+        rc = sqlite3_bind_text(st, 4, after_id, -1, SQLITE_TRANSIENT);
+    long rows = 0;
+    char cursor[64] = "";
+    bool oom = false;
+    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW)
+            break;
+        if (++rows > limit)
+            continue;
+        char created[TS_MAX], updated[TS_MAX];
+        json_t *conv = NULL;
+        if (format_timestamp(sqlite3_column_int64(st, 1), created) &&
+            format_timestamp(sqlite3_column_int64(st, 2), updated))
+            conv = json_pack("{s:s,s:s,s:s}", "id", (const char *)sqlite3_column_text(st, 0), "created_at",
+                             created, "updated_at", updated);
+        if (conv == NULL || json_array_append_new(page, conv) != 0) {
+            oom = true;
+            break;
+        }
+        if (rows == limit)
+            snprintf(cursor, sizeof(cursor), "%lld.%s", (long long)sqlite3_column_int64(st, 1),
+                     (const char *)sqlite3_column_text(st, 0));
+    }
+    if (oom) {
+        fail_memory(out, name);
+    } else if (rc != SQLITE_DONE) {
+        fail(c, out, name, rc);
+    } else {
+        out->json = dump(page, &out->json_len);
+        page = NULL;
+        if (rows > limit && limit > 0)
+            out->next_cursor = strdup(cursor);
+        if (out->json == NULL || (rows > limit && limit > 0 && out->next_cursor == NULL))
+            fail_memory(out, name);
+    }
+    json_decref(page);
+    release(st);
+}
+
+static void op_conversation_delete(struct sqlite_conn *c, char *const *args, struct sqlite_outcome *out)
+{
+    const char *name = stmt_sql[ST_CONV_DELETE].name;
+    char user_id[BASE_UUID_LEN + 1], conv_id[BASE_UUID_LEN + 1];
+    if (!uuid_canonical(args[0], user_id) || !uuid_canonical(args[1], conv_id)) {
+        fail_invalid(out);
+        return;
+    }
+    int rc;
+    sqlite3_stmt *st = prepared(c, ST_CONV_DELETE, &rc);
+    if (st != NULL)
+        rc = sqlite3_bind_text(st, 1, user_id, -1, SQLITE_TRANSIENT);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(st, 2, conv_id, -1, SQLITE_TRANSIENT);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE)
+        fail(c, out, name, rc);
+    else if (sqlite3_changes(c->db) == 0)
+        out->status = STORE_NOT_FOUND;
+    release(st);
+}
+
 /* ---- the connection ---- */
 
 void sqlite_conn_run(struct sqlite_conn *c, enum store_op op, char *const args[STORE_MAX_ARGS],
@@ -1240,6 +1571,21 @@ void sqlite_conn_run(struct sqlite_conn *c, enum store_op op, char *const args[S
     case STORE_OP_WEBHOOK_DELETE:
         op_webhook_delete(c, args, out);
         break;
+    case STORE_OP_CONVERSATION_OPEN:
+        op_conversation_open(c, args, out);
+        break;
+    case STORE_OP_MESSAGES_APPEND:
+        op_messages_append(c, args, out);
+        break;
+    case STORE_OP_MESSAGES_RECENT:
+        op_messages_recent(c, args, out);
+        break;
+    case STORE_OP_CONVERSATION_LIST:
+        op_conversation_list(c, args, out);
+        break;
+    case STORE_OP_CONVERSATION_DELETE:
+        op_conversation_delete(c, args, out);
+        break;
     }
     /* Only what the status promises travels back. */
     if (out->status != STORE_OK) {
@@ -1251,6 +1597,7 @@ void sqlite_conn_run(struct sqlite_conn *c, enum store_op op, char *const args[S
 
 void sqlite_outcome_free(struct sqlite_outcome *o)
 {
+    free(o->row_id);
     free(o->json);
     free(o->user_id);
     free(o->password_hash);

@@ -24,6 +24,7 @@ struct sqlite_outcome {
     bool schema_missing;
     long long outbox_unpublished;
     long long outbox_oldest_age_ms;
+    char *row_id;
 };
 
 struct sqlite_conn;

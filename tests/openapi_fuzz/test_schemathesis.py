@@ -18,6 +18,9 @@ import pytest
 import harness
 from taskclient import signup
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "chat"))
+from fakellm import FakeProvider  # noqa: E402
+
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
 
 
@@ -29,12 +32,22 @@ def schemathesis_cli():
 
 
 @pytest.fixture(scope="module")
-def api(pg, redis):
+def provider():
+    # The chat routes reach a model: a loopback fake that answers every call with plain text, so the
+    # fuzzer exercises the chat handlers themselves (their unconfigured 503 is tested in tests/chat).
+    p = FakeProvider()
+    yield p
+    p.stop()
+
+
+@pytest.fixture(scope="module")
+def api(pg, redis, provider):
     url = pg.new_database("openapi_fuzz")
     # A large body limit so that generated bodies reach the handlers (h2o's own 413 is text/plain,
     # documented in the OpenAPI document).
     env = harness.base_env(pg, redis, DATABASE_URL=url, ACCESS_LOG="false", MAX_BODY_BYTES=1048576,
-                           LOG_LEVEL="warn")
+                           LOG_LEVEL="warn", LLM_PROVIDER="OPENAI", LLM_BASE_URL=provider.base_url,
+                           LLM_MODEL="fuzz")
     out = harness.run(["migrate"], env, timeout=60)
     assert out.returncode == 0, out.stderr
     b = harness.Bollard.api(env)

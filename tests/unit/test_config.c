@@ -237,6 +237,84 @@ int main(void)
         cmocka_unit_test(test_trusted_proxies),
         cmocka_unit_test(test_request_id_rules),
         cmocka_unit_test(test_max_connections),
+        cmocka_unit_test(test_llm_provider),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
+
+/* The assistant (CONTRACT §8): optional; a chosen provider needs its key; Groq's path is added. */
+static void test_llm_provider(void **state)
+{
+    (void)state;
+    struct fake_env env;
+    struct config cfg;
+    char msgs[2048] = "";
+    valid_env(&env);
+    assert_int_equal(load(&env, CONFIG_ROLE_API, &cfg, msgs, sizeof(msgs)), 0);
+    assert_int_equal(cfg.llm_provider, CONFIG_LLM_NONE);
+    assert_int_equal(cfg.max_tokens, 2000);
+    assert_true(cfg.temperature > 0.69 && cfg.temperature < 0.71);
+    assert_int_equal(cfg.chat_max_tool_rounds, 5);
+    assert_int_equal(cfg.chat_history_messages, 20);
+    assert_string_equal(cfg.agent_name, "TodoAssistant");
+    config_free(&cfg);
+
+    env_set(&env, "LLM_PROVIDER", "groq");
+    memset(msgs, 0, sizeof(msgs));
+    assert_int_equal(load(&env, CONFIG_ROLE_API, &cfg, msgs, sizeof(msgs)), 1);
+    assert_non_null(strstr(msgs, "GROQ_API_KEY"));
+
+    env_set(&env, "GROQ_API_KEY", "gsk_secret_value");
+    assert_int_equal(load(&env, CONFIG_ROLE_API, &cfg, msgs, sizeof(msgs)), 0);
+    assert_int_equal(cfg.llm_provider, CONFIG_LLM_GROQ);
+    assert_string_equal(cfg.chat_base_url, "https://api.groq.com/openai/v1");
+    assert_string_equal(cfg.chat_model, "openai/gpt-oss-20b");
+    assert_string_equal(cfg.chat_api_key, "gsk_secret_value");
+    config_free(&cfg);
+
+    env_set(&env, "GROQ_BASE_URL", "http://127.0.0.1:9/custom/v1/");
+    assert_int_equal(load(&env, CONFIG_ROLE_API, &cfg, msgs, sizeof(msgs)), 0);
+    assert_string_equal(cfg.chat_base_url, "http://127.0.0.1:9/custom/v1");
+    config_free(&cfg);
+
+    env_set(&env, "LLM_PROVIDER", "OpenAI");
+    memset(msgs, 0, sizeof(msgs));
+    assert_int_equal(load(&env, CONFIG_ROLE_API, &cfg, msgs, sizeof(msgs)), 2);
+    assert_non_null(strstr(msgs, "LLM_BASE_URL"));
+    assert_non_null(strstr(msgs, "LLM_MODEL"));
+    env_set(&env, "LLM_BASE_URL", "http://127.0.0.1:8080/v1");
+    env_set(&env, "LLM_MODEL", "local");
+    assert_int_equal(load(&env, CONFIG_ROLE_API, &cfg, msgs, sizeof(msgs)), 0);
+    assert_int_equal(cfg.llm_provider, CONFIG_LLM_OPENAI);
+    assert_null(cfg.chat_api_key); /* a local server needs no key */
+    config_free(&cfg);
+
+    env_set(&env, "LLM_PROVIDER", "anthropic");
+    memset(msgs, 0, sizeof(msgs));
+    assert_int_equal(load(&env, CONFIG_ROLE_API, &cfg, msgs, sizeof(msgs)), 1);
+    assert_non_null(strstr(msgs, "LLM_PROVIDER"));
+    env_set(&env, "LLM_PROVIDER", "OPENROUTER");
+    env_set(&env, "TEMPERATURE", "2.5");
+    memset(msgs, 0, sizeof(msgs));
+    assert_int_equal(load(&env, CONFIG_ROLE_API, &cfg, msgs, sizeof(msgs)), 2);
+    assert_non_null(strstr(msgs, "TEMPERATURE"));
+    assert_non_null(strstr(msgs, "OPENROUTER_API_KEY"));
+    assert_null(strstr(msgs, "gsk_secret_value"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_valid_config_has_defaults),
+        cmocka_unit_test(test_all_problems_reported_without_values),
+        cmocka_unit_test(test_role_decides_what_is_required),
+        cmocka_unit_test(test_sqlite_only_in_dev),
+        cmocka_unit_test(test_alias_and_conflict),
+        cmocka_unit_test(test_drain_below_timeout_and_origins),
+        cmocka_unit_test(test_trusted_proxies),
+        cmocka_unit_test(test_request_id_rules),
+        cmocka_unit_test(test_max_connections),
+        cmocka_unit_test(test_llm_provider),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

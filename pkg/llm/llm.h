@@ -1,0 +1,42 @@
+/* llm: the OpenAI Chat Completions wire format as Groq, OpenRouter and OpenAI-compatible servers
+ * (vLLM, llama.cpp, Ollama, LiteLLM) speak it — request bodies, provider headers, and answers
+ * parsed into one reply (text + tool calls). Pure functions: no I/O, no secrets logged. */
+#ifndef BOLLARD_LLM_H
+#define BOLLARD_LLM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+struct config;
+
+#define LLM_HEADERS_MAX 6
+
+/* The request headers for cfg's provider ("Name: value" lines, heap-allocated; the Authorization
+ * line holds the key: llm_headers_free wipes it). Returns the count. */
+size_t llm_headers(const struct config *cfg, bool stream, char *out[LLM_HEADERS_MAX]);
+void llm_headers_free(char *h[LLM_HEADERS_MAX], size_t n);
+
+/* POST {base}/chat/completions body. messages and tools are borrowed. tool_choice "auto", or "none"
+ * when tools_allowed is false (the round limit was reached). */
+char *llm_request_body(const struct config *cfg, json_t *messages, json_t *tools, bool tools_allowed,
+                       bool stream, size_t *len);
+
+/* One model answer. tool_calls: [{id, name, arguments}] with arguments the model's text as sent. */
+struct llm_reply {
+    char *content; /* never NULL after a successful parse ("" when none) */
+    json_t *tool_calls;
+    char finish_reason[32];
+};
+void llm_reply_free(struct llm_reply *r);
+
+/* A non-streaming response body (HTTP 2xx). False when it is not a usable answer (why says what);
+ * *provider_error is set when the body is a provider error object ({"error": …}). */
+bool llm_parse_completion(const char *body, size_t len, struct llm_reply *out, bool *provider_error,
+                          char *why, size_t cap);
+
+/* The provider's error message from an error body, one line, with `secret` (may be NULL) removed. */
+void llm_error_message(const char *body, size_t len, const char *secret, char *out, size_t cap);
+
+#endif
