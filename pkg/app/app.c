@@ -30,7 +30,8 @@ struct app {
     struct auth_hasher *hasher;
     struct app_loop *loops;
     size_t n_loops;
-    volatile int shutting_down; /* 1 from the first SIGTERM on; read by readiness */
+    struct health_shared *health; /* the one readiness answer of all loops */
+    volatile int shutting_down;   /* 1 from the first SIGTERM on; read by readiness */
 };
 
 static void observe_request(void *arg, size_t route_index, h2o_iovec_t method, int status,
@@ -109,8 +110,8 @@ static bool app_loop_init(void *arg, size_t index, struct http_loop *loop, char 
         base_why(why, cap, "out of memory");
         return false;
     }
-    l->api.health = health_create(loop->loop, l->api.store, l->api.redis, cfg->health_check_timeout_ms,
-                                  cfg->health_cache_ms);
+    l->api.health = health_create(loop->loop, app->health, l->api.store, l->api.redis,
+                                  cfg->health_check_timeout_ms, cfg->health_cache_ms);
     if (l->api.health == NULL) {
         base_why(why, cap, "out of memory");
         return false;
@@ -170,7 +171,8 @@ int app_main(const struct config *cfg, int argc, char **argv)
                                                            cfg->build_revision)
                                  : NULL;
     app.loops = calloc(app.n_loops, sizeof(*app.loops));
-    if (app.router == NULL || app.registry == NULL || app.loops == NULL) {
+    app.health = health_shared_create();
+    if (app.router == NULL || app.registry == NULL || app.loops == NULL || app.health == NULL) {
         log_printf(LOG_ERROR, "out of memory at start-up");
         goto done;
     }
@@ -186,6 +188,7 @@ int app_main(const struct config *cfg, int argc, char **argv)
     rc = server_run(cfg, &sa);
 done:
     free(app.loops);
+    health_shared_destroy(app.health);
     auth_hasher_destroy(app.hasher);
     metrics_registry_destroy(app.registry);
     http_router_destroy(app.router);
