@@ -104,6 +104,17 @@ bool kube_rollout_complete(const char *deployment_json, bool *progress_deadline_
     return observed >= generation && updated == want && total == updated && available == updated;
 }
 
+long kube_termination_grace(const char *deployment_json)
+{
+    json_t *root = json_loads(deployment_json, 0, NULL);
+    json_t *v =
+        json_object_get(json_object_get(json_object_get(json_object_get(root, "spec"), "template"), "spec"),
+                        "terminationGracePeriodSeconds");
+    long grace = json_is_integer(v) ? (long)json_integer_value(v) : 30;
+    json_decref(root);
+    return grace < 0 ? 0 : grace;
+}
+
 static bool sleep_ms(long ms, volatile sig_atomic_t *interrupted)
 {
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
@@ -181,8 +192,11 @@ enum kube_wait kube_wait_rollout(const char *dir, const char *name, int timeout_
         char summary[BASE_WHY_MAX] = "";
         bool deadline_exceeded = false;
         bool done = false;
-        if (status == 200 && b.data != NULL)
+        long grace = 0;
+        if (status == 200 && b.data != NULL) {
             done = kube_rollout_complete(b.data, &deadline_exceeded, summary, sizeof(summary));
+            grace = kube_termination_grace(b.data);
+        }
         free(b.data);
         uint64_t elapsed = base_now_ms() - started;
         if (status == 401 || status == 403 || status == 404 || status < 0) {
@@ -196,9 +210,19 @@ enum kube_wait kube_wait_rollout(const char *dir, const char *name, int timeout_
             return KUBE_WAIT_FAILED;
         }
         if (done) {
-            log_write(LOG_INFO, NULL, "rollout complete",
-                      json_pack("{s:s,s:s,s:I,s:s}", "deployment", name, "namespace", ns, "elapsed_ms",
-                                (json_int_t)elapsed, "state", summary));
+            log_write(LOG_INFO, NULL, "rollout complete; waiting for the old pods' grace period",
+                      json_pack("{s:s,s:s,s:I,s:s,s:i}", "deployment", name, "namespace", ns, "elapsed_ms",
+                                (json_int_t)elapsed, "state", summary, "grace_s", (int)grace));
+            if (base_now_ms() + (uint64_t)grace * 1000 > deadline) {
+                base_why(why, cap,
+                         "rolled out, but the old pods' grace period (%ld s) ends after the deadline", grace);
+                return KUBE_WAIT_TIMEOUT;
+            }
+            if (!sleep_ms(grace * 1000, interrupted))
+                return KUBE_WAIT_INTERRUPTED;
+            log_write(LOG_INFO, NULL, "no pod of the previous version runs",
+                      json_pack("{s:s,s:I}", "deployment", name, "elapsed_ms",
+                                (json_int_t)(base_now_ms() - started)));
             return KUBE_WAIT_DONE;
         }
         if (deadline_exceeded) {

@@ -23,10 +23,14 @@ enum kube_wait {
  * into summary. Pure (unit-tested); false when not complete or not a Deployment. */
 bool kube_rollout_complete(const char *deployment_json, bool *progress_deadline_exceeded, char *summary,
                            size_t cap);
+/* The pod template's terminationGracePeriodSeconds (Kubernetes' default 30 when absent). */
+long kube_termination_grace(const char *deployment_json);
 
 /* Polls GET /apis/apps/v1/namespaces/<ns>/deployments/<name> at KUBERNETES_SERVICE_HOST:PORT every
  * poll_ms until kube_rollout_complete, for at most timeout_s, logging progress (JSON lines) at each
- * poll. The token is read again at every poll (projected tokens rotate). */
+ * poll. The token is read again at every poll (projected tokens rotate). A complete rollout no longer
+ * counts the old pods that are still terminating (draining their last requests), so it then waits
+ * the template's terminationGracePeriodSeconds too: after that, no old pod runs at all. */
 enum kube_wait kube_wait_rollout(const char *credentials_dir, const char *name, int timeout_s, int poll_ms,
                                  volatile sig_atomic_t *interrupted, char *why, size_t cap);
 
