@@ -161,6 +161,11 @@ mig["mode"] = string("hook: pre-install/pre-upgrade Helm hook; job: a plain Job 
 mig["backoffLimit"] = integer(0, 100)
 mig["activeDeadlineSeconds"] = integer(1)
 mig["ttlSecondsAfterFinished"] = integer(0, null=True)
+contract = O()
+contract["enabled"] = boolean("hook mode: a post-install/post-upgrade Job applies contract migrations after the API rollout")
+contract["waitRolloutSeconds"] = integer(1, 86400)
+contract["activeDeadlineSeconds"] = integer(1)
+mig["contract"] = obj(contract, desc="The contract phase (CONTRACT §4): after the rollout, never before")
 mig["permanentFailureExitCodes"] = O([("description", "migrate exit codes that fail the Job at once (ascending, no 0)"),
   ("type", "array"), ("items", integer(1, 255)), ("uniqueItems", True), ("maxItems", 255)])
 mig["resources"] = ref("resources")

@@ -45,7 +45,9 @@ void api_handle_ready(struct http_exchange *ex)
 {
     if (*api_ctx(ex)->shutting_down) {
         /* No need to ask anything: the answer is no. The other checks show their last result. */
-        respond_ready(ex, health_last(api_ctx(ex)->health));
+        struct health_report last;
+        health_last(api_ctx(ex)->health, &last);
+        respond_ready(ex, &last);
         return;
     }
     ex->on_abandon = on_ready_abandoned;

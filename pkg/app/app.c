@@ -36,6 +36,7 @@ struct app {
     struct app_loop *loops;
     size_t n_loops;
     struct clientaddr_proxies *trusted_proxies; /* TRUSTED_PROXIES, parsed once, read by every loop */
+    struct health_shared *health;               /* the one readiness answer of all loops */
     volatile int shutting_down;                 /* 1 from the first SIGTERM on; read by readiness */
 };
 
@@ -124,8 +125,8 @@ static bool app_loop_init(void *arg, size_t index, struct http_loop *loop, char 
             return false;
         }
     }
-    l->api.health = health_create(loop->loop, l->api.store, l->api.redis, cfg->health_check_timeout_ms,
-                                  cfg->health_cache_ms);
+    l->api.health = health_create(loop->loop, app->health, l->api.store, l->api.redis,
+                                  cfg->health_check_timeout_ms, cfg->health_cache_ms);
     if (l->api.health == NULL) {
         base_why(why, cap, "out of memory");
         return false;
@@ -194,7 +195,8 @@ int app_main(const struct config *cfg, int argc, char **argv)
                                                            cfg->build_revision)
                                  : NULL;
     app.loops = calloc(app.n_loops, sizeof(*app.loops));
-    if (app.router == NULL || app.registry == NULL || app.loops == NULL) {
+    app.health = health_shared_create();
+    if (app.router == NULL || app.registry == NULL || app.loops == NULL || app.health == NULL) {
         log_printf(LOG_ERROR, "out of memory at start-up");
         goto done;
     }
@@ -217,6 +219,7 @@ int app_main(const struct config *cfg, int argc, char **argv)
 done:
     free(app.loops);
     clientaddr_proxies_free(app.trusted_proxies);
+    health_shared_destroy(app.health);
     auth_hasher_destroy(app.hasher);
     metrics_registry_destroy(app.registry);
     http_router_destroy(app.router);

@@ -16,6 +16,8 @@ enum migrate_exit {
     MIGRATE_EXIT_UNREACHABLE = 4,  /* database not reachable within MIGRATE_CONNECT_TIMEOUT_SECONDS */
     MIGRATE_EXIT_LOCK_TIMEOUT = 5, /* another runner held the lock for MIGRATE_LOCK_TIMEOUT_SECONDS */
     MIGRATE_EXIT_INTERRUPTED = 6,  /* SIGTERM/SIGINT; the current migration rolled back */
+    MIGRATE_EXIT_PHASE_ORDER = 7,  /* --phase expand: an expand this binary needs waits behind a contract */
+    MIGRATE_EXIT_ROLLOUT = 8,      /* --wait-rollout: the Deployment did not finish rolling out in time */
     MIGRATE_EXIT_USAGE = BASE_EXIT_USAGE,
 };
 

@@ -293,6 +293,10 @@ egress:
 {{- if and (eq .Values.migrations.mode "hook") (not (kindIs "invalid" $ttl)) (lt (int $ttl) 300) }}
 {{- fail "migrations.ttlSecondsAfterFinished must be at least 300 in hook mode (Helm must see the Job finish before it is deleted)" }}
 {{- end }}
+{{- $c := .Values.migrations.contract }}
+{{- if and $c.enabled (le (int $c.activeDeadlineSeconds) (int $c.waitRolloutSeconds)) }}
+{{- fail "migrations.contract.activeDeadlineSeconds must be above migrations.contract.waitRolloutSeconds (the Job waits for the rollout, then migrates)" }}
+{{- end }}
 {{- $codes := .Values.migrations.permanentFailureExitCodes }}
 {{- range $i, $c := $codes }}
 {{- if and (gt $i 0) (le (int $c) (int (index $codes (sub $i 1)))) }}
