@@ -5,6 +5,7 @@ Everything started here is stopped again: by the fixtures' finalizers, and by at
 import atexit
 import json
 import os
+import random
 import shlex
 import shutil
 import signal
@@ -47,10 +48,25 @@ def bollard_command(*args):
     return WRAPPER + [binary("bollard")] + list(args)
 
 
+# Servers the tests start listen on ports below the kernel's ephemeral range (32768-60999 here):
+# a port taken from that range with bind(0) can be handed to some client's outgoing connection
+# between the moment it is picked and the moment the server binds it ("Address already in use").
+# Ports of this range are never given out implicitly, so only another test picking the same one
+# can collide, and the random start makes that unlikely; each pick is checked by binding it.
+_PORT_LOW, _PORT_HIGH = 20000, 32000
+_port_random = random.Random(os.getpid() ^ int(time.time() * 1000))
+
+
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    for _ in range(200):
+        port = _port_random.randrange(_PORT_LOW, _PORT_HIGH)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def wait_until(cond, timeout=10.0, interval=0.02, what="condition"):
