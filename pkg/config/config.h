@@ -41,7 +41,8 @@ struct config {
     int shutdown_drain_seconds;
     int shutdown_timeout_seconds;
     long max_body_bytes;
-    char *frontend_url; /* comma-separated origins allowed by CORS; NULL = none */
+    char *frontend_url;   /* comma-separated origins allowed by CORS; NULL = none */
+    bool console_enabled; /* the web console at / (pkg/console) */
     int jwt_expiration_days;
     int password_hash_threads;
 
