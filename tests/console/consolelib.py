@@ -67,10 +67,10 @@ def axe_check(page, screen):
     return violations
 
 
-def screenshot(page, name):
+def screenshot(page, name, full_page=True):
     os.makedirs(OUTPUT, exist_ok=True)
     path = os.path.join(OUTPUT, name + ".png")
-    page.screenshot(path=path, full_page=True)
+    page.screenshot(path=path, full_page=full_page)
     return path
 
 

@@ -123,6 +123,7 @@ def test_journey(browser, server, receiver):
     page.check("input[name=filter][value=all]")
     wait_tasks(page)
     page.wait_for_function("() => document.querySelectorAll('#task-list li').length === 2")
+    screenshot(page, f"tasks-{'dev' if 'dev' in server.args else 'api'}", full_page=False)
 
     # Load more over the cursor: 23 more tasks make 25, two pages of 20.
     for i in range(23):
@@ -135,7 +136,7 @@ def test_journey(browser, server, receiver):
     wait_tasks(page)
     assert page.locator("#task-list li").count() == 20
     assert page.is_visible("#load-more")
-    screenshot(page, f"tasks-{'dev' if 'dev' in server.args else 'api'}")
+    screenshot(page, f"tasks-page-of-20-{'dev' if 'dev' in server.args else 'api'}")
     axe_check(page, "tasks")
     page.click("#load-more")
     page.wait_for_function("() => document.querySelectorAll('#task-list li').length === 25")
