@@ -35,10 +35,15 @@ void console_handle(struct http_exchange *ex)
 {
     h2o_req_t *req = ex->req;
     const struct api_context *ctx = ex->app;
-    const struct embed_file *f =
-        ctx->cfg->console_enabled ? console_asset(req->path_normalized.base, req->path_normalized.len) : NULL;
+    if (!ctx->cfg->console_enabled) {
+        http_respond_problem(ex, 404, "Not Found", "the web console is turned off (CONSOLE_ENABLED=false)",
+                             NULL);
+        return;
+    }
+    const struct embed_file *f = console_asset(req->path_normalized.base, req->path_normalized.len);
     if (f == NULL) {
-        http_respond_problem(ex, 404, "Not Found", "no such resource", NULL);
+        /* Not the router's "no such resource": the route exists, this file does not. */
+        http_respond_problem(ex, 404, "Not Found", "no such console file", NULL);
         return;
     }
     http_add_header(ex, "content-security-policy", CONSOLE_CSP);

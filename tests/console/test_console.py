@@ -433,6 +433,7 @@ def test_console_disabled(tmp_path):
     wait_ready(b)
     status, headers, body = harness.get(b.url("/"))
     assert status == 404 and headers["content-type"] == "application/problem+json"
+    assert "CONSOLE_ENABLED" in json.loads(body)["detail"]
     assert harness.get(b.url("/console/app.js"))[0] == 404
     assert harness.get(b.url("/docs"))[0] == 200  # the API page is not affected
     assert stop(b) == 0
