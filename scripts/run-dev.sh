@@ -70,6 +70,7 @@ if kill -0 "$pid" 2>/dev/null && port_taken "$port"; then
 
   Bollard is running in dev mode (embedded SQLite: $dir/bollard.db; no PostgreSQL, no Redis;
   webhooks are delivered in process, local receivers allowed)
+    console    http://127.0.0.1:$port/
     API docs   http://127.0.0.1:$port/docs
     readiness  http://127.0.0.1:$port/health/ready
   Ctrl-C stops it; the data stays (delete $dir/bollard.db to start over).

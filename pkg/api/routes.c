@@ -1,5 +1,6 @@
 /* The route table and the operational routes (health, readiness, metrics). */
 #include "api/api_internal.h"
+#include "console/console.h"
 #include "health/health.h"
 #include "metrics/metrics.h"
 #include "openapi/openapi.h"
@@ -170,6 +171,8 @@ static const struct http_route routes[] = {
     {"GET", "/openapi.json", handle_openapi},
     {"GET", "/docs", handle_docs},
     {"GET", "/docs/{file}", handle_docs},
+    {"GET", "/", console_handle},
+    {"GET", "/console/{file}", console_handle},
     {"POST", "/api/auth/signup", api_handle_signup},
     {"POST", "/api/auth/signin", api_handle_signin},
     {"GET", "/api/tasks", api_tasks_list},

@@ -98,6 +98,8 @@ static const struct config_var config_vars[] = {
      "as fit in half the cgroup memory limit at the worst case each (see README), else 1024"},
     {"FRONTEND_URL", VAR_STRING, 0, ROLES_SERVE, FIELD(frontend_url), NULL, 0, 0,
      "origin(s) allowed by CORS, comma-separated (e.g. https://app.example.com)"},
+    {"CONSOLE_ENABLED", VAR_BOOL, 0, ROLES_SERVE, FIELD(console_enabled), "true", 0, 0,
+     "serve the web console at / (false: / answers 404)"},
     {"JWT_EXPIRATION_DAYS", VAR_INT, 0, ROLES_SERVE, FIELD(jwt_expiration_days), "7", 1, 365,
      "lifetime of issued access tokens"},
     {"PASSWORD_HASH_THREADS", VAR_INT, 0, ROLES_SERVE, FIELD(password_hash_threads), "2", 1, 64,

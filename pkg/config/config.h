@@ -44,9 +44,10 @@ struct config {
     int shutdown_drain_seconds;
     int shutdown_timeout_seconds;
     long max_body_bytes;
-    int max_connections; /* client connections at once, all event loops (0 in the environment =
-                            derived from the cgroup memory limit, see config.c) */
-    char *frontend_url;  /* comma-separated origins allowed by CORS; NULL = none */
+    int max_connections;  /* client connections at once, all event loops (0 in the environment =
+                             derived from the cgroup memory limit, see config.c) */
+    char *frontend_url;   /* comma-separated origins allowed by CORS; NULL = none */
+    bool console_enabled; /* the web console at / (pkg/console) */
     int jwt_expiration_days;
     int password_hash_threads;
     char *trusted_proxies;     /* TRUSTED_PROXIES: comma-separated CIDRs (validated); NULL = none */
