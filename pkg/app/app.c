@@ -11,6 +11,7 @@
 #include "server/server.h"
 #include "store/store.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -153,6 +154,30 @@ static void app_shutting_down(void *arg)
     struct app *app = arg;
     __atomic_store_n(&app->shutting_down, 1, __ATOMIC_RELEASE);
     metrics_set_shutting_down(app->registry, true);
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: bollard api\n"
+                 "  Serves the HTTP API on PORT (tasks, accounts, webhooks, /health/live, /health/ready,\n"
+                 "  /metrics, /openapi.json, /docs) on PostgreSQL (DATABASE_URL) and Redis (REDIS_URL).\n"
+                 "  Run `bollard migrate` first; readiness stays 503 until the schema is compatible.\n"
+                 "Exit codes: 0 after SIGTERM/SIGINT (drained); 1 start-up failure, a second signal or the\n"
+                 "shutdown deadline; 64 usage; 78 invalid configuration.\n");
+}
+
+int app_args(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return BASE_EXIT_OK;
+        }
+        fprintf(stderr, "bollard api: unexpected argument '%s'\n", argv[i]);
+        usage(stderr);
+        return BASE_EXIT_USAGE;
+    }
+    return -1;
 }
 
 int app_main(const struct config *cfg, int argc, char **argv)

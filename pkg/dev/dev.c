@@ -35,7 +35,7 @@ static void usage(FILE *out)
             "64 usage; 78 invalid configuration.\n");
 }
 
-int dev_main(const struct config *cfg, int argc, char **argv)
+int dev_args(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -46,6 +46,14 @@ int dev_main(const struct config *cfg, int argc, char **argv)
         usage(stderr);
         return DEV_EXIT_USAGE;
     }
+    return -1;
+}
+
+int dev_main(const struct config *cfg, int argc, char **argv)
+{
+    int args = dev_args(argc, argv);
+    if (args >= 0)
+        return args;
     /* pkg/config already refused sqlite: outside ENVIRONMENT=dev; dev itself needs SQLite. */
     if (!cfg->database_is_sqlite) {
         fprintf(stderr, "config: DATABASE_URL: `bollard dev` runs on an embedded SQLite file: "

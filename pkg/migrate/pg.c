@@ -601,6 +601,14 @@ static bool parse_args(int argc, char **argv, enum migrate_mode *mode, bool *jso
     return true;
 }
 
+int migrate_args(int argc, char **argv)
+{
+    enum migrate_mode mode = MIGRATE_MODE_UP;
+    bool json = false;
+    int rc = MIGRATE_EXIT_OK;
+    return parse_args(argc, argv, &mode, &json, &rc) ? -1 : rc;
+}
+
 int migrate_main(const struct config *cfg, int argc, char **argv)
 {
     enum migrate_mode mode = MIGRATE_MODE_UP;
