@@ -30,8 +30,9 @@
 #define RELAY_ERROR_WAIT_MS 1000
 #define RELAY_SCHEMA_MS     30000 /* re-check of the schema rule while compatible */
 #define RELAY_PRUNE_MS      60000
-#define OUTBOX_RETENTION    7    /* days a published outbox row is kept */
-#define STOP_MARGIN_MS      1500 /* kept from SHUTDOWN_TIMEOUT_SECONDS for hand-back and exit */
+#define RELAY_SAY_EVERY_MS  5000u /* a "not publishing" line at least this often while it lasts */
+#define OUTBOX_RETENTION    7     /* days a published outbox row is kept */
+#define STOP_MARGIN_MS      1500  /* kept from SHUTDOWN_TIMEOUT_SECONDS for hand-back and exit */
 
 static const struct sync_redis_script script_table[SCRIPT_COUNT] = {
     [SCRIPT_RETRY] = {.name = "retry", .source = LUA_RETRY},
@@ -124,7 +125,8 @@ static void *relay_thread_main(void *arg)
     uint64_t next_schema = 0, next_prune = base_now_ms() + RELAY_PRUNE_MS;
     int last_state = 1; /* anything but a real state, so the first one is logged */
     char last_why[SYNCCONN_WHY_MAX] = "";
-    uint64_t last_logged = 0;
+    uint64_t last_logged = 0, failing_since = 0;
+    int failed_attempts = 0; /* consecutive iterations that could not publish */
     while (!atomic_load(&w->relay_stop)) {
         uint64_t now = base_now_ms();
         atomic_store(&w->relay_tick_ms, now);
@@ -155,8 +157,16 @@ static void *relay_thread_main(void *arg)
             }
         }
         atomic_store(&w->relay_state, state);
+        if (state == 0) {
+            failed_attempts = 0;
+        } else if (failed_attempts++ == 0) {
+            failing_since = now;
+        }
+        /* While it cannot publish (the database unreachable at start, say), a line every few
+         * seconds with the attempt and the time waited, so the wait is visible. */
         if (state != last_state ||
-            (state != 0 && (strcmp(why, last_why) != 0 || now - last_logged > 30000))) {
+            (state != 0 && (strcmp(why, last_why) != 0 ||
+                            now - last_logged >= (state == RELAY_BACKLOG ? 30000u : RELAY_SAY_EVERY_MS)))) {
             if (state == 0)
                 log_write(LOG_INFO, NULL, "relay: running", NULL);
             else
@@ -164,7 +174,9 @@ static void *relay_thread_main(void *arg)
                           : state == RELAY_ERR_PUBLISH ? LOG_ERROR
                                                        : LOG_WARN,
                           NULL, "relay: not publishing",
-                          json_pack("{s:s,s:s}", "state", relay_state_name(state), "error", why));
+                          json_pack("{s:s,s:s,s:i,s:I}", "state", relay_state_name(state), "error", why,
+                                    "attempt", failed_attempts, "elapsed_ms",
+                                    (json_int_t)(now - failing_since)));
             last_state = state;
             snprintf(last_why, sizeof(last_why), "%s", why);
             last_logged = now;
