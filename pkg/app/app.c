@@ -124,8 +124,11 @@ static void app_loop_tick(void *arg, size_t index, size_t open_connections)
     struct app *app = arg;
     struct app_loop *l = &app->loops[index];
     struct pgpool_stats ps = {0};
+    struct store_stats ss = {0};
     if (l->pg != NULL)
         pgpool_stats(l->pg, &ps);
+    else if (!store_stats(l->api.store, &ss))
+        memset(&ss, 0, sizeof(ss));
     struct metrics_gauges g = {
         .db_connections = ps.connections,
         .db_in_use = ps.in_use,
@@ -133,6 +136,9 @@ static void app_loop_tick(void *arg, size_t index, size_t open_connections)
         .db_pool_size = app->cfg->db_pool_size,
         .redis_connected = l->api.redis != NULL && redisconn_is_connected(l->api.redis),
         .http_connections = (int)open_connections,
+        .store_outstanding = ss.outstanding,
+        .store_queue_max = ss.queue_max,
+        .store_busy_total = ss.busy_total,
     };
     metrics_publish_gauges(l->shard, &g);
 }
@@ -199,6 +205,7 @@ int app_main(const struct config *cfg, int argc, char **argv)
         log_printf(LOG_ERROR, "out of memory at start-up");
         goto done;
     }
+    metrics_set_backends(app.registry, cfg->database_is_sqlite, cfg->redis_url != NULL);
     const struct server_app sa = {
         .app = &app,
         .router = app.router,

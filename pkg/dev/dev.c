@@ -6,8 +6,12 @@
 #include "app/app.h"
 #include "migrate/migrate.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #ifndef BOLLARD_VERSION
 #define BOLLARD_VERSION "0.0.0"
@@ -33,6 +37,30 @@ static void usage(FILE *out)
             "Exit codes: 0 after SIGTERM/SIGINT; 1 migration or start-up failure; 2 the dev database's\n"
             "migration history differs from this binary's; 3 the dev database is too new for this binary;\n"
             "64 usage; 78 invalid configuration.\n");
+}
+
+/* The dev database holds password hashes: owner-only. SQLite would create it 0644 (less the umask)
+ * and gives its -wal and -shm files the database file's mode, so the file is made here first, and
+ * one left readable by others by an older version is tightened. False (logged) when it cannot be. */
+static bool private_database_file(const char *path)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        log_write(LOG_ERROR, NULL, "bollard dev: cannot create or open the dev database file",
+                  json_pack("{s:s}", "error", strerror(errno)));
+        return false;
+    }
+    struct stat st;
+    bool ok = fstat(fd, &st) == 0;
+    if (ok && (st.st_mode & 077) != 0) {
+        ok = fchmod(fd, st.st_mode & 0700) == 0;
+        log_write(ok ? LOG_WARN : LOG_ERROR, NULL,
+                  ok ? "bollard dev: the dev database file was readable by others; now owner-only (0600)"
+                     : "bollard dev: cannot make the dev database file owner-only",
+                  ok ? NULL : json_pack("{s:s}", "error", strerror(errno)));
+    }
+    close(fd);
+    return ok;
 }
 
 int dev_args(int argc, char **argv)
@@ -61,6 +89,8 @@ int dev_main(const struct config *cfg, int argc, char **argv)
         return DEV_EXIT_CONFIG;
     }
     const char *path = cfg->database_url + strlen("sqlite:");
+    if (!private_database_file(path))
+        return DEV_EXIT_FAILED;
     enum migrate_exit st = migrate_sqlite(path);
     if (st != MIGRATE_EXIT_OK) {
         log_write(LOG_ERROR, NULL, "bollard dev: the dev database is not usable; not starting the API",

@@ -13,6 +13,7 @@ struct health;
 
 struct health_check {
     bool ok;
+    bool unused;      /* not part of this mode (Redis under `bollard dev`): ok, and reported as unused */
     char reason[200]; /* empty when ok */
 };
 
@@ -23,7 +24,8 @@ struct health_report {
 
 typedef void (*health_cb)(void *arg, const struct health_report *report);
 
-/* redis may be NULL (no Redis in this mode); its check then always passes. */
+/* redis may be NULL (no Redis in this mode, `bollard dev`); its check then passes and is reported
+ * as {"ok":true,"used":false,"detail":"not used in dev mode"}. */
 struct health *health_create(h2o_evloop_t *loop, struct store *store, struct redisconn *redis, int timeout_ms,
                              int cache_ms);
 /* Answers from the cache (synchronously, before returning) or after running the checks. Returns a
