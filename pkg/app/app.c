@@ -95,6 +95,7 @@ static bool app_loop_init(void *arg, size_t index, struct http_loop *loop, char 
     loop->observe_arg = l->shard;
     loop->cors_origins = cfg->frontend_url;
     loop->access_log = cfg->access_log;
+    loop->max_body_bytes = (size_t)cfg->max_body_bytes;
     if (!open_store(l, cfg, loop, why, cap))
         return false;
     if (cfg->redis_url != NULL) {

@@ -394,7 +394,7 @@ static void settle_result(struct devdelivery *d, const struct delivery_result *r
         return;
     case DELIVERY_VERDICT_RETRY:
         d->failed_attempts++;
-        log_write(LOG_INFO, NULL, "delivery failed; retrying",
+        log_write(LOG_WARN, NULL, "delivery failed; retrying",
                   json_pack("{s:s,s:s,s:i,s:I,s:I,s:s}", "event_id", e->event_id, "endpoint_id",
                             j->endpoint_id, "attempt", j->attempt, "status", (json_int_t)res->status,
                             "retry_in_ms", (json_int_t)delay, "error", res->error));

@@ -60,9 +60,10 @@ $(OPENAPI_LIST): FORCE
 	@mkdir -p $(@D)
 	@echo '$(OPENAPI_EMBED_ARGS)' | cmp -s - $@ || echo '$(OPENAPI_EMBED_ARGS)' > $@
 
-$(OPENAPI_C): $(OPENAPI_EMBED) $(OPENAPI_DOCUMENT) $(OPENAPI_PAGE_FILES) $(OPENAPI_SWAGGER_UI_STAMP) $(OPENAPI_LIST)
+# --version: the document's info.version must be the repository's VERSION (one version everywhere).
+$(OPENAPI_C): $(OPENAPI_EMBED) $(OPENAPI_DOCUMENT) $(OPENAPI_PAGE_FILES) $(OPENAPI_SWAGGER_UI_STAMP) $(OPENAPI_LIST) VERSION
 	@mkdir -p $(@D)
-	$(OPENAPI_EMBED) $@ $(OPENAPI_DOCUMENT) $(OPENAPI_EMBED_ARGS)
+	$(OPENAPI_EMBED) --version=$(VERSION) $@ $(OPENAPI_DOCUMENT) $(OPENAPI_EMBED_ARGS)
 
 $(OPENAPI_OBJ): $(OPENAPI_C) pkg/openapi/embedded.h
 	@mkdir -p $(@D)

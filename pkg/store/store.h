@@ -30,7 +30,7 @@ struct store_result {
     enum store_status status;
     const char *json; /* a task object, or for lists the JSON array of task objects */
     size_t json_len;
-    long long version;         /* the task's version (ETag) */
+    long long version;         /* the task's version (ETag); with STORE_PRECONDITION_FAILED the current one */
     const char *user_id;       /* accounts */
     const char *password_hash; /* store_user_by_email */
     const char *next_cursor;   /* lists: opaque, NULL on the last page */

@@ -545,7 +545,7 @@ static void count_outcome(struct worker *w, const struct job *j)
     switch (j->outcome) {
     case OUT_RETRY:
         w->stats.retried++;
-        log_write(LOG_INFO, NULL, "delivery failed; retry scheduled",
+        log_write(LOG_WARN, NULL, "delivery failed; retry scheduled",
                   json_pack("{s:s,s:s,s:i,s:I,s:s}", "event_id", j->event_id, "endpoint_id", j->endpoint_id,
                             "attempt", j->attempt, "retry_in_ms", (json_int_t)j->delay_ms, "error",
                             j->error));

@@ -68,3 +68,34 @@ def test_a_readable_database_file_is_tightened(tmp_path):
         assert any("now owner-only" in l["msg"] for l in b.log_lines())
     finally:
         assert stop(b) == 0
+
+
+def test_412_carries_the_current_etag_on_sqlite(user):
+    r = user.post("/api/tasks", {"title": "versioned"})
+    task, etag = r.json(), r.headers["etag"]
+    current = user.put(f"/api/tasks/{task['id']}", {"title": "moved on"}, headers={"If-Match": etag}).headers["etag"]
+    r = user.patch(f"/api/tasks/{task['id']}/complete", headers={"If-Match": etag})
+    assert r.status_code == 412 and r.headers.get("etag") == current, r.headers
+
+
+def test_not_a_uuid_is_not_a_user_path(user):
+    assert user.get("/api/v1/tasks").status_code == 404
+
+
+def test_failed_webhook_deliveries_log_at_warn(tmp_path):
+    refusing = harness.free_port()  # nothing listens there
+    b = start_dev(dev_env(tmp_path / "w.db", WEBHOOK_ALLOW_PRIVATE="true", WEBHOOK_MAX_ATTEMPTS="3",
+                          ACCESS_LOG="false"))
+    try:
+        wait_ready(b)
+        from taskclient import signup
+        client, _ = signup(b.url(""))
+        r = client.post(f"/api/{client.user_id}/webhooks", {"url": f"http://127.0.0.1:{refusing}/hook"})
+        assert r.status_code == 201, r.text
+        assert client.post("/api/tasks", {"title": "undeliverable"}).status_code == 201
+        harness.wait_until(lambda: any(l["msg"] == "delivery failed; retrying" for l in b.log_lines()),
+                           timeout=20, what="a failed attempt")
+        failed = [l for l in b.log_lines() if l["msg"] == "delivery failed; retrying"]
+        assert all(l["level"] == "warn" for l in failed), failed
+    finally:
+        assert stop(b) == 0

@@ -92,7 +92,9 @@ static bool name_is_plain(const char *name)
     return true;
 }
 
-static bool check_document(const char *path, const char *text, size_t len)
+/* want_version (may be NULL): the repository's VERSION, which info.version must equal, so the
+ * document can never describe another version than the binary it is built into. */
+static bool check_document(const char *path, const char *text, size_t len, const char *want_version)
 {
     json_error_t error;
     json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &error);
@@ -106,6 +108,12 @@ static bool check_document(const char *path, const char *text, size_t len)
     if (!ok)
         fprintf(stderr, "%s: not an OpenAPI 3.1 document (\"openapi\": \"3.1.x\" and \"paths\" needed)\n",
                 path);
+    const char *info_version = json_string_value(json_object_get(json_object_get(doc, "info"), "version"));
+    if (ok && want_version != NULL && (info_version == NULL || strcmp(info_version, want_version) != 0)) {
+        fprintf(stderr, "%s: info.version is \"%s\" but VERSION is \"%s\": set the same version in both\n",
+                path, info_version != NULL ? info_version : "(missing)", want_version);
+        ok = false;
+    }
     json_decref(doc);
     return ok;
 }
@@ -148,12 +156,18 @@ static void write_file_entry(FILE *out, const struct embed_file *f, const char *
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: embed-openapi OUT.c DOCUMENT.json NAME=FILE...\n");
+    fprintf(stderr, "usage: embed-openapi [--version=VERSION] OUT.c DOCUMENT.json NAME=FILE...\n");
     return 2;
 }
 
 int main(int argc, char **argv)
 {
+    const char *want_version = NULL;
+    if (argc > 1 && strncmp(argv[1], "--version=", 10) == 0) {
+        want_version = argv[1] + 10;
+        argv++;
+        argc--;
+    }
     if (argc < 3)
         return usage();
     const char *out_path = argv[1];
@@ -165,7 +179,7 @@ int main(int argc, char **argv)
         return 1;
     int status = 1;
     document.data = read_whole_file(document.path, &document.len);
-    if (document.data == NULL || !check_document(document.path, document.data, document.len))
+    if (document.data == NULL || !check_document(document.path, document.data, document.len, want_version))
         goto done;
     bool has_index = false;
     for (size_t i = 0; i < n_files; i++) {
