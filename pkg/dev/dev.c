@@ -46,8 +46,13 @@ static bool private_database_file(const char *path)
 {
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
-        log_write(LOG_ERROR, NULL, "bollard dev: cannot create or open the dev database file",
-                  json_pack("{s:s}", "error", strerror(errno)));
+        const char *why = strerror(errno);
+        char msg[256];
+        snprintf(msg, sizeof(msg),
+                 "bollard dev: cannot open the dev database file: %s (does the directory of the "
+                 "DATABASE_URL path exist and is it writable?)",
+                 why);
+        log_write(LOG_ERROR, NULL, msg, json_pack("{s:s}", "error", why));
         return false;
     }
     struct stat st;
