@@ -20,7 +20,8 @@ if [ ! -x "$bin" ]; then
     echo "run: $bin is not built; use \`make run\`" >&2
     exit 1
 fi
-mkdir -p "$dir"
+# Owner-only: the database holds password hashes (bollard dev also creates it 0600).
+(umask 077 && mkdir -p "$dir")
 
 key=$dir/secret_key
 if [ ! -s "$key" ]; then

@@ -123,6 +123,7 @@ void api_handle_metrics(struct http_exchange *ex)
     memset(sc, 0, sizeof(*sc));
     sc->ex = ex;
     sc->figures.outbox_count_max = STORE_OUTBOX_COUNT_MAX;
+    sc->figures.queue_used = ctx->redis != NULL; /* no Redis, no queue (`bollard dev`) */
     ex->handler_data = sc;
     ex->on_abandon = on_metrics_abandoned;
     /* One part per source plus one for this function, so no callback answers before all are asked. */

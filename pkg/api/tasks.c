@@ -33,6 +33,11 @@ static void on_abandoned(struct http_exchange *ex)
 /* Authenticates and resolves whose tasks these are; answers 401/403/404 itself on failure. */
 static struct task_ctx *begin(struct http_exchange *ex, enum task_action action, bool user_in_path)
 {
+    /* /api/v1/tasks is not a user's path: only a UUID is (before the token, as for any unknown path). */
+    if (user_in_path && !base_uuid_is_valid(ex->params[0].base, ex->params[0].len)) {
+        http_respond_problem(ex, 404, "Not Found", "no such resource", NULL);
+        return NULL;
+    }
     char token_user[BASE_UUID_LEN + 1];
     if (!api_authenticate(ex, token_user))
         return NULL;
@@ -98,6 +103,8 @@ static void on_task_result(void *arg, const struct store_result *r)
     struct http_exchange *ex = c->ex;
     c->call = NULL;
     if (r->status != STORE_OK) {
+        if (r->status == STORE_PRECONDITION_FAILED && r->version > 0)
+            add_etag(ex, r->version); /* so the client can re-read or retry against it */
         api_respond_store_status(ex, r->status);
         return;
     }

@@ -131,7 +131,7 @@ cleanup:
     return ok;
 }
 
-int check_main(const struct config *cfg, int argc, char **argv)
+int check_args(int argc, char **argv)
 {
     if (argc > 1) {
         bool help = strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0;
@@ -144,6 +144,14 @@ int check_main(const struct config *cfg, int argc, char **argv)
             schema_binary_level());
         return help ? BASE_EXIT_OK : BASE_EXIT_USAGE;
     }
+    return -1;
+}
+
+int check_main(const struct config *cfg, int argc, char **argv)
+{
+    int args = check_args(argc, argv);
+    if (args >= 0)
+        return args;
     /* The configuration was loaded and validated (exit 78 otherwise) before this runs. */
     int failures = 0;
     char why[TEXT_MAX];

@@ -6,8 +6,12 @@
 #include "migrate/migrate.h"
 #include "worker/worker.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #ifndef BOLLARD_VERSION
 #define BOLLARD_VERSION "0.0.0"
@@ -35,7 +39,36 @@ static void usage(FILE *out)
             "64 usage; 78 invalid configuration.\n");
 }
 
-int dev_main(const struct config *cfg, int argc, char **argv)
+/* The dev database holds password hashes: owner-only. SQLite would create it 0644 (less the umask)
+ * and gives its -wal and -shm files the database file's mode, so the file is made here first, and
+ * one left readable by others by an older version is tightened. False (logged) when it cannot be. */
+static bool private_database_file(const char *path)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        const char *why = strerror(errno);
+        char msg[256];
+        snprintf(msg, sizeof(msg),
+                 "bollard dev: cannot open the dev database file: %s (does the directory of the "
+                 "DATABASE_URL path exist and is it writable?)",
+                 why);
+        log_write(LOG_ERROR, NULL, msg, json_pack("{s:s}", "error", why));
+        return false;
+    }
+    struct stat st;
+    bool ok = fstat(fd, &st) == 0;
+    if (ok && (st.st_mode & 077) != 0) {
+        ok = fchmod(fd, st.st_mode & 0700) == 0;
+        log_write(ok ? LOG_WARN : LOG_ERROR, NULL,
+                  ok ? "bollard dev: the dev database file was readable by others; now owner-only (0600)"
+                     : "bollard dev: cannot make the dev database file owner-only",
+                  ok ? NULL : json_pack("{s:s}", "error", strerror(errno)));
+    }
+    close(fd);
+    return ok;
+}
+
+int dev_args(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -46,6 +79,14 @@ int dev_main(const struct config *cfg, int argc, char **argv)
         usage(stderr);
         return DEV_EXIT_USAGE;
     }
+    return -1;
+}
+
+int dev_main(const struct config *cfg, int argc, char **argv)
+{
+    int args = dev_args(argc, argv);
+    if (args >= 0)
+        return args;
     /* pkg/config already refused sqlite: outside ENVIRONMENT=dev; dev itself needs SQLite. */
     if (!cfg->database_is_sqlite) {
         fprintf(stderr, "config: DATABASE_URL: `bollard dev` runs on an embedded SQLite file: "
@@ -53,6 +94,8 @@ int dev_main(const struct config *cfg, int argc, char **argv)
         return DEV_EXIT_CONFIG;
     }
     const char *path = cfg->database_url + strlen("sqlite:");
+    if (!private_database_file(path))
+        return DEV_EXIT_FAILED;
     enum migrate_exit st = migrate_sqlite(path);
     if (st != MIGRATE_EXIT_OK) {
         log_write(LOG_ERROR, NULL, "bollard dev: the dev database is not usable; not starting the API",

@@ -19,6 +19,7 @@ struct health_shared;
 
 struct health_check {
     bool ok;
+    bool unused;      /* not part of this mode (Redis under `bollard dev`): ok, and reported as unused */
     char reason[200]; /* empty when ok */
 };
 
@@ -34,7 +35,8 @@ typedef void (*health_cb)(void *arg, const struct health_report *report);
 struct health_shared *health_shared_create(void);
 void health_shared_destroy(struct health_shared *s);
 
-/* redis may be NULL (no Redis in this mode); its check then always passes. */
+/* redis may be NULL (no Redis in this mode, `bollard dev`); its check then passes and is reported
+ * as {"ok":true,"used":false,"detail":"not used in dev mode"}. */
 struct health *health_create(h2o_evloop_t *loop, struct health_shared *shared, struct store *store,
                              struct redisconn *redis, int timeout_ms, int cache_ms);
 /* Answers from the cache (synchronously, before returning) or after running the checks. Returns a

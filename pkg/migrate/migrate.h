@@ -23,6 +23,9 @@ enum migrate_exit {
 
 /* argv[0] is "migrate"; returns the process exit code. */
 int migrate_main(const struct config *cfg, int argc, char **argv);
+/* The arguments alone, before any configuration is read (so `--help` and usage errors need no
+ * DATABASE_URL): -1 when they are valid, else the exit code after printing help (0) or usage (64). */
+int migrate_args(int argc, char **argv);
 
 /* `bollard dev`: opens (creating if needed) the SQLite file at `path` and applies every pending
  * SQLite migration with the same bookkeeping, checksums and floor as on PostgreSQL, so readiness

@@ -31,6 +31,7 @@
 #define CONNECT_ATTEMPT_MAX_S  5
 #define ROLLOUT_POLL_MS        2000
 #define ROLLOUT_WAIT_DEFAULT_S 180
+#define CONNECT_SAY_EVERY_MS   2000 /* status/plan: a waiting line at most this often */
 #define DDL_RETRY_BACKOFF_MS   500
 #define SQL_MAX                1024
 #define TEXT_MAX               512
@@ -148,7 +149,14 @@ static enum migrate_exit connect_with_retry(struct migrate_run *r)
 {
     struct pg *pg = r->db;
     const struct config *cfg = pg->cfg;
-    uint64_t deadline = base_now_ms() + (uint64_t)cfg->migrate_connect_timeout_seconds * 1000;
+    /* The read-only commands answer a person at a terminal: they give up sooner by default. */
+    bool read_only = r->mode != MIGRATE_MODE_UP;
+    int timeout_s =
+        read_only ? cfg->migrate_status_connect_timeout_seconds : cfg->migrate_connect_timeout_seconds;
+    const char *timeout_var =
+        read_only ? "MIGRATE_STATUS_CONNECT_TIMEOUT_SECONDS" : "MIGRATE_CONNECT_TIMEOUT_SECONDS";
+    uint64_t started = base_now_ms(), last_said = 0;
+    uint64_t deadline = started + (uint64_t)timeout_s * 1000;
     long backoff = CONNECT_BACKOFF_MIN_MS;
     for (int attempt = 1;; attempt++) {
         if (interrupted)
@@ -175,21 +183,23 @@ static enum migrate_exit connect_with_retry(struct migrate_run *r)
         char why[TEXT_MAX];
         base_one_line(conn != NULL ? PQerrorMessage(conn) : "out of memory", why, sizeof(why));
         PQfinish(conn);
-        if (base_now_ms() + (uint64_t)backoff >= deadline) {
+        uint64_t now_ms = base_now_ms();
+        if (now_ms + (uint64_t)backoff >= deadline) {
             migrate_report(r, LOG_ERROR, json_pack("{s:i,s:s}", "attempts", attempt, "error", why),
-                           "database not reachable within MIGRATE_CONNECT_TIMEOUT_SECONDS=%d: %s",
-                           cfg->migrate_connect_timeout_seconds, why);
+                           "database not reachable within %s=%d: %s", timeout_var, timeout_s, why);
             return MIGRATE_EXIT_UNREACHABLE;
         }
-        /* why is libpq's message: host and port, never the password. */
-        migrate_report(
-            r, LOG_INFO,
-            json_pack("{s:i,s:I,s:s,s:i,s:i}", "attempt", attempt, "elapsed_ms",
-                      (json_int_t)(base_now_ms() -
-                                   (deadline - (uint64_t)cfg->migrate_connect_timeout_seconds * 1000)),
-                      "error", why, "retry_in_ms", (int)backoff, "timeout_s",
-                      cfg->migrate_connect_timeout_seconds),
-            "database not reachable yet; retrying");
+        /* libpq's message names host and port, never the password. `up` logs every attempt (JSON);
+         * status and plan, whose stdout is their answer, say it on stderr every few seconds. */
+        migrate_report(r, LOG_INFO,
+                       json_pack("{s:i,s:s,s:i,s:I}", "attempt", attempt, "error", why, "retry_in_ms",
+                                 (int)backoff, "elapsed_ms", (json_int_t)(now_ms - started)),
+                       "database not reachable yet; retrying");
+        if (read_only && (last_said == 0 || now_ms - last_said >= CONNECT_SAY_EVERY_MS)) {
+            fprintf(stderr, "bollard migrate: waiting for the database (attempt %d, %.1f s of %d s): %s\n",
+                    attempt, (double)(now_ms - started) / 1000.0, timeout_s, why);
+            last_said = now_ms;
+        }
         if (!sleep_ms(backoff))
             return MIGRATE_EXIT_INTERRUPTED;
         backoff = backoff * 2 > CONNECT_BACKOFF_MAX_MS ? CONNECT_BACKOFF_MAX_MS : backoff * 2;
@@ -676,6 +686,15 @@ static bool parse_args(int argc, char **argv, struct migrate_args *a, int *exit_
         }
     }
     return true;
+}
+
+int migrate_args(int argc, char **argv)
+{
+    struct migrate_args args = {.mode = MIGRATE_MODE_UP,
+                                .wait_timeout_s = ROLLOUT_WAIT_DEFAULT_S,
+                                .kube_dir = KUBE_DEFAULT_CREDENTIALS_DIR};
+    int rc = MIGRATE_EXIT_OK;
+    return parse_args(argc, argv, &args, &rc) ? -1 : rc;
 }
 
 int migrate_main(const struct config *cfg, int argc, char **argv)

@@ -55,9 +55,10 @@ $(OPENAPI_LIST): FORCE
 	@mkdir -p $(@D)
 	@echo '$(OPENAPI_EMBED_ARGS)' | cmp -s - $@ || echo '$(OPENAPI_EMBED_ARGS)' > $@
 
-$(OPENAPI_C): $(OPENAPI_EMBED) $(OPENAPI_DOCUMENT) $(OPENAPI_PAGE_FILES) $(OPENAPI_SWAGGER_UI_STAMP) $(OPENAPI_LIST)
+# --version: the document's info.version must be the repository's VERSION (one version everywhere).
+$(OPENAPI_C): $(OPENAPI_EMBED) $(OPENAPI_DOCUMENT) $(OPENAPI_PAGE_FILES) $(OPENAPI_SWAGGER_UI_STAMP) $(OPENAPI_LIST) VERSION
 	@mkdir -p $(@D)
-	$(OPENAPI_EMBED) $@ openapi_files --require index.html --require openapi.json \
+	$(OPENAPI_EMBED) $@ openapi_files --require index.html --require openapi.json --version=$(VERSION) \
 		--openapi openapi.json=$(OPENAPI_DOCUMENT) \
 		$(OPENAPI_EMBED_ARGS)
 

@@ -25,6 +25,11 @@ void store_destroy(struct store *store)
     free(store);
 }
 
+bool store_stats(struct store *s, struct store_stats *out)
+{
+    return s != NULL && s->backend->stats != NULL && s->backend->stats(s->impl, out);
+}
+
 void store_cancel(struct store *s, store_handle handle)
 {
     if (handle != NULL)

@@ -30,7 +30,7 @@ struct store_result {
     enum store_status status;
     const char *json; /* a task object, or for lists the JSON array of task objects */
     size_t json_len;
-    long long version;         /* the task's version (ETag) */
+    long long version;         /* the task's version (ETag); with STORE_PRECONDITION_FAILED the current one */
     const char *user_id;       /* accounts */
     const char *password_hash; /* store_user_by_email */
     const char *next_cursor;   /* lists: opaque, NULL on the last page */
@@ -70,6 +70,15 @@ struct store *store_create_pg(struct pgpool *pool);
  * of the store's own; results come back on `loop` through `queue` (the loop's h2o message queue). */
 struct store *store_create_sqlite(h2o_evloop_t *loop, h2o_multithread_queue_t *queue, const char *path);
 void store_destroy(struct store *store);
+
+/* The SQLite back end's own figures, for /metrics (PostgreSQL's are pkg/pgpool's). */
+struct store_stats {
+    int outstanding;               /* calls submitted and not yet answered */
+    int queue_max;                 /* the bound on outstanding; past it calls are refused (STORE_BUSY) */
+    unsigned long long busy_total; /* calls refused because the queue was full */
+};
+/* On the store's loop thread. False when the back end keeps no such figures (PostgreSQL). */
+bool store_stats(struct store *s, struct store_stats *out);
 
 /* The applied migration level and floor (CONTRACT §4) for readiness; also proves the database answers. */
 store_handle store_schema_state(struct store *s, store_cb cb, void *arg, enum store_status *immediate);

@@ -206,6 +206,8 @@ static void fill_conditional(struct store_result *r, PGresult *res, bool done)
     if (done)
         return;
     r->status = value(res, 2) != NULL ? STORE_PRECONDITION_FAILED : STORE_NOT_FOUND;
+    if (r->status == STORE_PRECONDITION_FAILED)
+        r->version = value_ll(res, 2, 0); /* the current version: the 412's ETag */
 }
 
 /* "[row,row,…]" from the first `limit` rows; next_cursor from the last of them when one more exists.

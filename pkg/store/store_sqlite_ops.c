@@ -834,9 +834,10 @@ static bool check_current(struct write *w, const char *if_match, bool *was_compl
         long long wanted = if_match != NULL ? strtoll(if_match, NULL, 10) : version;
         if (errno != 0)
             fail_invalid(w->out);
-        else if (wanted != version)
+        else if (wanted != version) {
             w->out->status = STORE_PRECONDITION_FAILED;
-        else
+            w->out->version = version; /* the current version: the 412's ETag */
+        } else
             go = true;
     } else if (rc == SQLITE_DONE) {
         w->out->status = STORE_NOT_FOUND;
@@ -1587,11 +1588,13 @@ void sqlite_conn_run(struct sqlite_conn *c, enum store_op op, char *const args[S
         op_conversation_delete(c, args, out);
         break;
     }
-    /* Only what the status promises travels back. */
+    /* Only what the status promises travels back (a 412's current version included). */
     if (out->status != STORE_OK) {
         enum store_status status = out->status;
+        long long version = status == STORE_PRECONDITION_FAILED ? out->version : 0;
         sqlite_outcome_free(out);
         out->status = status;
+        out->version = version;
     }
 }
 

@@ -8,7 +8,8 @@
  * --gzip       also store each text file gzip-compressed (level 9) when that saves at least 10%.
  * --require    fail unless an item is served as NAME (a page without its index.html is a mistake);
  *              up to EMBED_REQUIRE_MAX times.
- * --openapi    the file must parse as JSON and declare OpenAPI 3.1, so a broken edit fails the build.
+ * --openapi    the file must parse as JSON and declare OpenAPI 3.1, so a broken edit fails the build;
+ *              with --version=V (anywhere before it) its info.version must be V as well.
  * --hashed     served as STEM.<digest>.EXT and marked immutable (long cache lifetimes are safe).
  * --template   each {{NAME}} in the file becomes the served name of the hashed item NAME; an unknown
  *              placeholder fails the build.
@@ -121,7 +122,9 @@ static bool name_is_plain(const char *name)
     return true;
 }
 
-static bool check_openapi(const char *path, const char *text, size_t len)
+/* want_version (may be NULL): the repository's VERSION, which info.version must equal, so the
+ * document can never describe another version than the binary it is built into. */
+static bool check_openapi(const char *path, const char *text, size_t len, const char *want_version)
 {
     json_error_t error;
     json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &error);
@@ -135,6 +138,12 @@ static bool check_openapi(const char *path, const char *text, size_t len)
     if (!ok)
         fprintf(stderr, "%s: not an OpenAPI 3.1 document (\"openapi\": \"3.1.x\" and \"paths\" needed)\n",
                 path);
+    const char *info_version = json_string_value(json_object_get(json_object_get(doc, "info"), "version"));
+    if (ok && want_version != NULL && (info_version == NULL || strcmp(info_version, want_version) != 0)) {
+        fprintf(stderr, "%s: info.version is \"%s\" but VERSION is \"%s\": set the same version in both\n",
+                path, info_version != NULL ? info_version : "(missing)", want_version);
+        ok = false;
+    }
     json_decref(doc);
     return ok;
 }
@@ -335,7 +344,7 @@ static bool c_identifier(const char *s)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: embed OUT.c TABLE [--gzip] [--require NAME] "
+    fprintf(stderr, "usage: embed OUT.c TABLE [--gzip] [--require NAME] [--version=VERSION] "
                     "[--openapi|--hashed|--template] NAME=FILE...\n");
     return 2;
 }
@@ -354,10 +363,15 @@ int main(int argc, char **argv)
     size_t n_required = 0;
     int status = 1;
     enum item_kind next_kind = ITEM_PLAIN;
+    const char *want_version = NULL; /* --version=V: an --openapi item's info.version must be V */
     for (int a = 3; a < argc; a++) {
         const char *arg = argv[a];
         if (strcmp(arg, "--gzip") == 0) {
             gzip = true;
+            continue;
+        }
+        if (strncmp(arg, "--version=", 10) == 0) {
+            want_version = arg + 10;
             continue;
         }
         if (strcmp(arg, "--require") == 0 && a + 1 < argc && n_required < EMBED_REQUIRE_MAX) {
@@ -392,7 +406,7 @@ int main(int argc, char **argv)
         it->data = read_whole_file(it->path, &it->len);
         if (it->data == NULL)
             goto done;
-        if (it->kind == ITEM_OPENAPI && !check_openapi(it->path, it->data, it->len))
+        if (it->kind == ITEM_OPENAPI && !check_openapi(it->path, it->data, it->len, want_version))
             goto done;
         n++;
     }
