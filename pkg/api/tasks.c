@@ -2,6 +2,7 @@
  * /api/tasks (the token's user). Another user's task is always "not found". */
 #include "api/api_internal.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,18 +64,23 @@ static struct task_ctx *begin(struct http_exchange *ex, enum task_action action,
     return c;
 }
 
-/* "123" -> 123; anything else (weak, lists, garbage) -> -2, which never matches a version. */
+/* An entity tag the client sent, as a version: "123" -> 123; absent or "*" -> -1 (no precondition);
+ * anything else -> -2, a version no task has: weak or listed tags, a sign, leading zeros (tags compare
+ * as exact strings, and ours print without them) and numbers beyond the versions' range. */
 static long long parse_etag(h2o_iovec_t v)
 {
     if (v.len == 1 && v.base[0] == '*')
         return -1;
-    if (v.len < 3 || v.len > 22 || v.base[0] != '"' || v.base[v.len - 1] != '"')
+    if (v.len < 3 || v.base[0] != '"' || v.base[v.len - 1] != '"' || (v.base[1] == '0' && v.len > 3))
         return -2;
     long long n = 0;
     for (size_t i = 1; i < v.len - 1; i++) {
         if (v.base[i] < '0' || v.base[i] > '9')
             return -2;
-        n = n * 10 + (v.base[i] - '0');
+        int digit = v.base[i] - '0';
+        if (n > (LLONG_MAX - digit) / 10)
+            return -2;
+        n = n * 10 + digit;
     }
     return n;
 }
