@@ -57,7 +57,8 @@ void api_errors_add(struct api_errors *e, const char *field, const char *message
 /* Answers 422 when there are errors (returns true), else frees nothing and returns false. */
 bool api_errors_respond(struct http_exchange *ex, struct api_errors *e);
 
-/* Maps a non-OK store status to its answer (404, 409, 412, 503 + Retry-After, 500). */
+/* Maps a non-OK store status to its answer (401 for a user that no longer exists, 404, 409, 412, 422,
+ * 503 + Retry-After, 500). */
 void api_respond_store_status(struct http_exchange *ex, enum store_status st);
 void api_respond_unauthorized(struct http_exchange *ex, const char *detail);
 

@@ -197,6 +197,11 @@ void api_respond_store_status(struct http_exchange *ex, enum store_status st)
         http_respond_problem(ex, 422, "Unprocessable Content",
                              "a value is outside the range the database can store", NULL);
         return;
+    case STORE_NO_USER:
+        /* The token is genuine but its account is gone: the same answer as for any token that no
+         * longer grants access, on every route. */
+        api_respond_unauthorized(ex, "the token's account no longer exists");
+        return;
     }
 }
 
