@@ -47,7 +47,16 @@ json_t *api_read_json_object(struct http_exchange *ex);
 bool api_authenticate(struct http_exchange *ex, char user_id[BASE_UUID_LEN + 1]);
 
 size_t api_utf8_length(const char *s, size_t bytes);
-bool api_is_rfc3339(const char *s);
+/* The longest date-time text accepted (a fraction may have many digits; RFC 3339 sets no bound). */
+#define API_RFC3339_MAX 64
+/* Room for "YYYY-MM-DDTHH:MM:SS.ffffffZ" and its NUL. */
+#define API_TIMESTAMP_MAX 32
+/* An RFC 3339 date-time (YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM), real calendar dates, offsets up to
+ * ±23:59) as the UTC instant's text "YYYY-MM-DDTHH:MM:SS.ffffffZ", the form tasks are answered with,
+ * so both stores get one spelling and no store's offset limit applies. False when it is not one, or
+ * when the instant lies outside 0001-01-01T00:00:00Z..9999-12-31T23:59:59.999999Z: what is stored
+ * must come back as RFC 3339 (four-digit year, no BC) and be accepted again. */
+bool api_rfc3339_to_utc(const char *s, char out[API_TIMESTAMP_MAX]);
 
 /* Validation errors collected for one 422 answer. */
 struct api_errors {

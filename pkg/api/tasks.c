@@ -210,7 +210,8 @@ static bool read_list_query(struct http_exchange *ex, struct store_task_query *q
 /* ---- bodies ---- */
 
 struct task_body {
-    json_t *json; /* owns the strings below */
+    json_t *json;                   /* owns the strings below */
+    char due_at[API_TIMESTAMP_MAX]; /* the due date in UTC, as it is stored */
     struct store_task_fields fields;
 };
 
@@ -247,8 +248,10 @@ static bool read_task_body(struct http_exchange *ex, struct task_body *out)
     if (completed != NULL && !json_is_boolean(completed))
         api_errors_add(&errors, "completed", "must be true or false");
     if (due_at != NULL && !json_is_null(due_at) &&
-        (!json_is_string(due_at) || !api_is_rfc3339(json_string_value(due_at))))
-        api_errors_add(&errors, "due_at", "must be an RFC 3339 date-time (2030-01-31T12:00:00Z) or null");
+        (!json_is_string(due_at) || !api_rfc3339_to_utc(json_string_value(due_at), out->due_at)))
+        api_errors_add(&errors, "due_at",
+                       "must be an RFC 3339 date-time (2030-01-31T12:00:00Z) from 0001-01-01T00:00:00Z to "
+                       "9999-12-31T23:59:59.999999Z, or null");
     if (api_errors_respond(ex, &errors)) {
         json_decref(body);
         return false;
@@ -257,7 +260,7 @@ static bool read_task_body(struct http_exchange *ex, struct task_body *out)
     out->fields.title = json_string_value(title);
     out->fields.description = description != NULL ? json_string_value(description) : "";
     out->fields.completed = completed != NULL && json_is_true(completed);
-    out->fields.due_at = due_at != NULL && json_is_string(due_at) ? json_string_value(due_at) : NULL;
+    out->fields.due_at = due_at != NULL && json_is_string(due_at) ? out->due_at : NULL;
     return true;
 }
 

@@ -51,7 +51,7 @@ struct store_task_fields {
     const char *title;
     const char *description;
     bool completed;
-    const char *due_at; /* RFC 3339, already validated */
+    const char *due_at; /* RFC 3339, already validated (the API passes the UTC form it answers with) */
 };
 
 /* A list page request. cursor is what a previous page returned as next_cursor (or NULL). */
