@@ -40,7 +40,7 @@ void api_handle_webhook_list(struct http_exchange *ex);
 void api_handle_webhook_delete(struct http_exchange *ex);
 
 /* Reads the body as one JSON object (Content-Type application/json). On failure it has answered
- * 415 or 400 and returns NULL. */
+ * 415, 400, or 422 naming each field whose value holds a NUL (\u0000), and returns NULL. */
 json_t *api_read_json_object(struct http_exchange *ex);
 
 /* The bearer token's user; on failure it has answered 401 and returns false. */

@@ -23,6 +23,29 @@ static bool is_json_content_type(h2o_req_t *req)
     return v.len == sizeof(json) - 1 || v.base[sizeof(json) - 1] == ';' || v.base[sizeof(json) - 1] == ' ';
 }
 
+/* Whether a string in `v` holds a NUL. No field of ours nests deeper than an array of strings, so
+ * the walk stops at a few levels: anything deeper is refused by the field's own type check. */
+static bool contains_nul(json_t *v, int depth)
+{
+    if (depth > 8)
+        return false;
+    if (json_is_string(v))
+        return memchr(json_string_value(v), '\0', json_string_length(v)) != NULL;
+    size_t i;
+    json_t *e;
+    const char *k;
+    if (json_is_array(v)) {
+        json_array_foreach (v, i, e)
+            if (contains_nul(e, depth + 1))
+                return true;
+    } else if (json_is_object(v)) {
+        json_object_foreach (v, k, e)
+            if (contains_nul(e, depth + 1))
+                return true;
+    }
+    return false;
+}
+
 json_t *api_read_json_object(struct http_exchange *ex)
 {
     h2o_req_t *req = ex->req;
@@ -32,8 +55,10 @@ json_t *api_read_json_object(struct http_exchange *ex)
     }
     json_error_t error;
     json_t *body = NULL;
+    /* JSON_ALLOW_NUL: "\u0000" is valid JSON, so it is the field, not the body, that is refused (422
+     * below) — and no C string cut short at the NUL (a password, say) goes any further. */
     if (req->entity.base != NULL)
-        body = json_loadb(req->entity.base, req->entity.len, JSON_REJECT_DUPLICATES, &error);
+        body = json_loadb(req->entity.base, req->entity.len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &error);
     if (body == NULL) {
         char detail[160];
         /* The parser's own text may quote the body (a password, say), so only the position is told. */
@@ -45,6 +70,17 @@ json_t *api_read_json_object(struct http_exchange *ex)
     if (!json_is_object(body)) {
         json_decref(body);
         http_respond_problem(ex, 400, "Bad Request", "the body must be a JSON object", NULL);
+        return NULL;
+    }
+    struct api_errors errors = {0};
+    const char *key;
+    json_t *value;
+    json_object_foreach (body, key, value) {
+        if (contains_nul(value, 0))
+            api_errors_add(&errors, key, "must not contain NUL characters (\\u0000)");
+    }
+    if (api_errors_respond(ex, &errors)) {
+        json_decref(body);
         return NULL;
     }
     return body;

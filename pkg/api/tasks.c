@@ -194,7 +194,9 @@ static bool read_list_query(struct http_exchange *ex, struct store_task_query *q
                 else
                     api_errors_add(&errors, "completed", "must be true or false");
             } else if (klen == 6 && memcmp(p, "cursor", 6) == 0) {
-                if (!ok || !store_cursor_is_valid(decoded))
+                if (ok && decoded[0] == '\0') {
+                    /* "cursor=" is the first page, as no cursor is (a form's empty field, say) */
+                } else if (!ok || !store_cursor_is_valid(decoded))
                     api_errors_add(&errors, "cursor", "is not a cursor this API returned");
                 else {
                     snprintf(cursor, cursor_cap, "%s", decoded);
