@@ -2,6 +2,7 @@
  * /api/tasks (the token's user). Another user's task is always "not found". */
 #include "api/api_internal.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,18 +69,23 @@ static struct task_ctx *begin(struct http_exchange *ex, enum task_action action,
     return c;
 }
 
-/* "123" -> 123; anything else (weak, lists, garbage) -> -2, which never matches a version. */
+/* An entity tag the client sent, as a version: "123" -> 123; absent or "*" -> -1 (no precondition);
+ * anything else -> -2, a version no task has: weak or listed tags, a sign, leading zeros (tags compare
+ * as exact strings, and ours print without them) and numbers beyond the versions' range. */
 static long long parse_etag(h2o_iovec_t v)
 {
     if (v.len == 1 && v.base[0] == '*')
         return -1;
-    if (v.len < 3 || v.len > 22 || v.base[0] != '"' || v.base[v.len - 1] != '"')
+    if (v.len < 3 || v.base[0] != '"' || v.base[v.len - 1] != '"' || (v.base[1] == '0' && v.len > 3))
         return -2;
     long long n = 0;
     for (size_t i = 1; i < v.len - 1; i++) {
         if (v.base[i] < '0' || v.base[i] > '9')
             return -2;
-        n = n * 10 + (v.base[i] - '0');
+        int digit = v.base[i] - '0';
+        if (n > (LLONG_MAX - digit) / 10)
+            return -2;
+        n = n * 10 + digit;
     }
     return n;
 }
@@ -195,7 +201,9 @@ static bool read_list_query(struct http_exchange *ex, struct store_task_query *q
                 else
                     api_errors_add(&errors, "completed", "must be true or false");
             } else if (klen == 6 && memcmp(p, "cursor", 6) == 0) {
-                if (!ok || !store_cursor_is_valid(decoded))
+                if (ok && decoded[0] == '\0') {
+                    /* "cursor=" is the first page, as no cursor is (a form's empty field, say) */
+                } else if (!ok || !store_cursor_is_valid(decoded))
                     api_errors_add(&errors, "cursor", "is not a cursor this API returned");
                 else {
                     snprintf(cursor, cursor_cap, "%s", decoded);
@@ -211,7 +219,8 @@ static bool read_list_query(struct http_exchange *ex, struct store_task_query *q
 /* ---- bodies ---- */
 
 struct task_body {
-    json_t *json; /* owns the strings below */
+    json_t *json;                   /* owns the strings below */
+    char due_at[API_TIMESTAMP_MAX]; /* the due date in UTC, as it is stored */
     struct store_task_fields fields;
 };
 
@@ -248,8 +257,10 @@ static bool read_task_body(struct http_exchange *ex, struct task_body *out)
     if (completed != NULL && !json_is_boolean(completed))
         api_errors_add(&errors, "completed", "must be true or false");
     if (due_at != NULL && !json_is_null(due_at) &&
-        (!json_is_string(due_at) || !api_is_rfc3339(json_string_value(due_at))))
-        api_errors_add(&errors, "due_at", "must be an RFC 3339 date-time (2030-01-31T12:00:00Z) or null");
+        (!json_is_string(due_at) || !api_rfc3339_to_utc(json_string_value(due_at), out->due_at)))
+        api_errors_add(&errors, "due_at",
+                       "must be an RFC 3339 date-time (2030-01-31T12:00:00Z) from 0001-01-01T00:00:00Z to "
+                       "9999-12-31T23:59:59.999999Z, or null");
     if (api_errors_respond(ex, &errors)) {
         json_decref(body);
         return false;
@@ -258,7 +269,7 @@ static bool read_task_body(struct http_exchange *ex, struct task_body *out)
     out->fields.title = json_string_value(title);
     out->fields.description = description != NULL ? json_string_value(description) : "";
     out->fields.completed = completed != NULL && json_is_true(completed);
-    out->fields.due_at = due_at != NULL && json_is_string(due_at) ? json_string_value(due_at) : NULL;
+    out->fields.due_at = due_at != NULL && json_is_string(due_at) ? out->due_at : NULL;
     return true;
 }
 

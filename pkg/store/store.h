@@ -23,6 +23,8 @@ enum store_status {
     STORE_TIMEOUT,             /* 503 */
     STORE_ERROR,               /* anything else: 500 (logged with its SQLSTATE) */
     STORE_INVALID,             /* the database refused a value as out of range (SQLSTATE class 22): 422 */
+    STORE_NO_USER,             /* the call's user does not exist (any more): the token outlived its
+                                * account, 401 */
 };
 
 /* What a call produces. Strings are valid only during the callback. */
@@ -51,7 +53,7 @@ struct store_task_fields {
     const char *title;
     const char *description;
     bool completed;
-    const char *due_at; /* RFC 3339, already validated */
+    const char *due_at; /* RFC 3339, already validated (the API passes the UTC form it answers with) */
 };
 
 /* A list page request. cursor is what a previous page returned as next_cursor (or NULL). */

@@ -51,12 +51,14 @@ enum {
 
 enum stmt {
     ST_BEGIN,
+    ST_BEGIN_READ,
     ST_COMMIT,
     ST_ROLLBACK,
     ST_HAS_SCHEMA_TABLE,
     ST_OUTBOX_BACKLOG,
     ST_USER_CREATE,
     ST_USER_BY_EMAIL,
+    ST_USER_EXISTS,
     ST_TASK_LIST_FIRST,
     ST_TASK_LIST_AFTER,
     ST_TASK_GET,
@@ -90,6 +92,8 @@ static const struct {
      * could fail there with SQLITE_BUSY (SQLite cannot wait for a lock upgrade); asking up front
      * waits in the busy handler instead. */
     [ST_BEGIN] = {"begin", "BEGIN IMMEDIATE"},
+    /* A read of more than one statement sees one snapshot (WAL): the first read takes it. */
+    [ST_BEGIN_READ] = {"begin", "BEGIN DEFERRED"},
     [ST_COMMIT] = {"commit", "COMMIT"},
     [ST_ROLLBACK] = {"rollback", "ROLLBACK"},
     [ST_HAS_SCHEMA_TABLE] = {"schema_state",
@@ -103,6 +107,7 @@ static const struct {
         {"user_create",
          "INSERT INTO users (email, password_hash, created_at) VALUES (lower(?1), ?2, ?3) RETURNING id"},
     [ST_USER_BY_EMAIL] = {"user_by_email", "SELECT id, password_hash FROM users WHERE email = lower(?1)"},
+    [ST_USER_EXISTS] = {"user_exists", "SELECT 1 FROM users WHERE id = ?1"},
     [ST_TASK_LIST_FIRST] = {"task_list",
                             "SELECT " TASK_COLS " FROM tasks WHERE user_id = ?1 AND (?2 IS NULL OR "
                             "completed = ?2) ORDER BY created_at DESC, id DESC LIMIT ?3"},
@@ -481,6 +486,10 @@ static void fail(struct sqlite_conn *c, struct sqlite_outcome *out, const char *
         out->status = STORE_CONFLICT;
         return;
     }
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) { /* store_pg.c's 23503: the only foreign keys are users' */
+        out->status = STORE_NO_USER;
+        return;
+    }
     if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED || primary == SQLITE_INTERRUPT) {
         out->status = c->stopped ? STORE_UNAVAILABLE : STORE_TIMEOUT;
         return;
@@ -555,6 +564,27 @@ static void rollback_if_open(struct sqlite_conn *c)
     struct sqlite_outcome ignored = {0};
     if (!run_simple(c, &ignored, ST_ROLLBACK))
         log_printf(LOG_ERROR, "SQLite rollback failed: %s", sqlite3_errmsg(c->db));
+}
+
+/* Called when a call for user_id found nothing, inside the call's transaction (so on the snapshot
+ * that found nothing): sets STORE_NO_USER when the user itself is gone (its token outlived it, as
+ * store_pg.c's NO_USER_ROW and USER_EXISTS tell), else `otherwise`. */
+static void nothing_found(struct sqlite_conn *c, struct sqlite_outcome *out, const char *user_id,
+                          enum store_status otherwise)
+{
+    int rc;
+    sqlite3_stmt *st = prepared(c, ST_USER_EXISTS, &rc);
+    if (st != NULL)
+        rc = sqlite3_bind_text(st, 1, user_id, -1, SQLITE_TRANSIENT);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        out->status = otherwise;
+    else if (rc == SQLITE_DONE)
+        out->status = STORE_NO_USER;
+    else
+        fail(c, out, stmt_sql[ST_USER_EXISTS].name, rc);
+    release(st);
 }
 
 /* The task object of store_pg.c's TASK_JSON from the current row (columns TASK_COLS). */
@@ -757,11 +787,13 @@ static void op_task_list(struct sqlite_conn *c, char *const *args, struct sqlite
             snprintf(cursor, sizeof(cursor), "%lld.%s", (long long)sqlite3_column_int64(st, COL_CREATED_AT),
                      (const char *)sqlite3_column_text(st, COL_ID));
     }
-    if (oom) {
+    if (oom)
         fail_memory(out, name);
-    } else if (rc != SQLITE_DONE) {
+    else if (rc != SQLITE_DONE)
         fail(c, out, name, rc);
-    } else {
+    else if (rows == 0)
+        nothing_found(c, out, user_id, STORE_OK); /* an empty page, or no such user */
+    if (out->status == STORE_OK) {
         out->json = dump(page, &out->json_len);
         page = NULL;
         if (rows > limit && limit > 0)
@@ -795,7 +827,7 @@ static void op_task_get(struct sqlite_conn *c, char *const *args, struct sqlite_
         if (out->json == NULL)
             fail_memory(out, name);
     } else if (rc == SQLITE_DONE) {
-        out->status = STORE_NOT_FOUND;
+        nothing_found(c, out, user_id, STORE_NOT_FOUND);
     } else {
         fail(c, out, name, rc);
     }
@@ -840,7 +872,7 @@ static bool check_current(struct write *w, const char *if_match, bool *was_compl
         } else
             go = true;
     } else if (rc == SQLITE_DONE) {
-        w->out->status = STORE_NOT_FOUND;
+        nothing_found(w->c, w->out, w->user_id, STORE_NOT_FOUND);
     } else {
         fail(w->c, w->out, stmt_sql[ST_TASK_CURRENT].name, rc);
     }
@@ -1179,11 +1211,13 @@ static void op_webhook_list(struct sqlite_conn *c, char *const *args, struct sql
             break;
         }
     }
-    if (oom) {
+    if (oom)
         fail_memory(out, name);
-    } else if (rc != SQLITE_DONE) {
+    else if (rc != SQLITE_DONE)
         fail(c, out, name, rc);
-    } else {
+    else if (json_array_size(list) == 0)
+        nothing_found(c, out, user_id, STORE_OK); /* none yet, or no such user */
+    if (out->status == STORE_OK) {
         out->json = dump(list, &out->json_len);
         list = NULL;
         if (out->json == NULL)
@@ -1201,6 +1235,9 @@ static void op_webhook_delete(struct sqlite_conn *c, char *const *args, struct s
         fail_invalid(out);
         return;
     }
+    /* A transaction: when nothing was deleted, whether the user exists is asked of the same state. */
+    if (!run_simple(c, out, ST_BEGIN))
+        return;
     int rc;
     sqlite3_stmt *st = prepared(c, ST_WEBHOOK_DELETE, &rc);
     if (st != NULL)
@@ -1212,8 +1249,11 @@ static void op_webhook_delete(struct sqlite_conn *c, char *const *args, struct s
     if (rc != SQLITE_DONE)
         fail(c, out, name, rc);
     else if (sqlite3_changes(c->db) == 0)
-        out->status = STORE_NOT_FOUND;
+        nothing_found(c, out, user_id, STORE_NOT_FOUND);
     release(st);
+    if (out->status == STORE_OK)
+        run_simple(c, out, ST_COMMIT);
+    rollback_if_open(c); /* nothing was changed, or the commit failed */
 }
 
 /* ---- the assistant's conversations (store_pg.c's conversation_* and messages_* statements) ---- */
@@ -1551,11 +1591,17 @@ void sqlite_conn_run(struct sqlite_conn *c, enum store_op op, char *const args[S
     case STORE_OP_USER_BY_EMAIL:
         op_user_by_email(c, args, out);
         break;
+    /* Reads of a user's rows run in a read transaction: when they find nothing, the question whether
+     * the user exists (nothing_found) is answered from the same snapshot. It has nothing to commit. */
     case STORE_OP_TASK_LIST:
-        op_task_list(c, args, out);
+        if (run_simple(c, out, ST_BEGIN_READ))
+            op_task_list(c, args, out);
+        rollback_if_open(c);
         break;
     case STORE_OP_TASK_GET:
-        op_task_get(c, args, out);
+        if (run_simple(c, out, ST_BEGIN_READ))
+            op_task_get(c, args, out);
+        rollback_if_open(c);
         break;
     case STORE_OP_TASK_CREATE:
     case STORE_OP_TASK_REPLACE:
@@ -1567,7 +1613,9 @@ void sqlite_conn_run(struct sqlite_conn *c, enum store_op op, char *const args[S
         op_webhook_create(c, args, out);
         break;
     case STORE_OP_WEBHOOK_LIST:
-        op_webhook_list(c, args, out);
+        if (run_simple(c, out, ST_BEGIN_READ))
+            op_webhook_list(c, args, out);
+        rollback_if_open(c);
         break;
     case STORE_OP_WEBHOOK_DELETE:
         op_webhook_delete(c, args, out);
