@@ -239,6 +239,25 @@ props["networkPolicy"] = obj(O([("enabled", boolean()),
 dur = r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"
 props["serviceMonitor"] = obj(O([("enabled", boolean("Needs the prometheus-operator CRDs")),
   ("interval", string(pattern=dur)), ("scrapeTimeout", string(pattern=dur)), ("labels", ref("labels"))]))
+# `--set` hands Helm a fraction as a string ("0.5"): a decimal string is accepted too, and the
+# template checks its bounds (prometheusrule.yaml) where the schema's minimum/maximum cannot.
+num = lambda lo, hi, desc=None: O([("type", ["number", "string"])] + ([("description", "%s (%g to %g)" % (desc, lo, hi))] if desc else []) +
+  [("minimum", lo), ("maximum", hi), ("pattern", r"^[0-9]*\.?[0-9]+$")])
+props["prometheusRule"] = obj(O([("enabled", boolean("Render a PrometheusRule (needs the prometheus-operator CRDs)")),
+  ("labels", ref("labels")), ("alertLabels", ref("labels")),
+  ("runbookBaseUrl", string("Published docs/runbooks.md; runbook_url = this + #section", pattern=r"^https?://[^\s#]+$")),
+  ("selector", string("PromQL label matchers for this release's series; empty = namespace and ServiceMonitor job",
+     pattern=r'^$|^[a-zA-Z_][a-zA-Z0-9_]*(=|!=|=~|!~)"[^"]*"(\s*,\s*[a-zA-Z_][a-zA-Z0-9_]*(=|!=|=~|!~)"[^"]*")*$')),
+  ("thresholds", obj(O([("errorRatio", num(0, 1, "5xx share of responses")),
+     ("latencyP99Seconds", num(0.001, 2, "p99 latency of a route; at most 2 (the histogram's highest finite bucket is 2.5 s)")),
+     ("dbPoolSaturation", num(0.1, 1, "connections in use / pool size")),
+     ("queueOldestPendingSeconds", integer(1, 86400)),
+     ("outboxOldestUnpublishedSeconds", integer(1, 86400))])))]),
+  desc="Alerts with runbooks (docs/runbooks.md)")
+props["grafanaDashboard"] = obj(O([("enabled", boolean("Render the dashboard ConfigMap for the Grafana sidecar")),
+  ("labels", ref("labels")), ("annotations", ref("annotations")),
+  ("namespace", string("Namespace of the ConfigMap; empty = the release namespace", pattern=r"^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", maxLength=63))]),
+  desc="Grafana dashboard ConfigMap (sidecar)")
 props["tests"] = obj(O([("enabled", boolean()), ("resources", ref("resources"))]), desc="The helm test Pod")
 
 schema = O()
