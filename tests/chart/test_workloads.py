@@ -339,7 +339,8 @@ COMBINATIONS = [
     ["networkPolicy.enabled=true", "networkPolicy.egress.restrict=true", "worker.enabled=false"],
     ["serviceMonitor.enabled=true", "api.autoscaling.enabled=true", "worker.autoscaling.enabled=true"],
     ["api.podDisruptionBudget.enabled=false", "worker.podDisruptionBudget.enabled=false", "tests.enabled=false"],
-    ["api.podDisruptionBudget.minAvailable=50%", "worker.podDisruptionBudget.maxUnavailable=0"],
+    # (maxUnavailable 0 with one worker blocked every drain: refused since issue 18 item 7)
+    ["api.podDisruptionBudget.minAvailable=50%", "worker.replicas=3", "worker.podDisruptionBudget.minAvailable=2"],
     ["service.type=LoadBalancer", "service.nodePort=30081", "api.probes.handler=exec"],
     ["serviceAccount.create=false", "secret.mountAsFiles=false", "migrations.mode=job"],
     ["serviceAccount.create=false", "serviceAccount.name=default", "migrations.mode=hook"],
