@@ -276,6 +276,8 @@ static void on_result(void *arg, enum pgpool_error err, PGresult *res)
         else if (sqlstate != NULL && strncmp(sqlstate, "22", 2) == 0)
             r.status =
                 STORE_INVALID; /* e.g. a date the type cannot hold: the client's value, not our fault */
+        else if (sqlstate != NULL && strcmp(sqlstate, "57014") == 0)
+            r.status = STORE_TIMEOUT; /* statement_timeout (DB_QUERY_TIMEOUT_MS) ended it: 503, not 500 */
         else if (sqlstate != NULL && strcmp(sqlstate, "42P01") == 0 && c->op == STORE_OP_SCHEMA_STATE) {
             r.status = STORE_OK;
             r.schema_missing = true;

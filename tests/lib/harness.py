@@ -1,4 +1,4 @@
-"""Test harness: throwaway PostgreSQL and Redis on free loopback ports, and Bollard processes.
+"""Test harness: throwaway PostgreSQL, Redis and PgBouncer on free loopback ports, and Bollard processes.
 
 Everything started here is stopped again: by the fixtures' finalizers, and by atexit as a backstop.
 """
@@ -189,6 +189,72 @@ class Redis:
         out = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(self.port)] + list(args),
                              capture_output=True, text=True, timeout=10)
         return out.stdout.strip()
+
+
+class PgBouncer:
+    """A real pgbouncer (Debian's 1.18) in front of `pg` on a free loopback port, in transaction
+    pooling mode with otherwise default settings (no ignore_startup_parameters): what a PostgreSQL
+    fleet behind a pooler looks like. Every database name is forwarded to the same server."""
+
+    def __init__(self, pg, pool_mode="transaction", pool_size=20):
+        self.pg = pg
+        self.dir = tempfile.mkdtemp(prefix="bollard-pgbouncer-")
+        self.port = free_port()
+        self.proc = None
+        users = os.path.join(self.dir, "users.txt")
+        with open(users, "w") as f:
+            f.write('"postgres" ""\n')
+        self.ini = os.path.join(self.dir, "pgbouncer.ini")
+        with open(self.ini, "w") as f:
+            f.write(f"""[databases]
+* = host=127.0.0.1 port={pg.port}
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {self.port}
+unix_socket_dir =
+auth_type = trust
+auth_file = {users}
+pool_mode = {pool_mode}
+default_pool_size = {pool_size}
+max_client_conn = 1000
+logfile = {os.path.join(self.dir, "log")}
+""")
+        if os.geteuid() == 0:  # pgbouncer refuses to run as root
+            for path in (self.dir, users, self.ini):
+                shutil.chown(path, "postgres", "postgres")
+        _started.append(self)
+        self.start()
+
+    def url_for(self, db):
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{db}"
+
+    def start(self):
+        self.proc = subprocess.Popen(_as_postgres(["/usr/sbin/pgbouncer", self.ini]),
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(lambda: self.proc.poll() is None and port_open(self.port), timeout=10, what="pgbouncer")
+
+    def log(self):
+        try:
+            with open(os.path.join(self.dir, "log")) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def destroy(self):
+        self.stop()
+        if self in _started:
+            _started.remove(self)
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def base_env(pg=None, redis=None, **extra):
