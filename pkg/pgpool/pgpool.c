@@ -1,4 +1,5 @@
 #include "pgpool/pgpool.h"
+#include "base/base.h"
 #include "url/url.h"
 #include "log/log.h"
 
@@ -79,6 +80,9 @@ struct pgpool {
     int backoff_ms;
     bool reachable;
     bool ever_failed;
+    /* libpq's one-line reason for the last failed connection attempt (it names host and port,
+     * never the password), so readiness can say why, e.g. a certificate verification failure. */
+    char last_error[PGPOOL_REASON_MAX];
     bool destroying;
     /* The query pgpool_submit is starting right now: if its connection fails before submit
      * returns, the error is returned to the caller instead of calling back into it re-entrantly. */
@@ -275,6 +279,15 @@ static void conn_reset(struct pg_conn *conn, const char *why)
         conn->resolve_req = NULL;
     }
     conn_close_socket(conn);
+    bool was_connecting = conn->state == CONN_CONNECTING || conn->state == CONN_RESOLVING;
+    if (conn->pg != NULL && was_connecting) {
+        char line[PGPOOL_REASON_MAX];
+        base_one_line(PQerrorMessage(conn->pg), line, sizeof(line));
+        if (line[0] != '\0')
+            snprintf(pool->last_error, sizeof(pool->last_error), "%s", line);
+        else if (why != NULL)
+            snprintf(pool->last_error, sizeof(pool->last_error), "%s", why);
+    }
     if (conn->pg != NULL) {
         if (why != NULL && log_enabled(LOG_WARN)) {
             char msg[300];
@@ -291,7 +304,6 @@ static void conn_reset(struct pg_conn *conn, const char *why)
     conn->result = conn->error = NULL;
     conn->preparing = NULL;
     conn->n_prepared = 0;
-    bool was_connecting = conn->state == CONN_CONNECTING || conn->state == CONN_RESOLVING;
     conn->state = CONN_DOWN;
     if (conn->query != NULL)
         conn_deliver(conn, PGPOOL_ERR_UNAVAILABLE, NULL);
@@ -329,6 +341,7 @@ static void conn_connect_poll(struct pg_conn *conn)
         if (!pool->reachable && pool->ever_failed)
             log_printf(LOG_INFO, "database reachable again");
         pool->reachable = true;
+        pool->last_error[0] = '\0';
         pool->backoff_ms = BACKOFF_MIN_MS;
         conn->state = CONN_IDLE;
         h2o_socket_read_stop(conn->sock);
@@ -372,6 +385,8 @@ static void on_resolved(h2o_hostinfo_getaddr_req_t *req, const char *errstr, str
     conn->resolve_req = NULL;
     if (errstr != NULL || res == NULL) {
         log_printf(LOG_WARN, "database host name lookup failed: %s", errstr != NULL ? errstr : "no address");
+        snprintf(conn->pool->last_error, sizeof(conn->pool->last_error), "host name lookup failed: %s",
+                 errstr != NULL ? errstr : "no address");
         conn->state = CONN_CONNECTING;
         conn_reset(conn, NULL);
         return;
@@ -801,4 +816,9 @@ void pgpool_stats(const struct pgpool *pool, struct pgpool_stats *out)
     }
     out->waiting = pool->n_waiting;
     out->reachable = pool->reachable;
+}
+
+const char *pgpool_last_error(const struct pgpool *pool)
+{
+    return pool->reachable || pool->last_error[0] == '\0' ? NULL : pool->last_error;
 }

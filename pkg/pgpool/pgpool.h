@@ -15,6 +15,7 @@
 #include <h2o.h>
 
 #define PGPOOL_MAX_PARAMS 16
+#define PGPOOL_REASON_MAX 200
 
 struct pgpool;
 
@@ -83,6 +84,9 @@ struct pgpool_stats {
     bool reachable;  /* the last connection attempt succeeded */
 };
 void pgpool_stats(const struct pgpool *pool, struct pgpool_stats *out);
+/* While the database is unreachable: libpq's one-line reason for the last failed connection attempt
+ * (e.g. "… certificate verify failed"; host and port, never a password); NULL otherwise. */
+const char *pgpool_last_error(const struct pgpool *pool);
 
 const char *pgpool_error_name(enum pgpool_error err);
 

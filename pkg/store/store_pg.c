@@ -450,8 +450,15 @@ static void pg_destroy(void *impl)
     free(impl);
 }
 
-static const struct store_backend pg_backend = {
-    .submit = pg_submit, .cancel = pg_cancel, .destroy = pg_destroy};
+static const char *pg_unreachable_reason(void *impl)
+{
+    return pgpool_last_error(((struct pg_store *)impl)->pool);
+}
+
+static const struct store_backend pg_backend = {.submit = pg_submit,
+                                                .cancel = pg_cancel,
+                                                .destroy = pg_destroy,
+                                                .unreachable_reason = pg_unreachable_reason};
 
 struct store *store_create_pg(struct pgpool *pool)
 {
