@@ -1,7 +1,7 @@
 """TLS to PostgreSQL: a server the harness starts with ssl=on and a certificate for localhost from a
 test CA it makes with openssl (in a temp dir). sslmode=require and verify-full (sslrootcert) work for
 the API (whose pool resolves the host name off the loop and connects by hostaddr, keeping `host` for
-the certificate check), the worker, migrate and `bollard check`; a wrong CA is named by readiness
+the certificate check), migrate and `bollard check`; a wrong CA is named by readiness
 (503, the database check, the TLS reason) and by `bollard check`."""
 import json
 import os
@@ -31,7 +31,7 @@ def ready(b):
 
 
 @pytest.mark.parametrize("mode", ["require", "verify-full"])
-def test_api_worker_migrate_check_over_tls(tls_pg, redis, mode):
+def test_api_migrate_check_over_tls(tls_pg, redis, mode):
     db = "tls_" + mode.replace("-", "_")
     tls_pg.new_database(db)
     params = {"sslmode": mode}
