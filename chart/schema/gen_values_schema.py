@@ -50,7 +50,7 @@ def boolean(desc=None):
 
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 MANAGED_ENV = ["ENVIRONMENT", "LOG_LEVEL", "PORT", "ACCESS_LOG", "FRONTEND_URL", "JWT_EXPIRATION_DAYS",
-  "MAX_BODY_BYTES", "DB_POOL_SIZE", "DB_QUEUE_MAX", "DB_CONNECT_TIMEOUT_MS", "DB_QUERY_TIMEOUT_MS",
+  "MAX_BODY_BYTES", "DB_POOL_SIZE", "DB_QUEUE_MAX", "DB_CONNECT_TIMEOUT_MS", "DB_QUERY_TIMEOUT_MS", "DB_PREPARED_STATEMENTS",
   "REDIS_TIMEOUT_MS", "HEALTH_CHECK_TIMEOUT_MS", "HEALTH_CACHE_MS", "WEBHOOK_MAX_ATTEMPTS",
   "WEBHOOK_TIMEOUT_MS", "WEBHOOK_ALLOW_PRIVATE", "WORKER_VISIBILITY_TIMEOUT_SECONDS",
   "WORKER_HEARTBEAT_FILE", "MIGRATE_CONNECT_TIMEOUT_SECONDS", "MIGRATE_LOCK_TIMEOUT_SECONDS",
@@ -182,7 +182,8 @@ config["frontendUrl"] = string("FRONTEND_URL: CORS origins, comma-separated", pa
 config["jwtExpirationDays"] = integer(1, 365, "JWT_EXPIRATION_DAYS")
 config["maxBodyBytes"] = integer(1024, 16777216, "MAX_BODY_BYTES")
 config["database"] = obj(O([("poolSize", integer(1, 64, "DB_POOL_SIZE")), ("queueMax", integer(0, 100000, "DB_QUEUE_MAX")),
-  ("connectTimeoutMs", integer(100, 600000, "DB_CONNECT_TIMEOUT_MS")), ("queryTimeoutMs", integer(10, 600000, "DB_QUERY_TIMEOUT_MS"))]))
+  ("connectTimeoutMs", integer(100, 600000, "DB_CONNECT_TIMEOUT_MS")), ("queryTimeoutMs", integer(10, 600000, "DB_QUERY_TIMEOUT_MS")),
+  ("preparedStatements", boolean("DB_PREPARED_STATEMENTS: false behind a transaction-pooling PgBouncer"))]))
 config["redis"] = obj(O([("timeoutMs", integer(10, 600000, "REDIS_TIMEOUT_MS"))]))
 config["health"] = obj(O([("checkTimeoutMs", integer(10, 10000, "HEALTH_CHECK_TIMEOUT_MS")), ("cacheMs", integer(0, 1000, "HEALTH_CACHE_MS"))]))
 config["webhooks"] = obj(O([("maxAttempts", integer(1, 50, "WEBHOOK_MAX_ATTEMPTS")), ("timeoutMs", integer(100, 120000, "WEBHOOK_TIMEOUT_MS")),

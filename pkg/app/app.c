@@ -73,6 +73,7 @@ static bool open_store(struct app_loop *l, const struct config *cfg, struct http
             .queue_max = cfg->db_queue_max,
             .connect_timeout_ms = cfg->db_connect_timeout_ms,
             .query_timeout_ms = cfg->db_query_timeout_ms,
+            .prepared_statements = cfg->db_prepared_statements,
         };
         l->pg = pgpool_create(loop->loop, &loop->ctx->receivers.hostinfo_getaddr, &pc);
         if (l->pg == NULL) {

@@ -38,8 +38,9 @@ static PGconn *connect_db(const struct config *cfg, char *why, size_t cap)
 static bool check_schema(const struct config *cfg, PGconn *conn, char *why, size_t cap)
 {
     bool ok = false;
-    char sql[64];
-    snprintf(sql, sizeof(sql), "SET statement_timeout = %d", cfg->db_query_timeout_ms);
+    char sql[80];
+    /* SET LOCAL in a transaction: nothing sticks to a pooled server connection (PgBouncer). */
+    snprintf(sql, sizeof(sql), "BEGIN; SET LOCAL statement_timeout = %d", cfg->db_query_timeout_ms);
     PGresult *res = PQexec(conn, sql);
     if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
         base_one_line(PQerrorMessage(conn), why, cap);
@@ -63,6 +64,7 @@ static bool check_schema(const struct config *cfg, PGconn *conn, char *why, size
     ok = schema_compat_evaluate(version, floor, why, cap) == SCHEMA_COMPATIBLE;
 cleanup:
     PQclear(res);
+    PQclear(PQexec(conn, "ROLLBACK")); /* a read only: ends the transaction, if one was opened */
     return ok;
 }
 

@@ -59,6 +59,9 @@ struct config_var {
 static const struct config_var config_vars[] = {
     {"DATABASE_URL", VAR_SECRET, ROLES_ALL, ROLES_ALL, FIELD(database_url), NULL, 0, 0,
      "postgresql://user:pass@host:5432/db (sqlite:PATH only with ENVIRONMENT=dev)"},
+    {"MIGRATE_DATABASE_URL", VAR_SECRET, 0, CONFIG_ROLE_MIGRATE, FIELD(migrate_database_url), NULL, 0, 0,
+     "postgresql:// URI `bollard migrate` uses instead of DATABASE_URL: past a transaction pooler "
+     "(migrations hold a session advisory lock)"},
     {"SECRET_KEY", VAR_SECRET, CONFIG_ROLE_API | CONFIG_ROLE_WORKER | CONFIG_ROLE_CHECK | CONFIG_ROLE_DEV,
      CONFIG_ROLE_API | CONFIG_ROLE_WORKER | CONFIG_ROLE_CHECK | CONFIG_ROLE_DEV, FIELD(secret_key), NULL, 32,
      0, "token signing key, at least 32 bytes (alias: BETTER_AUTH_SECRET)"},
@@ -82,6 +85,8 @@ static const struct config_var config_vars[] = {
      600000, "bound on one PostgreSQL connection attempt"},
     {"DB_QUERY_TIMEOUT_MS", VAR_INT, 0, ROLES_SERVE | ROLES_WORK, FIELD(db_query_timeout_ms), "5000", 10,
      600000, "bound on one query, including the wait for a connection"},
+    {"DB_PREPARED_STATEMENTS", VAR_BOOL, 0, ROLES_SERVE, FIELD(db_prepared_statements), "true", 0, 0,
+     "named prepared statements; false behind a transaction-pooling PgBouncer (unnamed statements)"},
     {"REDIS_TIMEOUT_MS", VAR_INT, 0, ROLES_SERVE | ROLES_WORK, FIELD(redis_timeout_ms), "2000", 10, 600000,
      "bound on one Redis connect or command"},
     {"HEALTH_CHECK_TIMEOUT_MS", VAR_INT, 0, ROLES_SERVE, FIELD(health_check_timeout_ms), "800", 10, 10000,
@@ -771,6 +776,13 @@ int config_load(struct config *cfg, unsigned roles, config_lookup_fn lookup, voi
         cfg->database_is_sqlite = strncmp(cfg->database_url, "sqlite:", 7) == 0;
     if (cfg->redis_url != NULL)
         validate_redis_url(&ld, cfg->redis_url);
+    if (cfg->migrate_database_url != NULL) {
+        PQconninfoOption *opts =
+            url_is_postgres(cfg->migrate_database_url) ? url_postgres_parse(cfg->migrate_database_url) : NULL;
+        if (opts == NULL)
+            problem(&ld, "MIGRATE_DATABASE_URL", "is not a valid postgresql:// connection URI");
+        PQconninfoFree(opts);
+    }
     if (cfg->frontend_url != NULL)
         validate_origins(&ld, cfg->frontend_url);
     if (cfg->trusted_proxies != NULL)
@@ -816,6 +828,8 @@ void config_free(struct config *cfg)
     free_secret(cfg->database_url);
     free_secret(cfg->secret_key);
     free_secret(cfg->redis_url);
+    free_secret(cfg->migrate_database_url);
+    cfg->migrate_database_url = NULL;
     free(cfg->frontend_url);
     free(cfg->trusted_proxies);
     free_secret(cfg->groq_api_key);

@@ -25,6 +25,8 @@ struct config {
     char *database_url;
     char *secret_key;
     char *redis_url;
+    char *migrate_database_url; /* MIGRATE_DATABASE_URL: migrate's own (session) connection; NULL =
+                                   DATABASE_URL */
     bool database_is_sqlite;
 
     enum config_environment environment;
@@ -38,6 +40,7 @@ struct config {
     int db_queue_max; /* waiting queries per thread before 503 */
     int db_connect_timeout_ms;
     int db_query_timeout_ms;
+    bool db_prepared_statements; /* false: unnamed statements only (transaction pooling) */
     int redis_timeout_ms;
     int health_check_timeout_ms;
     int health_cache_ms;

@@ -166,7 +166,13 @@ static void set_db_result(struct health *h, const struct store_result *r)
 {
     if (r->status != STORE_OK) {
         h->inconclusive = r->status == STORE_BUSY;
-        set_fail(&h->pending.database, "%s", store_status_reason(r->status));
+        const char *why = r->status == STORE_UNAVAILABLE ? store_unreachable_reason(h->store) : NULL;
+        if (why != NULL) /* e.g. "database unavailable: … certificate verify failed" */
+            snprintf(h->pending.database.reason, sizeof(h->pending.database.reason), "%s: %.160s",
+                     store_status_reason(r->status), why);
+        else
+            set_fail(&h->pending.database, "%s", store_status_reason(r->status));
+        h->pending.database.ok = false;
         set_fail(&h->pending.schema, "%s", "unknown while the database is unreachable");
         return;
     }

@@ -167,10 +167,12 @@ static enum migrate_exit connect_with_retry(struct migrate_run *r)
             attempt_s = CONNECT_ATTEMPT_MAX_S;
         char timeout_text[24];
         snprintf(timeout_text, sizeof(timeout_text), "%ld", attempt_s);
-        /* expand_dbname: DATABASE_URL is the connection string; application_name only when it
-         * sets none itself. */
+        /* expand_dbname: the URL is the connection string; application_name only when it sets
+         * none itself. MIGRATE_DATABASE_URL, when given, goes past a transaction pooler: the run
+         * holds a session advisory lock and session settings. */
         const char *keys[] = {"dbname", "fallback_application_name", "connect_timeout", NULL};
-        const char *values[] = {cfg->database_url, pg->appname, timeout_text, NULL};
+        const char *url = cfg->migrate_database_url != NULL ? cfg->migrate_database_url : cfg->database_url;
+        const char *values[] = {url, pg->appname, timeout_text, NULL};
         PGconn *conn = PQconnectdbParams(keys, values, 1);
         if (conn != NULL && PQstatus(conn) == CONNECTION_OK) {
             pg->conn = conn;

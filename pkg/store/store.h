@@ -146,4 +146,8 @@ store_handle store_conversation_delete(struct store *s, const char *user_id, con
 /* The request went away: the callback will not run. */
 void store_cancel(struct store *s, store_handle handle);
 
+/* While the database cannot be reached: why, in one line without secrets (the client library's
+ * reason for the last failed connection, e.g. a TLS certificate failure); NULL otherwise. */
+const char *store_unreachable_reason(struct store *s);
+
 #endif

@@ -42,6 +42,7 @@ struct store_backend {
     void (*cancel)(void *impl, store_handle handle);
     void (*destroy)(void *impl);
     bool (*stats)(void *impl, struct store_stats *out); /* NULL: the back end reports none */
+    const char *(*unreachable_reason)(void *impl);      /* NULL: the back end has none */
 };
 
 struct store {

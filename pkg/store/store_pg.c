@@ -276,6 +276,8 @@ static void on_result(void *arg, enum pgpool_error err, PGresult *res)
         else if (sqlstate != NULL && strncmp(sqlstate, "22", 2) == 0)
             r.status =
                 STORE_INVALID; /* e.g. a date the type cannot hold: the client's value, not our fault */
+        else if (sqlstate != NULL && strcmp(sqlstate, "57014") == 0)
+            r.status = STORE_TIMEOUT; /* statement_timeout (DB_QUERY_TIMEOUT_MS) ended it: 503, not 500 */
         else if (sqlstate != NULL && strcmp(sqlstate, "42P01") == 0 && c->op == STORE_OP_SCHEMA_STATE) {
             r.status = STORE_OK;
             r.schema_missing = true;
@@ -448,8 +450,15 @@ static void pg_destroy(void *impl)
     free(impl);
 }
 
-static const struct store_backend pg_backend = {
-    .submit = pg_submit, .cancel = pg_cancel, .destroy = pg_destroy};
+static const char *pg_unreachable_reason(void *impl)
+{
+    return pgpool_last_error(((struct pg_store *)impl)->pool);
+}
+
+static const struct store_backend pg_backend = {.submit = pg_submit,
+                                                .cancel = pg_cancel,
+                                                .destroy = pg_destroy,
+                                                .unreachable_reason = pg_unreachable_reason};
 
 struct store *store_create_pg(struct pgpool *pool)
 {
