@@ -1,15 +1,9 @@
 """Fixtures for the assistant: a fake provider and a `bollard api` pointed at it, per module."""
-import os
-import sys
-
 import pytest
 
 import harness
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tasks"))
-from fakellm import FakeProvider  # noqa: E402
-from taskclient import signup  # noqa: E402
+from fakellm import FakeProvider
+from taskclient import signup
 
 KEY = "sk-or-test-SECRETKEY-0123456789"
 

@@ -18,10 +18,8 @@ import subprocess
 import pytest
 
 import harness
+from fakellm import FakeProvider
 from taskclient import signup
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "chat"))
-from fakellm import FakeProvider  # noqa: E402
 
 CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,"
           "positive_data_acceptance")
