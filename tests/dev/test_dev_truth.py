@@ -93,9 +93,9 @@ def test_failed_webhook_deliveries_log_at_warn(tmp_path):
         r = client.post(f"/api/{client.user_id}/webhooks", {"url": f"http://127.0.0.1:{refusing}/hook"})
         assert r.status_code == 201, r.text
         assert client.post("/api/tasks", {"title": "undeliverable"}).status_code == 201
-        harness.wait_until(lambda: any(l["msg"] == "delivery failed; retrying" for l in b.log_lines()),
+        harness.wait_until(lambda: any(l["msg"] == "delivery failed; retry scheduled" for l in b.log_lines()),
                            timeout=20, what="a failed attempt")
-        failed = [l for l in b.log_lines() if l["msg"] == "delivery failed; retrying"]
+        failed = [l for l in b.log_lines() if l["msg"] == "delivery failed; retry scheduled"]
         assert all(l["level"] == "warn" for l in failed), failed
     finally:
         assert stop(b) == 0
