@@ -293,8 +293,9 @@ def test_phone_width(browser, dev_server):
     ctx.close()
 
 
-def test_assistant_without_chat_route_explains(browser, dev_server):
-    """This build has no POST /api/chat (404): the panel says what to configure, not an error code."""
+def test_assistant_not_configured_explains(browser, dev_server):
+    """No LLM_PROVIDER on this server (POST /api/chat answers 503 naming it): the panel says what to
+    configure, not an error code."""
     base = dev_server.url("")
     email, _ = api_signup(base)
     ctx = new_context(browser)
@@ -306,11 +307,11 @@ def test_assistant_without_chat_route_explains(browser, dev_server):
     page.click("#chat-send")
     page.wait_for_selector("#chat-setup:not([hidden])")
     text = page.inner_text("#chat-setup")
-    assert "LLM_PROVIDER" in text and "404" in text, text
+    assert "LLM_PROVIDER" in text and "restart" in text and "503" not in text, text
     assert page.is_hidden("#chat-error")
     axe_check(page, "assistant")
     screenshot(page, "assistant-not-configured")
-    w.check(allowed_statuses=(404,))
+    w.check(allowed_statuses=(503,))
     ctx.close()
 
 
