@@ -65,6 +65,19 @@ size_t api_utf8_length(const char *s, size_t bytes);
  * must come back as RFC 3339 (four-digit year, no BC) and be accepted again. */
 bool api_rfc3339_to_utc(const char *s, char out[API_TIMESTAMP_MAX]);
 
+/* The query of a list route: ?limit=1..100 (default 20), ?cursor= (a next_cursor of this API;
+ * empty = the first page) and, for tasks, ?completed=true|false (-1 when absent). Unknown
+ * parameters are ignored. False when it answered 422 itself. */
+#define API_PAGE_LIMIT_DEFAULT 20
+#define API_PAGE_LIMIT_MAX     100
+#define API_CURSOR_MAX         96
+struct api_page_query {
+    int limit;
+    int completed;
+    char cursor[API_CURSOR_MAX + 1]; /* "" = the first page */
+};
+bool api_read_page_query(struct http_exchange *ex, bool with_completed, struct api_page_query *q);
+
 /* Validation errors collected for one 422 answer. */
 struct api_errors {
     json_t *list;

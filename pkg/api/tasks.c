@@ -9,9 +9,6 @@
 
 #define TITLE_MAX       200
 #define DESCRIPTION_MAX 2000
-#define LIMIT_DEFAULT   20
-#define LIMIT_MAX       100
-#define CURSOR_MAX      96
 
 enum task_action { ACT_LIST, ACT_CREATE, ACT_GET, ACT_REPLACE, ACT_DELETE, ACT_TOGGLE };
 
@@ -116,7 +113,7 @@ static void on_task_result(void *arg, const struct store_result *r)
     }
     switch (c->action) {
     case ACT_LIST: {
-        size_t cap = r->json_len + CURSOR_MAX + 64;
+        size_t cap = r->json_len + API_CURSOR_MAX + 64;
         char *body = h2o_mem_alloc_pool(&ex->req->pool, cap);
         int n = r->next_cursor != NULL
                     ? snprintf(body, cap, "{\"items\":%s,\"next_cursor\":\"%s\"}", r->json, r->next_cursor)
@@ -162,58 +159,6 @@ static void submitted(struct task_ctx *c, store_handle h, enum store_status imme
     c->call = h;
     if (h == NULL)
         api_respond_store_status(c->ex, immediate);
-}
-
-/* ---- query string ---- */
-
-static bool read_list_query(struct http_exchange *ex, struct store_task_query *q, char *cursor,
-                            size_t cursor_cap)
-{
-    struct api_errors errors = {0};
-    q->completed = -1;
-    q->limit = LIMIT_DEFAULT;
-    q->cursor = NULL;
-    h2o_req_t *req = ex->req;
-    if (req->query_at != SIZE_MAX) {
-        const char *p = req->path.base + req->query_at + 1;
-        const char *end = req->path.base + req->path.len;
-        while (p < end) {
-            const char *amp = memchr(p, '&', (size_t)(end - p));
-            const char *stop = amp != NULL ? amp : end;
-            const char *eq = memchr(p, '=', (size_t)(stop - p));
-            size_t klen = (size_t)((eq != NULL ? eq : stop) - p);
-            const char *val = eq != NULL ? eq + 1 : stop;
-            size_t vlen = (size_t)(stop - val);
-            char decoded[CURSOR_MAX + 1];
-            bool ok = base_percent_decode(val, vlen, true, decoded, sizeof(decoded));
-            if (klen == 5 && memcmp(p, "limit", 5) == 0) {
-                char *e = NULL;
-                long n = ok ? strtol(decoded, &e, 10) : 0;
-                if (!ok || decoded[0] == '\0' || *e != '\0' || n < 1 || n > LIMIT_MAX)
-                    api_errors_add(&errors, "limit", "must be an integer from 1 to 100");
-                else
-                    q->limit = (int)n;
-            } else if (klen == 9 && memcmp(p, "completed", 9) == 0) {
-                if (ok && strcmp(decoded, "true") == 0)
-                    q->completed = 1;
-                else if (ok && strcmp(decoded, "false") == 0)
-                    q->completed = 0;
-                else
-                    api_errors_add(&errors, "completed", "must be true or false");
-            } else if (klen == 6 && memcmp(p, "cursor", 6) == 0) {
-                if (ok && decoded[0] == '\0') {
-                    /* "cursor=" is the first page, as no cursor is (a form's empty field, say) */
-                } else if (!ok || !store_cursor_is_valid(decoded))
-                    api_errors_add(&errors, "cursor", "is not a cursor this API returned");
-                else {
-                    snprintf(cursor, cursor_cap, "%s", decoded);
-                    q->cursor = cursor;
-                }
-            }
-            p = stop + 1;
-        }
-    }
-    return !api_errors_respond(ex, &errors);
 }
 
 /* ---- bodies ---- */
@@ -280,10 +225,14 @@ static void tasks_list(struct http_exchange *ex, bool user_in_path)
     struct task_ctx *c = begin(ex, ACT_LIST, user_in_path);
     if (c == NULL)
         return;
-    struct store_task_query q;
-    char cursor[CURSOR_MAX + 1];
-    if (!read_list_query(ex, &q, cursor, sizeof(cursor)))
+    struct api_page_query page;
+    if (!api_read_page_query(ex, true, &page))
         return;
+    struct store_task_query q = {
+        .completed = page.completed,
+        .limit = page.limit,
+        .cursor = page.cursor[0] != '\0' ? page.cursor : NULL,
+    };
     enum store_status immediate = STORE_OK;
     store_handle h = store_task_list(api_ctx(ex)->store, c->user_id, &q, on_task_result, c, &immediate);
     submitted(c, h, immediate);
