@@ -1,6 +1,7 @@
 /* `bollard dev` (see dev.h): migrations, then webhook deliveries on a thread of their own
  * (pkg/worker's in-process pipeline) and the API (pkg/app), all on one SQLite file. */
 #include "dev/dev.h"
+#include "base/base.h"
 #include "app/app.h"
 #include "log/log.h"
 #include "migrate/migrate.h"
@@ -12,17 +13,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#ifndef BOLLARD_VERSION
-#define BOLLARD_VERSION "0.0.0"
-#endif
-#ifndef BOLLARD_GIT_REV
-#define BOLLARD_GIT_REV "unknown"
-#endif
-
-#define DEV_EXIT_FAILED 1
-#define DEV_EXIT_USAGE  64
-#define DEV_EXIT_CONFIG 78
 
 static void usage(FILE *out)
 {
@@ -77,7 +67,7 @@ int dev_args(int argc, char **argv)
         }
         fprintf(stderr, "bollard dev: unexpected argument '%s'\n", argv[i]);
         usage(stderr);
-        return DEV_EXIT_USAGE;
+        return BASE_EXIT_USAGE;
     }
     return -1;
 }
@@ -91,11 +81,11 @@ int dev_main(const struct config *cfg, int argc, char **argv)
     if (!cfg->database_is_sqlite) {
         fprintf(stderr, "config: DATABASE_URL: `bollard dev` runs on an embedded SQLite file: "
                         "use sqlite:PATH (e.g. sqlite:build/dev/bollard.db)\n");
-        return DEV_EXIT_CONFIG;
+        return BASE_EXIT_CONFIG;
     }
     const char *path = cfg->database_url + strlen("sqlite:");
     if (!private_database_file(path))
-        return DEV_EXIT_FAILED;
+        return BASE_EXIT_FAILURE;
     enum migrate_exit st = migrate_sqlite(path);
     if (st != MIGRATE_EXIT_OK) {
         log_write(LOG_ERROR, NULL, "bollard dev: the dev database is not usable; not starting the API",
@@ -105,7 +95,7 @@ int dev_main(const struct config *cfg, int argc, char **argv)
     /* Before app_main: it starts the event-loop threads, and curl's global set-up must come first. */
     struct worker_dev *deliveries = worker_dev_start(cfg, path);
     if (deliveries == NULL)
-        return DEV_EXIT_FAILED;
+        return BASE_EXIT_FAILURE;
     log_write(LOG_INFO, NULL, "bollard dev: embedded SQLite database ready; starting the API (no Redis)",
               json_pack("{s:i}", "port", cfg->port));
     int rc = app_main(cfg, argc, argv);

@@ -221,17 +221,6 @@ static int on_progress(void *arg)
 
 /* ---- values: PostgreSQL's input rules for uuid and timestamptz, and its output format ---- */
 
-static int hex_value(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* The spellings PostgreSQL's uuid type accepts: 32 hex digits, optionally in braces, with an
  * optional hyphen after any group of four digits. Writes the canonical lower-case 8-4-4-4-12 form. */
 static bool uuid_canonical(const char *in, char out[BASE_UUID_LEN + 1])
@@ -245,7 +234,7 @@ static bool uuid_canonical(const char *in, char out[BASE_UUID_LEN + 1])
         p++;
     size_t o = 0;
     for (int i = 0; i < 16; i++) {
-        int hi = hex_value(p[0]), lo = hi >= 0 ? hex_value(p[1]) : -1;
+        int hi = base_hex_value(p[0]), lo = hi >= 0 ? base_hex_value(p[1]) : -1;
         if (hi < 0 || lo < 0)
             return false;
         p += 2;
