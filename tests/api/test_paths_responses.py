@@ -16,14 +16,9 @@ MAX_BODY = 4096
 def api(pg, redis):
     url = pg.new_database("paths_responses")
     env = harness.base_env(pg, redis, DATABASE_URL=url, ACCESS_LOG="false", MAX_BODY_BYTES=MAX_BODY)
-    out = harness.run(["migrate"], env, timeout=60)
-    assert out.returncode == 0, out.stderr
-    b = harness.Bollard.api(env)
-    harness.wait_until(lambda: harness.get(b.url("/health/ready"))[0] == 200, timeout=15, what="ready")
+    b = harness.Bollard.migrated_api(env)
     yield b
-    b.signal()
-    assert b.wait(20) == 0
-    b.assert_sanitizers_clean()
+    b.stop_clean()
 
 
 @pytest.fixture

@@ -12,9 +12,7 @@ import harness
 def api(pg, redis):
     b = harness.Bollard.api(harness.base_env(pg, redis, MAX_BODY_BYTES=4096, ACCESS_LOG="false"))
     yield b
-    b.signal()
-    assert b.wait(20) == 0
-    b.assert_sanitizers_clean()
+    b.stop_clean()
 
 
 def raw(port, data, read_timeout=3.0):

@@ -66,15 +66,10 @@ def statuses(resp):
 def start_api(pg, redis, name, **env_extra):
     url = pg.new_database("audit_" + name)
     env = harness.base_env(pg, redis, DATABASE_URL=url, ACCESS_LOG="false", **env_extra)
-    out = harness.run(["migrate"], env, timeout=60)
-    assert out.returncode == 0, out.stderr
-    b = harness.Bollard.api(env)
-    harness.wait_until(lambda: harness.get(b.url("/health/ready"))[0] == 200, timeout=15, what="ready")
+    b = harness.Bollard.migrated_api(env)
     b.db_url = url
     return b
 
 
 def stop_api(b):
-    b.signal()
-    assert b.wait(20) == 0
-    b.assert_sanitizers_clean()
+    b.stop_clean()

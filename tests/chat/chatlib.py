@@ -9,8 +9,4 @@ def start_api(pg, redis, name, **extra):
     url = pg.new_database(name)
     env = harness.base_env(pg, redis, DATABASE_URL=url, ACCESS_LOG="false", **extra)
     redis.cli("FLUSHDB")
-    out = harness.run(["migrate"], env, timeout=60)
-    assert out.returncode == 0, out.stderr
-    b = harness.Bollard.api(env)
-    harness.wait_until(lambda: harness.get(b.url("/health/ready"))[0] == 200, timeout=15, what="ready")
-    return b
+    return harness.Bollard.migrated_api(env)

@@ -22,9 +22,7 @@ def api(pg, redis, provider, request):
                   MAX_TOKENS="321", TEMPERATURE="0.25", LLM_TIMEOUT_MS="3000", CHAT_MAX_TOOL_ROUNDS="3",
                   CHAT_HISTORY_MESSAGES="20")
     yield b
-    b.signal()
-    assert b.wait(20) == 0
-    b.assert_sanitizers_clean()
+    b.stop_clean()
     assert KEY not in b.stdout() and KEY not in b.stderr()
 
 

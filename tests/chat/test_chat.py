@@ -185,9 +185,7 @@ def test_not_configured_answers_503_and_stays_ready(pg, redis):
         assert r.status_code == 503 and "LLM_PROVIDER" in r.json()["detail"]
         assert harness.get(b.url("/health/ready"))[0] == 200
     finally:
-        b.signal()
-        assert b.wait(20) == 0
-        b.assert_sanitizers_clean()
+        b.stop_clean()
 
 
 def test_provider_without_key_exits_78(pg, redis):

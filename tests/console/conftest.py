@@ -37,14 +37,9 @@ def api_server(pg, redis, request):
     url = pg.new_database(name)
     env = harness.base_env(pg, redis, DATABASE_URL=url, ACCESS_LOG="false", WEBHOOK_ALLOW_PRIVATE="true")
     redis.cli("FLUSHDB")
-    out = harness.run(["migrate"], env, timeout=60)
-    assert out.returncode == 0, out.stderr
-    b = harness.Bollard.api(env)
-    harness.wait_until(lambda: harness.get(b.url("/health/ready"))[0] == 200, timeout=15, what="ready")
+    b = harness.Bollard.migrated_api(env)
     yield b
-    b.signal()
-    assert b.wait(20) == 0
-    b.assert_sanitizers_clean()
+    b.stop_clean()
 
 
 @pytest.fixture(params=["dev", "api"])

@@ -342,6 +342,21 @@ class Bollard:
             b.wait_live()
         return b
 
+    @classmethod
+    def migrated_api(cls, env):
+        """`bollard migrate` on env, then a `bollard api` on it, returned once ready."""
+        out = run(["migrate"], env, timeout=60)
+        assert out.returncode == 0, out.stderr
+        b = cls.api(env)
+        wait_until(lambda: get(b.url("/health/ready"))[0] == 200, timeout=15, what="ready")
+        return b
+
+    def stop_clean(self, timeout=20):
+        """SIGTERM, then the contract's exit: 0, and no sanitizer report."""
+        self.signal()
+        assert self.wait(timeout) == 0
+        self.assert_sanitizers_clean()
+
     def url(self, path):
         return f"http://127.0.0.1:{self.port}{path}"
 

@@ -57,14 +57,9 @@ def api(pg, redis, provider):
     env = harness.base_env(pg, redis, DATABASE_URL=url, ACCESS_LOG="false", MAX_BODY_BYTES=1048576,
                            LOG_LEVEL="warn", WEBHOOK_ALLOW_PRIVATE="true", LLM_PROVIDER="OPENAI",
                            LLM_BASE_URL=provider.base_url, LLM_MODEL="fuzz")
-    out = harness.run(["migrate"], env, timeout=60)
-    assert out.returncode == 0, out.stderr
-    b = harness.Bollard.api(env)
-    harness.wait_until(lambda: harness.get(b.url("/health/ready"))[0] == 200, timeout=15, what="ready")
+    b = harness.Bollard.migrated_api(env)
     yield b
-    b.signal()
-    assert b.wait(20) == 0
-    b.assert_sanitizers_clean()
+    b.stop_clean()
 
 
 def test_served_document_is_the_committed_one(api):

@@ -25,14 +25,9 @@ def pooled_env(pg, bouncer, redis, db, **extra):
 def api(pg, bouncer, redis):
     env = pooled_env(pg, bouncer, redis, "bouncer_journey")
     redis.cli("FLUSHDB")
-    out = harness.run(["migrate"], env, timeout=60)
-    assert out.returncode == 0, out.stderr
-    b = harness.Bollard.api(env)
-    harness.wait_until(lambda: harness.get(b.url("/health/ready"))[0] == 200, timeout=15, what="ready")
+    b = harness.Bollard.migrated_api(env)
     yield b
-    b.signal()
-    assert b.wait(20) == 0
-    b.assert_sanitizers_clean()
+    b.stop_clean()
     assert "unsupported startup parameter" not in bouncer.log()
 
 
@@ -68,9 +63,7 @@ def test_ready_through_pgbouncer_with_default_settings(pg, bouncer, redis):
             r = client.get("/api/tasks?limit=5")
             assert r.status_code == 200, r.text
         assert "using unnamed statements from now on" in b.stdout()
-        b.signal()
-        assert b.wait(20) == 0
-        b.assert_sanitizers_clean()
+        b.stop_clean()
     finally:
         b.stop()
     assert "unsupported startup parameter" not in bouncer.log()

@@ -50,9 +50,7 @@ def test_api_migrate_check_over_tls(tls_pg, redis, mode):
         # every connection of the API is encrypted (the server's view)
         assert tls_pg.psql(f"SELECT bool_and(s.ssl) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) "
                            f"WHERE a.datname = '{db}' AND a.application_name = 'bollard'", db="postgres") == "t"
-        b.signal()
-        assert b.wait(20) == 0
-        b.assert_sanitizers_clean()
+        b.stop_clean()
     finally:
         b.stop()
 

@@ -14,14 +14,9 @@ def api(pg, redis, request):
     # Every module signs in from 127.0.0.1: start each with no failed-sign-in counters left behind by
     # another module (the body fuzzer fails hundreds), so the per-client slowdown is its own.
     redis.cli("FLUSHDB")
-    out = harness.run(["migrate"], env, timeout=60)
-    assert out.returncode == 0, out.stderr
-    b = harness.Bollard.api(env)
-    harness.wait_until(lambda: harness.get(b.url("/health/ready"))[0] == 200, timeout=15, what="ready")
+    b = harness.Bollard.migrated_api(env)
     yield b
-    b.signal()
-    assert b.wait(20) == 0
-    b.assert_sanitizers_clean()
+    b.stop_clean()
 
 
 @pytest.fixture
