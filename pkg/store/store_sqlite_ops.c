@@ -437,6 +437,20 @@ static int bind_text(sqlite3_stmt *st, int i, const char *s)
     return s == NULL ? sqlite3_bind_null(st, i) : sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
 }
 
+/* The statement with two text parameters bound and its first step taken: *rc is that step's result,
+ * or the code of the call that failed before it. */
+static sqlite3_stmt *stepped2(struct sqlite_conn *c, enum stmt id, const char *p1, const char *p2, int *rc)
+{
+    sqlite3_stmt *st = prepared(c, id, rc);
+    if (st != NULL)
+        *rc = bind_text(st, 1, p1);
+    if (*rc == SQLITE_OK)
+        *rc = bind_text(st, 2, p2);
+    if (*rc == SQLITE_OK)
+        *rc = sqlite3_step(st);
+    return st;
+}
+
 static int bind_int_or_null(sqlite3_stmt *st, int i, const long long *v)
 {
     return v == NULL ? sqlite3_bind_null(st, i) : sqlite3_bind_int64(st, i, *v);
@@ -605,6 +619,18 @@ static char *dump(json_t *value, size_t *len)
     if (text != NULL && len != NULL)
         *len = strlen(text);
     return text;
+}
+
+/* A list's page into out (the items; next_cursor when the look-ahead row exists); takes the page. */
+static void page_done(struct sqlite_outcome *out, const char *name, json_t *page, long rows, long limit,
+                      const char *cursor)
+{
+    bool more = rows > limit && limit > 0;
+    out->json = dump(page, &out->json_len);
+    if (more)
+        out->next_cursor = strdup(cursor);
+    if (out->json == NULL || (more && out->next_cursor == NULL))
+        fail_memory(out, name);
 }
 
 /* ---- operations ---- */
@@ -783,12 +809,8 @@ static void op_task_list(struct sqlite_conn *c, char *const *args, struct sqlite
     else if (rows == 0)
         nothing_found(c, out, user_id, STORE_OK); /* an empty page, or no such user */
     if (out->status == STORE_OK) {
-        out->json = dump(page, &out->json_len);
+        page_done(out, name, page, rows, limit, cursor);
         page = NULL;
-        if (rows > limit && limit > 0)
-            out->next_cursor = strdup(cursor);
-        if (out->json == NULL || (rows > limit && limit > 0 && out->next_cursor == NULL))
-            fail_memory(out, name);
     }
     json_decref(page);
     release(st);
@@ -803,13 +825,7 @@ static void op_task_get(struct sqlite_conn *c, char *const *args, struct sqlite_
         return;
     }
     int rc;
-    sqlite3_stmt *st = prepared(c, ST_TASK_GET, &rc);
-    if (st != NULL)
-        rc = sqlite3_bind_text(st, 1, user_id, -1, SQLITE_TRANSIENT);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_text(st, 2, task_id, -1, SQLITE_TRANSIENT);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(st);
+    sqlite3_stmt *st = stepped2(c, ST_TASK_GET, user_id, task_id, &rc);
     if (rc == SQLITE_ROW) {
         out->version = sqlite3_column_int64(st, COL_VERSION);
         out->json = dump(task_object(st), &out->json_len);
@@ -1228,13 +1244,7 @@ static void op_webhook_delete(struct sqlite_conn *c, char *const *args, struct s
     if (!run_simple(c, out, ST_BEGIN))
         return;
     int rc;
-    sqlite3_stmt *st = prepared(c, ST_WEBHOOK_DELETE, &rc);
-    if (st != NULL)
-        rc = sqlite3_bind_text(st, 1, user_id, -1, SQLITE_TRANSIENT);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_text(st, 2, webhook_id, -1, SQLITE_TRANSIENT);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(st);
+    sqlite3_stmt *st = stepped2(c, ST_WEBHOOK_DELETE, user_id, webhook_id, &rc);
     if (rc != SQLITE_DONE)
         fail(c, out, name, rc);
     else if (sqlite3_changes(c->db) == 0)
@@ -1393,13 +1403,7 @@ static void op_messages_recent(struct sqlite_conn *c, char *const *args, struct 
         return;
     }
     int rc;
-    sqlite3_stmt *st = prepared(c, ST_CONV_FIND, &rc);
-    if (st != NULL)
-        rc = sqlite3_bind_text(st, 1, conv_id, -1, SQLITE_TRANSIENT);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_text(st, 2, user_id, -1, SQLITE_TRANSIENT);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(st);
+    sqlite3_stmt *st = stepped2(c, ST_CONV_FIND, conv_id, user_id, &rc);
     bool found = rc == SQLITE_ROW;
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         fail(c, out, name, rc);
@@ -1512,12 +1516,8 @@ static void op_conversation_list(struct sqlite_conn *c, char *const *args, struc
     } else if (rc != SQLITE_DONE) {
         fail(c, out, name, rc);
     } else {
-        out->json = dump(page, &out->json_len);
+        page_done(out, name, page, rows, limit, cursor);
         page = NULL;
-        if (rows > limit && limit > 0)
-            out->next_cursor = strdup(cursor);
-        if (out->json == NULL || (rows > limit && limit > 0 && out->next_cursor == NULL))
-            fail_memory(out, name);
     }
     json_decref(page);
     release(st);
@@ -1532,13 +1532,7 @@ static void op_conversation_delete(struct sqlite_conn *c, char *const *args, str
         return;
     }
     int rc;
-    sqlite3_stmt *st = prepared(c, ST_CONV_DELETE, &rc);
-    if (st != NULL)
-        rc = sqlite3_bind_text(st, 1, user_id, -1, SQLITE_TRANSIENT);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_text(st, 2, conv_id, -1, SQLITE_TRANSIENT);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(st);
+    sqlite3_stmt *st = stepped2(c, ST_CONV_DELETE, user_id, conv_id, &rc);
     if (rc != SQLITE_DONE)
         fail(c, out, name, rc);
     else if (sqlite3_changes(c->db) == 0)
