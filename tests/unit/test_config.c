@@ -225,23 +225,6 @@ static void test_max_connections(void **state)
                      417792 + 65536 + 2 * CONFIG_CONNECTION_RCVBUF + 32768);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_valid_config_has_defaults),
-        cmocka_unit_test(test_all_problems_reported_without_values),
-        cmocka_unit_test(test_role_decides_what_is_required),
-        cmocka_unit_test(test_sqlite_only_in_dev),
-        cmocka_unit_test(test_alias_and_conflict),
-        cmocka_unit_test(test_drain_below_timeout_and_origins),
-        cmocka_unit_test(test_trusted_proxies),
-        cmocka_unit_test(test_request_id_rules),
-        cmocka_unit_test(test_max_connections),
-        cmocka_unit_test(test_llm_provider),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
-
 /* The assistant (CONTRACT §8): optional; a chosen provider needs its key; Groq's path is added. */
 static void test_llm_provider(void **state)
 {
