@@ -74,7 +74,16 @@ $(LIBBOLLARD): $(PKG_OBJS)
 
 # Only main.c sees the version, so a new commit relinks without recompiling the modules.
 $(BUILD)/obj/cmd/bollard/main.o: EXTRA_CFLAGS += -DBOLLARD_VERSION='"$(VERSION)"' -DBOLLARD_GIT_REV='"$(GIT_REV)"'
-$(BUILD)/obj/cmd/bollard/main.o: .git-rev-stamp
+$(BUILD)/obj/cmd/bollard/main.o: .git-rev-stamp $(BUILD)/version-check.stamp
+
+# One version everywhere: VERSION is the source; `bollard --version` and /metrics take it from here,
+# pkg/openapi/openapi.mk refuses a document whose info.version differs, and this refuses a chart
+# whose appVersion differs (tests/openapi/test_version.py checks all of them).
+CHART_APP_VERSION = $(shell sed -n 's/^appVersion: *"\{0,1\}\([^" ]*\)"\{0,1\} *$$/\1/p' chart/bollard/Chart.yaml)
+$(BUILD)/version-check.stamp: VERSION chart/bollard/Chart.yaml
+	@test "$(CHART_APP_VERSION)" = "$(VERSION)" || { echo "chart/bollard/Chart.yaml: appVersion is" \
+		"\"$(CHART_APP_VERSION)\" but VERSION is \"$(VERSION)\": set the same version in both" >&2; exit 1; }
+	@mkdir -p $(@D) && touch $@
 
 $(BUILD)/bollard: $(BUILD)/obj/cmd/bollard/main.o $(BOLLARD_EXTRA_OBJS) $(LIBBOLLARD)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)

@@ -307,6 +307,14 @@ def main():
             bollard[threads] = harness.Bollard.api(dict(env, API_THREADS=str(threads),
                                                         DB_POOL_SIZE=str(POOL_OF[threads])))
             servers.append(bollard[threads])
+        # The same binary behind Debian's pgbouncer in transaction mode (default settings), as
+        # README's "PgBouncer" section configures it: what the pooler costs the list route.
+        bouncer = harness.PgBouncer(pg)
+        servers.append(bouncer)
+        via_bouncer = harness.Bollard.api(dict(env, API_THREADS="1", DB_POOL_SIZE=str(POOL_OF[1]),
+                                               DATABASE_URL=bouncer.url_for("bollard"),
+                                               DB_PREPARED_STATEMENTS="false"))
+        servers.append(via_bouncer)
         pg.psql(f"""INSERT INTO tasks (user_id, title, description, completed, due_at, created_at, updated_at)
                     SELECT '{user_id}', 'task ' || i, 'seeded task number ' || i, i % 3 = 0,
                            CASE WHEN i % 2 = 0 THEN now() + i * interval '1 hour' END,
@@ -333,7 +341,7 @@ def main():
         res = {}
         for route, sql in (("list", list_sql), ("create", create_sql)):
             lua = os.path.join(WRK_DIR, f"{route}.lua")
-            for name, url in targets:
+            for name, url in targets + ([("pgbouncer", via_bouncer.url("/"))] if route == "list" else []):
                 wrk(url, lua, token, WARMUP)
                 res[(route, name)] = wrk(url, lua, token, DURATION)
                 if res[(route, name)][2]:
@@ -385,6 +393,9 @@ def main():
             lines.append(f"Goal, list, API_THREADS={threads}: >= {GOAL_PGBENCH:.0%} of pgbench: {a:.0%} "
                          f"({'met' if a >= GOAL_PGBENCH else 'NOT met'}); >= {GOAL_PEER:.0f}x FastAPI: {b:.1f}x "
                          f"({'met' if b >= GOAL_PEER else 'NOT met'})")
+        lines.append(f"List through PgBouncer (transaction mode, unnamed statements), API_THREADS=1: "
+                     f"{res[('list', 'pgbouncer')][0]:,.0f} req/s, p99 {res[('list', 'pgbouncer')][1]:.2f} ms "
+                     f"({res[('list', 'pgbouncer')][0] / res[('list', 'bollard1')][0]:.0%} of direct)")
         lines.append(f"(tasks in the table after the create runs: {tasks_after})")
         if any(r[2] for k, r in res.items() if not k[1].startswith("pgbench")):
             lines.append("ERRORS during the runs (errors column): wrk's req/s counts every answer, non-2xx "
@@ -413,6 +424,12 @@ def main():
                 rows.append(bench_results.row(name + ", p99 latency", round(p99, 2), "ms", cmd,
                                               "FastAPI + SQLAlchemy", round(peer_p99, 2),
                                               bench_results.lower_is_better(p99, peer_p99)))
+        bounced_rps, bounced_p99, _ = res[("list", "pgbouncer")]
+        rows.append(bench_results.row("list 20 tasks through PgBouncer (transaction mode), API_THREADS=1",
+                                      round(bounced_rps), "req/s", cmd, "bollard api, direct to PostgreSQL",
+                                      round(res[("list", "bollard1")][0]),
+                                      bench_results.higher_is_better(bounced_rps, res[("list", "bollard1")][0]),
+                                      same_binary=True))
         rows.append(bench_results.row("RSS after the task load, API_THREADS=1", round(rss["bollard1"], 1), "MB", cmd,
                                       "FastAPI + SQLAlchemy", round(rss["peer"], 1),
                                       bench_results.lower_is_better(rss["bollard1"], rss["peer"])))

@@ -62,12 +62,13 @@ $(MIGRATIONS_SQLITE_OBJ): $(MIGRATIONS_SQLITE_C) pkg/migrate/sqlite_embedded.h p
 MIGRATE_FIXTURE_SRC := tests/migrate/fixtures
 MIGRATE_FIXTURE_expand := $(MIGRATIONS_SQL) $(MIGRATE_FIXTURE_SRC)/9001_fixture_widgets.sql
 MIGRATE_FIXTURE_contract := $(MIGRATE_FIXTURE_expand) $(MIGRATE_FIXTURE_SRC)/9002_fixture_widgets_drop_note.sql
+MIGRATE_FIXTURE_contract_expand := $(MIGRATE_FIXTURE_contract) $(MIGRATE_FIXTURE_SRC)/9003_fixture_widgets_color.sql
 MIGRATE_FIXTURE_failing := $(MIGRATIONS_SQL) $(MIGRATE_FIXTURE_SRC)/failing/9001_fixture_widgets.sql
 MIGRATE_FIXTURE_slow := $(MIGRATIONS_SQL) $(MIGRATE_FIXTURE_SRC)/slow/9001_fixture_widgets.sql
 # The real set with its first migration edited after the fact (a comment appended).
 MIGRATE_FIXTURE_edited := $(BUILD)/fixtures/edited/$(notdir $(firstword $(MIGRATIONS_SQL))) \
 	$(wordlist 2,$(words $(MIGRATIONS_SQL)),$(MIGRATIONS_SQL))
-MIGRATE_FIXTURES := expand contract failing slow edited
+MIGRATE_FIXTURES := expand contract contract_expand failing slow edited
 
 $(BUILD)/fixtures/edited/%.sql: migrations/%.sql
 	@mkdir -p $(@D)

@@ -20,7 +20,8 @@ if [ ! -x "$bin" ]; then
     echo "run: $bin is not built; use \`make run\`" >&2
     exit 1
 fi
-mkdir -p "$dir"
+# Owner-only: the database holds password hashes (bollard dev also creates it 0600).
+(umask 077 && mkdir -p "$dir")
 
 key=$dir/secret_key
 if [ ! -s "$key" ]; then
@@ -70,6 +71,7 @@ if kill -0 "$pid" 2>/dev/null && port_taken "$port"; then
 
   Bollard is running in dev mode (embedded SQLite: $dir/bollard.db; no PostgreSQL, no Redis;
   webhooks are delivered in process, local receivers allowed)
+    console    http://127.0.0.1:$port/
     API docs   http://127.0.0.1:$port/docs
     readiness  http://127.0.0.1:$port/health/ready
   Ctrl-C stops it; the data stays (delete $dir/bollard.db to start over).

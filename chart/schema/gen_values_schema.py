@@ -50,12 +50,12 @@ def boolean(desc=None):
 
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 MANAGED_ENV = ["ENVIRONMENT", "LOG_LEVEL", "PORT", "ACCESS_LOG", "FRONTEND_URL", "JWT_EXPIRATION_DAYS",
-  "MAX_BODY_BYTES", "DB_POOL_SIZE", "DB_QUEUE_MAX", "DB_CONNECT_TIMEOUT_MS", "DB_QUERY_TIMEOUT_MS",
+  "MAX_BODY_BYTES", "DB_POOL_SIZE", "DB_QUEUE_MAX", "DB_CONNECT_TIMEOUT_MS", "DB_QUERY_TIMEOUT_MS", "DB_PREPARED_STATEMENTS",
   "REDIS_TIMEOUT_MS", "HEALTH_CHECK_TIMEOUT_MS", "HEALTH_CACHE_MS", "WEBHOOK_MAX_ATTEMPTS",
   "WEBHOOK_TIMEOUT_MS", "WEBHOOK_ALLOW_PRIVATE", "WORKER_VISIBILITY_TIMEOUT_SECONDS",
   "WORKER_HEARTBEAT_FILE", "MIGRATE_CONNECT_TIMEOUT_SECONDS", "MIGRATE_LOCK_TIMEOUT_SECONDS",
   "MIGRATE_STATEMENT_TIMEOUT_SECONDS", "API_THREADS", "SHUTDOWN_DRAIN_SECONDS", "SHUTDOWN_TIMEOUT_SECONDS",
-  "WORKER_CONCURRENCY", "POD_NAME", "PASSWORD_HASH_THREADS",
+  "WORKER_CONCURRENCY", "POD_NAME", "TRUSTED_PROXIES", "PASSWORD_HASH_THREADS",
   "DATABASE_URL", "DATABASE_URL_FILE", "SECRET_KEY", "SECRET_KEY_FILE", "BETTER_AUTH_SECRET",
   "BETTER_AUTH_SECRET_FILE", "REDIS_URL", "REDIS_URL_FILE"]
 
@@ -161,6 +161,11 @@ mig["mode"] = string("hook: pre-install/pre-upgrade Helm hook; job: a plain Job 
 mig["backoffLimit"] = integer(0, 100)
 mig["activeDeadlineSeconds"] = integer(1)
 mig["ttlSecondsAfterFinished"] = integer(0, null=True)
+contract = O()
+contract["enabled"] = boolean("hook mode: a post-install/post-upgrade Job applies contract migrations after the API rollout")
+contract["waitRolloutSeconds"] = integer(1, 86400)
+contract["activeDeadlineSeconds"] = integer(1)
+mig["contract"] = obj(contract, desc="The contract phase (CONTRACT §4): after the rollout, never before")
 mig["permanentFailureExitCodes"] = O([("description", "migrate exit codes that fail the Job at once (ascending, no 0)"),
   ("type", "array"), ("items", integer(1, 255)), ("uniqueItems", True), ("maxItems", 255)])
 mig["resources"] = ref("resources")
@@ -177,7 +182,8 @@ config["frontendUrl"] = string("FRONTEND_URL: CORS origins, comma-separated", pa
 config["jwtExpirationDays"] = integer(1, 365, "JWT_EXPIRATION_DAYS")
 config["maxBodyBytes"] = integer(1024, 16777216, "MAX_BODY_BYTES")
 config["database"] = obj(O([("poolSize", integer(1, 64, "DB_POOL_SIZE")), ("queueMax", integer(0, 100000, "DB_QUEUE_MAX")),
-  ("connectTimeoutMs", integer(100, 600000, "DB_CONNECT_TIMEOUT_MS")), ("queryTimeoutMs", integer(10, 600000, "DB_QUERY_TIMEOUT_MS"))]))
+  ("connectTimeoutMs", integer(100, 600000, "DB_CONNECT_TIMEOUT_MS")), ("queryTimeoutMs", integer(10, 600000, "DB_QUERY_TIMEOUT_MS")),
+  ("preparedStatements", boolean("DB_PREPARED_STATEMENTS: false behind a transaction-pooling PgBouncer"))]))
 config["redis"] = obj(O([("timeoutMs", integer(10, 600000, "REDIS_TIMEOUT_MS"))]))
 config["health"] = obj(O([("checkTimeoutMs", integer(10, 10000, "HEALTH_CHECK_TIMEOUT_MS")), ("cacheMs", integer(0, 1000, "HEALTH_CACHE_MS"))]))
 config["webhooks"] = obj(O([("maxAttempts", integer(1, 50, "WEBHOOK_MAX_ATTEMPTS")), ("timeoutMs", integer(100, 120000, "WEBHOOK_TIMEOUT_MS")),
@@ -186,6 +192,8 @@ config["workerVisibilityTimeoutSeconds"] = integer(5, 86400, "WORKER_VISIBILITY_
 config["migrate"] = obj(O([("connectTimeoutSeconds", integer(1, 3600, "MIGRATE_CONNECT_TIMEOUT_SECONDS")),
   ("lockTimeoutSeconds", integer(1, 3600, "MIGRATE_LOCK_TIMEOUT_SECONDS")),
   ("statementTimeoutSeconds", integer(1, 86400, "MIGRATE_STATEMENT_TIMEOUT_SECONDS"))]))
+config["trustedProxies"] = string("TRUSTED_PROXIES: CIDRs of proxies whose X-Forwarded-For/Forwarded name the client, comma-separated (e.g. 10.0.0.0/8,fd00::/8); empty = none",
+  pattern=r"^$|^[0-9A-Fa-f.:]+/[0-9]{1,3}(\s*,\s*[0-9A-Fa-f.:]+/[0-9]{1,3}){0,63}$")
 config["extraEnv"] = O([("description", "More environment variables (strings) for every role; not the ones the chart sets, not secrets"),
   ("type", "object"),
   ("propertyNames", O([("pattern", r"^[A-Za-z_][A-Za-z0-9_]*$"), ("not", {"enum": MANAGED_ENV})])),
@@ -193,9 +201,11 @@ config["extraEnv"] = O([("description", "More environment variables (strings) fo
 
 secret = O()
 secret["existingSecret"] = string("Name of a Secret you manage; the chart then creates none", pattern=r"^$|" + DNS_SUBDOMAIN[1:])
-secret["databaseUrl"] = string("DATABASE_URL (required unless existingSecret)", pattern=r"^$|^(postgres|postgresql)://\S+$|^sqlite:\S+$")
+# The URL schemes `bollard` accepts (pkg/config validate_database_url, validate_redis_url): sqlite:
+# only with ENVIRONMENT=dev (the root anyOf below), redis:// only (this build refuses rediss://, exit 78).
+secret["databaseUrl"] = string("DATABASE_URL (required unless existingSecret): postgresql:// or postgres://; sqlite: only with config.environment dev", pattern=r"^$|^(postgres|postgresql)://\S+$|^sqlite:\S+$")
 secret["secretKey"] = string("SECRET_KEY, at least 32 bytes (required unless existingSecret)", pattern=r"^$|^[\s\S]{32,}$")
-secret["redisUrl"] = string("REDIS_URL (required unless existingSecret)", pattern=r"^$|^rediss?://\S+$")
+secret["redisUrl"] = string("REDIS_URL (required unless existingSecret): redis:// (rediss:// is refused by this build)", pattern=r"^$|^redis://\S+$")
 keypat = r"^[-._a-zA-Z0-9]+$"
 secret["keys"] = obj(O([("databaseUrl", string(pattern=keypat)), ("secretKey", string(pattern=keypat)), ("redisUrl", string(pattern=keypat))]),
   desc="Key names inside the Secret")
@@ -234,6 +244,25 @@ props["networkPolicy"] = obj(O([("enabled", boolean()),
 dur = r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"
 props["serviceMonitor"] = obj(O([("enabled", boolean("Needs the prometheus-operator CRDs")),
   ("interval", string(pattern=dur)), ("scrapeTimeout", string(pattern=dur)), ("labels", ref("labels"))]))
+# `--set` hands Helm a fraction as a string ("0.5"): a decimal string is accepted too, and the
+# template checks its bounds (prometheusrule.yaml) where the schema's minimum/maximum cannot.
+num = lambda lo, hi, desc=None: O([("type", ["number", "string"])] + ([("description", "%s (%g to %g)" % (desc, lo, hi))] if desc else []) +
+  [("minimum", lo), ("maximum", hi), ("pattern", r"^[0-9]*\.?[0-9]+$")])
+props["prometheusRule"] = obj(O([("enabled", boolean("Render a PrometheusRule (needs the prometheus-operator CRDs)")),
+  ("labels", ref("labels")), ("alertLabels", ref("labels")),
+  ("runbookBaseUrl", string("Published docs/runbooks.md; runbook_url = this + #section", pattern=r"^https?://[^\s#]+$")),
+  ("selector", string("PromQL label matchers for this release's series; empty = namespace and ServiceMonitor job",
+     pattern=r'^$|^[a-zA-Z_][a-zA-Z0-9_]*(=|!=|=~|!~)"[^"]*"(\s*,\s*[a-zA-Z_][a-zA-Z0-9_]*(=|!=|=~|!~)"[^"]*")*$')),
+  ("thresholds", obj(O([("errorRatio", num(0, 1, "5xx share of responses")),
+     ("latencyP99Seconds", num(0.001, 2, "p99 latency of a route; at most 2 (the histogram's highest finite bucket is 2.5 s)")),
+     ("dbPoolSaturation", num(0.1, 1, "connections in use / pool size")),
+     ("queueOldestPendingSeconds", integer(1, 86400)),
+     ("outboxOldestUnpublishedSeconds", integer(1, 86400))])))]),
+  desc="Alerts with runbooks (docs/runbooks.md)")
+props["grafanaDashboard"] = obj(O([("enabled", boolean("Render the dashboard ConfigMap for the Grafana sidecar")),
+  ("labels", ref("labels")), ("annotations", ref("annotations")),
+  ("namespace", string("Namespace of the ConfigMap; empty = the release namespace", pattern=r"^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", maxLength=63))]),
+  desc="Grafana dashboard ConfigMap (sidecar)")
 props["tests"] = obj(O([("enabled", boolean()), ("resources", ref("resources"))]), desc="The helm test Pod")
 
 schema = O()
@@ -244,5 +273,10 @@ schema["type"] = "object"
 schema["additionalProperties"] = False
 schema["properties"] = props
 schema["required"] = [k for k in props if k != "global"]
+# sqlite: outside ENVIRONMENT=dev is refused by the binary (exit 78): either the environment is dev
+# or the URL is not sqlite: (first, so that a linter's message names the URL).
+schema["anyOf"] = [
+  {"properties": {"secret": {"properties": {"databaseUrl": {"not": {"pattern": "^sqlite:"}}}}}},
+  {"properties": {"config": {"properties": {"environment": {"enum": ["dev"]}}}}}]
 schema["definitions"] = defs
 print(json.dumps(schema, indent=2))

@@ -29,18 +29,22 @@ __attribute__((unused)) static int not_built(const struct config *cfg, int argc,
 struct role {
     const char *name;
     unsigned config_role;
+    /* Before the configuration is loaded, so help and usage errors need no environment: -1 to go
+     * on, else the exit code. */
+    int (*args)(int argc, char **argv);
     int (*run)(const struct config *cfg, int argc, char **argv);
     const char *help;
 };
 
 static const struct role roles[] = {
-    {"api", CONFIG_ROLE_API, app_main, "HTTP API on PORT (health, metrics, tasks)"},
-    {"worker", CONFIG_ROLE_WORKER, worker_main, "background jobs from Redis (outbox relay, webhooks)"},
-    {"migrate", CONFIG_ROLE_MIGRATE, migrate_main,
+    {"api", CONFIG_ROLE_API, app_args, app_main, "HTTP API on PORT (health, metrics, tasks)"},
+    {"worker", CONFIG_ROLE_WORKER, worker_args, worker_main,
+     "background jobs from Redis (outbox relay, webhooks)"},
+    {"migrate", CONFIG_ROLE_MIGRATE, migrate_args, migrate_main,
      "migrate [up|status|plan]: apply schema migrations, then exit"},
-    {"check", CONFIG_ROLE_CHECK, check_main,
+    {"check", CONFIG_ROLE_CHECK, check_args, check_main,
      "verify config, database, schema and Redis; exit non-zero on failure"},
-    {"dev", CONFIG_ROLE_DEV, dev_main,
+    {"dev", CONFIG_ROLE_DEV, dev_args, dev_main,
      "API + worker + migrations in one process on SQLite (ENVIRONMENT=dev)"},
 };
 
@@ -72,6 +76,9 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++) {
         if (strcmp(argv[1], roles[i].name) != 0)
             continue;
+        int args = roles[i].args(argc - 1, argv + 1);
+        if (args >= 0)
+            return args;
         struct config cfg;
         int problems = config_load_env(&cfg, roles[i].config_role, stderr);
         if (problems > 0) {
@@ -81,6 +88,8 @@ int main(int argc, char **argv)
         }
         cfg.build_version = BOLLARD_VERSION;
         cfg.build_revision = BOLLARD_GIT_REV;
+        /* Before the configured level applies, so that LOG_LEVEL=critical still shows how it was read. */
+        config_log_normalised(&cfg);
         log_set_level((enum log_level)cfg.log_level);
         int rc = roles[i].run(&cfg, argc - 1, argv + 1);
         config_free(&cfg);

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#define EMAIL_MAX    254
+#define EMAIL_MAX    254 /* characters (code points), as the OpenAPI document's maxLength counts */
 #define PASSWORD_MIN 8
 #define PASSWORD_MAX 128
 /* Failed sign-ins tolerated per window before 429. Per (account, client address): the guesses one
@@ -31,7 +31,7 @@
 
 struct account_ctx {
     struct http_exchange *ex;
-    char email[EMAIL_MAX + 1];
+    char email[EMAIL_MAX * 4 + 1]; /* UTF-8: up to 4 bytes a character */
     char password[PASSWORD_MAX * 4 + 1];
     void *auth_job;
     store_handle store_call;
@@ -78,7 +78,8 @@ static struct account_ctx *read_credentials(struct http_exchange *ex, bool new_a
     size_t email_len = json_is_string(email) ? json_string_length(email) : 0;
     const char *e = json_is_string(email) ? json_string_value(email) : NULL;
     const char *at = e != NULL ? memchr(e, '@', email_len) : NULL;
-    bool email_ok = e != NULL && email_len >= 3 && email_len <= EMAIL_MAX && at != NULL && at != e &&
+    bool email_ok = e != NULL && email_len >= 3 && email_len <= EMAIL_MAX * 4 &&
+                    api_utf8_length(e, email_len) <= EMAIL_MAX && at != NULL && at != e &&
                     at != e + email_len - 1;
     for (size_t i = 0; email_ok && i < email_len; i++)
         if ((unsigned char)e[i] <= ' ' || e[i] == 0x7f)

@@ -49,7 +49,7 @@ void api_conversation_messages(struct http_exchange *ex);
 void api_conversation_delete(struct http_exchange *ex);
 
 /* Reads the body as one JSON object (Content-Type application/json). On failure it has answered
- * 415 or 400 and returns NULL. */
+ * 415, 400, or 422 naming each field whose value holds a NUL (\u0000), and returns NULL. */
 json_t *api_read_json_object(struct http_exchange *ex);
 
 /* The bearer token's user; on failure it has answered 401 and returns false. */
@@ -59,7 +59,29 @@ bool api_authenticate_challenge(struct http_exchange *ex, char user_id[BASE_UUID
                                 const char *challenge);
 
 size_t api_utf8_length(const char *s, size_t bytes);
-bool api_is_rfc3339(const char *s);
+/* The longest date-time text accepted (a fraction may have many digits; RFC 3339 sets no bound). */
+#define API_RFC3339_MAX 64
+/* Room for "YYYY-MM-DDTHH:MM:SS.ffffffZ" and its NUL. */
+#define API_TIMESTAMP_MAX 32
+/* An RFC 3339 date-time (YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM), real calendar dates, offsets up to
+ * ±23:59) as the UTC instant's text "YYYY-MM-DDTHH:MM:SS.ffffffZ", the form tasks are answered with,
+ * so both stores get one spelling and no store's offset limit applies. False when it is not one, or
+ * when the instant lies outside 0001-01-01T00:00:00Z..9999-12-31T23:59:59.999999Z: what is stored
+ * must come back as RFC 3339 (four-digit year, no BC) and be accepted again. */
+bool api_rfc3339_to_utc(const char *s, char out[API_TIMESTAMP_MAX]);
+
+/* The query of a list route: ?limit=1..100 (default 20), ?cursor= (a next_cursor of this API;
+ * empty = the first page) and, for tasks, ?completed=true|false (-1 when absent). Unknown
+ * parameters are ignored. False when it answered 422 itself. */
+#define API_PAGE_LIMIT_DEFAULT 20
+#define API_PAGE_LIMIT_MAX     100
+#define API_CURSOR_MAX         96
+struct api_page_query {
+    int limit;
+    int completed;
+    char cursor[API_CURSOR_MAX + 1]; /* "" = the first page */
+};
+bool api_read_page_query(struct http_exchange *ex, bool with_completed, struct api_page_query *q);
 
 /* Validation errors collected for one 422 answer. */
 struct api_errors {
@@ -69,7 +91,8 @@ void api_errors_add(struct api_errors *e, const char *field, const char *message
 /* Answers 422 when there are errors (returns true), else frees nothing and returns false. */
 bool api_errors_respond(struct http_exchange *ex, struct api_errors *e);
 
-/* Maps a non-OK store status to its answer (404, 409, 412, 503 + Retry-After, 500). */
+/* Maps a non-OK store status to its answer (401 for a user that no longer exists, 404, 409, 412, 422,
+ * 503 + Retry-After, 500). */
 void api_respond_store_status(struct http_exchange *ex, enum store_status st);
 void api_respond_unauthorized(struct http_exchange *ex, const char *detail);
 

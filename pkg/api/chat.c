@@ -23,14 +23,12 @@
 #include <string.h>
 #include <time.h>
 
-#define MESSAGE_MAX         4000
-#define TOOL_CALLS_MAX      16            /* per model answer; the rest get an error result */
-#define TOOL_RESULT_MAX     (32 * 1024)   /* bytes of one tool result kept in the history */
-#define PROVIDER_BODY_MAX   (1024 * 1024) /* bytes of one provider answer */
-#define RETRY_DEFAULT_S     5
-#define CONVERSATIONS_LIMIT 20
-#define CONVERSATIONS_MAX   100
-#define MESSAGES_READ_MAX   200
+#define MESSAGE_MAX       4000
+#define TOOL_CALLS_MAX    16            /* per model answer; the rest get an error result */
+#define TOOL_RESULT_MAX   (32 * 1024)   /* bytes of one tool result kept in the history */
+#define PROVIDER_BODY_MAX (1024 * 1024) /* bytes of one provider answer */
+#define RETRY_DEFAULT_S   5
+#define MESSAGES_READ_MAX 200
 #define DEFAULT_INSTRUCTIONS                                                                                 \
     "You help the user manage their todo list: add, list, complete, update and delete tasks with the "       \
     "tools. Find a task's id with list_tasks before changing it; never invent ids. Be brief."
@@ -808,44 +806,17 @@ static void conv_submitted(struct conv_req *r, store_handle h, enum store_status
 
 void api_conversations_list(struct http_exchange *ex)
 {
-    char user_id[BASE_UUID_LEN + 1], cursor[128] = "";
+    char user_id[BASE_UUID_LEN + 1];
     struct conv_req *r = conv_begin(ex, 0, user_id, NULL);
     if (r == NULL)
         return;
-    int limit = CONVERSATIONS_LIMIT;
-    struct api_errors errors = {0};
-    h2o_req_t *req = ex->req;
-    if (req->query_at != SIZE_MAX) {
-        const char *p = req->path.base + req->query_at + 1, *end = req->path.base + req->path.len;
-        while (p < end) {
-            const char *amp = memchr(p, '&', (size_t)(end - p));
-            const char *stop = amp != NULL ? amp : end;
-            const char *eq = memchr(p, '=', (size_t)(stop - p));
-            size_t klen = (size_t)((eq != NULL ? eq : stop) - p);
-            const char *val = eq != NULL ? eq + 1 : stop;
-            char decoded[128];
-            bool ok = base_percent_decode(val, (size_t)(stop - val), true, decoded, sizeof(decoded));
-            if (klen == 5 && memcmp(p, "limit", 5) == 0) {
-                char *e = NULL;
-                long n = ok ? strtol(decoded, &e, 10) : 0;
-                if (!ok || decoded[0] == '\0' || *e != '\0' || n < 1 || n > CONVERSATIONS_MAX)
-                    api_errors_add(&errors, "limit", "must be an integer from 1 to 100");
-                else
-                    limit = (int)n;
-            } else if (klen == 6 && memcmp(p, "cursor", 6) == 0) {
-                if (!ok || !store_cursor_is_valid(decoded))
-                    api_errors_add(&errors, "cursor", "is not a cursor this API returned");
-                else
-                    snprintf(cursor, sizeof(cursor), "%s", decoded);
-            }
-            p = stop + 1;
-        }
-    }
-    if (api_errors_respond(ex, &errors))
+    struct api_page_query page;
+    if (!api_read_page_query(ex, false, &page))
         return;
     enum store_status immediate = STORE_OK;
-    store_handle h = store_conversation_list(api_ctx(ex)->store, user_id, cursor[0] != '\0' ? cursor : NULL,
-                                             limit, on_conv_result, r, &immediate);
+    store_handle h =
+        store_conversation_list(api_ctx(ex)->store, user_id, page.cursor[0] != '\0' ? page.cursor : NULL,
+                                page.limit, on_conv_result, r, &immediate);
     conv_submitted(r, h, immediate);
 }
 

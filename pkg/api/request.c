@@ -4,7 +4,9 @@
 #include "config/config.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -21,6 +23,29 @@ static bool is_json_content_type(h2o_req_t *req)
     return v.len == sizeof(json) - 1 || v.base[sizeof(json) - 1] == ';' || v.base[sizeof(json) - 1] == ' ';
 }
 
+/* Whether a string in `v` holds a NUL. No field of ours nests deeper than an array of strings, so
+ * the walk stops at a few levels: anything deeper is refused by the field's own type check. */
+static bool contains_nul(json_t *v, int depth)
+{
+    if (depth > 8)
+        return false;
+    if (json_is_string(v))
+        return memchr(json_string_value(v), '\0', json_string_length(v)) != NULL;
+    size_t i;
+    json_t *e;
+    const char *k;
+    if (json_is_array(v)) {
+        json_array_foreach (v, i, e)
+            if (contains_nul(e, depth + 1))
+                return true;
+    } else if (json_is_object(v)) {
+        json_object_foreach (v, k, e)
+            if (contains_nul(e, depth + 1))
+                return true;
+    }
+    return false;
+}
+
 json_t *api_read_json_object(struct http_exchange *ex)
 {
     h2o_req_t *req = ex->req;
@@ -30,8 +55,10 @@ json_t *api_read_json_object(struct http_exchange *ex)
     }
     json_error_t error;
     json_t *body = NULL;
+    /* JSON_ALLOW_NUL: "\u0000" is valid JSON, so it is the field, not the body, that is refused (422
+     * below) — and no C string cut short at the NUL (a password, say) goes any further. */
     if (req->entity.base != NULL)
-        body = json_loadb(req->entity.base, req->entity.len, JSON_REJECT_DUPLICATES, &error);
+        body = json_loadb(req->entity.base, req->entity.len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &error);
     if (body == NULL) {
         char detail[160];
         /* The parser's own text may quote the body (a password, say), so only the position is told. */
@@ -43,6 +70,17 @@ json_t *api_read_json_object(struct http_exchange *ex)
     if (!json_is_object(body)) {
         json_decref(body);
         http_respond_problem(ex, 400, "Bad Request", "the body must be a JSON object", NULL);
+        return NULL;
+    }
+    struct api_errors errors = {0};
+    const char *key;
+    json_t *value;
+    json_object_foreach (body, key, value) {
+        if (contains_nul(value, 0))
+            api_errors_add(&errors, key, "must not contain NUL characters (\\u0000)");
+    }
+    if (api_errors_respond(ex, &errors)) {
+        json_decref(body);
         return NULL;
     }
     return body;
@@ -125,11 +163,15 @@ static int num(const char *s, int n)
     return v;
 }
 
-/* RFC 3339 date-time: YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM), with real calendar ranges. */
-bool api_is_rfc3339(const char *s)
+/* 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z in microseconds since the epoch: the instants
+ * whose UTC text has a four-digit year of the common era, so RFC 3339 can write them. */
+#define INSTANT_MIN_US (-62135596800LL * 1000000)
+#define INSTANT_MAX_US (253402300799LL * 1000000 + 999999)
+
+bool api_rfc3339_to_utc(const char *s, char out[API_TIMESTAMP_MAX])
 {
     size_t len = strlen(s);
-    if (len < 20 || len > 40)
+    if (len < 20 || len > API_RFC3339_MAX)
         return false;
     if (!digits(s, 4) || s[4] != '-' || !digits(s + 5, 2) || s[7] != '-' || !digits(s + 8, 2) ||
         (s[10] != 'T' && s[10] != 't') || !digits(s + 11, 2) || s[13] != ':' || !digits(s + 14, 2) ||
@@ -145,21 +187,52 @@ bool api_is_rfc3339(const char *s)
     if (month == 2 && day == 29 && !leap)
         return false;
     const char *p = s + 19;
+    long long frac_us = 0;
     if (*p == '.') {
-        p++;
-        int n = 0;
-        while (isdigit((unsigned char)*p) && n < 9) {
+        const char *first = ++p;
+        while (isdigit((unsigned char)*p))
             p++;
-            n++;
-        }
-        if (n == 0 || isdigit((unsigned char)*p))
+        if (p == first)
             return false;
+        /* Rounded to microseconds as PostgreSQL's timestamptz input rounds them (and the SQLite
+         * store after it): rint of the fraction times 10^6, which may carry into the next second. */
+        char frac[API_RFC3339_MAX + 2] = "0.";
+        memcpy(frac + 2, first, (size_t)(p - first));
+        frac[2 + (p - first)] = '\0';
+        frac_us = (long long)rint(strtod(frac, NULL) * 1e6);
     }
-    if ((*p == 'Z' || *p == 'z') && p[1] == '\0')
-        return true;
-    if ((*p == '+' || *p == '-') && digits(p + 1, 2) && p[3] == ':' && digits(p + 4, 2) && p[6] == '\0')
-        return num(p + 1, 2) * 60 + num(p + 4, 2) <= 14 * 60; /* real offsets span -12:00..+14:00 */
-    return false;
+    long long offset_minutes = 0;
+    if ((*p == 'Z' || *p == 'z') && p[1] == '\0') {
+        offset_minutes = 0;
+    } else if ((*p == '+' || *p == '-') && digits(p + 1, 2) && p[3] == ':' && digits(p + 4, 2) &&
+               p[6] == '\0' && num(p + 1, 2) <= 23 && num(p + 4, 2) <= 59) {
+        /* RFC 3339's time-numoffset: any ±HH:MM up to ±23:59, not only the offsets in use today. */
+        offset_minutes = (num(p + 1, 2) * 60 + num(p + 4, 2)) * (*p == '-' ? -1 : 1);
+    } else {
+        return false;
+    }
+    struct tm tm = {.tm_year = year - 1900,
+                    .tm_mon = month - 1,
+                    .tm_mday = day,
+                    .tm_hour = hour,
+                    .tm_min = minute,
+                    .tm_sec = second};
+    /* Every field is in range and time_t is 64 bits wide, so timegm cannot fail here (its -1 is
+     * 1969-12-31T23:59:59Z). */
+    long long local_s = (long long)timegm(&tm);
+    long long us = (local_s - offset_minutes * 60) * 1000000 + frac_us;
+    if (us < INSTANT_MIN_US || us > INSTANT_MAX_US)
+        return false;
+    long long rest = us % 1000000;
+    if (rest < 0)
+        rest += 1000000;
+    time_t utc_s = (time_t)((us - rest) / 1000000);
+    struct tm utc;
+    if (gmtime_r(&utc_s, &utc) == NULL)
+        return false;
+    int n = snprintf(out, API_TIMESTAMP_MAX, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", utc.tm_year + 1900,
+                     utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, rest);
+    return n > 0 && n < API_TIMESTAMP_MAX;
 }
 
 void api_errors_add(struct api_errors *e, const char *field, const char *message)
@@ -208,6 +281,11 @@ void api_respond_store_status(struct http_exchange *ex, enum store_status st)
     case STORE_INVALID:
         http_respond_problem(ex, 422, "Unprocessable Content",
                              "a value is outside the range the database can store", NULL);
+        return;
+    case STORE_NO_USER:
+        /* The token is genuine but its account is gone: the same answer as for any token that no
+         * longer grants access, on every route. */
+        api_respond_unauthorized(ex, "the token's account no longer exists");
         return;
     }
 }

@@ -1,5 +1,6 @@
 /* The route table and the operational routes (health, readiness, metrics). */
 #include "api/api_internal.h"
+#include "console/console.h"
 #include "health/health.h"
 #include "metrics/metrics.h"
 #include "openapi/openapi.h"
@@ -45,7 +46,9 @@ void api_handle_ready(struct http_exchange *ex)
 {
     if (*api_ctx(ex)->shutting_down) {
         /* No need to ask anything: the answer is no. The other checks show their last result. */
-        respond_ready(ex, health_last(api_ctx(ex)->health));
+        struct health_report last;
+        health_last(api_ctx(ex)->health, &last);
+        respond_ready(ex, &last);
         return;
     }
     ex->on_abandon = on_ready_abandoned;
@@ -120,6 +123,7 @@ void api_handle_metrics(struct http_exchange *ex)
     memset(sc, 0, sizeof(*sc));
     sc->ex = ex;
     sc->figures.outbox_count_max = STORE_OUTBOX_COUNT_MAX;
+    sc->figures.queue_used = ctx->redis != NULL; /* no Redis, no queue (`bollard dev`) */
     ex->handler_data = sc;
     ex->on_abandon = on_metrics_abandoned;
     /* One part per source plus one for this function, so no callback answers before all are asked. */
@@ -137,10 +141,26 @@ void api_handle_metrics(struct http_exchange *ex)
     scrape_part_done(sc);
 }
 
+/* The document and the docs page are the only responses a browser renders. Their policy lets the page
+ * load its own files from this server and nothing else — no inline script or style, no eval — and
+ * be framed by no one; Swagger UI's "Try it out" calls this same origin (connect-src) and its icons
+ * are data: URIs. The document itself needs nothing. nosniff keeps each file its declared type. */
+#define DOCS_PAGE_CSP                                                                                        \
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "       \
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+#define DOCUMENT_CSP "default-src 'none'; frame-ancestors 'none'"
+
+static void add_browser_policy(struct http_exchange *ex, const char *csp)
+{
+    http_add_header(ex, "content-security-policy", csp);
+    http_add_header(ex, "x-content-type-options", "nosniff");
+}
+
 static void handle_openapi(struct http_exchange *ex)
 {
     size_t len = 0;
     const char *doc = openapi_document(&len);
+    add_browser_policy(ex, DOCUMENT_CSP);
     http_respond(ex, 200, "application/json", doc, len);
 }
 
@@ -154,6 +174,7 @@ static void handle_docs(struct http_exchange *ex)
         http_respond_problem(ex, 404, "Not Found", "no such resource", NULL);
         return;
     }
+    add_browser_policy(ex, DOCS_PAGE_CSP);
     http_add_header(ex, "cache-control", "public, max-age=3600");
     http_respond(ex, 200, type, body, len);
 }
@@ -168,6 +189,8 @@ static const struct http_route routes[] = {
     {"GET", "/openapi.json", handle_openapi},
     {"GET", "/docs", handle_docs},
     {"GET", "/docs/{file}", handle_docs},
+    {"GET", "/", console_handle},
+    {"GET", "/console/{file}", console_handle},
     {"POST", "/api/auth/signup", api_handle_signup},
     {"POST", "/api/auth/signin", api_handle_signin},
     {"GET", "/api/tasks", api_tasks_list},

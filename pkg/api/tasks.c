@@ -2,15 +2,13 @@
  * /api/tasks (the token's user). Another user's task is always "not found". */
 #include "api/api_internal.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define TITLE_MAX       200
 #define DESCRIPTION_MAX 2000
-#define LIMIT_DEFAULT   20
-#define LIMIT_MAX       100
-#define CURSOR_MAX      96
 
 enum task_action { ACT_LIST, ACT_CREATE, ACT_GET, ACT_REPLACE, ACT_DELETE, ACT_TOGGLE };
 
@@ -33,6 +31,11 @@ static void on_abandoned(struct http_exchange *ex)
 /* Authenticates and resolves whose tasks these are; answers 401/403/404 itself on failure. */
 static struct task_ctx *begin(struct http_exchange *ex, enum task_action action, bool user_in_path)
 {
+    /* /api/v1/tasks is not a user's path: only a UUID is (before the token, as for any unknown path). */
+    if (user_in_path && !base_uuid_is_valid(ex->params[0].base, ex->params[0].len)) {
+        http_respond_problem(ex, 404, "Not Found", "no such resource", NULL);
+        return NULL;
+    }
     char token_user[BASE_UUID_LEN + 1];
     if (!api_authenticate(ex, token_user))
         return NULL;
@@ -63,18 +66,23 @@ static struct task_ctx *begin(struct http_exchange *ex, enum task_action action,
     return c;
 }
 
-/* "123" -> 123; anything else (weak, lists, garbage) -> -2, which never matches a version. */
+/* An entity tag the client sent, as a version: "123" -> 123; absent or "*" -> -1 (no precondition);
+ * anything else -> -2, a version no task has: weak or listed tags, a sign, leading zeros (tags compare
+ * as exact strings, and ours print without them) and numbers beyond the versions' range. */
 static long long parse_etag(h2o_iovec_t v)
 {
     if (v.len == 1 && v.base[0] == '*')
         return -1;
-    if (v.len < 3 || v.len > 22 || v.base[0] != '"' || v.base[v.len - 1] != '"')
+    if (v.len < 3 || v.base[0] != '"' || v.base[v.len - 1] != '"' || (v.base[1] == '0' && v.len > 3))
         return -2;
     long long n = 0;
     for (size_t i = 1; i < v.len - 1; i++) {
         if (v.base[i] < '0' || v.base[i] > '9')
             return -2;
-        n = n * 10 + (v.base[i] - '0');
+        int digit = v.base[i] - '0';
+        if (n > (LLONG_MAX - digit) / 10)
+            return -2;
+        n = n * 10 + digit;
     }
     return n;
 }
@@ -98,12 +106,14 @@ static void on_task_result(void *arg, const struct store_result *r)
     struct http_exchange *ex = c->ex;
     c->call = NULL;
     if (r->status != STORE_OK) {
+        if (r->status == STORE_PRECONDITION_FAILED && r->version > 0)
+            add_etag(ex, r->version); /* so the client can re-read or retry against it */
         api_respond_store_status(ex, r->status);
         return;
     }
     switch (c->action) {
     case ACT_LIST: {
-        size_t cap = r->json_len + CURSOR_MAX + 64;
+        size_t cap = r->json_len + API_CURSOR_MAX + 64;
         char *body = h2o_mem_alloc_pool(&ex->req->pool, cap);
         int n = r->next_cursor != NULL
                     ? snprintf(body, cap, "{\"items\":%s,\"next_cursor\":\"%s\"}", r->json, r->next_cursor)
@@ -151,60 +161,11 @@ static void submitted(struct task_ctx *c, store_handle h, enum store_status imme
         api_respond_store_status(c->ex, immediate);
 }
 
-/* ---- query string ---- */
-
-static bool read_list_query(struct http_exchange *ex, struct store_task_query *q, char *cursor,
-                            size_t cursor_cap)
-{
-    struct api_errors errors = {0};
-    q->completed = -1;
-    q->limit = LIMIT_DEFAULT;
-    q->cursor = NULL;
-    h2o_req_t *req = ex->req;
-    if (req->query_at != SIZE_MAX) {
-        const char *p = req->path.base + req->query_at + 1;
-        const char *end = req->path.base + req->path.len;
-        while (p < end) {
-            const char *amp = memchr(p, '&', (size_t)(end - p));
-            const char *stop = amp != NULL ? amp : end;
-            const char *eq = memchr(p, '=', (size_t)(stop - p));
-            size_t klen = (size_t)((eq != NULL ? eq : stop) - p);
-            const char *val = eq != NULL ? eq + 1 : stop;
-            size_t vlen = (size_t)(stop - val);
-            char decoded[CURSOR_MAX + 1];
-            bool ok = base_percent_decode(val, vlen, true, decoded, sizeof(decoded));
-            if (klen == 5 && memcmp(p, "limit", 5) == 0) {
-                char *e = NULL;
-                long n = ok ? strtol(decoded, &e, 10) : 0;
-                if (!ok || decoded[0] == '\0' || *e != '\0' || n < 1 || n > LIMIT_MAX)
-                    api_errors_add(&errors, "limit", "must be an integer from 1 to 100");
-                else
-                    q->limit = (int)n;
-            } else if (klen == 9 && memcmp(p, "completed", 9) == 0) {
-                if (ok && strcmp(decoded, "true") == 0)
-                    q->completed = 1;
-                else if (ok && strcmp(decoded, "false") == 0)
-                    q->completed = 0;
-                else
-                    api_errors_add(&errors, "completed", "must be true or false");
-            } else if (klen == 6 && memcmp(p, "cursor", 6) == 0) {
-                if (!ok || !store_cursor_is_valid(decoded))
-                    api_errors_add(&errors, "cursor", "is not a cursor this API returned");
-                else {
-                    snprintf(cursor, cursor_cap, "%s", decoded);
-                    q->cursor = cursor;
-                }
-            }
-            p = stop + 1;
-        }
-    }
-    return !api_errors_respond(ex, &errors);
-}
-
 /* ---- bodies ---- */
 
 struct task_body {
-    json_t *json; /* owns the strings below */
+    json_t *json;                   /* owns the strings below */
+    char due_at[API_TIMESTAMP_MAX]; /* the due date in UTC, as it is stored */
     struct store_task_fields fields;
 };
 
@@ -241,8 +202,10 @@ static bool read_task_body(struct http_exchange *ex, struct task_body *out)
     if (completed != NULL && !json_is_boolean(completed))
         api_errors_add(&errors, "completed", "must be true or false");
     if (due_at != NULL && !json_is_null(due_at) &&
-        (!json_is_string(due_at) || !api_is_rfc3339(json_string_value(due_at))))
-        api_errors_add(&errors, "due_at", "must be an RFC 3339 date-time (2030-01-31T12:00:00Z) or null");
+        (!json_is_string(due_at) || !api_rfc3339_to_utc(json_string_value(due_at), out->due_at)))
+        api_errors_add(&errors, "due_at",
+                       "must be an RFC 3339 date-time (2030-01-31T12:00:00Z) from 0001-01-01T00:00:00Z to "
+                       "9999-12-31T23:59:59.999999Z, or null");
     if (api_errors_respond(ex, &errors)) {
         json_decref(body);
         return false;
@@ -251,7 +214,7 @@ static bool read_task_body(struct http_exchange *ex, struct task_body *out)
     out->fields.title = json_string_value(title);
     out->fields.description = description != NULL ? json_string_value(description) : "";
     out->fields.completed = completed != NULL && json_is_true(completed);
-    out->fields.due_at = due_at != NULL && json_is_string(due_at) ? json_string_value(due_at) : NULL;
+    out->fields.due_at = due_at != NULL && json_is_string(due_at) ? out->due_at : NULL;
     return true;
 }
 
@@ -262,10 +225,14 @@ static void tasks_list(struct http_exchange *ex, bool user_in_path)
     struct task_ctx *c = begin(ex, ACT_LIST, user_in_path);
     if (c == NULL)
         return;
-    struct store_task_query q;
-    char cursor[CURSOR_MAX + 1];
-    if (!read_list_query(ex, &q, cursor, sizeof(cursor)))
+    struct api_page_query page;
+    if (!api_read_page_query(ex, true, &page))
         return;
+    struct store_task_query q = {
+        .completed = page.completed,
+        .limit = page.limit,
+        .cursor = page.cursor[0] != '\0' ? page.cursor : NULL,
+    };
     enum store_status immediate = STORE_OK;
     store_handle h = store_task_list(api_ctx(ex)->store, c->user_id, &q, on_task_result, c, &immediate);
     submitted(c, h, immediate);

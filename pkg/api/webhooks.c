@@ -32,6 +32,10 @@ static void on_abandoned(struct http_exchange *ex)
 
 static struct webhook_ctx *begin(struct http_exchange *ex)
 {
+    if (!base_uuid_is_valid(ex->params[0].base, ex->params[0].len)) {
+        http_respond_problem(ex, 404, "Not Found", "no such resource", NULL); /* not a user's path */
+        return NULL;
+    }
     char token_user[BASE_UUID_LEN + 1];
     if (!api_authenticate(ex, token_user))
         return NULL;

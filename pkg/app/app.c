@@ -14,6 +14,7 @@
 #include "server/server.h"
 #include "store/store.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #include <curl/curl.h>
@@ -36,6 +37,7 @@ struct app {
     struct app_loop *loops;
     size_t n_loops;
     struct clientaddr_proxies *trusted_proxies; /* TRUSTED_PROXIES, parsed once, read by every loop */
+    struct health_shared *health;               /* the one readiness answer of all loops */
     volatile int shutting_down;                 /* 1 from the first SIGTERM on; read by readiness */
 };
 
@@ -71,6 +73,7 @@ static bool open_store(struct app_loop *l, const struct config *cfg, struct http
             .queue_max = cfg->db_queue_max,
             .connect_timeout_ms = cfg->db_connect_timeout_ms,
             .query_timeout_ms = cfg->db_query_timeout_ms,
+            .prepared_statements = cfg->db_prepared_statements,
         };
         l->pg = pgpool_create(loop->loop, &loop->ctx->receivers.hostinfo_getaddr, &pc);
         if (l->pg == NULL) {
@@ -101,6 +104,7 @@ static bool app_loop_init(void *arg, size_t index, struct http_loop *loop, char 
     loop->observe_arg = l->shard;
     loop->cors_origins = cfg->frontend_url;
     loop->access_log = cfg->access_log;
+    loop->max_body_bytes = (size_t)cfg->max_body_bytes;
     if (!open_store(l, cfg, loop, why, cap))
         return false;
     if (cfg->redis_url != NULL) {
@@ -124,8 +128,8 @@ static bool app_loop_init(void *arg, size_t index, struct http_loop *loop, char 
             return false;
         }
     }
-    l->api.health = health_create(loop->loop, l->api.store, l->api.redis, cfg->health_check_timeout_ms,
-                                  cfg->health_cache_ms);
+    l->api.health = health_create(loop->loop, app->health, l->api.store, l->api.redis,
+                                  cfg->health_check_timeout_ms, cfg->health_cache_ms);
     if (l->api.health == NULL) {
         base_why(why, cap, "out of memory");
         return false;
@@ -138,8 +142,11 @@ static void app_loop_tick(void *arg, size_t index, const struct server_loop_figu
     struct app *app = arg;
     struct app_loop *l = &app->loops[index];
     struct pgpool_stats ps = {0};
+    struct store_stats ss = {0};
     if (l->pg != NULL)
         pgpool_stats(l->pg, &ps);
+    else if (!store_stats(l->api.store, &ss))
+        memset(&ss, 0, sizeof(ss));
     struct metrics_gauges g = {
         .db_connections = ps.connections,
         .db_in_use = ps.in_use,
@@ -149,6 +156,9 @@ static void app_loop_tick(void *arg, size_t index, const struct server_loop_figu
         .http_connections = (int)figures->open_connections,
         .http_connections_max = (int)figures->max_connections,
         .http_connections_refused = (long long)figures->refused_connections,
+        .store_outstanding = ss.outstanding,
+        .store_queue_max = ss.queue_max,
+        .store_busy_total = ss.busy_total,
     };
     metrics_publish_gauges(l->shard, &g);
 }
@@ -173,6 +183,30 @@ static void app_shutting_down(void *arg)
     metrics_set_shutting_down(app->registry, true);
 }
 
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: bollard api\n"
+                 "  Serves the HTTP API on PORT (tasks, accounts, webhooks, /health/live, /health/ready,\n"
+                 "  /metrics, /openapi.json, /docs) on PostgreSQL (DATABASE_URL) and Redis (REDIS_URL).\n"
+                 "  Run `bollard migrate` first; readiness stays 503 until the schema is compatible.\n"
+                 "Exit codes: 0 after SIGTERM/SIGINT (drained); 1 start-up failure, a second signal or the\n"
+                 "shutdown deadline; 64 usage; 78 invalid configuration.\n");
+}
+
+int app_args(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return BASE_EXIT_OK;
+        }
+        fprintf(stderr, "bollard api: unexpected argument '%s'\n", argv[i]);
+        usage(stderr);
+        return BASE_EXIT_USAGE;
+    }
+    return -1;
+}
+
 int app_main(const struct config *cfg, int argc, char **argv)
 {
     (void)argc;
@@ -194,7 +228,8 @@ int app_main(const struct config *cfg, int argc, char **argv)
                                                            cfg->build_revision)
                                  : NULL;
     app.loops = calloc(app.n_loops, sizeof(*app.loops));
-    if (app.router == NULL || app.registry == NULL || app.loops == NULL) {
+    app.health = health_shared_create();
+    if (app.router == NULL || app.registry == NULL || app.loops == NULL || app.health == NULL) {
         log_printf(LOG_ERROR, "out of memory at start-up");
         goto done;
     }
@@ -204,6 +239,7 @@ int app_main(const struct config *cfg, int argc, char **argv)
         log_printf(LOG_ERROR, "TRUSTED_PROXIES: %s", why);
         goto done;
     }
+    metrics_set_backends(app.registry, cfg->database_is_sqlite, cfg->redis_url != NULL);
     const struct server_app sa = {
         .app = &app,
         .router = app.router,
@@ -217,6 +253,7 @@ int app_main(const struct config *cfg, int argc, char **argv)
 done:
     free(app.loops);
     clientaddr_proxies_free(app.trusted_proxies);
+    health_shared_destroy(app.health);
     auth_hasher_destroy(app.hasher);
     metrics_registry_destroy(app.registry);
     http_router_destroy(app.router);

@@ -10,5 +10,8 @@
 /* The api role's entry point (the signature every role has); runs until shut down and returns the
  * process exit code. Takes no arguments of its own. */
 int app_main(const struct config *cfg, int argc, char **argv);
+/* The arguments alone, before any configuration is read: -1 to start, else the exit code (0 after
+ * --help, 64 on a usage error). */
+int app_args(int argc, char **argv);
 
 #endif

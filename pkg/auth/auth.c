@@ -4,7 +4,6 @@
 
 #include <argon2.h>
 #include <ctype.h>
-#include <errno.h>
 #include <jwt.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -13,6 +12,13 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Bollard's own tokens name Bollard as their issuer and their audience; a token naming anything else
+ * (another service signing with a shared key, say) is not one of ours. */
+#define TOKEN_ISSUER   "bollard"
+#define TOKEN_AUDIENCE "bollard"
+/* Clock skew tolerated on `nbf` between the replica that issued a token and the one checking it. */
+#define TOKEN_NBF_LEEWAY_SECONDS 30
 
 /* OWASP's argon2id baseline: 19 MiB, 2 passes, 1 lane. */
 #define ARGON2_T_COST      2
@@ -33,8 +39,9 @@ char *auth_token_issue(const char *secret, size_t secret_len, const char *user_i
     time_t exp = now + (time_t)days * 86400;
     if (jwt_new(&jwt) != 0)
         return NULL;
-    if (jwt_add_grant(jwt, "sub", user_id) != 0 || jwt_add_grant(jwt, "iss", "bollard") != 0 ||
-        jwt_add_grant_int(jwt, "iat", (long)now) != 0 || jwt_add_grant_int(jwt, "exp", (long)exp) != 0 ||
+    if (jwt_add_grant(jwt, "sub", user_id) != 0 || jwt_add_grant(jwt, "iss", TOKEN_ISSUER) != 0 ||
+        jwt_add_grant(jwt, "aud", TOKEN_AUDIENCE) != 0 || jwt_add_grant_int(jwt, "iat", (long)now) != 0 ||
+        jwt_add_grant_int(jwt, "exp", (long)exp) != 0 ||
         jwt_set_alg(jwt, JWT_ALG_HS256, (const unsigned char *)secret, (int)secret_len) != 0)
         goto done;
     token = jwt_encode_str(jwt);
@@ -87,6 +94,8 @@ enum auth_token_status auth_token_verify(const char *secret, size_t secret_len, 
         return AUTH_TOKEN_INVALID;
     enum auth_token_status st = AUTH_TOKEN_INVALID;
     jwt_t *jwt = NULL;
+    char *claims_text = NULL;
+    json_t *claims = NULL;
     char *copy = strndup(token, token_len);
     if (copy == NULL)
         return AUTH_TOKEN_INVALID;
@@ -97,20 +106,39 @@ enum auth_token_status auth_token_verify(const char *secret, size_t secret_len, 
         goto done;
     if (jwt_get_alg(jwt) != JWT_ALG_HS256)
         goto done;
-    errno = 0;
-    long exp = jwt_get_grant_int(jwt, "exp");
-    if (errno != 0 || exp <= 0)
+    /* The claims as JSON, so each one's type is checked exactly (libjwt's getters treat a claim of
+     * the wrong type as absent). */
+    claims_text = jwt_get_grants_json(jwt, NULL);
+    claims = claims_text != NULL ? json_loads(claims_text, 0, NULL) : NULL;
+    json_t *exp = json_object_get(claims, "exp");
+    if (!json_is_integer(exp) || json_integer_value(exp) <= 0)
         goto done;
-    const char *sub = jwt_get_grant(jwt, "sub");
+    /* The one spelling the database prints: an upper-case or otherwise different spelling of the
+     * same id is not a token this service issued. */
+    const char *sub = json_string_value(json_object_get(claims, "sub"));
+    char canonical[BASE_UUID_LEN + 1];
     if (sub == NULL || !base_uuid_is_valid(sub, strlen(sub)))
         goto done;
-    if ((time_t)exp <= now) {
+    base_uuid_lower(sub, canonical);
+    if (strcmp(sub, canonical) != 0)
+        goto done;
+    if ((time_t)json_integer_value(exp) <= now) {
         st = AUTH_TOKEN_EXPIRED;
         goto done;
     }
-    memcpy(user_id, sub, BASE_UUID_LEN + 1);
+    json_t *nbf = json_object_get(claims, "nbf");
+    if (nbf != NULL &&
+        (!json_is_number(nbf) || json_number_value(nbf) > (double)now + TOKEN_NBF_LEEWAY_SECONDS))
+        goto done;
+    const char *iss = json_string_value(json_object_get(claims, "iss"));
+    const char *aud = json_string_value(json_object_get(claims, "aud"));
+    if (iss == NULL || strcmp(iss, TOKEN_ISSUER) != 0 || aud == NULL || strcmp(aud, TOKEN_AUDIENCE) != 0)
+        goto done;
+    memcpy(user_id, canonical, BASE_UUID_LEN + 1);
     st = AUTH_TOKEN_OK;
 done:
+    json_decref(claims);
+    free(claims_text);
     jwt_free(jwt);
     free(copy);
     return st;

@@ -1,5 +1,5 @@
 /* auth: password hashing (argon2id, on threads of its own so sign-in never stalls an event loop)
- * and access tokens (JWT, HS256 only, `exp` enforced). */
+ * and access tokens (JWT, HS256 only; `exp`, `nbf`, `iss`, `aud` and `sub` enforced). */
 #ifndef BOLLARD_AUTH_H
 #define BOLLARD_AUTH_H
 
@@ -17,10 +17,13 @@
 
 enum auth_token_status { AUTH_TOKEN_OK = 0, AUTH_TOKEN_INVALID, AUTH_TOKEN_EXPIRED };
 
-/* Issues a token for user_id valid for `days`; returns a malloc'd string and the expiry. */
+/* Issues a token for user_id valid for `days` (iss = aud = "bollard"); returns a malloc'd string and
+ * the expiry. */
 char *auth_token_issue(const char *secret, size_t secret_len, const char *user_id, int days, time_t now,
                        time_t *expires_at);
-/* Verifies signature (HS256 only: alg none and every other algorithm are refused), exp and sub. */
+/* Verifies signature (HS256 only: alg none and every other algorithm are refused), exp (EXPIRED once
+ * past), nbf (when present: not in the future beyond a small leeway), iss and aud (both "bollard")
+ * and sub (a UUID in canonical lower case, copied into user_id). */
 enum auth_token_status auth_token_verify(const char *secret, size_t secret_len, const char *token,
                                          size_t token_len, time_t now, char user_id[BASE_UUID_LEN + 1]);
 

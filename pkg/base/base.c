@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 uint64_t base_now_ns(void)
@@ -106,4 +107,39 @@ void base_uuid_lower(const char *s, char out[BASE_UUID_LEN + 1])
     for (size_t i = 0; i < BASE_UUID_LEN; i++)
         out[i] = (char)tolower((unsigned char)s[i]);
     out[BASE_UUID_LEN] = '\0';
+}
+
+size_t base_edit_distance(const char *a, const char *b, size_t cap)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64)
+        return cap + 1;
+    if ((la > lb ? la - lb : lb - la) > cap)
+        return cap + 1;
+    size_t row[65];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diagonal = row[0];
+        row[0] = i;
+        size_t best = row[0];
+        for (size_t j = 1; j <= lb; j++) {
+            size_t above = row[j];
+            /* Case slips (replicacount) are the commonest key typo: they cost nothing here, so
+             * the right spelling always wins the suggestion. */
+            size_t cost = tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 1]) ? 0 : 1;
+            size_t value = diagonal + cost;
+            if (above + 1 < value)
+                value = above + 1;
+            if (row[j - 1] + 1 < value)
+                value = row[j - 1] + 1;
+            row[j] = value;
+            diagonal = above;
+            if (value < best)
+                best = value;
+        }
+        if (best > cap)
+            return cap + 1;
+    }
+    return row[lb] > cap ? cap + 1 : row[lb];
 }

@@ -49,4 +49,8 @@ bool base_uuid_is_valid(const char *s, size_t len);
 /* Copies a valid UUID text in lower case (the form PostgreSQL prints) into out[BASE_UUID_LEN + 1]. */
 void base_uuid_lower(const char *s, char out[BASE_UUID_LEN + 1]);
 
+/* Levenshtein distance for "did you mean" suggestions, case slips free; capped: returns cap + 1
+ * when the distance exceeds `cap` (or a text is longer than 64 bytes). */
+size_t base_edit_distance(const char *a, const char *b, size_t cap);
+
 #endif

@@ -38,8 +38,9 @@ static PGconn *connect_db(const struct config *cfg, char *why, size_t cap)
 static bool check_schema(const struct config *cfg, PGconn *conn, char *why, size_t cap)
 {
     bool ok = false;
-    char sql[64];
-    snprintf(sql, sizeof(sql), "SET statement_timeout = %d", cfg->db_query_timeout_ms);
+    char sql[80];
+    /* SET LOCAL in a transaction: nothing sticks to a pooled server connection (PgBouncer). */
+    snprintf(sql, sizeof(sql), "BEGIN; SET LOCAL statement_timeout = %d", cfg->db_query_timeout_ms);
     PGresult *res = PQexec(conn, sql);
     if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
         base_one_line(PQerrorMessage(conn), why, cap);
@@ -63,6 +64,7 @@ static bool check_schema(const struct config *cfg, PGconn *conn, char *why, size
     ok = schema_compat_evaluate(version, floor, why, cap) == SCHEMA_COMPATIBLE;
 cleanup:
     PQclear(res);
+    PQclear(PQexec(conn, "ROLLBACK")); /* a read only: ends the transaction, if one was opened */
     return ok;
 }
 
@@ -131,7 +133,7 @@ cleanup:
     return ok;
 }
 
-int check_main(const struct config *cfg, int argc, char **argv)
+int check_args(int argc, char **argv)
 {
     if (argc > 1) {
         bool help = strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0;
@@ -144,6 +146,14 @@ int check_main(const struct config *cfg, int argc, char **argv)
             schema_binary_level());
         return help ? BASE_EXIT_OK : BASE_EXIT_USAGE;
     }
+    return -1;
+}
+
+int check_main(const struct config *cfg, int argc, char **argv)
+{
+    int args = check_args(argc, argv);
+    if (args >= 0)
+        return args;
     /* The configuration was loaded and validated (exit 78 otherwise) before this runs. */
     int failures = 0;
     char why[TEXT_MAX];

@@ -4,6 +4,7 @@
 #include "log/log.h"
 #include "url/url.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -58,6 +59,9 @@ struct config_var {
 static const struct config_var config_vars[] = {
     {"DATABASE_URL", VAR_SECRET, ROLES_ALL, ROLES_ALL, FIELD(database_url), NULL, 0, 0,
      "postgresql://user:pass@host:5432/db (sqlite:PATH only with ENVIRONMENT=dev)"},
+    {"MIGRATE_DATABASE_URL", VAR_SECRET, 0, CONFIG_ROLE_MIGRATE, FIELD(migrate_database_url), NULL, 0, 0,
+     "postgresql:// URI `bollard migrate` uses instead of DATABASE_URL: past a transaction pooler "
+     "(migrations hold a session advisory lock)"},
     {"SECRET_KEY", VAR_SECRET, CONFIG_ROLE_API | CONFIG_ROLE_WORKER | CONFIG_ROLE_CHECK | CONFIG_ROLE_DEV,
      CONFIG_ROLE_API | CONFIG_ROLE_WORKER | CONFIG_ROLE_CHECK | CONFIG_ROLE_DEV, FIELD(secret_key), NULL, 32,
      0, "token signing key, at least 32 bytes (alias: BETTER_AUTH_SECRET)"},
@@ -65,9 +69,9 @@ static const struct config_var config_vars[] = {
      CONFIG_ROLE_API | CONFIG_ROLE_WORKER | CONFIG_ROLE_CHECK, FIELD(redis_url), NULL, 0, 0,
      "redis://[:password@]host[:port][/db]"},
     {"ENVIRONMENT", VAR_ENVIRONMENT, ROLES_ALL, ROLES_ALL, FIELD(environment), NULL, 0, 0,
-     "dev | staging | production"},
+     "dev | staging | production (also: development; any case)"},
     {"LOG_LEVEL", VAR_LOG_LEVEL, ROLES_ALL, ROLES_ALL, FIELD(log_level), NULL, 0, 0,
-     "debug | info | warn | error"},
+     "debug | info | warn | error (also: warning, critical; any case)"},
     {"ACCESS_LOG", VAR_BOOL, 0, ROLES_SERVE, FIELD(access_log), "true", 0, 0,
      "log one line per HTTP request at info level"},
     {"PORT", VAR_INT, 0, ROLES_SERVE, FIELD(port), "8000", 1, 65535, "HTTP listen port"},
@@ -81,6 +85,8 @@ static const struct config_var config_vars[] = {
      600000, "bound on one PostgreSQL connection attempt"},
     {"DB_QUERY_TIMEOUT_MS", VAR_INT, 0, ROLES_SERVE | ROLES_WORK, FIELD(db_query_timeout_ms), "5000", 10,
      600000, "bound on one query, including the wait for a connection"},
+    {"DB_PREPARED_STATEMENTS", VAR_BOOL, 0, ROLES_SERVE, FIELD(db_prepared_statements), "true", 0, 0,
+     "named prepared statements; false behind a transaction-pooling PgBouncer (unnamed statements)"},
     {"REDIS_TIMEOUT_MS", VAR_INT, 0, ROLES_SERVE | ROLES_WORK, FIELD(redis_timeout_ms), "2000", 10, 600000,
      "bound on one Redis connect or command"},
     {"HEALTH_CHECK_TIMEOUT_MS", VAR_INT, 0, ROLES_SERVE, FIELD(health_check_timeout_ms), "800", 10, 10000,
@@ -98,8 +104,12 @@ static const struct config_var config_vars[] = {
      "as fit in half the cgroup memory limit at the worst case each (see README), else 1024"},
     {"FRONTEND_URL", VAR_STRING, 0, ROLES_SERVE, FIELD(frontend_url), NULL, 0, 0,
      "origin(s) allowed by CORS, comma-separated (e.g. https://app.example.com)"},
+    {"CONSOLE_ENABLED", VAR_BOOL, 0, ROLES_SERVE, FIELD(console_enabled), "true", 0, 0,
+     "serve the web console at / (false: / answers 404)"},
     {"JWT_EXPIRATION_DAYS", VAR_INT, 0, ROLES_SERVE, FIELD(jwt_expiration_days), "7", 1, 365,
      "lifetime of issued access tokens"},
+    {"JWT_ALGORITHM", VAR_STRING, 0, ROLES_SERVE, FIELD(jwt_algorithm), "HS256", 0, 0,
+     "token signature algorithm: only HS256 (HMAC-SHA256 with SECRET_KEY) is supported"},
     {"PASSWORD_HASH_THREADS", VAR_INT, 0, ROLES_SERVE, FIELD(password_hash_threads), "2", 1, 64,
      "threads hashing passwords (argon2id) off the event loops"},
     {"TRUSTED_PROXIES", VAR_STRING, 0, ROLES_SERVE, FIELD(trusted_proxies), NULL, 0, 0,
@@ -167,11 +177,79 @@ static const struct config_var config_vars[] = {
      "earlier messages of the conversation sent to the model"},
     {"CHAT_MAX_INFLIGHT", VAR_INT, 0, ROLES_SERVE, FIELD(chat_max_inflight), "256", 1, 100000,
      "chats in flight per event-loop thread before 503 + Retry-After"},
+    {"MIGRATE_STATUS_CONNECT_TIMEOUT_SECONDS", VAR_INT, 0, CONFIG_ROLE_MIGRATE,
+     FIELD(migrate_status_connect_timeout_seconds), "10", 1, 3600,
+     "how long the read-only `migrate status` and `migrate plan` retry reaching the database"},
 };
 
 #define N_VARS (sizeof(config_vars) / sizeof(config_vars[0]))
 
 static const char *const environment_names[] = {"dev", "staging", "production"};
+static const char *const log_level_names[] = {"debug", "info", "warn", "error"};
+
+/* Other services' spellings of the same values (the seed stack's Python services among them). */
+struct spelling_alias {
+    const char *text;
+    int value;
+};
+static const struct spelling_alias environment_aliases[] = {{"development", CONFIG_ENV_DEV}, {NULL, 0}};
+static const struct spelling_alias log_level_aliases[] = {
+    {"warning", LOG_WARN}, {"critical", LOG_ERROR}, {NULL, 0}};
+
+/* The value `text` spells among names[0..n) and the aliases, ignoring case: its index, with
+ * *normalised set when it was not the canonical spelling; or -1 with *suggest the nearest name
+ * (a typo within an edit or two, or a prefix such as "prod"), or NULL when nothing is near. */
+static int match_spelling(const char *text, const char *const *names, int n,
+                          const struct spelling_alias *aliases, bool *normalised, const char **suggest)
+{
+    *normalised = false;
+    *suggest = NULL;
+    for (int i = 0; i < n; i++)
+        if (strcasecmp(text, names[i]) == 0) {
+            *normalised = strcmp(text, names[i]) != 0;
+            return i;
+        }
+    for (const struct spelling_alias *a = aliases; a->text != NULL; a++)
+        if (strcasecmp(text, a->text) == 0) {
+            *normalised = true;
+            return a->value;
+        }
+    size_t best = SIZE_MAX, len = strlen(text);
+    for (int i = 0; i < n; i++) {
+        size_t cap = strlen(names[i]) <= 3 ? 1 : 2;
+        size_t d = base_edit_distance(text, names[i], cap);
+        size_t common = 0;
+        while (text[common] != '\0' &&
+               tolower((unsigned char)text[common]) == tolower((unsigned char)names[i][common]))
+            common++;
+        if (d > cap && (common >= 4 || (len >= 3 && common == len)))
+            d = cap; /* an abbreviation or another form of the word: "prod", "stage" */
+        if (d <= cap && d < best) {
+            best = d;
+            *suggest = names[i];
+        }
+    }
+    return -1;
+}
+
+static void note_normalised(struct config *cfg, const char *variable, const char *given, const char *value)
+{
+    if (cfg->n_normalised >= (int)(sizeof(cfg->normalised) / sizeof(cfg->normalised[0])))
+        return;
+    struct config_normalised *n = &cfg->normalised[cfg->n_normalised++];
+    n->variable = variable;
+    n->value = value;
+    snprintf(n->given, sizeof(n->given), "%s", given);
+}
+
+void config_log_normalised(const struct config *cfg)
+{
+    for (int i = 0; i < cfg->n_normalised; i++) {
+        const struct config_normalised *n = &cfg->normalised[i];
+        log_write(LOG_INFO, NULL, "configuration value read in its canonical spelling",
+                  json_pack("{s:s,s:s,s:s}", "variable", n->variable, "given", n->given, "value", n->value));
+    }
+}
 
 const char *config_environment_name(enum config_environment env)
 {
@@ -336,13 +414,14 @@ static const char *lookup_nonempty(struct loader *ld, const char *name)
 }
 
 /* NAME or NAME_FILE (never both). Returns a heap copy, NULL when unset or unreadable. */
-static char *load_secret(struct loader *ld, const char *name, bool *failed)
+static char *load_secret(struct loader *ld, const char *name, bool *failed, bool *from_file)
 {
     char file_var[96];
     snprintf(file_var, sizeof(file_var), "%s_FILE", name);
     const char *direct = lookup_nonempty(ld, name);
     const char *path = lookup_nonempty(ld, file_var);
     *failed = false;
+    *from_file = path != NULL && direct == NULL;
     if (direct != NULL && path != NULL) {
         problem(ld, name, "both %s and %s are set; set only one", name, file_var);
         *failed = true;
@@ -390,6 +469,25 @@ static int parse_bool(const char *text)
     return -1;
 }
 
+/* Whether the URI's query names `name` (case ignored), e.g. ?ssl=require; never copies the URI. */
+static bool has_query_parameter(const char *url, const char *name)
+{
+    const char *q = strchr(url, '?');
+    if (q == NULL)
+        return false;
+    size_t n = strlen(name);
+    for (const char *p = q + 1; *p != '\0';) {
+        size_t len = strcspn(p, "=&#");
+        if (len == n && strncasecmp(p, name, n) == 0)
+            return true;
+        p += strcspn(p, "&#");
+        if (*p != '&')
+            break;
+        p++;
+    }
+    return false;
+}
+
 static void validate_database_url(struct loader *ld, struct config *cfg)
 {
     const char *url = cfg->database_url;
@@ -403,6 +501,12 @@ static void validate_database_url(struct loader *ld, struct config *cfg)
     }
     if (!url_is_postgres(url)) {
         problem(ld, "DATABASE_URL", "must start with postgresql:// (or sqlite: with ENVIRONMENT=dev)");
+        return;
+    }
+    if (has_query_parameter(url, "ssl")) {
+        problem(ld, "DATABASE_URL",
+                "has the query parameter ssl=, which libpq does not know (other drivers' spelling): "
+                "use sslmode=require (or verify-full)");
         return;
     }
     /* libpq's own parser; its message may quote the URL, so it is not repeated. */
@@ -549,13 +653,15 @@ int config_load(struct config *cfg, unsigned roles, config_lookup_fn lookup, voi
         bool required = (v->required_in & roles) != 0;
 
         if (v->type == VAR_SECRET) {
-            bool failed = false;
-            char *value = load_secret(&ld, v->name, &failed);
-            if (value == NULL && !failed && strcmp(v->name, "SECRET_KEY") == 0)
-                value = load_secret(&ld, "BETTER_AUTH_SECRET", &failed);
-            else if (value != NULL && strcmp(v->name, "SECRET_KEY") == 0) {
-                bool alias_failed = false;
-                char *alias = load_secret(&ld, "BETTER_AUTH_SECRET", &alias_failed);
+            bool failed = false, from_file = false;
+            const char *source = v->name; /* the variable the user set, for the messages */
+            char *value = load_secret(&ld, v->name, &failed, &from_file);
+            if (value == NULL && !failed && strcmp(v->name, "SECRET_KEY") == 0) {
+                value = load_secret(&ld, "BETTER_AUTH_SECRET", &failed, &from_file);
+                source = "BETTER_AUTH_SECRET";
+            } else if (value != NULL && strcmp(v->name, "SECRET_KEY") == 0) {
+                bool alias_failed = false, alias_file = false;
+                char *alias = load_secret(&ld, "BETTER_AUTH_SECRET", &alias_failed, &alias_file);
                 if (alias != NULL &&
                     (strlen(alias) != strlen(value) || CRYPTO_memcmp(alias, value, strlen(value)) != 0))
                     problem(&ld, "SECRET_KEY",
@@ -568,8 +674,15 @@ int config_load(struct config *cfg, unsigned roles, config_lookup_fn lookup, voi
                     problem(&ld, v->name, "is required (set %s or %s_FILE)", v->name, v->name);
                 continue;
             }
-            if (v->min > 0 && strlen(value) < (size_t)v->min)
-                problem(&ld, v->name, "must be at least %ld bytes long", v->min);
+            if (v->min > 0 && strlen(value) < (size_t)v->min) {
+                char named[96];
+                snprintf(named, sizeof(named), "%s%s", source, from_file ? "_FILE" : "");
+                if (strcmp(source, v->name) != 0)
+                    problem(&ld, named, "must be at least %ld bytes long (it is read as %s)", v->min,
+                            v->name);
+                else
+                    problem(&ld, named, "must be at least %ld bytes long", v->min);
+            }
             *(char **)field = value;
             continue;
         }
@@ -610,24 +723,35 @@ int config_load(struct config *cfg, unsigned roles, config_lookup_fn lookup, voi
             break;
         }
         case VAR_ENVIRONMENT: {
-            int found = -1;
-            for (int e = 0; e < 3; e++)
-                if (strcmp(text, environment_names[e]) == 0)
-                    found = e;
-            if (found < 0)
-                problem(&ld, v->name, "must be one of dev, staging, production");
-            else {
+            bool normalised = false;
+            const char *suggest = NULL;
+            int found =
+                match_spelling(text, environment_names, 3, environment_aliases, &normalised, &suggest);
+            if (found < 0) {
+                problem(&ld, v->name, "must be one of dev, staging, production%s%s%s",
+                        suggest != NULL ? " (did you mean " : "", suggest != NULL ? suggest : "",
+                        suggest != NULL ? "?)" : "");
+            } else {
                 cfg->environment = (enum config_environment)found;
                 environment_known = true;
+                if (normalised)
+                    note_normalised(cfg, v->name, text, environment_names[found]);
             }
             break;
         }
         case VAR_LOG_LEVEL: {
-            enum log_level level;
-            if (!log_level_parse(text, &level))
-                problem(&ld, v->name, "must be one of debug, info, warn, error");
-            else
-                cfg->log_level = (int)level;
+            bool normalised = false;
+            const char *suggest = NULL;
+            int found = match_spelling(text, log_level_names, 4, log_level_aliases, &normalised, &suggest);
+            if (found < 0) {
+                problem(&ld, v->name, "must be one of debug, info, warn, error%s%s%s",
+                        suggest != NULL ? " (did you mean " : "", suggest != NULL ? suggest : "",
+                        suggest != NULL ? "?)" : "");
+            } else {
+                cfg->log_level = found;
+                if (normalised)
+                    note_normalised(cfg, v->name, text, log_level_names[found]);
+            }
             break;
         }
         case VAR_DOUBLE: {
@@ -652,10 +776,20 @@ int config_load(struct config *cfg, unsigned roles, config_lookup_fn lookup, voi
         cfg->database_is_sqlite = strncmp(cfg->database_url, "sqlite:", 7) == 0;
     if (cfg->redis_url != NULL)
         validate_redis_url(&ld, cfg->redis_url);
+    if (cfg->migrate_database_url != NULL) {
+        PQconninfoOption *opts =
+            url_is_postgres(cfg->migrate_database_url) ? url_postgres_parse(cfg->migrate_database_url) : NULL;
+        if (opts == NULL)
+            problem(&ld, "MIGRATE_DATABASE_URL", "is not a valid postgresql:// connection URI");
+        PQconninfoFree(opts);
+    }
     if (cfg->frontend_url != NULL)
         validate_origins(&ld, cfg->frontend_url);
     if (cfg->trusted_proxies != NULL)
         validate_trusted_proxies(&ld, cfg->trusted_proxies);
+    if (cfg->jwt_algorithm != NULL && strcmp(cfg->jwt_algorithm, "HS256") != 0)
+        problem(&ld, "JWT_ALGORITHM",
+                "is not supported: only HS256 is (tokens are HMAC-SHA256 signed with SECRET_KEY)");
     if ((roles & ROLES_SERVE) && cfg->shutdown_drain_seconds >= cfg->shutdown_timeout_seconds &&
         cfg->shutdown_timeout_seconds > 0)
         problem(&ld, "SHUTDOWN_DRAIN_SECONDS", "must be below SHUTDOWN_TIMEOUT_SECONDS");
@@ -694,6 +828,8 @@ void config_free(struct config *cfg)
     free_secret(cfg->database_url);
     free_secret(cfg->secret_key);
     free_secret(cfg->redis_url);
+    free_secret(cfg->migrate_database_url);
+    cfg->migrate_database_url = NULL;
     free(cfg->frontend_url);
     free(cfg->trusted_proxies);
     free_secret(cfg->groq_api_key);
@@ -711,8 +847,10 @@ void config_free(struct config *cfg)
     cfg->chat_api_key = cfg->chat_model = NULL;
     free(cfg->worker_heartbeat_file);
     free(cfg->pod_name);
+    free(cfg->jwt_algorithm);
     cfg->database_url = cfg->secret_key = cfg->redis_url = NULL;
     cfg->frontend_url = cfg->trusted_proxies = cfg->worker_heartbeat_file = cfg->pod_name = NULL;
+    cfg->jwt_algorithm = NULL;
 }
 
 void config_print_help(FILE *out)
@@ -727,6 +865,6 @@ void config_print_help(FILE *out)
             snprintf(def, sizeof(def), "default %s", v->default_text);
         else
             snprintf(def, sizeof(def), "optional");
-        fprintf(out, "  %-34s %s [%s]\n", v->name, v->help, def);
+        fprintf(out, "  %-38s %s [%s]\n", v->name, v->help, def);
     }
 }

@@ -25,6 +25,8 @@ struct config {
     char *database_url;
     char *secret_key;
     char *redis_url;
+    char *migrate_database_url; /* MIGRATE_DATABASE_URL: migrate's own (session) connection; NULL =
+                                   DATABASE_URL */
     bool database_is_sqlite;
 
     enum config_environment environment;
@@ -38,16 +40,19 @@ struct config {
     int db_queue_max; /* waiting queries per thread before 503 */
     int db_connect_timeout_ms;
     int db_query_timeout_ms;
+    bool db_prepared_statements; /* false: unnamed statements only (transaction pooling) */
     int redis_timeout_ms;
     int health_check_timeout_ms;
     int health_cache_ms;
     int shutdown_drain_seconds;
     int shutdown_timeout_seconds;
     long max_body_bytes;
-    int max_connections; /* client connections at once, all event loops (0 in the environment =
-                            derived from the cgroup memory limit, see config.c) */
-    char *frontend_url;  /* comma-separated origins allowed by CORS; NULL = none */
+    int max_connections;  /* client connections at once, all event loops (0 in the environment =
+                             derived from the cgroup memory limit, see config.c) */
+    char *frontend_url;   /* comma-separated origins allowed by CORS; NULL = none */
+    bool console_enabled; /* the web console at / (pkg/console) */
     int jwt_expiration_days;
+    char *jwt_algorithm; /* JWT_ALGORITHM: validated to be HS256, the only one implemented */
     int password_hash_threads;
     char *trusted_proxies;     /* TRUSTED_PROXIES: comma-separated CIDRs (validated); NULL = none */
     int signup_limit_per_hour; /* sign-ups per client address per hour; 0 = no limit */
@@ -99,6 +104,16 @@ struct config {
     int migrate_connect_timeout_seconds;
     int migrate_lock_timeout_seconds;
     int migrate_statement_timeout_seconds;
+    int migrate_status_connect_timeout_seconds; /* `migrate status` and `migrate plan` */
+
+    /* Spellings accepted but not canonical (ENVIRONMENT=development, LOG_LEVEL=WARNING, …), one per
+     * variable at most; config_log_normalised() logs each once, after the log level is set. */
+    struct config_normalised {
+        const char *variable;
+        const char *value; /* the canonical value it was read as */
+        char given[24];    /* what was set (these variables hold no secret) */
+    } normalised[4];
+    int n_normalised;
 };
 
 /* Looks a variable up; tests pass their own. */
@@ -111,6 +126,9 @@ int config_load(struct config *cfg, unsigned roles, config_lookup_fn lookup, voi
 /* The same, reading the process environment. */
 int config_load_env(struct config *cfg, unsigned roles, FILE *err);
 void config_free(struct config *cfg);
+/* One JSON log line (info) per normalised spelling: the variable, what was given and the canonical
+ * value it was read as. Called before the configured log level is set, so it is always shown. */
+void config_log_normalised(const struct config *cfg);
 
 /* `bollard --help`: every variable, its default and meaning. */
 void config_print_help(FILE *out);

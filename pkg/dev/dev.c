@@ -1,24 +1,18 @@
 /* `bollard dev` (see dev.h): migrations, then webhook deliveries on a thread of their own
  * (pkg/worker's in-process pipeline) and the API (pkg/app), all on one SQLite file. */
 #include "dev/dev.h"
+#include "base/base.h"
 #include "app/app.h"
 #include "log/log.h"
 #include "migrate/migrate.h"
 #include "worker/worker.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-
-#ifndef BOLLARD_VERSION
-#define BOLLARD_VERSION "0.0.0"
-#endif
-#ifndef BOLLARD_GIT_REV
-#define BOLLARD_GIT_REV "unknown"
-#endif
-
-#define DEV_EXIT_FAILED 1
-#define DEV_EXIT_USAGE  64
-#define DEV_EXIT_CONFIG 78
+#include <sys/stat.h>
+#include <unistd.h>
 
 static void usage(FILE *out)
 {
@@ -35,7 +29,36 @@ static void usage(FILE *out)
             "64 usage; 78 invalid configuration.\n");
 }
 
-int dev_main(const struct config *cfg, int argc, char **argv)
+/* The dev database holds password hashes: owner-only. SQLite would create it 0644 (less the umask)
+ * and gives its -wal and -shm files the database file's mode, so the file is made here first, and
+ * one left readable by others by an older version is tightened. False (logged) when it cannot be. */
+static bool private_database_file(const char *path)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        const char *why = strerror(errno);
+        char msg[256];
+        snprintf(msg, sizeof(msg),
+                 "bollard dev: cannot open the dev database file: %s (does the directory of the "
+                 "DATABASE_URL path exist and is it writable?)",
+                 why);
+        log_write(LOG_ERROR, NULL, msg, json_pack("{s:s}", "error", why));
+        return false;
+    }
+    struct stat st;
+    bool ok = fstat(fd, &st) == 0;
+    if (ok && (st.st_mode & 077) != 0) {
+        ok = fchmod(fd, st.st_mode & 0700) == 0;
+        log_write(ok ? LOG_WARN : LOG_ERROR, NULL,
+                  ok ? "bollard dev: the dev database file was readable by others; now owner-only (0600)"
+                     : "bollard dev: cannot make the dev database file owner-only",
+                  ok ? NULL : json_pack("{s:s}", "error", strerror(errno)));
+    }
+    close(fd);
+    return ok;
+}
+
+int dev_args(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -44,15 +67,25 @@ int dev_main(const struct config *cfg, int argc, char **argv)
         }
         fprintf(stderr, "bollard dev: unexpected argument '%s'\n", argv[i]);
         usage(stderr);
-        return DEV_EXIT_USAGE;
+        return BASE_EXIT_USAGE;
     }
+    return -1;
+}
+
+int dev_main(const struct config *cfg, int argc, char **argv)
+{
+    int args = dev_args(argc, argv);
+    if (args >= 0)
+        return args;
     /* pkg/config already refused sqlite: outside ENVIRONMENT=dev; dev itself needs SQLite. */
     if (!cfg->database_is_sqlite) {
         fprintf(stderr, "config: DATABASE_URL: `bollard dev` runs on an embedded SQLite file: "
                         "use sqlite:PATH (e.g. sqlite:build/dev/bollard.db)\n");
-        return DEV_EXIT_CONFIG;
+        return BASE_EXIT_CONFIG;
     }
     const char *path = cfg->database_url + strlen("sqlite:");
+    if (!private_database_file(path))
+        return BASE_EXIT_FAILURE;
     enum migrate_exit st = migrate_sqlite(path);
     if (st != MIGRATE_EXIT_OK) {
         log_write(LOG_ERROR, NULL, "bollard dev: the dev database is not usable; not starting the API",
@@ -62,7 +95,7 @@ int dev_main(const struct config *cfg, int argc, char **argv)
     /* Before app_main: it starts the event-loop threads, and curl's global set-up must come first. */
     struct worker_dev *deliveries = worker_dev_start(cfg, path);
     if (deliveries == NULL)
-        return DEV_EXIT_FAILED;
+        return BASE_EXIT_FAILURE;
     log_write(LOG_INFO, NULL, "bollard dev: embedded SQLite database ready; starting the API (no Redis)",
               json_pack("{s:i}", "port", cfg->port));
     int rc = app_main(cfg, argc, argv);

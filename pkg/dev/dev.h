@@ -8,5 +8,8 @@
 
 /* argv[0] is "dev"; returns the process exit code. */
 int dev_main(const struct config *cfg, int argc, char **argv);
+/* The arguments alone, before any configuration is read: -1 to start, else the exit code (0 after
+ * --help, 64 on a usage error). */
+int dev_args(int argc, char **argv);
 
 #endif

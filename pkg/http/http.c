@@ -316,6 +316,13 @@ void http_dispatch(const struct http_router *router, struct http_loop *loop, h2o
         ex->cors_origin = req->headers.entries[origin].value;
     if (handle_preflight(ex, req))
         return;
+    if (loop->max_body_bytes > 0 && req->entity.base != NULL && req->entity.len > loop->max_body_bytes) {
+        char detail[96];
+        snprintf(detail, sizeof(detail), "the request body is larger than %zu bytes (MAX_BODY_BYTES)",
+                 loop->max_body_bytes);
+        http_respond_problem(ex, 413, "Payload Too Large", detail, NULL);
+        return;
+    }
 
     h2o_iovec_t segs[MAX_SEGMENTS];
     size_t path_len = req->path_normalized.len;

@@ -29,10 +29,17 @@ struct http_loop {
     void *observe_arg;
     const char *cors_origins; /* FRONTEND_URL: comma-separated origins allowed by CORS; NULL = none */
     bool access_log;          /* one log line per answered request */
+    size_t max_body_bytes;    /* MAX_BODY_BYTES: a larger body gets 413 problem+json; 0 = no limit here */
     size_t inflight;          /* exchanges not yet answered on this loop */
 };
 
 #define HTTP_MAX_PARAMS 4
+
+/* h2o 2.2.5 reads a whole body before the request reaches http_dispatch and answers a body over its
+ * own limit itself (text/plain, no X-Request-Id). The server sets that limit to this many times
+ * MAX_BODY_BYTES, so a body up to it gets http_dispatch's 413 problem+json with the request id, and
+ * only a body larger still is refused by h2o before it is read (memory stays bounded). */
+#define HTTP_BODY_READ_FACTOR 4
 
 struct http_exchange;
 typedef void (*http_handler_fn)(struct http_exchange *ex);

@@ -772,7 +772,7 @@ static const char *suggest_key(const json_t *properties, const char *key)
     const json_t *sub;
     json_object_foreach ((json_t *)properties, name, sub) {
         (void)sub;
-        size_t d = jsonschema_edit_distance(key, name, cap);
+        size_t d = base_edit_distance(key, name, cap);
         if (d < best_distance) {
             best = name;
             best_distance = d;

@@ -76,7 +76,4 @@ enum jsonschema_match jsonschema_pattern_match(struct jsonschema_pattern *patter
 /* Frees a compiled pattern (NULL is fine). */
 void jsonschema_pattern_free(struct jsonschema_pattern *pattern);
 
-/* Levenshtein distance, capped: returns cap + 1 when the distance exceeds `cap`. */
-size_t jsonschema_edit_distance(const char *a, const char *b, size_t cap);
-
 #endif

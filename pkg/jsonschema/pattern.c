@@ -1,4 +1,4 @@
-/* jsonschema: schema patterns matched with PCRE2, and edit distance for "did you mean" suggestions.
+/* jsonschema: schema patterns matched with PCRE2.
  *
  * JSON Schema's `pattern` is an ECMA-262 regular expression tested as RegExp.test does it: a match
  * anywhere in the string, ^ and $ only at its ends, no flags. PCRE2 reads that syntax; the options
@@ -11,7 +11,6 @@
 #include "jsonschema/jsonschema.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
-#include <ctype.h>
 #include <pcre2.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,39 +109,4 @@ enum jsonschema_match jsonschema_pattern_match(struct jsonschema_pattern *patter
         return JSONSCHEMA_MATCH_NO;
     pcre2_reason(rc, why, cap);
     return JSONSCHEMA_MATCH_ERROR;
-}
-
-size_t jsonschema_edit_distance(const char *a, const char *b, size_t cap)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 64 || lb > 64)
-        return cap + 1;
-    if ((la > lb ? la - lb : lb - la) > cap)
-        return cap + 1;
-    size_t row[65];
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t diagonal = row[0];
-        row[0] = i;
-        size_t best = row[0];
-        for (size_t j = 1; j <= lb; j++) {
-            size_t above = row[j];
-            /* Case slips (replicacount) are the commonest key typo: they cost nothing here, so
-             * the right spelling always wins the suggestion. */
-            size_t cost = tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 1]) ? 0 : 1;
-            size_t value = diagonal + cost;
-            if (above + 1 < value)
-                value = above + 1;
-            if (row[j - 1] + 1 < value)
-                value = row[j - 1] + 1;
-            row[j] = value;
-            diagonal = above;
-            if (value < best)
-                best = value;
-        }
-        if (best > cap)
-            return cap + 1;
-    }
-    return row[lb] > cap ? cap + 1 : row[lb];
 }

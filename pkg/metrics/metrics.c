@@ -37,6 +37,7 @@ struct metrics_registry {
     const char *version, *revision;
     int shutting_down;
     time_t started_at;
+    bool sqlite, no_redis; /* metrics_set_backends; zero = PostgreSQL + Redis */
 };
 
 /* Single writer per shard: a relaxed load+store is enough and avoids a locked instruction;
@@ -71,6 +72,12 @@ struct metrics_registry *metrics_registry_create(size_t n_threads, const char *c
 fail:
     metrics_registry_destroy(reg);
     return NULL;
+}
+
+void metrics_set_backends(struct metrics_registry *reg, bool sqlite, bool redis)
+{
+    reg->sqlite = sqlite;
+    reg->no_redis = !redis;
 }
 
 void metrics_registry_destroy(struct metrics_registry *reg)
@@ -132,6 +139,9 @@ void metrics_publish_gauges(struct metrics_shard *shard, const struct metrics_ga
     __atomic_store_n(&shard->gauges.http_connections, g->http_connections, __ATOMIC_RELAXED);
     __atomic_store_n(&shard->gauges.http_connections_max, g->http_connections_max, __ATOMIC_RELAXED);
     __atomic_store_n(&shard->gauges.http_connections_refused, g->http_connections_refused, __ATOMIC_RELAXED);
+    __atomic_store_n(&shard->gauges.store_outstanding, g->store_outstanding, __ATOMIC_RELAXED);
+    __atomic_store_n(&shard->gauges.store_queue_max, g->store_queue_max, __ATOMIC_RELAXED);
+    __atomic_store_n(&shard->gauges.store_busy_total, g->store_busy_total, __ATOMIC_RELAXED);
 }
 
 void metrics_set_shutting_down(struct metrics_registry *reg, bool shutting_down)
@@ -203,7 +213,9 @@ static void render_process(struct text *t, const struct metrics_registry *reg)
 
 static void render_scrape(struct text *t, const struct metrics_scrape *s)
 {
-    if (s->queue_up) {
+    if (!s->queue_used) {
+        /* no Redis queue in this mode: nothing to report, not a queue that is down */
+    } else if (s->queue_up) {
         put(t,
             "# HELP bollard_queue_up 1 when the queue figures below were read from Redis.\n"
             "# TYPE bollard_queue_up gauge\nbollard_queue_up 1\n"
@@ -240,6 +252,38 @@ static void render_scrape(struct text *t, const struct metrics_scrape *s)
             "bollard_outbox_oldest_unpublished_age_seconds %.3f\n",
             s->outbox_count_max, s->outbox_unpublished,
             s->outbox_oldest_age_ms > 0 ? (double)s->outbox_oldest_age_ms / 1000.0 : 0.0);
+}
+
+static void render_pool(struct text *t, const struct metrics_gauges *sum)
+{
+    put(t,
+        "# HELP bollard_db_pool_size Configured PostgreSQL connections (all event loops).\n"
+        "# TYPE bollard_db_pool_size gauge\nbollard_db_pool_size %d\n",
+        sum->db_pool_size);
+    put(t,
+        "# HELP bollard_db_pool_connections Open PostgreSQL connections.\n"
+        "# TYPE bollard_db_pool_connections gauge\nbollard_db_pool_connections %d\n",
+        sum->db_connections);
+    put(t,
+        "# HELP bollard_db_pool_in_use PostgreSQL connections running a query.\n"
+        "# TYPE bollard_db_pool_in_use gauge\nbollard_db_pool_in_use %d\n",
+        sum->db_in_use);
+    put(t,
+        "# HELP bollard_db_pool_waiting Queries waiting for a PostgreSQL connection.\n"
+        "# TYPE bollard_db_pool_waiting gauge\nbollard_db_pool_waiting %d\n",
+        sum->db_waiting);
+}
+
+static void render_redis(struct text *t, int redis_up, size_t n_threads)
+{
+    put(t,
+        "# HELP bollard_redis_connected Event loops whose Redis connection is up.\n"
+        "# TYPE bollard_redis_connected gauge\nbollard_redis_connected %d\n",
+        redis_up);
+    put(t,
+        "# HELP bollard_redis_connections Event loops that keep a Redis connection.\n"
+        "# TYPE bollard_redis_connections gauge\nbollard_redis_connections %zu\n",
+        n_threads);
 }
 
 char *metrics_render(struct metrics_registry *reg, const struct metrics_scrape *scrape, size_t *len)
@@ -316,32 +360,25 @@ char *metrics_render(struct metrics_registry *reg, const struct metrics_scrape *
         sum.http_connections += READ(&g->http_connections);
         sum.http_connections_max += READ(&g->http_connections_max);
         sum.http_connections_refused += READ(&g->http_connections_refused);
+        sum.store_outstanding += READ(&g->store_outstanding);
+        sum.store_queue_max += READ(&g->store_queue_max);
+        sum.store_busy_total += READ(&g->store_busy_total);
         redis_up += READ(&g->redis_connected) ? 1 : 0;
     }
-    put(&t,
-        "# HELP bollard_db_pool_size Configured PostgreSQL connections (all event loops).\n"
-        "# TYPE bollard_db_pool_size gauge\nbollard_db_pool_size %d\n",
-        sum.db_pool_size);
-    put(&t,
-        "# HELP bollard_db_pool_connections Open PostgreSQL connections.\n"
-        "# TYPE bollard_db_pool_connections gauge\nbollard_db_pool_connections %d\n",
-        sum.db_connections);
-    put(&t,
-        "# HELP bollard_db_pool_in_use PostgreSQL connections running a query.\n"
-        "# TYPE bollard_db_pool_in_use gauge\nbollard_db_pool_in_use %d\n",
-        sum.db_in_use);
-    put(&t,
-        "# HELP bollard_db_pool_waiting Queries waiting for a PostgreSQL connection.\n"
-        "# TYPE bollard_db_pool_waiting gauge\nbollard_db_pool_waiting %d\n",
-        sum.db_waiting);
-    put(&t,
-        "# HELP bollard_redis_connected Event loops whose Redis connection is up.\n"
-        "# TYPE bollard_redis_connected gauge\nbollard_redis_connected %d\n",
-        redis_up);
-    put(&t,
-        "# HELP bollard_redis_connections Event loops that keep a Redis connection.\n"
-        "# TYPE bollard_redis_connections gauge\nbollard_redis_connections %zu\n",
-        reg->n_threads);
+    if (reg->sqlite)
+        put(&t,
+            "# HELP bollard_store_sqlite_outstanding Calls to the SQLite store submitted and not yet "
+            "answered (all event loops).\n"
+            "# TYPE bollard_store_sqlite_outstanding gauge\nbollard_store_sqlite_outstanding %d\n"
+            "# HELP bollard_store_sqlite_queue_max Bound on outstanding calls; past it they get 503.\n"
+            "# TYPE bollard_store_sqlite_queue_max gauge\nbollard_store_sqlite_queue_max %d\n"
+            "# HELP bollard_store_sqlite_busy_total Calls refused because the store's queue was full.\n"
+            "# TYPE bollard_store_sqlite_busy_total counter\nbollard_store_sqlite_busy_total %llu\n",
+            sum.store_outstanding, sum.store_queue_max, sum.store_busy_total);
+    else
+        render_pool(&t, &sum);
+    if (!reg->no_redis)
+        render_redis(&t, redis_up, reg->n_threads);
     put(&t,
         "# HELP bollard_connections_open Open client connections.\n"
         "# TYPE bollard_connections_open gauge\nbollard_connections_open %d\n",

@@ -21,7 +21,15 @@ struct metrics_gauges {
     int http_connections;               /* open client connections */
     int http_connections_max;           /* this loop's share of MAX_CONNECTIONS */
     long long http_connections_refused; /* since start: closed at once, over the cap */
+    /* SQLite store (`bollard dev`), from store_stats() */
+    int store_outstanding;
+    int store_queue_max;
+    unsigned long long store_busy_total;
 };
+
+/* Which back ends this process has, so /metrics shows only the figures that apply: the PostgreSQL
+ * pool's or the SQLite store's, and Redis's only when there is Redis. Default: PostgreSQL + Redis. */
+void metrics_set_backends(struct metrics_registry *reg, bool sqlite, bool redis);
 
 /* route_names[0..n_routes-1] must outlive the registry. */
 struct metrics_registry *metrics_registry_create(size_t n_threads, const char *const *route_names,
@@ -39,6 +47,7 @@ void metrics_set_shutting_down(struct metrics_registry *reg, bool shutting_down)
  * afresh by the /metrics handler on each scrape and rendered after the process's own. A source that
  * could not be read is reported as its *_up 0 gauge, without figures. */
 struct metrics_scrape {
+    bool queue_used; /* false: no Redis queue in this mode (`bollard dev`); no queue figures at all */
     bool queue_up;
     long long queue_depth, queue_pending, queue_oldest_pending_age_ms, queue_retries, queue_dead;
     bool outbox_up;

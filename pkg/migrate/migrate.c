@@ -141,7 +141,39 @@ static enum migrate_exit analyze(struct migrate_run *r)
         }
         r->pending[r->n_pending++] = i;
     }
+    r->n_expand_phase = schema_expand_phase_count(r->migrations, r->pending, r->n_pending);
     return rc;
+}
+
+/* The expand phase would leave this binary unready: an expand it needs follows a pending contract,
+ * which waits for the rollout, which waits for this binary's pods. Refuse before applying anything. */
+static enum migrate_exit check_phase_order(struct migrate_run *r)
+{
+    if (r->phase != SCHEMA_PHASE_EXPAND)
+        return MIGRATE_EXIT_OK;
+    for (size_t i = r->n_expand_phase + 1; i < r->n_pending; i++) {
+        const struct schema_migration *m = &r->migrations[r->pending[i]];
+        if (m->kind != SCHEMA_EXPAND)
+            continue;
+        const struct schema_migration *c = &r->migrations[r->pending[r->n_expand_phase]];
+        migrate_report(
+            r, LOG_ERROR,
+            json_pack("{s:I,s:s,s:I,s:s}", "version", (json_int_t)m->version, "name", m->name,
+                      "contract_version", (json_int_t)c->version, "contract_name", c->name),
+            "expand migration %ld (%s) follows the pending contract migration %ld (%s): the expand "
+            "phase stops before the contract, and this binary needs %ld, so its pods could not "
+            "turn ready before the contract phase; upgrade through a release that stops at %ld "
+            "first (or run --phase all during a maintenance window); nothing was applied",
+            m->version, m->name, c->version, c->name, m->version, c->version);
+        return MIGRATE_EXIT_PHASE_ORDER;
+    }
+    return MIGRATE_EXIT_OK;
+}
+
+/* How many pending migrations this run applies (a prefix of r->pending). */
+static size_t phase_count(const struct migrate_run *r)
+{
+    return r->phase == SCHEMA_PHASE_EXPAND ? r->n_expand_phase : r->n_pending;
 }
 
 /* MIGRATE_EXIT_INCOMPATIBLE with a report when the database's floor excludes this binary
@@ -168,6 +200,8 @@ static enum migrate_exit read_and_verify(struct migrate_run *r)
         rc = analyze(r);
     if (rc == MIGRATE_EXIT_OK)
         rc = check_floor(r);
+    if (rc == MIGRATE_EXIT_OK)
+        rc = check_phase_order(r);
     return rc;
 }
 
@@ -231,6 +265,17 @@ enum migrate_exit migrate_run_up(struct migrate_run *r)
     if (rc != MIGRATE_EXIT_OK)
         return rc;
     long level = schema_binary_level();
+    if (r->n_pending > 0 && phase_count(r) == 0) {
+        const struct schema_migration *c = &r->migrations[r->pending[0]];
+        migrate_report(
+            r, LOG_INFO,
+            json_pack("{s:s,s:i,s:I}", "phase", schema_phase_name(r->phase), "waiting", (int)r->n_pending,
+                      "contract_version", (json_int_t)c->version),
+            "nothing to apply in the expand phase; %zu pending migration%s wait%s for the contract "
+            "phase (from %ld, %s), after the rollout",
+            r->n_pending, r->n_pending == 1 ? "" : "s", r->n_pending == 1 ? "s" : "", c->version, c->name);
+        return MIGRATE_EXIT_OK;
+    }
     if (r->n_pending == 0) {
         migrate_report(r, LOG_INFO,
                        json_pack("{s:I,s:I,s:I}", "db_version", (json_int_t)r->db_version, "db_floor",
@@ -245,15 +290,17 @@ enum migrate_exit migrate_run_up(struct migrate_run *r)
             rc = read_and_verify(r);
         if (rc != MIGRATE_EXIT_OK)
             return rc;
-        if (r->n_pending == 0) {
-            migrate_report(r, LOG_INFO, NULL, "another runner applied the pending migrations; nothing to do");
+        if (phase_count(r) == 0) {
+            migrate_report(r, LOG_INFO, NULL,
+                           "another runner applied the pending migrations of this phase; nothing to do");
             return MIGRATE_EXIT_OK;
         }
     }
     long floor = r->db_floor, version = r->db_version;
     uint64_t started = base_now_ms();
     int applied = 0;
-    for (size_t i = 0; i < r->n_pending; i++) {
+    size_t n_apply = phase_count(r);
+    for (size_t i = 0; i < n_apply; i++) {
         const struct schema_migration *m = &r->migrations[r->pending[i]];
         bool skipped = false;
         rc = apply_one(r, m, &floor, &skipped);
@@ -263,9 +310,11 @@ enum migrate_exit migrate_run_up(struct migrate_run *r)
         version = m->version > version ? m->version : version;
     }
     migrate_report(r, LOG_INFO,
-                   json_pack("{s:i,s:I,s:I,s:I,s:I}", "applied", applied, "db_version", (json_int_t)version,
-                             "db_floor", (json_int_t)floor, "binary_level", (json_int_t)level, "duration_ms",
-                             (json_int_t)(base_now_ms() - started)),
+                   json_pack("{s:i,s:I,s:I,s:I,s:I,s:s,s:i}", "applied", applied, "db_version",
+                             (json_int_t)version, "db_floor", (json_int_t)floor, "binary_level",
+                             (json_int_t)level, "duration_ms", (json_int_t)(base_now_ms() - started), "phase",
+                             schema_phase_name(r->phase), "left_for_contract_phase",
+                             (int)(r->n_pending - n_apply)),
                    "%s", applied > 0 ? t->done : t->up_to_date);
     return MIGRATE_EXIT_OK;
 }
@@ -296,6 +345,7 @@ struct status_row {
     const char *applied_at; /* NULL when not applied */
     double duration_ms;
     long floor;
+    const char *phase; /* pending: the phase that applies it */
 };
 
 /* Merges the binary's migrations and the database's rows, ascending by version. */
@@ -329,6 +379,9 @@ static size_t status_rows(const struct migrate_run *r, struct status_row *out)
             s->kind = schema_kind_name(m->kind);
             s->checksum = m->checksum;
             s->state = m->version < r->db_version ? "out-of-order" : "pending";
+            long cut = r->n_expand_phase < r->n_pending ? r->migrations[r->pending[r->n_expand_phase]].version
+                                                        : m->version + 1;
+            s->phase = m->version < cut ? "expand" : "contract";
             e++;
         }
     }
@@ -343,6 +396,8 @@ static enum migrate_exit print_status_json(const struct migrate_run *r, const st
         json_t *o =
             json_pack("{s:I,s:s,s:s,s:s,s:s}", "version", (json_int_t)rows[i].version, "name", rows[i].name,
                       "kind", rows[i].kind, "state", rows[i].state, "checksum", rows[i].checksum);
+        if (o != NULL && rows[i].phase != NULL)
+            json_object_set_new(o, "phase", json_string(rows[i].phase));
         if (o != NULL && rows[i].applied_at != NULL) {
             json_object_set_new(o, "applied_at", json_string(rows[i].applied_at));
             json_object_set_new(o, "duration_ms", json_real(rows[i].duration_ms));
@@ -350,11 +405,13 @@ static enum migrate_exit print_status_json(const struct migrate_run *r, const st
         }
         json_array_append_new(list, o);
     }
-    json_t *doc = json_pack("{s:I,s:{s:I,s:I},s:{s:b,s:s,s:s},s:i,s:o}", "binary_level",
-                            (json_int_t)schema_binary_level(), "database", "version",
-                            (json_int_t)r->db_version, "floor", (json_int_t)r->db_floor, "compatibility",
-                            "ok", compat == SCHEMA_COMPATIBLE, "state", compat_state_name(compat), "reason",
-                            reason, "pending", (int)r->n_pending, "migrations", list);
+    json_t *doc = json_pack(
+        "{s:I,s:I,s:{s:I,s:I},s:{s:b,s:s,s:s},s:i,s:{s:i,s:i},s:o}", "binary_level",
+        (json_int_t)schema_binary_level(), "needed_level", (json_int_t)schema_needed_level(), "database",
+        "version", (json_int_t)r->db_version, "floor", (json_int_t)r->db_floor, "compatibility", "ok",
+        compat == SCHEMA_COMPATIBLE, "state", compat_state_name(compat), "reason", reason, "pending",
+        (int)r->n_pending, "pending_by_phase", "expand", (int)r->n_expand_phase, "contract",
+        (int)(r->n_pending - r->n_expand_phase), "migrations", list);
     char *text = doc != NULL ? json_dumps(doc, JSON_INDENT(2) | JSON_REAL_PRECISION(6)) : NULL;
     json_decref(doc);
     if (text == NULL)
@@ -385,6 +442,10 @@ static void print_status_table(const struct migrate_run *r, const struct status_
     printf("\ndatabase: version %ld, floor %ld; this binary: level %ld; %zu pending\nschema: %s (%s)\n",
            r->db_version, r->db_floor, schema_binary_level(), r->n_pending, compat_state_name(compat),
            reason);
+    if (r->n_pending > 0)
+        printf("phases: %zu pending in the expand phase (before the rollout), %zu in the contract phase "
+               "(after it)\n",
+               r->n_expand_phase, r->n_pending - r->n_expand_phase);
 }
 
 static enum migrate_exit print_status(const struct migrate_run *r, enum migrate_exit verdict)
@@ -416,16 +477,31 @@ static enum migrate_exit print_plan(const struct migrate_run *r)
                r->db_version, level);
         return MIGRATE_EXIT_OK;
     }
+    size_t n_show = phase_count(r);
     printf("-- bollard migrate plan: %zu pending migration%s (database version %ld, this binary level %ld).\n"
-           "-- Each runs in its own transaction with its row in " SCHEMA_TABLE
-           "; nothing has been applied.\n",
-           r->n_pending, r->n_pending == 1 ? "" : "s", r->db_version, level);
+           "-- Each runs in its own transaction with its row in " SCHEMA_TABLE "; nothing has been applied.\n"
+           "-- Phases: %zu in the expand phase (before the rollout: the floor stays), %zu in the contract "
+           "phase (once no pod of the previous version serves)%s.\n",
+           r->n_pending, r->n_pending == 1 ? "" : "s", r->db_version, level, r->n_expand_phase,
+           r->n_pending - r->n_expand_phase,
+           n_show < r->n_pending ? "; --phase expand shows the first only" : "");
     long floor = r->db_floor;
-    for (size_t i = 0; i < r->n_pending; i++) {
+    for (size_t i = 0; i < n_show; i++) {
         const struct schema_migration *m = &r->migrations[r->pending[i]];
+        if (i == 0 || i == r->n_expand_phase)
+            printf("\n-- ======== %s phase\n", i < r->n_expand_phase ? "expand" : "contract");
+        long before = floor;
         floor = schema_floor_after(floor, m);
         printf("\n-- ==== migration %ld (%s), %s, floor after: %ld, sha256 %s\n", m->version, m->name,
                schema_kind_name(m->kind), floor, m->checksum);
+        if (floor > before)
+            printf(
+                "-- ROLLBACK FLOOR: once applied, binaries below level %ld are unready against this "
+                "database: "
+                "a helm rollback (kubectl rollout undo) to a release below %ld leaves its pods unready (they "
+                "never serve, nothing is corrupted; traffic stays on pods at level %ld or newer). Going back "
+                "below it needs a database restore.\n",
+                floor, floor, floor);
         fwrite(m->sql, 1, m->sql_len, stdout);
         if (m->sql_len > 0 && m->sql[m->sql_len - 1] != '\n')
             putchar('\n');
@@ -444,5 +520,7 @@ enum migrate_exit migrate_run_read_only(struct migrate_run *r)
     if (verdict != MIGRATE_EXIT_OK)
         return verdict;
     rc = check_floor(r);
+    if (rc == MIGRATE_EXIT_OK)
+        rc = check_phase_order(r);
     return rc != MIGRATE_EXIT_OK ? rc : print_plan(r);
 }

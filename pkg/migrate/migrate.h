@@ -16,11 +16,16 @@ enum migrate_exit {
     MIGRATE_EXIT_UNREACHABLE = 4,  /* database not reachable within MIGRATE_CONNECT_TIMEOUT_SECONDS */
     MIGRATE_EXIT_LOCK_TIMEOUT = 5, /* another runner held the lock for MIGRATE_LOCK_TIMEOUT_SECONDS */
     MIGRATE_EXIT_INTERRUPTED = 6,  /* SIGTERM/SIGINT; the current migration rolled back */
+    MIGRATE_EXIT_PHASE_ORDER = 7,  /* --phase expand: an expand this binary needs waits behind a contract */
+    MIGRATE_EXIT_ROLLOUT = 8,      /* --wait-rollout: the Deployment did not finish rolling out in time */
     MIGRATE_EXIT_USAGE = BASE_EXIT_USAGE,
 };
 
 /* argv[0] is "migrate"; returns the process exit code. */
 int migrate_main(const struct config *cfg, int argc, char **argv);
+/* The arguments alone, before any configuration is read (so `--help` and usage errors need no
+ * DATABASE_URL): -1 when they are valid, else the exit code after printing help (0) or usage (64). */
+int migrate_args(int argc, char **argv);
 
 /* `bollard dev`: opens (creating if needed) the SQLite file at `path` and applies every pending
  * SQLite migration with the same bookkeeping, checksums and floor as on PostgreSQL, so readiness

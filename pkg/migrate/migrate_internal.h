@@ -65,6 +65,7 @@ struct migrate_run {
     const struct migrate_dialect *d;
     void *db; /* the dialect's connection */
     enum migrate_mode mode;
+    enum schema_phase phase;                   /* up/plan --phase (SQLite: always all) */
     bool json;                                 /* status --json */
     const struct schema_migration *migrations; /* this dialect's set, ascending by version */
     size_t n_migrations;
@@ -74,6 +75,7 @@ struct migrate_run {
     long db_floor;
     size_t *pending; /* indexes into migrations, ascending */
     size_t n_pending;
+    size_t n_expand_phase; /* pending[0..n_expand_phase) belong to the expand phase, the rest to contract */
 };
 
 /* Sets up a run of `mode` over `d` and `db`; false when out of memory. */

@@ -17,6 +17,7 @@
 #include <libpq-fe.h>
 
 #include "base/base.h"
+#include "kube/kube.h"
 
 /* Session advisory lock key ("bollard" in ASCII). Advisory locks are per database. */
 #define MIGRATE_LOCK_KEY 0x626f6c6c617264LL
@@ -26,7 +27,11 @@
 #define DDL_LOCK_TIMEOUT_MS    5000
 #define CONNECT_BACKOFF_MIN_MS 100
 #define CONNECT_BACKOFF_MAX_MS 2000
-#define CONNECT_ATTEMPT_MAX_S  10
+/* Also the longest gap between two progress lines while the database is not reachable. */
+#define CONNECT_ATTEMPT_MAX_S  5
+#define ROLLOUT_POLL_MS        2000
+#define ROLLOUT_WAIT_DEFAULT_S 180
+#define CONNECT_SAY_EVERY_MS   2000 /* status/plan: a waiting line at most this often */
 #define DDL_RETRY_BACKOFF_MS   500
 #define SQL_MAX                1024
 #define TEXT_MAX               512
@@ -144,7 +149,14 @@ static enum migrate_exit connect_with_retry(struct migrate_run *r)
 {
     struct pg *pg = r->db;
     const struct config *cfg = pg->cfg;
-    uint64_t deadline = base_now_ms() + (uint64_t)cfg->migrate_connect_timeout_seconds * 1000;
+    /* The read-only commands answer a person at a terminal: they give up sooner by default. */
+    bool read_only = r->mode != MIGRATE_MODE_UP;
+    int timeout_s =
+        read_only ? cfg->migrate_status_connect_timeout_seconds : cfg->migrate_connect_timeout_seconds;
+    const char *timeout_var =
+        read_only ? "MIGRATE_STATUS_CONNECT_TIMEOUT_SECONDS" : "MIGRATE_CONNECT_TIMEOUT_SECONDS";
+    uint64_t started = base_now_ms(), last_said = 0;
+    uint64_t deadline = started + (uint64_t)timeout_s * 1000;
     long backoff = CONNECT_BACKOFF_MIN_MS;
     for (int attempt = 1;; attempt++) {
         if (interrupted)
@@ -155,10 +167,12 @@ static enum migrate_exit connect_with_retry(struct migrate_run *r)
             attempt_s = CONNECT_ATTEMPT_MAX_S;
         char timeout_text[24];
         snprintf(timeout_text, sizeof(timeout_text), "%ld", attempt_s);
-        /* expand_dbname: DATABASE_URL is the connection string; application_name only when it
-         * sets none itself. */
+        /* expand_dbname: the URL is the connection string; application_name only when it sets
+         * none itself. MIGRATE_DATABASE_URL, when given, goes past a transaction pooler: the run
+         * holds a session advisory lock and session settings. */
         const char *keys[] = {"dbname", "fallback_application_name", "connect_timeout", NULL};
-        const char *values[] = {cfg->database_url, pg->appname, timeout_text, NULL};
+        const char *url = cfg->migrate_database_url != NULL ? cfg->migrate_database_url : cfg->database_url;
+        const char *values[] = {url, pg->appname, timeout_text, NULL};
         PGconn *conn = PQconnectdbParams(keys, values, 1);
         if (conn != NULL && PQstatus(conn) == CONNECTION_OK) {
             pg->conn = conn;
@@ -171,16 +185,23 @@ static enum migrate_exit connect_with_retry(struct migrate_run *r)
         char why[TEXT_MAX];
         base_one_line(conn != NULL ? PQerrorMessage(conn) : "out of memory", why, sizeof(why));
         PQfinish(conn);
-        if (base_now_ms() + (uint64_t)backoff >= deadline) {
+        uint64_t now_ms = base_now_ms();
+        if (now_ms + (uint64_t)backoff >= deadline) {
             migrate_report(r, LOG_ERROR, json_pack("{s:i,s:s}", "attempts", attempt, "error", why),
-                           "database not reachable within MIGRATE_CONNECT_TIMEOUT_SECONDS=%d: %s",
-                           cfg->migrate_connect_timeout_seconds, why);
+                           "database not reachable within %s=%d: %s", timeout_var, timeout_s, why);
             return MIGRATE_EXIT_UNREACHABLE;
         }
-        migrate_report(
-            r, LOG_INFO,
-            json_pack("{s:i,s:s,s:i}", "attempt", attempt, "error", why, "retry_in_ms", (int)backoff),
-            "database not reachable yet; retrying");
+        /* libpq's message names host and port, never the password. `up` logs every attempt (JSON);
+         * status and plan, whose stdout is their answer, say it on stderr every few seconds. */
+        migrate_report(r, LOG_INFO,
+                       json_pack("{s:i,s:s,s:i,s:I}", "attempt", attempt, "error", why, "retry_in_ms",
+                                 (int)backoff, "elapsed_ms", (json_int_t)(now_ms - started)),
+                       "database not reachable yet; retrying");
+        if (read_only && (last_said == 0 || now_ms - last_said >= CONNECT_SAY_EVERY_MS)) {
+            fprintf(stderr, "bollard migrate: waiting for the database (attempt %d, %.1f s of %d s): %s\n",
+                    attempt, (double)(now_ms - started) / 1000.0, timeout_s, why);
+            last_said = now_ms;
+        }
         if (!sleep_ms(backoff))
             return MIGRATE_EXIT_INTERRUPTED;
         backoff = backoff * 2 > CONNECT_BACKOFF_MAX_MS ? CONNECT_BACKOFF_MAX_MS : backoff * 2;
@@ -552,29 +573,82 @@ static const struct migrate_dialect pg_dialect = {
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: bollard migrate [up|status [--json]|plan]\n"
+            "usage: bollard migrate [up [--phase P] [--wait-rollout DEPLOYMENT]|status [--json]|plan "
+            "[--phase P]]\n"
             "  up (default)  apply pending migrations, each in its own transaction, then exit\n"
-            "  status        applied and pending migrations and the schema's compatibility\n"
-            "  plan          print the SQL of pending migrations; applies nothing\n"
-            "This binary carries %zu migration%s (level %ld).\n"
+            "  status        applied and pending migrations (pending ones by phase) and the compatibility\n"
+            "  plan          print the SQL of pending migrations by phase; applies nothing\n"
+            "  --phase expand|contract|all (default all): expand applies the pending migrations up to, not\n"
+            "      including, the first pending contract (before a rollout: the floor stays); contract\n"
+            "      applies all the rest (once no pod of the previous version serves)\n"
+            "  --wait-rollout DEPLOYMENT  (up, in a pod) first wait until that Deployment of the pod's\n"
+            "      namespace has rolled out (the Kubernetes API with the pod's service account)\n"
+            "  --wait-rollout-timeout SECONDS (default %d), --kube-dir DIR (default %s)\n"
+            "This binary carries %zu migration%s (level %ld; its code needs %ld).\n"
             "Exit codes: 0 ok or nothing to do; 1 migration failed (rolled back); 2 checksum mismatch or\n"
             "diverged history; 3 database incompatible with this binary (floor above its level);\n"
-            "4 database unreachable; 5 lock wait timed out; 6 interrupted (rolled back); 64 usage;\n"
-            "78 invalid configuration.\n",
-            schema_migration_count(), schema_migration_count() == 1 ? "" : "s", schema_binary_level());
+            "4 database unreachable; 5 lock wait timed out; 6 interrupted (rolled back); 7 --phase expand\n"
+            "refused: an expand this binary needs follows a pending contract; 8 --wait-rollout: not rolled\n"
+            "out in time (or the API refused); 64 usage; 78 invalid configuration.\n",
+            ROLLOUT_WAIT_DEFAULT_S, KUBE_DEFAULT_CREDENTIALS_DIR, schema_migration_count(),
+            schema_migration_count() == 1 ? "" : "s", schema_binary_level(), schema_needed_level());
 }
 
-/* Reads argv into *mode and *json; false when the command ends here with *exit_code (usage, --help). */
-static bool parse_args(int argc, char **argv, enum migrate_mode *mode, bool *json, int *exit_code)
+struct migrate_args {
+    enum migrate_mode mode;
+    enum schema_phase phase;
+    bool json;
+    const char *wait_rollout; /* Deployment name, or NULL */
+    int wait_timeout_s;
+    const char *kube_dir;
+};
+
+/* "--name VALUE" or "--name=VALUE" at argv[*i]; advances *i past a separate value. */
+static const char *option_value(int argc, char **argv, int *i, const char *name)
+{
+    size_t n = strlen(name);
+    if (strncmp(argv[*i], name, n) != 0)
+        return NULL;
+    if (argv[*i][n] == '=')
+        return argv[*i] + n + 1;
+    if (argv[*i][n] == '\0' && *i + 1 < argc)
+        return argv[++*i];
+    return NULL;
+}
+
+/* A Deployment name: a DNS-1123 subdomain (it goes into the API path). */
+static bool is_k8s_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 253)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '.'))
+            return false;
+    return true;
+}
+
+static bool usage_error(const char *fmt, const char *arg, int *exit_code)
+{
+    fprintf(stderr, "bollard migrate: ");
+    fprintf(stderr, fmt, arg);
+    fputc('\n', stderr);
+    usage(stderr);
+    *exit_code = MIGRATE_EXIT_USAGE;
+    return false;
+}
+
+/* Reads argv into *a; false when the command ends here with *exit_code (usage, --help). */
+static bool parse_args(int argc, char **argv, struct migrate_args *a, int *exit_code)
 {
     int i = 1;
     if (i < argc && strcmp(argv[i], "--help") != 0 && strcmp(argv[i], "-h") != 0 && argv[i][0] != '-') {
         if (strcmp(argv[i], "up") == 0) {
-            *mode = MIGRATE_MODE_UP;
+            a->mode = MIGRATE_MODE_UP;
         } else if (strcmp(argv[i], "status") == 0) {
-            *mode = MIGRATE_MODE_STATUS;
+            a->mode = MIGRATE_MODE_STATUS;
         } else if (strcmp(argv[i], "plan") == 0) {
-            *mode = MIGRATE_MODE_PLAN;
+            a->mode = MIGRATE_MODE_PLAN;
         } else {
             fprintf(stderr, "bollard migrate: unknown subcommand '%s'\n", argv[i]);
             usage(stderr);
@@ -584,30 +658,56 @@ static bool parse_args(int argc, char **argv, enum migrate_mode *mode, bool *jso
         i++;
     }
     for (; i < argc; i++) {
+        const char *v;
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
             *exit_code = MIGRATE_EXIT_OK;
             return false;
         }
-        if (strcmp(argv[i], "--json") == 0 && *mode == MIGRATE_MODE_STATUS) {
-            *json = true;
-            continue;
+        if (strcmp(argv[i], "--json") == 0 && a->mode == MIGRATE_MODE_STATUS) {
+            a->json = true;
+        } else if (a->mode != MIGRATE_MODE_STATUS && (v = option_value(argc, argv, &i, "--phase")) != NULL) {
+            if (!schema_phase_parse(v, &a->phase))
+                return usage_error("--phase must be expand, contract or all, not '%s'", v, exit_code);
+        } else if (a->mode == MIGRATE_MODE_UP &&
+                   (v = option_value(argc, argv, &i, "--wait-rollout")) != NULL) {
+            if (!is_k8s_name(v))
+                return usage_error("--wait-rollout needs a Deployment name, not '%s'", v, exit_code);
+            a->wait_rollout = v;
+        } else if (a->mode == MIGRATE_MODE_UP &&
+                   (v = option_value(argc, argv, &i, "--wait-rollout-timeout")) != NULL) {
+            char *end = NULL;
+            long t = strtol(v, &end, 10);
+            if (end == v || *end != '\0' || t < 1 || t > 86400)
+                return usage_error("--wait-rollout-timeout must be 1..86400 seconds, not '%s'", v, exit_code);
+            a->wait_timeout_s = (int)t;
+        } else if (a->mode == MIGRATE_MODE_UP && (v = option_value(argc, argv, &i, "--kube-dir")) != NULL) {
+            a->kube_dir = v;
+        } else {
+            return usage_error("unexpected argument '%s'", argv[i], exit_code);
         }
-        fprintf(stderr, "bollard migrate: unexpected argument '%s'\n", argv[i]);
-        usage(stderr);
-        *exit_code = MIGRATE_EXIT_USAGE;
-        return false;
     }
     return true;
 }
 
+int migrate_args(int argc, char **argv)
+{
+    struct migrate_args args = {.mode = MIGRATE_MODE_UP,
+                                .wait_timeout_s = ROLLOUT_WAIT_DEFAULT_S,
+                                .kube_dir = KUBE_DEFAULT_CREDENTIALS_DIR};
+    int rc = MIGRATE_EXIT_OK;
+    return parse_args(argc, argv, &args, &rc) ? -1 : rc;
+}
+
 int migrate_main(const struct config *cfg, int argc, char **argv)
 {
-    enum migrate_mode mode = MIGRATE_MODE_UP;
-    bool json = false;
+    struct migrate_args args = {.mode = MIGRATE_MODE_UP,
+                                .wait_timeout_s = ROLLOUT_WAIT_DEFAULT_S,
+                                .kube_dir = KUBE_DEFAULT_CREDENTIALS_DIR};
     int usage_rc = MIGRATE_EXIT_OK;
-    if (!parse_args(argc, argv, &mode, &json, &usage_rc))
+    if (!parse_args(argc, argv, &args, &usage_rc))
         return usage_rc;
+    enum migrate_mode mode = args.mode;
     if (cfg->database_is_sqlite) {
         fprintf(stderr, "bollard migrate: DATABASE_URL is a sqlite: database; this build has PostgreSQL "
                         "migrations only (`bollard dev` prepares its own SQLite file)\n");
@@ -624,7 +724,29 @@ int migrate_main(const struct config *cfg, int argc, char **argv)
     enum migrate_exit rc = MIGRATE_EXIT_FAILED;
     if (!migrate_run_init(&r, &pg_dialect, &pg, mode, schema_migration_at(0), schema_migration_count()))
         goto cleanup;
-    r.json = json;
+    r.json = args.json;
+    r.phase = args.phase;
+    if (args.wait_rollout != NULL) {
+        /* Before connecting: no database session is held while the rollout takes its time. */
+        char why[BASE_WHY_MAX];
+        migrate_report(&r, LOG_INFO,
+                       json_pack("{s:s,s:i,s:s}", "deployment", args.wait_rollout, "timeout_s",
+                                 args.wait_timeout_s, "phase", schema_phase_name(args.phase)),
+                       "waiting until deployment %s has rolled out (no pod of the previous version serves)",
+                       args.wait_rollout);
+        enum kube_wait w = kube_wait_rollout(args.kube_dir, args.wait_rollout, args.wait_timeout_s,
+                                             ROLLOUT_POLL_MS, &interrupted, why, sizeof(why));
+        if (w == KUBE_WAIT_INTERRUPTED) {
+            rc = MIGRATE_EXIT_INTERRUPTED;
+            goto cleanup;
+        }
+        if (w != KUBE_WAIT_DONE) {
+            migrate_report(&r, LOG_ERROR, json_pack("{s:s}", "deployment", args.wait_rollout),
+                           "not applying the %s phase: %s", schema_phase_name(args.phase), why);
+            rc = MIGRATE_EXIT_ROLLOUT;
+            goto cleanup;
+        }
+    }
     rc = connect_with_retry(&r);
     if (rc != MIGRATE_EXIT_OK)
         goto cleanup;

@@ -1,6 +1,6 @@
 # openapi: /openapi.json and the /docs page, built into bollard (pkg/openapi/README.md).
-# pkg/openapi/tools/embed.c turns the hand-written pkg/openapi/openapi.json, the page's own files
-# (pkg/openapi/docs/) and Swagger UI's files into one generated C table.
+# pkg/embed's generator (pkg/embed/embed.mk) turns the hand-written pkg/openapi/openapi.json, the
+# page's own files (pkg/openapi/docs/) and Swagger UI's files into one generated C table.
 #
 # Swagger UI comes from the npm package swagger-ui-dist at one pinned version, fetched with
 # `npm pack` (no install scripts, no dependencies) and checked against its pinned SHA-512 before
@@ -21,7 +21,7 @@ OPENAPI_SWAGGER_UI_STAMP := $(OPENAPI_SWAGGER_UI_DIR)/.extracted
 
 OPENAPI_DOCUMENT := pkg/openapi/openapi.json
 OPENAPI_PAGE_FILES := $(sort $(wildcard pkg/openapi/docs/*))
-OPENAPI_EMBED := $(BUILD)/tools/embed-openapi
+OPENAPI_EMBED := $(BUILD)/tools/embed
 OPENAPI_LIST := $(BUILD)/gen/openapi_assets.list
 OPENAPI_C := $(BUILD)/gen/openapi_assets.c
 OPENAPI_OBJ := $(BUILD)/obj/gen/openapi_assets.o
@@ -50,21 +50,19 @@ $(OPENAPI_SWAGGER_UI_STAMP): $(OPENAPI_SWAGGER_UI_TGZ) pkg/openapi/openapi.mk
 	tar -xzf $< -C $(@D) --strip-components=1 --no-same-owner $(addprefix package/,$(OPENAPI_SWAGGER_UI_FILES))
 	@touch $@
 
-# A host tool, so no sanitizers.
-$(OPENAPI_EMBED): pkg/openapi/tools/embed.c
-	@mkdir -p $(@D)
-	$(CC) -std=gnu11 $(WARN) -O1 $(shell pkg-config --cflags jansson) -o $@ $< $(shell pkg-config --libs jansson)
-
 # Changes only when the set of page files changes, so a deleted one also regenerates the table.
 $(OPENAPI_LIST): FORCE
 	@mkdir -p $(@D)
 	@echo '$(OPENAPI_EMBED_ARGS)' | cmp -s - $@ || echo '$(OPENAPI_EMBED_ARGS)' > $@
 
-$(OPENAPI_C): $(OPENAPI_EMBED) $(OPENAPI_DOCUMENT) $(OPENAPI_PAGE_FILES) $(OPENAPI_SWAGGER_UI_STAMP) $(OPENAPI_LIST)
+# --version: the document's info.version must be the repository's VERSION (one version everywhere).
+$(OPENAPI_C): $(OPENAPI_EMBED) $(OPENAPI_DOCUMENT) $(OPENAPI_PAGE_FILES) $(OPENAPI_SWAGGER_UI_STAMP) $(OPENAPI_LIST) VERSION
 	@mkdir -p $(@D)
-	$(OPENAPI_EMBED) $@ $(OPENAPI_DOCUMENT) $(OPENAPI_EMBED_ARGS)
+	$(OPENAPI_EMBED) $@ openapi_files --require index.html --require openapi.json --version=$(VERSION) \
+		--openapi openapi.json=$(OPENAPI_DOCUMENT) \
+		$(OPENAPI_EMBED_ARGS)
 
-$(OPENAPI_OBJ): $(OPENAPI_C) pkg/openapi/embedded.h
+$(OPENAPI_OBJ): $(OPENAPI_C) pkg/embed/embed.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 

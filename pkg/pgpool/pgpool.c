@@ -1,4 +1,5 @@
 #include "pgpool/pgpool.h"
+#include "base/base.h"
 #include "url/url.h"
 #include "log/log.h"
 
@@ -25,9 +26,12 @@ enum conn_state {
     CONN_RESOLVING,
     CONN_CONNECTING,
     CONN_IDLE,
-    CONN_PREPARING,
-    CONN_BUSY,
+    CONN_BUSY, /* a pipeline is out: bound, [prepare,] query, sync */
 };
+
+/* What each command of the pipeline in flight is, in the order its results come back. */
+enum pipe_cmd { PIPE_BOUND, PIPE_PREPARE, PIPE_QUERY };
+#define PIPE_MAX 3
 
 struct pg_conn {
     struct pgpool *pool;
@@ -41,7 +45,11 @@ struct pg_conn {
     h2o_hostinfo_getaddr_req_t *resolve_req;
     struct pgpool_query *query; /* NULL when idle or when its owner cancelled */
     uint64_t query_deadline;
-    PGresult *result;
+    PGresult *result; /* the query's result */
+    PGresult *error;  /* the first failed command's, which aborts the rest of the pipeline */
+    enum pipe_cmd pipe[PIPE_MAX];
+    int n_pipe, at_pipe;
+    const struct pgpool_statement *preparing; /* prepared in the pipeline in flight */
     const struct pgpool_statement *prepared[MAX_PREPARED];
     int n_prepared;
 };
@@ -56,7 +64,11 @@ struct pgpool {
     const char *values[MAX_CONN_PARAMS];
     int hostaddr_slot;
     PQconninfoOption *parsed;
-    char *options_value;
+    char bound_sql[96]; /* sets the query timeout for one transaction */
+    /* Named statements (DB_PREPARED_STATEMENTS); turned off for good when the pool finds itself
+     * behind a transaction pooler (a statement it prepared is missing on the server it reaches). */
+    bool prepared_statements;
+    bool retry_unnamed_logged;
     char *resolve_host; /* non-NULL when the host is a name that must be resolved off-loop */
     char resolve_port[16];
     struct pg_conn *conns;
@@ -68,6 +80,9 @@ struct pgpool {
     int backoff_ms;
     bool reachable;
     bool ever_failed;
+    /* libpq's one-line reason for the last failed connection attempt (it names host and port,
+     * never the password), so readiness can say why, e.g. a certificate verification failure. */
+    char last_error[PGPOOL_REASON_MAX];
     bool destroying;
     /* The query pgpool_submit is starting right now: if its connection fails before submit
      * returns, the error is returned to the caller instead of calling back into it re-entrantly. */
@@ -113,32 +128,25 @@ static int pool_prepare_params(struct pgpool *pool)
     if (pool->parsed == NULL)
         return -1;
     int n = 0;
-    const char *options = NULL;
     bool has_appname = false;
     for (PQconninfoOption *o = pool->parsed; o->keyword != NULL; o++) {
         if (o->val == NULL || o->val[0] == '\0')
             continue;
         if (strcmp(o->keyword, "application_name") == 0)
             has_appname = true;
-        if (strcmp(o->keyword, "options") == 0) {
-            options = o->val;
-            continue;
-        }
         if (n >= MAX_CONN_PARAMS - 5)
             return -1;
         pool->keywords[n] = o->keyword;
         pool->values[n] = o->val;
         n++;
     }
-    /* The server enforces the query timeout itself; the pool's own deadline is the backstop. */
-    size_t cap = (options != NULL ? strlen(options) : 0) + 64;
-    pool->options_value = malloc(cap);
-    if (pool->options_value == NULL)
-        return -1;
-    snprintf(pool->options_value, cap, "%s%s-c statement_timeout=%d", options != NULL ? options : "",
-             options != NULL ? " " : "", pool->cfg.query_timeout_ms);
-    pool->keywords[n] = "options";
-    pool->values[n++] = pool->options_value;
+    /* The server enforces the query timeout itself (the pool's own deadline is the backstop), set
+     * for each query's transaction rather than as the `options` startup parameter: PgBouncer
+     * refuses that parameter by default, and a session setting would stay on a pooled server
+     * connection that other clients then get. set_config(…, true) is SET LOCAL, which also holds
+     * in the implicit transaction of one pipeline (SET LOCAL itself would warn and do nothing). */
+    snprintf(pool->bound_sql, sizeof(pool->bound_sql), "SELECT set_config('statement_timeout', '%d', true)",
+             pool->cfg.query_timeout_ms);
     if (!has_appname) {
         pool->keywords[n] = "application_name";
         pool->values[n++] = "bollard";
@@ -271,6 +279,15 @@ static void conn_reset(struct pg_conn *conn, const char *why)
         conn->resolve_req = NULL;
     }
     conn_close_socket(conn);
+    bool was_connecting = conn->state == CONN_CONNECTING || conn->state == CONN_RESOLVING;
+    if (conn->pg != NULL && was_connecting) {
+        char line[PGPOOL_REASON_MAX];
+        base_one_line(PQerrorMessage(conn->pg), line, sizeof(line));
+        if (line[0] != '\0')
+            snprintf(pool->last_error, sizeof(pool->last_error), "%s", line);
+        else if (why != NULL)
+            snprintf(pool->last_error, sizeof(pool->last_error), "%s", why);
+    }
     if (conn->pg != NULL) {
         if (why != NULL && log_enabled(LOG_WARN)) {
             char msg[300];
@@ -283,9 +300,10 @@ static void conn_reset(struct pg_conn *conn, const char *why)
         conn->pg = NULL;
     }
     PQclear(conn->result);
-    conn->result = NULL;
+    PQclear(conn->error);
+    conn->result = conn->error = NULL;
+    conn->preparing = NULL;
     conn->n_prepared = 0;
-    bool was_connecting = conn->state == CONN_CONNECTING || conn->state == CONN_RESOLVING;
     conn->state = CONN_DOWN;
     if (conn->query != NULL)
         conn_deliver(conn, PGPOOL_ERR_UNAVAILABLE, NULL);
@@ -315,9 +333,15 @@ static void conn_connect_poll(struct pg_conn *conn)
             conn_reset(conn, "nonblocking");
             return;
         }
+        /* Every query is one pipeline (its timeout, its statement, a sync): one round trip. */
+        if (PQenterPipelineMode(conn->pg) != 1) {
+            conn_reset(conn, "pipeline mode");
+            return;
+        }
         if (!pool->reachable && pool->ever_failed)
             log_printf(LOG_INFO, "database reachable again");
         pool->reachable = true;
+        pool->last_error[0] = '\0';
         pool->backoff_ms = BACKOFF_MIN_MS;
         conn->state = CONN_IDLE;
         h2o_socket_read_stop(conn->sock);
@@ -361,6 +385,8 @@ static void on_resolved(h2o_hostinfo_getaddr_req_t *req, const char *errstr, str
     conn->resolve_req = NULL;
     if (errstr != NULL || res == NULL) {
         log_printf(LOG_WARN, "database host name lookup failed: %s", errstr != NULL ? errstr : "no address");
+        snprintf(conn->pool->last_error, sizeof(conn->pool->last_error), "host name lookup failed: %s",
+                 errstr != NULL ? errstr : "no address");
         conn->state = CONN_CONNECTING;
         conn_reset(conn, NULL);
         return;
@@ -411,63 +437,81 @@ static void conn_flush(struct pg_conn *conn)
         conn_want_write(conn);
 }
 
-static void conn_send_query(struct pg_conn *conn)
-{
-    struct pgpool_query *q = conn->query;
-    int ok;
-    if (q->stmt != NULL)
-        ok = PQsendQueryPrepared(conn->pg, q->stmt->name, q->nparams, q->params, q->param_lengths, NULL, 0);
-    else
-        ok = PQsendQueryParams(conn->pg, q->sql, q->nparams, NULL, q->params, q->param_lengths, NULL, 0);
-    if (!ok) {
-        conn_reset(conn, "send");
-        return;
-    }
-    conn->state = CONN_BUSY;
-    conn_flush(conn);
-}
-
+/* One query is one pipeline, so one implicit transaction and one round trip: the timeout for
+ * this transaction, the statement's preparation when this connection lacks it, the query, a sync.
+ * A transaction-pooling PgBouncer keeps the whole pipeline on one server connection. */
 static void conn_run(struct pg_conn *conn, struct pgpool_query *query)
 {
+    struct pgpool *pool = conn->pool;
+    const struct pgpool_statement *stmt = query->stmt;
     conn->query = query;
     conn->query_deadline = query->deadline;
-    if (query->stmt != NULL && !conn_has_prepared(conn, query->stmt) && conn->n_prepared < MAX_PREPARED) {
-        if (!PQsendPrepare(conn->pg, query->stmt->name, query->stmt->sql, query->stmt->nparams, NULL)) {
-            conn_reset(conn, "prepare");
-            return;
-        }
-        conn->state = CONN_PREPARING;
-        conn_flush(conn);
-        return;
+    conn->n_pipe = conn->at_pipe = 0;
+    conn->preparing = NULL;
+    bool named = stmt != NULL && pool->prepared_statements;
+    if (named && !conn_has_prepared(conn, stmt)) {
+        if (conn->n_prepared < MAX_PREPARED)
+            conn->preparing = stmt;
+        else
+            named = false;
     }
-    conn_send_query(conn);
+    if (!PQsendQueryParams(conn->pg, pool->bound_sql, 0, NULL, NULL, NULL, NULL, 0))
+        goto fail;
+    conn->pipe[conn->n_pipe++] = PIPE_BOUND;
+    if (conn->preparing != NULL) {
+        if (!PQsendPrepare(conn->pg, stmt->name, stmt->sql, stmt->nparams, NULL))
+            goto fail;
+        conn->pipe[conn->n_pipe++] = PIPE_PREPARE;
+    }
+    int ok = named ? PQsendQueryPrepared(conn->pg, stmt->name, query->nparams, query->params,
+                                         query->param_lengths, NULL, 0)
+                   : PQsendQueryParams(conn->pg, stmt != NULL ? stmt->sql : query->sql, query->nparams, NULL,
+                                       query->params, query->param_lengths, NULL, 0);
+    if (!ok)
+        goto fail;
+    conn->pipe[conn->n_pipe++] = PIPE_QUERY;
+    if (PQpipelineSync(conn->pg) != 1)
+        goto fail;
+    conn->state = CONN_BUSY;
+    conn_flush(conn);
+    return;
+fail:
+    conn_reset(conn, "send");
 }
 
-/* All results of the current command are in (PQgetResult returned NULL). */
+/* A named statement missing on the server reached (26000), or there already under that name
+ * (42P05): the connection goes through a transaction pooler that moves it between server
+ * connections. Named statements are off for the pool from now on; the query did not run (the
+ * error came at Parse or Bind), so it runs again once, unnamed. */
+static bool retry_unnamed(struct pgpool *pool, struct pgpool_query *query, const char *sqlstate)
+{
+    if (query == NULL || query->stmt == NULL || query->retried || sqlstate == NULL ||
+        (strcmp(sqlstate, "26000") != 0 && strcmp(sqlstate, "42P05") != 0))
+        return false;
+    if (pool->prepared_statements)
+        log_printf(LOG_WARN, "database: named prepared statements do not survive here (a transaction pooler "
+                             "such as PgBouncer?); using unnamed statements from now on (set "
+                             "DB_PREPARED_STATEMENTS=false to start that way)");
+    pool->prepared_statements = false;
+    query->retried = true;
+    h2o_linklist_insert(pool->waiting.next, &query->link); /* first in line */
+    pool->n_waiting++;
+    return true;
+}
+
+/* The pipeline's sync has come back: every result of the query is in. */
 static void conn_command_done(struct pg_conn *conn)
 {
-    PGresult *res = conn->result;
-    conn->result = NULL;
-    ExecStatusType st = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-    bool ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
-
-    if (conn->state == CONN_PREPARING) {
-        if (ok && conn->query != NULL) {
-            conn->prepared[conn->n_prepared++] = conn->query->stmt;
-            PQclear(res);
-            conn_send_query(conn);
-            return;
-        }
-        if (ok) { /* owner went away while preparing: keep the statement, free the connection */
-            PQclear(res);
-            conn->state = CONN_IDLE;
-            pool_dispatch(conn->pool);
-            return;
-        }
-    }
-    const char *sqlstate = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    /* A changed schema invalidates prepared plans (0A000) and an admin shutdown ends the session
-     * (57P..): start over on a new connection. */
+    struct pgpool *pool = conn->pool;
+    bool failed = conn->error != NULL;
+    PGresult *res = failed ? conn->error : conn->result;
+    PQclear(failed ? conn->result : NULL);
+    conn->result = conn->error = NULL;
+    conn->preparing = NULL;
+    bool ok = !failed && res != NULL;
+    const char *sqlstate = failed ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    /* A changed schema invalidates prepared plans (0A000), a statement went missing (26000) and an
+     * admin shutdown ends the session (57P..): start over on a new connection. */
     bool drop = PQstatus(conn->pg) == CONNECTION_BAD ||
                 (sqlstate != NULL && (strcmp(sqlstate, "0A000") == 0 || strncmp(sqlstate, "57P", 3) == 0 ||
                                       strcmp(sqlstate, "26000") == 0));
@@ -478,14 +522,16 @@ static void conn_command_done(struct pg_conn *conn)
         conn_reset(conn, NULL);
     else
         conn->state = CONN_IDLE;
+    if (retry_unnamed(pool, query, sqlstate))
+        query = NULL;
     if (query != NULL)
-        query_finish(conn->pool, query,
+        query_finish(pool, query,
                      res == NULL ? PGPOOL_ERR_UNAVAILABLE
                      : ok        ? PGPOOL_OK
                                  : PGPOOL_ERR_QUERY,
                      res);
     PQclear(res);
-    pool_dispatch(conn->pool);
+    pool_dispatch(pool);
 }
 
 static void conn_read_results(struct pg_conn *conn)
@@ -505,14 +551,32 @@ static void conn_read_results(struct pg_conn *conn)
     }
     while (!PQisBusy(conn->pg)) {
         PGresult *r = PQgetResult(conn->pg);
-        if (r == NULL) {
+        if (r == NULL) { /* the end of one command's results */
+            if (++conn->at_pipe > conn->n_pipe) {
+                conn_reset(conn, "unexpected end of results");
+                return;
+            }
+            continue;
+        }
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
             conn_command_done(conn);
             return;
         }
-        if (conn->result == NULL)
-            conn->result = r;
-        else
-            PQclear(r); /* only one statement per command is sent; keep the first result */
+        enum pipe_cmd cmd = conn->at_pipe < conn->n_pipe ? conn->pipe[conn->at_pipe] : PIPE_QUERY;
+        bool ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+        if (st == PGRES_FATAL_ERROR && conn->error == NULL) {
+            conn->error = r; /* the commands after it come back PGRES_PIPELINE_ABORTED */
+            continue;
+        }
+        if (cmd == PIPE_PREPARE && ok && conn->preparing != NULL && conn->n_prepared < MAX_PREPARED)
+            conn->prepared[conn->n_prepared++] = conn->preparing; /* outlives the transaction */
+        if (cmd == PIPE_QUERY && ok && conn->result == NULL) {
+            conn->result = r; /* only one statement per query is sent; keep its first result */
+            continue;
+        }
+        PQclear(r);
     }
 }
 
@@ -539,7 +603,7 @@ static void on_conn_writable(h2o_socket_t *sock, const char *err)
     }
     if (conn->state == CONN_CONNECTING)
         conn_connect_poll(conn);
-    else if (conn->state == CONN_BUSY || conn->state == CONN_PREPARING)
+    else if (conn->state == CONN_BUSY)
         conn_flush(conn);
 }
 
@@ -582,7 +646,7 @@ static bool pool_needs_tick(struct pgpool *pool)
         return true;
     for (int i = 0; i < pool->cfg.size; i++) {
         enum conn_state s = pool->conns[i].state;
-        if (s == CONN_CONNECTING || s == CONN_RESOLVING || s == CONN_BUSY || s == CONN_PREPARING)
+        if (s == CONN_CONNECTING || s == CONN_RESOLVING || s == CONN_BUSY)
             return true;
     }
     return false;
@@ -597,8 +661,7 @@ static void on_tick(h2o_timeout_entry_t *entry)
         if ((conn->state == CONN_CONNECTING || conn->state == CONN_RESOLVING) &&
             now >= conn->connect_deadline)
             conn_reset(conn, "connect timeout");
-        else if ((conn->state == CONN_BUSY || conn->state == CONN_PREPARING) &&
-                 now >= conn->query_deadline + QUERY_GRACE_MS) {
+        else if (conn->state == CONN_BUSY && now >= conn->query_deadline + QUERY_GRACE_MS) {
             if (conn->query != NULL) {
                 struct pgpool_query *q = conn->query;
                 conn->query = NULL;
@@ -642,6 +705,7 @@ struct pgpool *pgpool_create(h2o_evloop_t *loop, h2o_multithread_receiver_t *res
     if (pool->conninfo == NULL || pool->conns == NULL || pool_prepare_params(pool) != 0)
         goto fail;
     pool->cfg.conninfo = pool->conninfo;
+    pool->prepared_statements = config->prepared_statements;
     for (int i = 0; i < config->size; i++) {
         pool->conns[i].pool = pool;
         pool->conns[i].watched_fd = -1;
@@ -651,7 +715,6 @@ struct pgpool *pgpool_create(h2o_evloop_t *loop, h2o_multithread_receiver_t *res
     return pool;
 fail:
     PQconninfoFree(pool->parsed);
-    free(pool->options_value);
     free(pool->resolve_host);
     free(pool->conns);
     free(pool->conninfo);
@@ -666,6 +729,7 @@ enum pgpool_error pgpool_submit(struct pgpool *pool, struct pgpool_query *query)
     uint64_t now = now_ms(pool);
     query->deadline = now + (uint64_t)pool->cfg.query_timeout_ms;
     query->cancelled = false;
+    query->retried = false;
     struct pg_conn *idle = pool_find(pool, CONN_IDLE);
     if (idle != NULL && pool->n_waiting == 0) {
         pool->submitting = query;
@@ -728,12 +792,12 @@ void pgpool_destroy(struct pgpool *pool)
         if (conn->pg != NULL)
             PQfinish(conn->pg);
         PQclear(conn->result);
+        PQclear(conn->error);
     }
     if (h2o_timeout_is_linked(&pool->tick_entry))
         h2o_timeout_unlink(&pool->tick_entry);
     h2o_timeout_dispose(pool->loop, &pool->tick);
     PQconninfoFree(pool->parsed);
-    free(pool->options_value);
     free(pool->resolve_host);
     free(pool->conns);
     free(pool->conninfo);
@@ -745,11 +809,16 @@ void pgpool_stats(const struct pgpool *pool, struct pgpool_stats *out)
     memset(out, 0, sizeof(*out));
     for (int i = 0; i < pool->cfg.size; i++) {
         enum conn_state s = pool->conns[i].state;
-        if (s == CONN_IDLE || s == CONN_BUSY || s == CONN_PREPARING)
+        if (s == CONN_IDLE || s == CONN_BUSY)
             out->connections++;
-        if (s == CONN_BUSY || s == CONN_PREPARING)
+        if (s == CONN_BUSY)
             out->in_use++;
     }
     out->waiting = pool->n_waiting;
     out->reachable = pool->reachable;
+}
+
+const char *pgpool_last_error(const struct pgpool *pool)
+{
+    return pool->reachable || pool->last_error[0] == '\0' ? NULL : pool->last_error;
 }

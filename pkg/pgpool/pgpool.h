@@ -1,6 +1,8 @@
 /* pgpool: an asynchronous PostgreSQL connection pool owned by one h2o event loop.
- * Non-blocking libpq throughout (host names are resolved off the loop); lazily prepared statements;
- * a bounded FIFO of waiting queries; reconnect with backoff. Never blocks the loop. */
+ * Non-blocking libpq throughout (host names are resolved off the loop); lazily prepared statements
+ * (or unnamed ones); a bounded FIFO of waiting queries; reconnect with backoff. Never blocks the loop.
+ * Each query is one libpq pipeline — its statement_timeout for that transaction only, the statement,
+ * a sync — and no startup options are sent, so it works through a transaction-pooling PgBouncer. */
 #ifndef BOLLARD_PGPOOL_H
 #define BOLLARD_PGPOOL_H
 
@@ -13,6 +15,7 @@
 #include <h2o.h>
 
 #define PGPOOL_MAX_PARAMS 16
+#define PGPOOL_REASON_MAX 200
 
 struct pgpool;
 
@@ -22,6 +25,10 @@ struct pgpool_config {
     int queue_max;        /* max queries waiting for a connection */
     int connect_timeout_ms;
     int query_timeout_ms; /* from submission to result, queueing included */
+    /* Named statements, prepared once per connection (DB_PREPARED_STATEMENTS). false: every
+     * statement unnamed (extended protocol), which a transaction-pooling PgBouncer 1.18 needs.
+     * The pool turns them off by itself when a named statement goes missing under it. */
+    bool prepared_statements;
 };
 
 /* A statement the application runs; the pool prepares it on each connection on first use. */
@@ -57,6 +64,7 @@ struct pgpool_query {
     uint64_t deadline;
     h2o_linklist_t link;
     bool cancelled;
+    bool retried; /* ran again unnamed once already */
 };
 
 struct pgpool *pgpool_create(h2o_evloop_t *loop, h2o_multithread_receiver_t *resolver,
@@ -76,6 +84,9 @@ struct pgpool_stats {
     bool reachable;  /* the last connection attempt succeeded */
 };
 void pgpool_stats(const struct pgpool *pool, struct pgpool_stats *out);
+/* While the database is unreachable: libpq's one-line reason for the last failed connection attempt
+ * (e.g. "… certificate verify failed"; host and port, never a password); NULL otherwise. */
+const char *pgpool_last_error(const struct pgpool *pool);
 
 const char *pgpool_error_name(enum pgpool_error err);
 

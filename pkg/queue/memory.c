@@ -194,7 +194,7 @@ static void settle(struct queue *base, struct queue_slots *s)
     pthread_mutex_lock(&q->mu);
     for (int i = 0; i < s->capacity; i++) {
         struct queue_job *j = &s->jobs[i];
-        if (j->state != QUEUE_JOB_DONE)
+        if (j->state != QUEUE_JOB_DONE || j->held)
             continue;
         struct mem_job *m = &q->jobs[atoi(j->ref)];
         if (j->outcome == QUEUE_ACK || j->outcome == QUEUE_DEAD) {

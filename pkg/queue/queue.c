@@ -117,7 +117,7 @@ void queue_count_settled(struct queue *q, const struct queue_job *j)
     switch (j->outcome) {
     case QUEUE_RETRY:
         q->stats.retried++;
-        log_write(LOG_INFO, NULL, "delivery failed; retry scheduled",
+        log_write(LOG_WARN, NULL, "delivery failed; retry scheduled",
                   json_pack("{s:s,s:s,s:i,s:I,s:s}", "event_id", j->event_id, "endpoint_id", j->endpoint_id,
                             "attempt", j->attempt, "retry_in_ms", (json_int_t)j->delay_ms, "error",
                             j->error));

@@ -90,6 +90,10 @@ struct queue_job {
     long status;
     long delay_ms;
     bool recorded; /* webhook_failures row written */
+    /* A dead letter whose webhook_failures row could not be written yet: queue_settle leaves it
+     * (in Redis it stays pending, its lease renewed; after a crash or stop the next consumer takes
+     * it again) until the deliverer has written the row and clears this. */
+    bool held;
     char error[DELIVERY_ERROR_MAX];
 };
 

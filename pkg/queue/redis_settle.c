@@ -169,7 +169,7 @@ void queue_redis_flush(struct redis_queue *q, struct queue_slots *s)
     int n = 0;
     for (int i = 0; i < s->capacity && n < (int)(sizeof(pending) / sizeof(pending[0])); i++) {
         struct queue_job *j = &s->jobs[i];
-        if (j->state != QUEUE_JOB_DONE)
+        if (j->state != QUEUE_JOB_DONE || j->held)
             continue;
         memset(&pending[n], 0, sizeof(pending[n]));
         pending[n++].job = j;

@@ -18,6 +18,7 @@
 #define ERROR_WAIT_MS 1000
 #define SCHEMA_MS     30000 /* re-check of the schema rule while compatible */
 #define PRUNE_MS      60000
+#define SAY_EVERY_MS  5000u /* while it cannot publish, a "not publishing" line at least this often */
 #define MARK_MAX      (QUEUE_MEMORY_EVENTS > RELAY_BATCH ? QUEUE_MEMORY_EVENTS : RELAY_BATCH)
 
 struct relay {
@@ -133,8 +134,8 @@ static void *relay_main(void *arg)
     bool schema_ok = false;
     uint64_t next_schema = 0, next_prune = base_now_ms() + PRUNE_MS;
     int last_state = -1; /* anything but a real state, so the first one is logged */
-    char last_why[BASE_WHY_MAX] = "";
-    uint64_t last_logged = 0;
+    uint64_t last_logged = 0, failing_since = 0;
+    int failed_attempts = 0; /* consecutive iterations that could not publish */
     while (!atomic_load(&r->stop)) {
         uint64_t now = base_now_ms();
         atomic_store(&r->tick_ms, now);
@@ -166,8 +167,15 @@ static void *relay_main(void *arg)
             }
         }
         atomic_store(&r->state, (int)state);
+        if (state == RELAY_OK)
+            failed_attempts = 0;
+        else if (failed_attempts++ == 0)
+            failing_since = now;
+        /* A line when the state changes, and while it cannot publish one every few seconds with the
+         * attempt and the time waited (not on every change of the error's text, which may
+         * alternate between two causes every second). */
         if ((int)state != last_state ||
-            (state != RELAY_OK && (strcmp(why, last_why) != 0 || now - last_logged > 30000))) {
+            (state != RELAY_OK && now - last_logged >= (state == RELAY_BACKLOG ? 30000u : SAY_EVERY_MS))) {
             if (state == RELAY_OK)
                 log_write(LOG_INFO, NULL, "relay: running", NULL);
             else
@@ -175,9 +183,10 @@ static void *relay_main(void *arg)
                           : state == RELAY_ERR_PUBLISH ? LOG_ERROR
                                                        : LOG_WARN,
                           NULL, "relay: not publishing",
-                          json_pack("{s:s,s:s}", "state", relay_state_name(state), "error", why));
+                          json_pack("{s:s,s:s,s:i,s:I}", "state", relay_state_name(state), "error", why,
+                                    "attempt", failed_attempts, "elapsed_ms",
+                                    (json_int_t)(now - failing_since)));
             last_state = (int)state;
-            snprintf(last_why, sizeof(last_why), "%s", why);
             last_logged = now;
         }
         if (schema_ok && now >= next_prune) {

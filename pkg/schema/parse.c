@@ -126,9 +126,15 @@ long schema_floor_after(long prev_floor, const struct schema_migration *m)
 enum schema_compat schema_compat_evaluate_for(long binary_level, long db_version, long db_floor, char *reason,
                                               size_t cap)
 {
+    return schema_compat_evaluate_levels(binary_level, binary_level, db_version, db_floor, reason, cap);
+}
+
+enum schema_compat schema_compat_evaluate_levels(long needed_level, long binary_level, long db_version,
+                                                 long db_floor, char *reason, size_t cap)
+{
     if (db_version <= 0) {
         base_why(reason, cap, "no migrations applied; run `bollard migrate` (this binary needs version %ld)",
-                 binary_level);
+                 needed_level);
         return SCHEMA_NOT_MIGRATED;
     }
     if (db_floor > binary_level) {
@@ -138,12 +144,54 @@ enum schema_compat schema_compat_evaluate_for(long binary_level, long db_version
                  db_floor, binary_level, db_floor);
         return SCHEMA_TOO_NEW;
     }
-    if (db_version < binary_level) {
+    if (db_version < needed_level) {
         base_why(reason, cap, "database is at version %ld, this binary needs %ld; run `bollard migrate`",
-                 db_version, binary_level);
+                 db_version, needed_level);
         return SCHEMA_BEHIND;
     }
     base_why(reason, cap, "database version %ld (floor %ld) is compatible with this binary's level %ld",
              db_version, db_floor, binary_level);
     return SCHEMA_COMPATIBLE;
+}
+
+size_t schema_expand_phase_count(const struct schema_migration *migrations, const size_t *pending, size_t n)
+{
+    size_t i = 0;
+    while (i < n && migrations[pending[i]].kind != SCHEMA_CONTRACT)
+        i++;
+    return i;
+}
+
+size_t schema_phase_count(enum schema_phase phase, const struct schema_migration *migrations,
+                          const size_t *pending, size_t n)
+{
+    return phase == SCHEMA_PHASE_EXPAND ? schema_expand_phase_count(migrations, pending, n) : n;
+}
+
+long schema_needed_level_of(const struct schema_migration *migrations, size_t n)
+{
+    long needed = 0;
+    for (size_t i = 0; i < n; i++)
+        if (migrations[i].kind == SCHEMA_EXPAND && migrations[i].version > needed)
+            needed = migrations[i].version;
+    return needed;
+}
+
+static const char *const phase_names[] = {
+    [SCHEMA_PHASE_ALL] = "all", [SCHEMA_PHASE_EXPAND] = "expand", [SCHEMA_PHASE_CONTRACT] = "contract"};
+
+bool schema_phase_parse(const char *text, enum schema_phase *phase)
+{
+    for (size_t i = 0; i < sizeof(phase_names) / sizeof(phase_names[0]); i++) {
+        if (strcmp(text, phase_names[i]) == 0) {
+            *phase = (enum schema_phase)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+const char *schema_phase_name(enum schema_phase phase)
+{
+    return (size_t)phase < sizeof(phase_names) / sizeof(phase_names[0]) ? phase_names[phase] : "?";
 }

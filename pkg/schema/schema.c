@@ -9,6 +9,11 @@ long schema_binary_level(void)
     return schema_embedded_migrations[schema_embedded_migration_count - 1].version;
 }
 
+long schema_needed_level(void)
+{
+    return schema_needed_level_of(schema_embedded_migrations, schema_embedded_migration_count);
+}
+
 /* max(floor) is the latest row's floor: floors never decrease (expand keeps, contract raises). */
 const char *schema_state_sql(void)
 {
@@ -19,7 +24,8 @@ const char *schema_state_sql(void)
 
 enum schema_compat schema_compat_evaluate(long db_version, long db_floor, char *reason, size_t cap)
 {
-    return schema_compat_evaluate_for(schema_binary_level(), db_version, db_floor, reason, cap);
+    return schema_compat_evaluate_levels(schema_needed_level(), schema_binary_level(), db_version, db_floor,
+                                         reason, cap);
 }
 
 size_t schema_migration_count(void)

@@ -7,6 +7,10 @@
 
 /* Highest migration version this binary was built with. */
 long schema_binary_level(void);
+/* Highest version this binary's code needs: its last expand migration. A contract only removes what
+ * the code no longer uses, so a binary works before its own contracts are applied (that is what lets
+ * its pods turn ready during the rollout, before the contract phase). */
+long schema_needed_level(void);
 /* Parameterless SQL returning one row (applied_version bigint, floor bigint) from the bookkeeping
  * table; it fails with SQLSTATE 42P01 when migrate never ran. */
 const char *schema_state_sql(void);
@@ -19,9 +23,13 @@ enum schema_compat schema_compat_evaluate(long db_version, long db_floor, char *
  * SCHEMA_BEHIND: the database lacks migrations this binary needs (db_version < binary level).
  * SCHEMA_TOO_NEW: a contract migration raised the floor above this binary's level. */
 
-/* The same rule for any level; schema_compat_evaluate() is this with schema_binary_level(). */
+/* The same rule for any level; schema_compat_evaluate() is schema_compat_evaluate_levels() with
+ * schema_needed_level() and schema_binary_level(); _for() is _levels() with needed == level. */
 enum schema_compat schema_compat_evaluate_for(long binary_level, long db_version, long db_floor, char *reason,
                                               size_t cap);
+/* SCHEMA_BEHIND when db_version < needed_level, SCHEMA_TOO_NEW when db_floor > binary_level. */
+enum schema_compat schema_compat_evaluate_levels(long needed_level, long binary_level, long db_version,
+                                                 long db_floor, char *reason, size_t cap);
 
 /* ---- The embedded migrations (generated from the .sql files in migrations/ at build time). ---- */
 
@@ -50,6 +58,24 @@ const struct schema_migration *schema_migration_at(size_t i);
 /* Floor after applying everything up to and including index i (expand keeps it, contract raises it
  * to that migration's version); prev_floor is the floor before the first migration (0). */
 long schema_floor_after(long prev_floor, const struct schema_migration *m);
+
+/* ---- Phases (CONTRACT §4): expand before a rollout, contract after it. ---- */
+
+/* all (default): every pending migration. expand: the pending ones up to, not including, the first
+ * pending contract (an expand after it waits for the contract phase, so a contract never runs
+ * before the expands that precede it and nothing runs out of order). contract: every pending one
+ * (the contracts and whatever follows them; expands still pending before them first). */
+enum schema_phase { SCHEMA_PHASE_ALL = 0, SCHEMA_PHASE_EXPAND, SCHEMA_PHASE_CONTRACT };
+/* How many of the n pending migrations (pending[] indexes into migrations[], ascending) belong to
+ * the expand phase: the prefix before the first contract. */
+size_t schema_expand_phase_count(const struct schema_migration *migrations, const size_t *pending, size_t n);
+/* How many of them a run of `phase` applies (a prefix of pending). */
+size_t schema_phase_count(enum schema_phase phase, const struct schema_migration *migrations,
+                          const size_t *pending, size_t n);
+/* Highest expand version in migrations[0..n) (0 when none): schema_needed_level() of that set. */
+long schema_needed_level_of(const struct schema_migration *migrations, size_t n);
+bool schema_phase_parse(const char *text, enum schema_phase *phase);
+const char *schema_phase_name(enum schema_phase phase);
 
 /* ---- Pure helpers (shared with the build-time embedder; unit-tested). ---- */
 

@@ -447,7 +447,7 @@ int server_run(const struct config *cfg, const struct server_app *app)
 
     h2o_config_init(&server->globalconf);
     server->globalconf.server_name = h2o_iovec_init(H2O_STRLIT("bollard"));
-    server->globalconf.max_request_entity_size = (size_t)cfg->max_body_bytes;
+    server->globalconf.max_request_entity_size = (size_t)cfg->max_body_bytes * HTTP_BODY_READ_FACTOR;
     /* HTTP/1.1 only: an h2c upgrade would add stream resets to every asynchronous handler. */
     server->globalconf.http1.upgrade_to_http2 = 0;
     h2o_hostconf_t *host =

@@ -25,6 +25,17 @@ void store_destroy(struct store *store)
     free(store);
 }
 
+bool store_stats(struct store *s, struct store_stats *out)
+{
+    return s != NULL && s->backend->stats != NULL && s->backend->stats(s->impl, out);
+}
+
+const char *store_unreachable_reason(struct store *s)
+{
+    return s != NULL && s->backend->unreachable_reason != NULL ? s->backend->unreachable_reason(s->impl)
+                                                               : NULL;
+}
+
 void store_cancel(struct store *s, store_handle handle)
 {
     if (handle != NULL)

@@ -23,6 +23,8 @@ enum store_status {
     STORE_TIMEOUT,             /* 503 */
     STORE_ERROR,               /* anything else: 500 (logged with its SQLSTATE) */
     STORE_INVALID,             /* the database refused a value as out of range (SQLSTATE class 22): 422 */
+    STORE_NO_USER,             /* the call's user does not exist (any more): the token outlived its
+                                * account, 401 */
 };
 
 /* What a call produces. Strings are valid only during the callback. */
@@ -30,7 +32,7 @@ struct store_result {
     enum store_status status;
     const char *json; /* a task object, or for lists the JSON array of task objects */
     size_t json_len;
-    long long version;         /* the task's version (ETag) */
+    long long version;         /* the task's version (ETag); with STORE_PRECONDITION_FAILED the current one */
     const char *user_id;       /* accounts */
     const char *password_hash; /* store_user_by_email */
     const char *next_cursor;   /* lists: opaque, NULL on the last page */
@@ -51,7 +53,7 @@ struct store_task_fields {
     const char *title;
     const char *description;
     bool completed;
-    const char *due_at; /* RFC 3339, already validated */
+    const char *due_at; /* RFC 3339, already validated (the API passes the UTC form it answers with) */
 };
 
 /* A list page request. cursor is what a previous page returned as next_cursor (or NULL). */
@@ -70,6 +72,15 @@ struct store *store_create_pg(struct pgpool *pool);
  * of the store's own; results come back on `loop` through `queue` (the loop's h2o message queue). */
 struct store *store_create_sqlite(h2o_evloop_t *loop, h2o_multithread_queue_t *queue, const char *path);
 void store_destroy(struct store *store);
+
+/* The SQLite back end's own figures, for /metrics (PostgreSQL's are pkg/pgpool's). */
+struct store_stats {
+    int outstanding;               /* calls submitted and not yet answered */
+    int queue_max;                 /* the bound on outstanding; past it calls are refused (STORE_BUSY) */
+    unsigned long long busy_total; /* calls refused because the queue was full */
+};
+/* On the store's loop thread. False when the back end keeps no such figures (PostgreSQL). */
+bool store_stats(struct store *s, struct store_stats *out);
 
 /* The applied migration level and floor (CONTRACT §4) for readiness; also proves the database answers. */
 store_handle store_schema_state(struct store *s, store_cb cb, void *arg, enum store_status *immediate);
@@ -134,5 +145,9 @@ store_handle store_conversation_delete(struct store *s, const char *user_id, con
 
 /* The request went away: the callback will not run. */
 void store_cancel(struct store *s, store_handle handle);
+
+/* While the database cannot be reached: why, in one line without secrets (the client library's
+ * reason for the last failed connection, e.g. a TLS certificate failure); NULL otherwise. */
+const char *store_unreachable_reason(struct store *s);
 
 #endif

@@ -41,6 +41,8 @@ struct store_backend {
     store_handle (*submit)(void *impl, const struct store_call *call, enum store_status *immediate);
     void (*cancel)(void *impl, store_handle handle);
     void (*destroy)(void *impl);
+    bool (*stats)(void *impl, struct store_stats *out); /* NULL: the back end reports none */
+    const char *(*unreachable_reason)(void *impl);      /* NULL: the back end has none */
 };
 
 struct store {

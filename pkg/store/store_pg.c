@@ -16,6 +16,11 @@
     "json_build_object('id', " t ".id, 'title', " t ".title, 'description', " t                              \
     ".description, 'completed', " t ".completed, 'due_at', " TS(t ".due_at") ", 'created_at', " TS(          \
         t ".created_at") ", 'updated_at', " TS(t ".updated_at") ")"
+/* A token outlives its user (the account may be deleted while the token is valid): every statement
+ * for a user tells "no such user" apart in the same statement, so without an extra round trip. Reads
+ * append this row (NULL columns) when the user is gone; writes that find no row select the column. */
+#define NO_USER_ROW(cols) " UNION ALL SELECT " cols " WHERE NOT EXISTS (SELECT 1 FROM users WHERE id = $1)"
+#define USER_EXISTS       "EXISTS (SELECT 1 FROM users WHERE id = $1)"
 #define OUTBOX_INSERT(type_expr)                                                                             \
     "e AS (INSERT INTO outbox (user_id, task_id, type, payload) SELECT t.user_id, t.id, " type_expr          \
     ", " TASK_JSON("t") "::jsonb FROM t) "
@@ -32,16 +37,16 @@ static const struct pgpool_statement statements[] = {
      * the cursor are assembled in C, which is cheaper than json_agg and a window in the database. */
     [STORE_OP_TASK_LIST] =
         {"task_list",
-         "SELECT " TASK_JSON(
+         "(SELECT " TASK_JSON(
              "t") "::text, (extract(epoch FROM t.created_at) * 1000000)::bigint::text "
                   "|| '.' || t.id FROM tasks t WHERE t.user_id = $1 AND ($2::boolean IS NULL OR "
                   "t.completed = $2) AND ($3::bigint IS NULL OR (t.created_at, t.id) < (timestamptz "
                   "'epoch' + $3::bigint * interval '1 microsecond', $4::uuid)) ORDER BY t.created_at "
-                  "DESC, t.id DESC LIMIT $5::int + 1",
+                  "DESC, t.id DESC LIMIT $5::int + 1)" NO_USER_ROW("NULL, NULL"),
          5},
     [STORE_OP_TASK_GET] = {"task_get",
-                           "SELECT " TASK_JSON(
-                               "t") "::text, t.version FROM tasks t WHERE t.user_id = $1 AND t.id = $2",
+                           "SELECT " TASK_JSON("t") "::text, t.version FROM tasks t WHERE t.user_id = $1 "
+                                                    "AND t.id = $2" NO_USER_ROW("NULL, NULL"),
                            2},
     [STORE_OP_TASK_CREATE] =
         {"task_create",
@@ -61,7 +66,7 @@ static const struct pgpool_statement statements[] = {
              "'task.updated' "
              "END") "SELECT (SELECT " TASK_JSON("t") "::text FROM t), (SELECT version FROM t), "
                                                      "(SELECT version FROM "
-                                                     "cur)",
+                                                     "cur), " USER_EXISTS,
          7},
     [STORE_OP_TASK_TOGGLE] =
         {"task_toggle",
@@ -69,16 +74,18 @@ static const struct pgpool_statement statements[] = {
          "t AS (UPDATE tasks SET completed = NOT completed, updated_at = now(), version = version "
          "+ 1 WHERE "
          "user_id = $1 AND id = $2 AND ($3::bigint IS NULL OR version = $3::bigint) RETURNING "
-         "*), " OUTBOX_INSERT("CASE WHEN t.completed THEN 'task.completed' ELSE 'task.updated' "
-                              "END") "SELECT (SELECT " TASK_JSON("t") "::text FROM t), (SELECT version FROM "
-                                                                      "t), (SELECT version FROM cur)",
+         "*), " OUTBOX_INSERT(
+             "CASE WHEN t.completed THEN 'task.completed' ELSE 'task.updated' "
+             "END") "SELECT (SELECT " TASK_JSON("t") "::text FROM t), (SELECT version FROM "
+                                                     "t), (SELECT version FROM cur), " USER_EXISTS,
          3},
     [STORE_OP_TASK_DELETE] =
         {"task_delete",
          "WITH cur AS (SELECT version FROM tasks WHERE user_id = $1 AND id = $2), "
          "t AS (DELETE FROM tasks WHERE user_id = $1 AND id = $2 AND ($3::bigint IS NULL OR "
          "version = $3::bigint) RETURNING *), " OUTBOX_INSERT(
-             "'task.deleted'") "SELECT (SELECT count(*) FROM t), NULL, (SELECT version FROM cur)",
+             "'task.deleted'") "SELECT (SELECT count(*) FROM t), NULL, (SELECT version FROM "
+                               "cur), " USER_EXISTS,
          3},
     [STORE_OP_WEBHOOK_CREATE] =
         {"webhook_create",
@@ -92,12 +99,13 @@ static const struct pgpool_statement statements[] = {
          "SELECT coalesce(json_agg(json_build_object('id', w.id, 'url', w.url, 'events', "
          "to_json(w.events), 'created_at', " TS(
              "w.created_at") ") ORDER BY w.created_at, w.id), "
-                             "'[]'::json)::text FROM webhook_endpoints w WHERE w.user_id = $1",
+                             "'[]'::json)::text, " USER_EXISTS
+                             " FROM webhook_endpoints w WHERE w.user_id = $1",
          1},
     [STORE_OP_WEBHOOK_DELETE] =
         {"webhook_delete",
          "WITH d AS (DELETE FROM webhook_endpoints WHERE user_id = $1 AND id = $2 RETURNING 1) "
-         "SELECT count(*) FROM d",
+         "SELECT (SELECT count(*) FROM d), " USER_EXISTS,
          2},
     [STORE_OP_CONVERSATION_OPEN] =
         {"conversation_open",
@@ -200,12 +208,29 @@ static enum store_status status_of(enum pgpool_error err)
     return STORE_ERROR;
 }
 
-/* A write that found no row: the row's current version tells "gone" from "changed meanwhile". */
-static void fill_conditional(struct store_result *r, PGresult *res, bool done)
+/* "t"/"f" of an EXISTS column; false when absent. */
+static bool value_true(PGresult *res, int col)
+{
+    const char *v = value(res, col);
+    return v != NULL && v[0] == 't';
+}
+
+/* A write that found no row (columns: …, the version the statement saw first, whether the user
+ * exists). With If-Match, a row that was there means it changed since the client's ETag (412).
+ * Without one there is no precondition to fail: the row went away between the statement's snapshot
+ * and its write (a concurrent delete), so it is gone (404). */
+static void fill_conditional(struct store_result *r, PGresult *res, bool done, bool has_if_match)
 {
     if (done)
         return;
-    r->status = value(res, 2) != NULL ? STORE_PRECONDITION_FAILED : STORE_NOT_FOUND;
+    if (!value_true(res, 3))
+        r->status = STORE_NO_USER;
+    else if (has_if_match && value(res, 2) != NULL)
+        r->status = STORE_PRECONDITION_FAILED;
+    else
+        r->status = STORE_NOT_FOUND;
+    if (r->status == STORE_PRECONDITION_FAILED)
+        r->version = value_ll(res, 2, 0); /* the current version: the 412's ETag */
 }
 
 /* "[row,row,…]" from the first `limit` rows; next_cursor from the last of them when one more exists.
@@ -246,9 +271,13 @@ static void on_result(void *arg, enum pgpool_error err, PGresult *res)
         const char *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
         if (sqlstate != NULL && strcmp(sqlstate, "23505") == 0)
             r.status = STORE_CONFLICT;
+        else if (sqlstate != NULL && strcmp(sqlstate, "23503") == 0)
+            r.status = STORE_NO_USER; /* the only foreign keys are the owner's (users) */
         else if (sqlstate != NULL && strncmp(sqlstate, "22", 2) == 0)
             r.status =
                 STORE_INVALID; /* e.g. a date the type cannot hold: the client's value, not our fault */
+        else if (sqlstate != NULL && strcmp(sqlstate, "57014") == 0)
+            r.status = STORE_TIMEOUT; /* statement_timeout (DB_QUERY_TIMEOUT_MS) ended it: 503, not 500 */
         else if (sqlstate != NULL && strcmp(sqlstate, "42P01") == 0 && c->op == STORE_OP_SCHEMA_STATE) {
             r.status = STORE_OK;
             r.schema_missing = true;
@@ -286,11 +315,22 @@ static void on_result(void *arg, enum pgpool_error err, PGresult *res)
                 r.status = STORE_NOT_FOUND;
             break;
         case STORE_OP_TASK_LIST:
+            if (PQntuples(res) == 1 && PQgetisnull(res, 0, 0)) {
+                r.status = STORE_NO_USER; /* NO_USER_ROW, alone: the user's tasks went with it */
+                break;
+            }
             list_json = page_json(res, atoi(c->arg_copies[4]), &r);
             if (list_json == NULL)
                 r.status = STORE_ERROR;
             break;
         case STORE_OP_TASK_GET:
+            r.json = value(res, 0);
+            r.version = value_ll(res, 1, 0);
+            if (PQntuples(res) == 0)
+                r.status = STORE_NOT_FOUND;
+            else if (r.json == NULL)
+                r.status = STORE_NO_USER;
+            break;
         case STORE_OP_TASK_CREATE:
             r.json = value(res, 0);
             r.version = value_ll(res, 1, 0);
@@ -298,13 +338,17 @@ static void on_result(void *arg, enum pgpool_error err, PGresult *res)
                 r.status = STORE_NOT_FOUND;
             break;
         case STORE_OP_TASK_REPLACE:
+            r.json = value(res, 0);
+            r.version = value_ll(res, 1, 0);
+            fill_conditional(&r, res, r.json != NULL, c->arg_copies[6] != NULL);
+            break;
         case STORE_OP_TASK_TOGGLE:
             r.json = value(res, 0);
             r.version = value_ll(res, 1, 0);
-            fill_conditional(&r, res, r.json != NULL);
+            fill_conditional(&r, res, r.json != NULL, c->arg_copies[2] != NULL);
             break;
         case STORE_OP_TASK_DELETE:
-            fill_conditional(&r, res, value_ll(res, 0, 0) > 0);
+            fill_conditional(&r, res, value_ll(res, 0, 0) > 0, c->arg_copies[2] != NULL);
             break;
         case STORE_OP_WEBHOOK_CREATE: /* no row: the per-user limit was reached */
             r.json = value(res, 0);
@@ -315,11 +359,15 @@ static void on_result(void *arg, enum pgpool_error err, PGresult *res)
             r.json = value(res, 0);
             if (r.json == NULL)
                 r.json = "[]";
+            if (!value_true(res, 1)) {
+                r.status = STORE_NO_USER;
+                r.json = NULL;
+            }
             break;
         case STORE_OP_WEBHOOK_DELETE:
         case STORE_OP_CONVERSATION_DELETE:
             if (value_ll(res, 0, 0) == 0)
-                r.status = STORE_NOT_FOUND;
+                r.status = value_true(res, 1) ? STORE_NOT_FOUND : STORE_NO_USER;
             break;
         case STORE_OP_CONVERSATION_OPEN:
         case STORE_OP_MESSAGES_APPEND:
@@ -402,8 +450,15 @@ static void pg_destroy(void *impl)
     free(impl);
 }
 
-static const struct store_backend pg_backend = {
-    .submit = pg_submit, .cancel = pg_cancel, .destroy = pg_destroy};
+static const char *pg_unreachable_reason(void *impl)
+{
+    return pgpool_last_error(((struct pg_store *)impl)->pool);
+}
+
+static const struct store_backend pg_backend = {.submit = pg_submit,
+                                                .cancel = pg_cancel,
+                                                .destroy = pg_destroy,
+                                                .unreachable_reason = pg_unreachable_reason};
 
 struct store *store_create_pg(struct pgpool *pool)
 {

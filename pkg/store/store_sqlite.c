@@ -50,9 +50,10 @@ struct sqlite_store {
     pthread_t thread;
     pthread_mutex_t mutex;
     pthread_cond_t wake;
-    h2o_linklist_t queue; /* QUEUED jobs, oldest first; under mutex */
-    int stopping;         /* set once by destroy; also read by SQLite's handlers, atomically */
-    size_t outstanding;   /* loop thread only: submitted and not yet delivered or freed */
+    h2o_linklist_t queue;          /* QUEUED jobs, oldest first; under mutex */
+    int stopping;                  /* set once by destroy; also read by SQLite's handlers, atomically */
+    size_t outstanding;            /* loop thread only: submitted and not yet delivered or freed */
+    unsigned long long busy_total; /* loop thread only: calls refused with STORE_BUSY */
 };
 
 static void job_free(struct sqlite_job *job)
@@ -130,6 +131,7 @@ static store_handle sqlite_submit(void *impl, const struct store_call *call, enu
 {
     struct sqlite_store *s = impl;
     if (s->outstanding >= SQLITE_QUEUE_MAX) {
+        s->busy_total++;
         *immediate = STORE_BUSY;
         return NULL;
     }
@@ -224,8 +226,16 @@ static void sqlite_destroy(void *impl)
     store_free(impl, true);
 }
 
+static bool sqlite_stats(void *impl, struct store_stats *out)
+{
+    const struct sqlite_store *s = impl;
+    *out = (struct store_stats){
+        .outstanding = (int)s->outstanding, .queue_max = SQLITE_QUEUE_MAX, .busy_total = s->busy_total};
+    return true;
+}
+
 static const struct store_backend sqlite_backend = {
-    .submit = sqlite_submit, .cancel = sqlite_cancel, .destroy = sqlite_destroy};
+    .submit = sqlite_submit, .cancel = sqlite_cancel, .destroy = sqlite_destroy, .stats = sqlite_stats};
 
 struct store *store_create_sqlite(h2o_evloop_t *loop, h2o_multithread_queue_t *queue, const char *path)
 {

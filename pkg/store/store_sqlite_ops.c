@@ -51,12 +51,14 @@ enum {
 
 enum stmt {
     ST_BEGIN,
+    ST_BEGIN_READ,
     ST_COMMIT,
     ST_ROLLBACK,
     ST_HAS_SCHEMA_TABLE,
     ST_OUTBOX_BACKLOG,
     ST_USER_CREATE,
     ST_USER_BY_EMAIL,
+    ST_USER_EXISTS,
     ST_TASK_LIST_FIRST,
     ST_TASK_LIST_AFTER,
     ST_TASK_GET,
@@ -90,6 +92,8 @@ static const struct {
      * could fail there with SQLITE_BUSY (SQLite cannot wait for a lock upgrade); asking up front
      * waits in the busy handler instead. */
     [ST_BEGIN] = {"begin", "BEGIN IMMEDIATE"},
+    /* A read of more than one statement sees one snapshot (WAL): the first read takes it. */
+    [ST_BEGIN_READ] = {"begin", "BEGIN DEFERRED"},
     [ST_COMMIT] = {"commit", "COMMIT"},
     [ST_ROLLBACK] = {"rollback", "ROLLBACK"},
     [ST_HAS_SCHEMA_TABLE] = {"schema_state",
@@ -103,6 +107,7 @@ static const struct {
         {"user_create",
          "INSERT INTO users (email, password_hash, created_at) VALUES (lower(?1), ?2, ?3) RETURNING id"},
     [ST_USER_BY_EMAIL] = {"user_by_email", "SELECT id, password_hash FROM users WHERE email = lower(?1)"},
+    [ST_USER_EXISTS] = {"user_exists", "SELECT 1 FROM users WHERE id = ?1"},
     [ST_TASK_LIST_FIRST] = {"task_list",
                             "SELECT " TASK_COLS " FROM tasks WHERE user_id = ?1 AND (?2 IS NULL OR "
                             "completed = ?2) ORDER BY created_at DESC, id DESC LIMIT ?3"},
@@ -216,17 +221,6 @@ static int on_progress(void *arg)
 
 /* ---- values: PostgreSQL's input rules for uuid and timestamptz, and its output format ---- */
 
-static int hex_value(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* The spellings PostgreSQL's uuid type accepts: 32 hex digits, optionally in braces, with an
  * optional hyphen after any group of four digits. Writes the canonical lower-case 8-4-4-4-12 form. */
 static bool uuid_canonical(const char *in, char out[BASE_UUID_LEN + 1])
@@ -240,7 +234,7 @@ static bool uuid_canonical(const char *in, char out[BASE_UUID_LEN + 1])
         p++;
     size_t o = 0;
     for (int i = 0; i < 16; i++) {
-        int hi = hex_value(p[0]), lo = hi >= 0 ? hex_value(p[1]) : -1;
+        int hi = base_hex_value(p[0]), lo = hi >= 0 ? base_hex_value(p[1]) : -1;
         if (hi < 0 || lo < 0)
             return false;
         p += 2;
@@ -481,6 +475,10 @@ static void fail(struct sqlite_conn *c, struct sqlite_outcome *out, const char *
         out->status = STORE_CONFLICT;
         return;
     }
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) { /* store_pg.c's 23503: the only foreign keys are users' */
+        out->status = STORE_NO_USER;
+        return;
+    }
     if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED || primary == SQLITE_INTERRUPT) {
         out->status = c->stopped ? STORE_UNAVAILABLE : STORE_TIMEOUT;
         return;
@@ -555,6 +553,27 @@ static void rollback_if_open(struct sqlite_conn *c)
     struct sqlite_outcome ignored = {0};
     if (!run_simple(c, &ignored, ST_ROLLBACK))
         log_printf(LOG_ERROR, "SQLite rollback failed: %s", sqlite3_errmsg(c->db));
+}
+
+/* Called when a call for user_id found nothing, inside the call's transaction (so on the snapshot
+ * that found nothing): sets STORE_NO_USER when the user itself is gone (its token outlived it, as
+ * store_pg.c's NO_USER_ROW and USER_EXISTS tell), else `otherwise`. */
+static void nothing_found(struct sqlite_conn *c, struct sqlite_outcome *out, const char *user_id,
+                          enum store_status otherwise)
+{
+    int rc;
+    sqlite3_stmt *st = prepared(c, ST_USER_EXISTS, &rc);
+    if (st != NULL)
+        rc = sqlite3_bind_text(st, 1, user_id, -1, SQLITE_TRANSIENT);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        out->status = otherwise;
+    else if (rc == SQLITE_DONE)
+        out->status = STORE_NO_USER;
+    else
+        fail(c, out, stmt_sql[ST_USER_EXISTS].name, rc);
+    release(st);
 }
 
 /* The task object of store_pg.c's TASK_JSON from the current row (columns TASK_COLS). */
@@ -757,11 +776,13 @@ static void op_task_list(struct sqlite_conn *c, char *const *args, struct sqlite
             snprintf(cursor, sizeof(cursor), "%lld.%s", (long long)sqlite3_column_int64(st, COL_CREATED_AT),
                      (const char *)sqlite3_column_text(st, COL_ID));
     }
-    if (oom) {
+    if (oom)
         fail_memory(out, name);
-    } else if (rc != SQLITE_DONE) {
+    else if (rc != SQLITE_DONE)
         fail(c, out, name, rc);
-    } else {
+    else if (rows == 0)
+        nothing_found(c, out, user_id, STORE_OK); /* an empty page, or no such user */
+    if (out->status == STORE_OK) {
         out->json = dump(page, &out->json_len);
         page = NULL;
         if (rows > limit && limit > 0)
@@ -795,7 +816,7 @@ static void op_task_get(struct sqlite_conn *c, char *const *args, struct sqlite_
         if (out->json == NULL)
             fail_memory(out, name);
     } else if (rc == SQLITE_DONE) {
-        out->status = STORE_NOT_FOUND;
+        nothing_found(c, out, user_id, STORE_NOT_FOUND);
     } else {
         fail(c, out, name, rc);
     }
@@ -834,12 +855,13 @@ static bool check_current(struct write *w, const char *if_match, bool *was_compl
         long long wanted = if_match != NULL ? strtoll(if_match, NULL, 10) : version;
         if (errno != 0)
             fail_invalid(w->out);
-        else if (wanted != version)
+        else if (wanted != version) {
             w->out->status = STORE_PRECONDITION_FAILED;
-        else
+            w->out->version = version; /* the current version: the 412's ETag */
+        } else
             go = true;
     } else if (rc == SQLITE_DONE) {
-        w->out->status = STORE_NOT_FOUND;
+        nothing_found(w->c, w->out, w->user_id, STORE_NOT_FOUND);
     } else {
         fail(w->c, w->out, stmt_sql[ST_TASK_CURRENT].name, rc);
     }
@@ -1178,11 +1200,13 @@ static void op_webhook_list(struct sqlite_conn *c, char *const *args, struct sql
             break;
         }
     }
-    if (oom) {
+    if (oom)
         fail_memory(out, name);
-    } else if (rc != SQLITE_DONE) {
+    else if (rc != SQLITE_DONE)
         fail(c, out, name, rc);
-    } else {
+    else if (json_array_size(list) == 0)
+        nothing_found(c, out, user_id, STORE_OK); /* none yet, or no such user */
+    if (out->status == STORE_OK) {
         out->json = dump(list, &out->json_len);
         list = NULL;
         if (out->json == NULL)
@@ -1200,6 +1224,9 @@ static void op_webhook_delete(struct sqlite_conn *c, char *const *args, struct s
         fail_invalid(out);
         return;
     }
+    /* A transaction: when nothing was deleted, whether the user exists is asked of the same state. */
+    if (!run_simple(c, out, ST_BEGIN))
+        return;
     int rc;
     sqlite3_stmt *st = prepared(c, ST_WEBHOOK_DELETE, &rc);
     if (st != NULL)
@@ -1211,8 +1238,11 @@ static void op_webhook_delete(struct sqlite_conn *c, char *const *args, struct s
     if (rc != SQLITE_DONE)
         fail(c, out, name, rc);
     else if (sqlite3_changes(c->db) == 0)
-        out->status = STORE_NOT_FOUND;
+        nothing_found(c, out, user_id, STORE_NOT_FOUND);
     release(st);
+    if (out->status == STORE_OK)
+        run_simple(c, out, ST_COMMIT);
+    rollback_if_open(c); /* nothing was changed, or the commit failed */
 }
 
 /* ---- the assistant's conversations (store_pg.c's conversation_* and messages_* statements) ---- */
@@ -1550,11 +1580,17 @@ void sqlite_conn_run(struct sqlite_conn *c, enum store_op op, char *const args[S
     case STORE_OP_USER_BY_EMAIL:
         op_user_by_email(c, args, out);
         break;
+    /* Reads of a user's rows run in a read transaction: when they find nothing, the question whether
+     * the user exists (nothing_found) is answered from the same snapshot. It has nothing to commit. */
     case STORE_OP_TASK_LIST:
-        op_task_list(c, args, out);
+        if (run_simple(c, out, ST_BEGIN_READ))
+            op_task_list(c, args, out);
+        rollback_if_open(c);
         break;
     case STORE_OP_TASK_GET:
-        op_task_get(c, args, out);
+        if (run_simple(c, out, ST_BEGIN_READ))
+            op_task_get(c, args, out);
+        rollback_if_open(c);
         break;
     case STORE_OP_TASK_CREATE:
     case STORE_OP_TASK_REPLACE:
@@ -1566,7 +1602,9 @@ void sqlite_conn_run(struct sqlite_conn *c, enum store_op op, char *const args[S
         op_webhook_create(c, args, out);
         break;
     case STORE_OP_WEBHOOK_LIST:
-        op_webhook_list(c, args, out);
+        if (run_simple(c, out, ST_BEGIN_READ))
+            op_webhook_list(c, args, out);
+        rollback_if_open(c);
         break;
     case STORE_OP_WEBHOOK_DELETE:
         op_webhook_delete(c, args, out);
@@ -1587,11 +1625,13 @@ void sqlite_conn_run(struct sqlite_conn *c, enum store_op op, char *const args[S
         op_conversation_delete(c, args, out);
         break;
     }
-    /* Only what the status promises travels back. */
+    /* Only what the status promises travels back (a 412's current version included). */
     if (out->status != STORE_OK) {
         enum store_status status = out->status;
+        long long version = status == STORE_PRECONDITION_FAILED ? out->version : 0;
         sqlite_outcome_free(out);
         out->status = status;
+        out->version = version;
     }
 }
 

@@ -72,5 +72,10 @@ void worker_deliverer_stop(struct worker_deliverer *d)
 
 bool worker_deliverer_done(const struct worker_deliverer *d)
 {
-    return d->slots.busy == 0 && queue_idle(d->q);
+    /* A held dead letter does not keep a stop waiting: it stays pending in the queue, and the
+     * next consumer to take it records its row. */
+    int held = 0;
+    for (int i = 0; i < d->slots.capacity; i++)
+        held += d->slots.jobs[i].state == QUEUE_JOB_DONE && d->slots.jobs[i].held;
+    return d->slots.busy == held && queue_idle(d->q);
 }

@@ -35,6 +35,7 @@ struct worker_deliverer {
     struct queue_slots slots;
     struct worker_endpoint endpoints[WORKER_ENDPOINT_SLOTS];
     bool db_up;
+    uint64_t record_retry_at; /* next try at the rows of held dead letters (settle.c) */
     long long delivered, failed_attempts, dropped;
     bool stopping;
 };

@@ -28,28 +28,50 @@ void worker_settle_result(struct worker_deliverer *d, const struct delivery_resu
     }
 }
 
-/* Best effort, once: the queue's dead letter (Redis: the dead stream; memory: the log line) is the
- * record when the table cannot take it. */
+/* A dead letter always has its row: when the insert fails the job is held (not settled, so not
+ * acknowledged in Redis) and the insert tried again every RECORD_RETRY_MS until it lands. Bounded:
+ * at most one try per interval per worker, and only the slots' worth of jobs can be held (a worker
+ * whose slots are all held takes no new jobs, which is right while its database is away). A held
+ * job survives a restart as a pending entry; whoever takes it again delivers it once more (a
+ * duplicate is fine: receivers dedupe by X-Bollard-Event-Id) and records the row. */
+#define RECORD_RETRY_MS 1000
+
 static void record_failure(struct worker_deliverer *d, struct queue_job *j)
 {
     char why[BASE_WHY_MAX];
     if (!outbox_record_failure(d->outbox, j->event_id, j->endpoint_id, j->attempt, j->status,
                                j->error[0] != '\0' ? j->error : "failed", why, sizeof(why))) {
-        log_write(
-            LOG_ERROR, NULL, "cannot record the failure in webhook_failures",
-            json_pack("{s:s,s:s,s:s}", "event_id", j->event_id, "endpoint_id", j->endpoint_id, "error", why));
+        if (!j->held)
+            log_write(LOG_ERROR, NULL,
+                      "cannot record the failure in webhook_failures; holding the dead letter "
+                      "and trying again",
+                      json_pack("{s:s,s:s,s:s}", "event_id", j->event_id, "endpoint_id", j->endpoint_id,
+                                "error", why));
+        j->held = true;
         d->db_up = false;
+        return;
     }
+    if (j->held)
+        log_write(LOG_INFO, NULL, "dead letter recorded in webhook_failures after being held",
+                  json_pack("{s:s,s:s}", "event_id", j->event_id, "endpoint_id", j->endpoint_id));
+    j->held = false;
     j->recorded = true;
 }
 
 void worker_settle_flush(struct worker_deliverer *d)
 {
+    uint64_t now = base_now_ms();
+    bool retry_due = now >= d->record_retry_at;
+    bool any_held = false;
     for (int i = 0; i < d->slots.capacity; i++) {
         struct queue_job *j = &d->slots.jobs[i];
-        if (j->state == QUEUE_JOB_DONE && j->outcome == QUEUE_DEAD && j->valid && !j->recorded)
+        if (j->state == QUEUE_JOB_DONE && j->outcome == QUEUE_DEAD && j->valid && !j->recorded &&
+            (!j->held || retry_due))
             record_failure(d, j);
+        any_held |= j->state == QUEUE_JOB_DONE && j->held;
     }
+    if (retry_due && any_held)
+        d->record_retry_at = now + RECORD_RETRY_MS;
     queue_settle(d->q, &d->slots);
 }
 

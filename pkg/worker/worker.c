@@ -220,7 +220,7 @@ static int run(struct worker *w, int sfd)
     return 0;
 }
 
-int worker_main(const struct config *cfg, int argc, char **argv)
+int worker_args(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -231,6 +231,14 @@ int worker_main(const struct config *cfg, int argc, char **argv)
         usage(stderr);
         return BASE_EXIT_USAGE;
     }
+    return -1;
+}
+
+int worker_main(const struct config *cfg, int argc, char **argv)
+{
+    int args = worker_args(argc, argv);
+    if (args >= 0)
+        return args;
     if (cfg->database_is_sqlite) {
         fprintf(stderr, "bollard worker: needs PostgreSQL (DATABASE_URL=postgresql://…); `bollard dev` "
                         "runs the SQLite mode\n");

@@ -11,6 +11,9 @@
 /* `bollard worker [--help]`. Returns the process exit status: 0 after SIGTERM/SIGINT (in-flight
  * deliveries finished or handed back), 1 on a start-up failure or a second signal, 64 on usage. */
 int worker_main(const struct config *cfg, int argc, char **argv);
+/* The arguments alone, before any configuration is read (so `--help` needs none): -1 when the
+ * role may start, otherwise the exit code after printing help (0) or a usage error (64). */
+int worker_args(int argc, char **argv);
 
 struct worker_dev;
 

@@ -74,8 +74,8 @@ def test_every_setting_of_the_service_is_reachable_from_values():
     table = config_table()
     r = helm_template(SECRETS)
     names = {n[:-len("_FILE")] if n.endswith("_FILE") and n not in table else n for n in rendered_env_names(r)}
-    # FRONTEND_URL is rendered only when set.
-    r2 = helm_template(SECRETS, sets=["config.frontendUrl=https://app.example.com"])
+    # FRONTEND_URL and TRUSTED_PROXIES are rendered only when set.
+    r2 = helm_template(SECRETS, sets=["config.frontendUrl=https://app.example.com", "config.trustedProxies=10.0.0.0/8"])
     names |= set(r2.one("ConfigMap")["data"])
     missing = sorted(set(table) - names - {"BETTER_AUTH_SECRET"})
     assert not missing, f"pkg/config settings the chart cannot set (add them to values/ConfigMap): {missing}"

@@ -56,7 +56,7 @@ def test_one_image_and_standard_labels(values):
             assert key in labels, f"{o['kind']}/{o['metadata']['name']} lacks {key}"
     for obj, meta, _ in r.workloads():
         component = meta["labels"]["app.kubernetes.io/component"]
-        assert component in ("api", "worker", "migrate", "test")
+        assert component in ("api", "worker", "migrate", "migrate-contract", "test")
         assert obj["metadata"]["labels"]["app.kubernetes.io/component"] == component
 
 
@@ -64,7 +64,9 @@ def test_roles_by_arguments_only(default_render):
     r = default_render
     assert r.one("Deployment", "api")["spec"]["template"]["spec"]["containers"][0]["args"] == ["api"]
     assert r.one("Deployment", "worker")["spec"]["template"]["spec"]["containers"][0]["args"] == ["worker"]
-    assert r.one("Job", "migrate")["spec"]["template"]["spec"]["containers"][0]["args"] == ["migrate", "up"]
+    # Issue 14: the pre-upgrade hook runs the expand phase only; the contract phase is a post-upgrade Job.
+    assert r.one("Job", "migrate")["spec"]["template"]["spec"]["containers"][0]["args"] == [
+        "migrate", "up", "--phase", "expand"]
     for _, _, spec in r.workloads():
         for c in spec.get("initContainers", []) + spec["containers"]:
             assert c.get("command") in (None, ["/probe"]), "the image's ENTRYPOINT is /bollard"
@@ -149,12 +151,13 @@ def test_migration_hook_job(default_render):
     assert ann["helm.sh/hook"] == "pre-install,pre-upgrade"
     assert ann["helm.sh/hook-delete-policy"] == "before-hook-creation,hook-succeeded"
     spec = job["spec"]
-    assert spec["backoffLimit"] == 1 and spec["activeDeadlineSeconds"] == 600
+    # Issue 14: the deadline fits inside Helm's default --timeout (5m).
+    assert spec["backoffLimit"] == 1 and spec["activeDeadlineSeconds"] == 270
     pod = spec["template"]["spec"]
     assert pod["restartPolicy"] == "Never"
     rules = spec["podFailurePolicy"]["rules"]
     assert rules[0] == {"action": "FailJob", "onExitCodes": {"containerName": "migrate", "operator": "In",
-                                                              "values": [2, 3, 64, 78]}}
+                                                              "values": [2, 3, 7, 8, 64, 78]}}
     # What the hook needs exists at hook time: hook copies with a lower weight.
     weight = int(ann["helm.sh/hook-weight"])
     needed = {("ServiceAccount", pod["serviceAccountName"])}
@@ -336,7 +339,8 @@ COMBINATIONS = [
     ["networkPolicy.enabled=true", "networkPolicy.egress.restrict=true", "worker.enabled=false"],
     ["serviceMonitor.enabled=true", "api.autoscaling.enabled=true", "worker.autoscaling.enabled=true"],
     ["api.podDisruptionBudget.enabled=false", "worker.podDisruptionBudget.enabled=false", "tests.enabled=false"],
-    ["api.podDisruptionBudget.minAvailable=50%", "worker.podDisruptionBudget.maxUnavailable=0"],
+    # (maxUnavailable 0 with one worker blocked every drain: refused since issue 18 item 7)
+    ["api.podDisruptionBudget.minAvailable=50%", "worker.replicas=3", "worker.podDisruptionBudget.minAvailable=2"],
     ["service.type=LoadBalancer", "service.nodePort=30081", "api.probes.handler=exec"],
     ["serviceAccount.create=false", "secret.mountAsFiles=false", "migrations.mode=job"],
     ["serviceAccount.create=false", "serviceAccount.name=default", "migrations.mode=hook"],
@@ -355,3 +359,59 @@ def test_option_combinations_render_valid_objects(sets, kvalidate, tmp_path):
     out.write_text(p.stdout)
     k = run([kvalidate, "manifests", str(out)], env={"PATH": "/usr/bin:/bin"})
     assert k.returncode == 0, k.stdout + k.stderr
+
+
+def test_contract_phase_runs_after_the_rollout(default_render):
+    """Issue 14: contract migrations run in a post-install/post-upgrade hook Job that first waits for
+    the API Deployment's rollout, with a ServiceAccount allowed to `get` that Deployment only."""
+    r = default_render
+    job = r.one("Job", "migrate-contract")
+    ann = job["metadata"]["annotations"]
+    assert ann["helm.sh/hook"] == "post-install,post-upgrade"
+    assert ann["helm.sh/hook-delete-policy"] == "before-hook-creation,hook-succeeded"  # a failed one stays
+    assert job["spec"]["ttlSecondsAfterFinished"] == 86400
+    pod = job["spec"]["template"]["spec"]
+    args = pod["containers"][0]["args"]
+    assert args[:4] == ["migrate", "up", "--phase", "contract"]
+    assert args[args.index("--wait-rollout") + 1] == "rel-bollard-api"
+    wait = int(args[args.index("--wait-rollout-timeout") + 1])
+    # Both Jobs end inside Helm's default --timeout (5m), which bounds each hook.
+    assert wait < job["spec"]["activeDeadlineSeconds"] < 300
+    assert r.one("Job", "migrate")["spec"]["activeDeadlineSeconds"] < 300
+    role = r.one("Role", name=pod["serviceAccountName"])
+    assert role["rules"] == [{"apiGroups": ["apps"], "resources": ["deployments"],
+                              "resourceNames": ["rel-bollard-api"], "verbs": ["get"]}]
+    binding = r.one("RoleBinding", name=pod["serviceAccountName"])
+    assert binding["subjects"][0]["name"] == pod["serviceAccountName"]
+    assert pod["automountServiceAccountToken"] is False  # the token is projected for this Job only
+    # Hook hygiene: every hook copy and the RBAC go after success, after a failure, and at uninstall.
+    for o in r:
+        a = o["metadata"].get("annotations", {})
+        if o["kind"] in ("Secret", "ServiceAccount", "Role", "RoleBinding") and "helm.sh/hook" in a:
+            assert "pre-delete" in a["helm.sh/hook"], o["metadata"]["name"]
+            assert set(a["helm.sh/hook-delete-policy"].split(",")) == {
+                "before-hook-creation", "hook-succeeded", "hook-failed"}, o["metadata"]["name"]
+            assert int(a["helm.sh/hook-weight"]) < 0
+
+
+def test_contract_phase_values():
+    r = helm_template(SECRETS, sets=["migrations.contract.enabled=false"])
+    assert not [o for o in r if o["metadata"]["labels"].get("app.kubernetes.io/component") == "migrate-contract"]
+    p = helm_template(SECRETS, sets=["migrations.contract.waitRolloutSeconds=300"], check=False)
+    assert p.returncode != 0 and "above migrations.contract.waitRolloutSeconds" in p.stderr
+    r = helm_template(os.path.join(CI_DIR, "migrations-job-values.yaml"))
+    assert not r.kinds("Role")  # plain Job mode: the contract phase is run by hand (manifests/README.md)
+
+
+def test_notes_say_which_timeout_and_the_rollback_floor(notes_chart):
+    def notes(*sets):
+        cmd = [tool("BOLLARD_HELM"), "template", "rel", notes_chart, "-f", os.path.join(CI_DIR, "default-values.yaml"),
+               "--show-only", "templates/zz-notes.yaml"]
+        for s in sets:
+            cmd += ["--set", s]
+        p = run(cmd)
+        assert p.returncode == 0, p.stderr
+        return yaml.safe_load(p.stdout)["data"]["notes"]
+    n = notes()
+    assert "inside Helm's default --timeout" in n and "leaves its pods" in n and "ROLLBACK FLOOR" in n
+    assert "pass --timeout 1230s" in notes("migrations.activeDeadlineSeconds=1200")

@@ -1,17 +1,9 @@
 """Fixtures for the assistant: a fake provider and a `bollard api` pointed at it, per module."""
-import os
-import sys
-
 import pytest
 
-import harness
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tasks"))
-from fakellm import FakeProvider  # noqa: E402
-from taskclient import signup  # noqa: E402
-
-KEY = "sk-or-test-SECRETKEY-0123456789"
+from chatlib import KEY, start_api
+from fakellm import FakeProvider
+from taskclient import signup
 
 
 @pytest.fixture(scope="module")
@@ -19,17 +11,6 @@ def provider():
     p = FakeProvider()
     yield p
     p.stop()
-
-
-def start_api(pg, redis, name, **extra):
-    url = pg.new_database(name)
-    env = harness.base_env(pg, redis, DATABASE_URL=url, ACCESS_LOG="false", **extra)
-    redis.cli("FLUSHDB")
-    out = harness.run(["migrate"], env, timeout=60)
-    assert out.returncode == 0, out.stderr
-    b = harness.Bollard.api(env)
-    harness.wait_until(lambda: harness.get(b.url("/health/ready"))[0] == 200, timeout=15, what="ready")
-    return b
 
 
 @pytest.fixture(scope="module")

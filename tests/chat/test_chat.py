@@ -6,7 +6,7 @@ import time
 import uuid
 
 import harness
-from conftest import KEY, start_api
+from chatlib import KEY, start_api
 from fakellm import Step, completion, reply, tool
 from taskclient import signup
 

@@ -1,12 +1,10 @@
 """The assistant under `bollard dev` (SQLite): the same tool loop and stored conversation."""
 import os
-import sys
 import tempfile
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "dev"))
-from devlib import dev_env, start_dev, stop, wait_ready  # noqa: E402
-from fakellm import reply, tool  # noqa: E402
-from taskclient import signup  # noqa: E402
+from devlib import dev_env, start_dev, stop, wait_ready
+from fakellm import reply, tool
+from taskclient import signup
 
 
 def test_chat_on_sqlite(provider):

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 import harness
-from conftest import KEY, start_api
+from chatlib import KEY, start_api
 from fakellm import Step, stream_chunks
 from taskclient import signup
 

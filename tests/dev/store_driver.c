@@ -50,6 +50,8 @@ static const char *status_name(enum store_status st)
         return "ERROR";
     case STORE_INVALID:
         return "INVALID";
+    case STORE_NO_USER:
+        return "NO_USER";
     }
     return "?";
 }

@@ -175,6 +175,19 @@ def scenario(d):
     d.call("webhook_delete", alice, "nope")
     d.call("webhook_list", alice)
 
+    # a user that does not exist (a token that outlived its account): NO_USER from every call
+    gone = [d.call("task_create", UNKNOWN, "t", "", False, None), d.call("task_get", UNKNOWN, first),
+            d.call("task_list", UNKNOWN, -1, 5, None), d.call("task_list", UNKNOWN, 1, 5, mid),
+            d.call("task_replace", UNKNOWN, first, -1, "t", "", False, None),
+            d.call("task_replace", UNKNOWN, first, 1, "t", "", False, None),
+            d.call("task_toggle", UNKNOWN, first, -1), d.call("task_delete", UNKNOWN, first, 2),
+            d.call("webhook_create", UNKNOWN, "https://example.com/x", events, "s", 10),
+            d.call("webhook_list", UNKNOWN), d.call("webhook_delete", UNKNOWN, first_hook)]
+    assert [g["status"] for g in gone] == ["NO_USER"] * len(gone), gone
+    # bob exists: his empty answers stay "not found" / empty
+    assert d.call("task_get", bob, UNKNOWN)["status"] == "NOT_FOUND"
+    assert d.call("webhook_delete", bob, UNKNOWN)["status"] == "NOT_FOUND"
+
     # cancel: the callback never runs
     out = d.send({"op": "cancel", "call": {"op": "task_list", "args": [bob, -1, 5, None]}})
     d.results.append(("cancel", out))

@@ -323,8 +323,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 2)
         return 0;
     static const enum store_status outcomes[] = {
-        STORE_OK,   STORE_OK,          STORE_NOT_FOUND, STORE_CONFLICT, STORE_PRECONDITION_FAILED,
-        STORE_BUSY, STORE_UNAVAILABLE, STORE_TIMEOUT,   STORE_INVALID,  STORE_ERROR};
+        STORE_OK,     STORE_OK,          STORE_NOT_FOUND, STORE_CONFLICT, STORE_PRECONDITION_FAILED,
+        STORE_BUSY,   STORE_UNAVAILABLE, STORE_TIMEOUT,   STORE_INVALID,  STORE_ERROR,
+        STORE_NO_USER};
     outcome = outcomes[(data[0] & 0x0f) % (sizeof(outcomes) / sizeof(outcomes[0]))];
     dns_outcome = (data[0] >> 4) & 3;
     bool add_token = (data[0] & 0x80) != 0;

@@ -1,10 +1,11 @@
-"""Test harness: throwaway PostgreSQL and Redis on free loopback ports, and Bollard processes.
+"""Test harness: throwaway PostgreSQL, Redis and PgBouncer on free loopback ports, and Bollard processes.
 
 Everything started here is stopped again: by the fixtures' finalizers, and by atexit as a backstop.
 """
 import atexit
 import json
 import os
+import random
 import shlex
 import shutil
 import signal
@@ -47,10 +48,25 @@ def bollard_command(*args):
     return WRAPPER + [binary("bollard")] + list(args)
 
 
+# Servers the tests start listen on ports below the kernel's ephemeral range (32768-60999 here):
+# a port taken from that range with bind(0) can be handed to some client's outgoing connection
+# between the moment it is picked and the moment the server binds it ("Address already in use").
+# Ports of this range are never given out implicitly, so only another test picking the same one
+# can collide, and the random start makes that unlikely; each pick is checked by binding it.
+_PORT_LOW, _PORT_HIGH = 20000, 32000
+_port_random = random.Random(os.getpid() ^ int(time.time() * 1000))
+
+
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    for _ in range(200):
+        port = _port_random.randrange(_PORT_LOW, _PORT_HIGH)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def wait_until(cond, timeout=10.0, interval=0.02, what="condition"):
@@ -83,8 +99,34 @@ def _as_postgres(cmd):
     return cmd
 
 
+def make_test_ca(directory, name="ca"):
+    """A throwaway CA (`<name>.crt`, `<name>.key`) made with openssl into `directory` (a temp dir:
+    nothing is committed). Returns the certificate's path."""
+    key, crt = os.path.join(directory, name + ".key"), os.path.join(directory, name + ".crt")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", key, "-out", crt, "-days", "2", "-subj", f"/CN=bollard test {name}"],
+                   check=True, capture_output=True)
+    return crt
+
+
+def make_server_cert(directory, ca_crt, name="server", dns="localhost"):
+    """A server certificate for `dns` and 127.0.0.1 signed by the CA at ca_crt (key beside it).
+    Returns (certificate path, key path)."""
+    ca_key = ca_crt[:-len(".crt")] + ".key"
+    key, csr, crt = (os.path.join(directory, name + ext) for ext in (".key", ".csr", ".crt"))
+    ext = os.path.join(directory, name + ".ext")
+    with open(ext, "w") as f:
+        f.write(f"subjectAltName=DNS:{dns},IP:127.0.0.1\n")
+    subprocess.run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", key, "-out", csr, "-subj", f"/CN={dns}"], check=True, capture_output=True)
+    subprocess.run(["openssl", "x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key, "-CAcreateserial",
+                    "-out", crt, "-days", "2", "-extfile", ext], check=True, capture_output=True)
+    os.chmod(key, 0o600)
+    return crt, key
+
+
 class Postgres:
-    def __init__(self):
+    def __init__(self, tls=False):
         self.dir = tempfile.mkdtemp(prefix="bollard-pg-")
         self.data = os.path.join(self.dir, "data")
         self.port = free_port()
@@ -93,6 +135,18 @@ class Postgres:
         subprocess.run(_as_postgres([f"{PG_BIN}/initdb", "-D", self.data, "-U", "postgres", "--auth=trust",
                                      "-E", "UTF8", "--no-sync"]),
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # tls: ssl=on with a certificate for localhost/127.0.0.1 from a CA made here (self.ca).
+        self.ca = None
+        self.tls_opts = ""
+        if tls:
+            tls_dir = os.path.join(self.dir, "tls")
+            os.mkdir(tls_dir)
+            self.ca = make_test_ca(tls_dir)
+            crt, key = make_server_cert(tls_dir, self.ca)
+            if os.geteuid() == 0:  # the server reads its key as postgres, and wants it 0600
+                shutil.chown(key, "postgres", "postgres")
+            os.chmod(tls_dir, 0o755)
+            self.tls_opts = f" -c ssl=on -c ssl_cert_file={crt} -c ssl_key_file={key}"
         _started.append(self)
         self.start()
         self.psql("CREATE DATABASE bollard", db="postgres")
@@ -106,7 +160,7 @@ class Postgres:
 
     def start(self):
         opts = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-                f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+                f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=200" + self.tls_opts)
         subprocess.run(_as_postgres([f"{PG_BIN}/pg_ctl", "-D", self.data, "-o", opts, "-l",
                                      os.path.join(self.dir, "log"), "-w", "-t", "30", "start"]),
                        check=True, stdout=subprocess.DEVNULL)
@@ -173,6 +227,72 @@ class Redis:
         out = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(self.port)] + list(args),
                              capture_output=True, text=True, timeout=10)
         return out.stdout.strip()
+
+
+class PgBouncer:
+    """A real pgbouncer (Debian's 1.18) in front of `pg` on a free loopback port, in transaction
+    pooling mode with otherwise default settings (no ignore_startup_parameters): what a PostgreSQL
+    fleet behind a pooler looks like. Every database name is forwarded to the same server."""
+
+    def __init__(self, pg, pool_mode="transaction", pool_size=20):
+        self.pg = pg
+        self.dir = tempfile.mkdtemp(prefix="bollard-pgbouncer-")
+        self.port = free_port()
+        self.proc = None
+        users = os.path.join(self.dir, "users.txt")
+        with open(users, "w") as f:
+            f.write('"postgres" ""\n')
+        self.ini = os.path.join(self.dir, "pgbouncer.ini")
+        with open(self.ini, "w") as f:
+            f.write(f"""[databases]
+* = host=127.0.0.1 port={pg.port}
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {self.port}
+unix_socket_dir =
+auth_type = trust
+auth_file = {users}
+pool_mode = {pool_mode}
+default_pool_size = {pool_size}
+max_client_conn = 1000
+logfile = {os.path.join(self.dir, "log")}
+""")
+        if os.geteuid() == 0:  # pgbouncer refuses to run as root
+            for path in (self.dir, users, self.ini):
+                shutil.chown(path, "postgres", "postgres")
+        _started.append(self)
+        self.start()
+
+    def url_for(self, db):
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{db}"
+
+    def start(self):
+        self.proc = subprocess.Popen(_as_postgres(["/usr/sbin/pgbouncer", self.ini]),
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(lambda: self.proc.poll() is None and port_open(self.port), timeout=10, what="pgbouncer")
+
+    def log(self):
+        try:
+            with open(os.path.join(self.dir, "log")) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def destroy(self):
+        self.stop()
+        if self in _started:
+            _started.remove(self)
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def base_env(pg=None, redis=None, **extra):

@@ -9,12 +9,14 @@ import harness
 # Built by migrations/migrations.mk from tests/migrate/fixtures (see the README there):
 #   expand   = the real migrations + 9001 (expand)
 #   contract = expand + 9002 (contract)
+#   contract_expand = contract + 9003 (expand after the contract)
 #   failing  = the real migrations + a broken 9001 (its last statement fails)
 #   slow     = the real migrations + a 9001 that sleeps 60 s
 #   edited   = the real migrations with 0001 changed after the fact
-FIXTURES = ("expand", "contract", "failing", "slow", "edited")
+FIXTURES = ("expand", "contract", "contract_expand", "failing", "slow", "edited")
 
 EXIT_OK, EXIT_FAILED, EXIT_CHECKSUM, EXIT_INCOMPATIBLE, EXIT_UNREACHABLE, EXIT_LOCK_TIMEOUT, EXIT_INTERRUPTED = range(7)
+EXIT_PHASE_ORDER, EXIT_ROLLOUT = 7, 8
 EXIT_USAGE = 64
 EXIT_CONFIG = 78
 

@@ -1,6 +1,8 @@
 """OpenAPI-driven fuzzing (issue 9): schemathesis generates requests for every operation in the
 served /openapi.json and checks each answer: no 5xx, the status is one the document lists for the
-operation, the content type is the documented one, and the body conforms to the response schema.
+operation, the content type is the documented one, the body conforms to the response schema, and
+no request the document calls valid is refused (positive_data_acceptance: "schema-valid request
+rejected", audit finding 16).
 
 Runs against `bollard api` (the build under test, BOLLARD_BUILD) on a migrated database of its own,
 authenticated as a user created through /api/auth/signup. Bounded: SCHEMATHESIS_MAX_EXAMPLES examples
@@ -16,12 +18,15 @@ import subprocess
 import pytest
 
 import harness
+from fakellm import FakeProvider
 from taskclient import signup
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "chat"))
-from fakellm import FakeProvider  # noqa: E402
+CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,"
+          "positive_data_acceptance")
 
-CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
+
+# positive_data_acceptance's expected statuses (schemathesis.toml next to this file).
+CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schemathesis.toml")
 
 
 def schemathesis_cli():
@@ -45,9 +50,13 @@ def api(pg, redis, provider):
     url = pg.new_database("openapi_fuzz")
     # A large body limit so that generated bodies reach the handlers (h2o's own 413 is text/plain,
     # documented in the OpenAPI document).
+    # WEBHOOK_ALLOW_PRIVATE: whether a webhook's host resolves, and to which addresses, is the state of
+    # the world and not something a schema can state; with it, the URL rule the document states is
+    # the server's whole rule, so positive_data_acceptance checks exactly that. The address policy
+    # has tests of its own (tests/tasks/test_webhooks.py, tests/audit/test_ssrf.py).
     env = harness.base_env(pg, redis, DATABASE_URL=url, ACCESS_LOG="false", MAX_BODY_BYTES=1048576,
-                           LOG_LEVEL="warn", LLM_PROVIDER="OPENAI", LLM_BASE_URL=provider.base_url,
-                           LLM_MODEL="fuzz")
+                           LOG_LEVEL="warn", WEBHOOK_ALLOW_PRIVATE="true", LLM_PROVIDER="OPENAI",
+                           LLM_BASE_URL=provider.base_url, LLM_MODEL="fuzz")
     out = harness.run(["migrate"], env, timeout=60)
     assert out.returncode == 0, out.stderr
     b = harness.Bollard.api(env)
@@ -70,13 +79,16 @@ def run_schemathesis(api, tmp_path, extra, max_time):
     max_examples = os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "15")
     report = tmp_path / "report"
     cmd = [
-        schemathesis_cli(), "run", api.url("/openapi.json"),
+        schemathesis_cli(), "--config-file", CONFIG, "run", api.url("/openapi.json"),
         "--checks", CHECKS,
         "--header", f"Authorization: Bearer {client.token}",
         "--max-examples", max_examples,
         "--max-time", max_time,
         "--seed", os.environ.get("SCHEMATHESIS_SEED", "20260901"),
-        "--workers", "2",
+        # One worker: with two (threads), hypothesis's ast.parse of a filter lambda raised CPython
+        # 3.11's spurious "SystemError: AST constructor recursion depth mismatch" (gh-106905, seen
+        # with threads) inside schemathesis now and then, failing the run without a finding.
+        "--workers", "1",
         "--request-timeout", "10",
         "--generation-deterministic",
         "--continue-on-failure",

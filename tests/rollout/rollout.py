@@ -29,8 +29,10 @@ import itertools
 import json
 import math
 import os
+import random
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -76,6 +78,8 @@ def render(values_files=(), sets=(), release="rel"):
 
 
 class Render(list):
+    kube = None  # the fake Kubernetes API (KubeAPI) that in-pod clients reach
+
     def find(self, kind, name=None, component=None):
         def component_of(o):
             return o["metadata"].get("labels", {}).get("app.kubernetes.io/component")
@@ -124,6 +128,22 @@ class ContainerSpec:
                     with open(path, "w") as f:
                         f.write(data[item["key"]])
                     os.chmod(path, item.get("mode", vol["secret"].get("defaultMode", 0o644)))
+            elif "projected" in vol:
+                # The service account token, the cluster CA and the namespace (the fake API server's).
+                kube = render.kube
+                assert kube is not None, "a projected service account volume needs Cluster.kube"
+                for src in vol["projected"]["sources"]:
+                    if "serviceAccountToken" in src:
+                        files = {src["serviceAccountToken"]["path"]: kube.token}
+                    elif "configMap" in src:
+                        assert src["configMap"]["name"] == "kube-root-ca.crt", src
+                        files = {i["path"]: open(kube.ca_path).read() for i in src["configMap"]["items"]}
+                    else:
+                        files = {i["path"]: kube.namespace for i in src["downwardAPI"]["items"]
+                                 if i["fieldRef"]["fieldPath"] == "metadata.namespace"}
+                    for rel, text in files.items():
+                        with open(os.path.join(here, rel), "w") as f:
+                            f.write(text)
             else:
                 assert "emptyDir" in vol, f"volume {vol} is not modelled"
             self.mounts[m["mountPath"].rstrip("/")] = here
@@ -164,12 +184,17 @@ class ContainerSpec:
                 env[k] = v
         self.env = env
         cmd = container.get("command")
-        self.argv = ([self.map_binary(cmd[0])] + cmd[1:] if cmd else [self.binary]) + list(container.get("args", []))
+        self.argv = ([self.map_binary(cmd[0])] + cmd[1:] if cmd else [self.binary]) + [
+            self.local_path(a) for a in container.get("args", [])]
+        if render.kube is not None:  # set by the kubelet in every pod, whatever enableServiceLinks says
+            self.env["KUBERNETES_SERVICE_HOST"] = "127.0.0.1"
+            self.env["KUBERNETES_SERVICE_PORT"] = str(render.kube.port)
         self.container = container
         self.lifecycle = container.get("lifecycle", {})
 
     def local_path(self, value):
-        for mount, here in self.mounts.items():
+        # The longest mount path first: a mount may sit inside another one's path.
+        for mount, here in sorted(self.mounts.items(), key=lambda kv: -len(kv[0])):
             if value == mount or value.startswith(mount + "/"):
                 return here + value[len(mount):]
         return value
@@ -191,6 +216,91 @@ def run_job(render, images, workdir, component="migrate", timeout=120):
     spec = job["spec"]["template"]["spec"]
     c = ContainerSpec(render, spec, spec["containers"][0], images, tempfile.mkdtemp(dir=workdir), "job")
     return subprocess.run(c.argv, env=c.env, capture_output=True, text=True, timeout=timeout)
+
+
+HOOK_KIND_ORDER = ["Namespace", "ServiceAccount", "Secret", "ConfigMap", "Role", "RoleBinding", "Service",
+                   "Pod", "Deployment", "Job"]
+
+
+def hooks(render, event):
+    """The rendered hooks of one event in Helm's order: weight, then kind (install order), then name."""
+    out = [o for o in render if event in o["metadata"].get("annotations", {}).get("helm.sh/hook", "").split(",")]
+
+    def key(o):
+        kind = o["kind"]
+        return (int(o["metadata"]["annotations"].get("helm.sh/hook-weight", "0")),
+                HOOK_KIND_ORDER.index(kind) if kind in HOOK_KIND_ORDER else len(HOOK_KIND_ORDER),
+                o["metadata"]["name"])
+    return sorted(out, key=key)
+
+
+def run_hooks(render, images, workdir, event, timeout=300):
+    """Helm's hook execution for one event: each hook in order; a Job must complete (within
+    timeout, Helm's --timeout) before the next starts, a failure stops the event. Returns
+    [(job name, CompletedProcess)]; other kinds only need to exist, which the harness models as given."""
+    done = []
+    for o in hooks(render, event):
+        if o["kind"] != "Job":
+            continue
+        spec = o["spec"]["template"]["spec"]
+        c = ContainerSpec(render, spec, spec["containers"][0], images, tempfile.mkdtemp(dir=workdir), "job")
+        deadline = min(timeout, o["spec"].get("activeDeadlineSeconds", timeout))
+        p = subprocess.run(c.argv, env=c.env, capture_output=True, text=True, timeout=deadline)
+        done.append((o["metadata"]["name"], p))
+        if p.returncode != 0:
+            break
+    return done
+
+
+class KubeAPI:
+    """The one Kubernetes API call a pod makes (GET a Deployment, for `migrate --wait-rollout`), over
+    TLS with a CA of its own, answered from the Cluster's state like the Deployment controller's
+    status: observedGeneration, replicas (pods not terminating), updated, available."""
+
+    def __init__(self, cluster, workdir, namespace="default"):
+        import http.server
+        import ssl
+        self.cluster = cluster
+        self.namespace = namespace
+        self.token = "harness-token-" + os.urandom(8).hex()
+        self.requests = []
+        d = tempfile.mkdtemp(prefix="kube-", dir=workdir)
+        self.ca_path, key = os.path.join(d, "ca.crt"), os.path.join(d, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                        "-nodes", "-keyout", key, "-out", self.ca_path, "-days", "1", "-subj", "/CN=127.0.0.1",
+                        "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=30)
+        api = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                api.requests.append((now(), self.path))
+                want = f"/apis/apps/v1/namespaces/{api.namespace}/deployments/"
+                if self.headers.get("Authorization") != "Bearer " + api.token:
+                    code, body = 401, {"kind": "Status", "code": 401}
+                elif not self.path.startswith(want):
+                    code, body = 404, {"kind": "Status", "code": 404}
+                else:
+                    body = api.cluster.deployment_status(self.path[len(want):])
+                    code = 200 if body else 404
+                data = json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(self.ca_path, key)
+        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
 
 
 # ---- pods and the kubelet ------------------------------------------------------------------------
@@ -225,7 +335,13 @@ class Pod:
         self.last_ready_body = None
         self.out = open(os.path.join(self.dir, "stdout"), "wb")
         self.err_path = os.path.join(self.dir, "stderr")
-        self.proc = subprocess.Popen(self.c.argv, env=self.c.env, stdout=self.out, stderr=open(self.err_path, "wb"))
+        argv = self.c.argv
+        self.start_delay = cluster.start_delay()
+        if self.start_delay > 0:
+            # Scheduling and image pull: the container starts later, under the same PID (exec).
+            argv = [sys.executable, "-c", "import os, sys, time; time.sleep(float(sys.argv[1])); "
+                    "os.execv(sys.argv[2], sys.argv[2:])", f"{self.start_delay:.3f}"] + argv
+        self.proc = subprocess.Popen(argv, env=self.c.env, stdout=self.out, stderr=open(self.err_path, "wb"))
         harness._started.append(self)
         self.lock = threading.Lock()
         self.threads = [threading.Thread(target=self._waiter, daemon=True)]
@@ -484,8 +600,12 @@ class Balancer:
 class Cluster:
     """One API Deployment with its Service, from successive renders (helm upgrade / rollback)."""
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, seed=None, start_delay=(0.0, 0.0)):
         self.workdir = workdir
+        self.rng = random.Random(seed)
+        self.start_delay_range = start_delay
+        self.generation = 0
+        self.kube = None
         self.pods = []
         self.render = None
         self.images = None
@@ -497,9 +617,37 @@ class Cluster:
         self.balancer = Balancer(self)
         self.thread = None
 
+    def start_delay(self):
+        lo, hi = self.start_delay_range
+        return self.rng.uniform(lo, hi) if hi > 0 else 0.0
+
+    def kube_api(self):
+        """The fake Kubernetes API for in-pod clients; renders applied from now on point at it."""
+        if self.kube is None:
+            self.kube = KubeAPI(self, self.workdir)
+        return self.kube
+
+    def deployment_status(self, name):
+        with self.lock:
+            d = self.deployment
+            if d is None or d["metadata"]["name"] != name:
+                return None
+            spec = d["spec"]
+            min_ready = spec.get("minReadySeconds", 0)
+            live = self.live()
+            new = [p for p in live if p.revision == self.revision]
+            return {"kind": "Deployment", "metadata": {"name": name, "generation": self.generation},
+                    "spec": {"replicas": spec["replicas"], "template": {"spec": {
+                        "terminationGracePeriodSeconds": spec["template"]["spec"].get(
+                            "terminationGracePeriodSeconds", 30)}}},
+                    "status": {"observedGeneration": self.generation, "replicas": len(live),
+                               "updatedReplicas": len(new),
+                               "availableReplicas": sum(1 for p in live if p.available(min_ready))}}
+
     def apply(self, render, images):
         """`helm upgrade`: a new Deployment spec; the controller rolls when the pod template changed."""
         with self.lock:
+            self.generation += 1
             self.render = render
             self.images = images
             self.deployment = render.find("Deployment", component="api")
@@ -590,6 +738,8 @@ class Cluster:
         while any(p.alive() for p in self.pods) and now() < deadline:
             time.sleep(0.05)
         self.balancer.close()
+        if self.kube is not None:
+            self.kube.close()
         for p in self.pods:
             p.stop()
 

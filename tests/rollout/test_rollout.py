@@ -199,8 +199,12 @@ def test_rollback_after_contract_migration_keeps_traffic_on_v2(cluster, pg, redi
     v1, v2 = render("v1", db, redis), render("v2", db, redis)
     images = {image_of(v1): fixture_binary("expand"), image_of(v2): fixture_binary("contract")}
     migrate(v1, images, tmp_path)
-    migrate(v2, images, tmp_path)
-    rev2 = cluster.apply(v2, images)
+    # Issue 14: the pre-install hook applies expands only; the contract (9002) is the post-install
+    # hook's, once v2 has rolled out.
+    v1.kube = v2.kube = cluster.kube_api()
+    post = helm_upgrade(cluster, v2, images, tmp_path, "install")
+    assert [p.returncode for _, p in post] == [0], post[0][1].stdout[-3000:]
+    rev2 = cluster.revision
     cluster.wait_rolled_out(60)
     v2_pods = cluster.live()
     load = load_for(v1, cluster)
@@ -259,3 +263,61 @@ def test_harness_sees_the_failures_of_a_missing_drain(cluster, pg, redis, tmp_pa
     load.stop()
     report("v1->v2 without drain (negative control)", load, {"update": took})
     assert load.failures and cluster.balancer.refused, "a rollout without drain must show failures"
+
+
+def helm_upgrade(cluster, r, images, tmp_path, event="upgrade"):
+    """`helm upgrade` as Helm orders it: pre-<event> hooks (by weight) → apply → post-<event> hooks.
+    Helm starts post hooks right after applying (no --wait), so the rollout runs while they do."""
+    pre = rollout.run_hooks(r, images, str(tmp_path), f"pre-{event}")
+    for name, p in pre:
+        assert p.returncode == 0, f"pre-{event} hook {name} exited {p.returncode}: {p.stdout[-2000:]}"
+    cluster.apply(r, images)
+    return rollout.run_hooks(r, images, str(tmp_path), f"post-{event}")
+
+
+def schema_state(pg, db):
+    return pg.psql("SELECT max(version) || ' ' || max(floor) FROM bollard_schema_migrations", db=db)
+
+
+@pytest.mark.parametrize("seed", [11, 23])
+def test_upgrade_with_expand_and_contract_under_start_delays(pg, redis, tmp_path, seed):
+    """The scenario of issue 14 (523 of 4,615 requests failed with a 5 s start delay): v1 → v2 whose
+    migrations are an expand (9001) and a contract (9002). The expand runs in the pre-upgrade hook,
+    the contract in the post-upgrade hook, which waits (through the fake Kubernetes API) until the
+    rollout is complete and every old pod has gone. New pods start 0-5 s late (seeded)."""
+    db = pg.new_database(f"rollout_contract_phase_{seed}")
+    cluster = rollout.Cluster(str(tmp_path), seed=seed, start_delay=(0.0, 5.0))
+    try:
+        kube = cluster.kube_api()
+        v1, v2 = render("v1", db, redis), render("v2", db, redis)
+        v1.kube = v2.kube = kube
+        images = {image_of(v1): fixture_binary("bollard"), image_of(v2): fixture_binary("contract")}
+        post = helm_upgrade(cluster, v1, images, tmp_path, "install")
+        assert [p.returncode for _, p in post] == [0], post[0][1].stdout[-3000:]
+        load = load_for(v1, cluster)
+        settle(load)
+        t_upgrade = time.monotonic()
+        post = helm_upgrade(cluster, v2, images, tmp_path)
+        (name, job), = post
+        assert job.returncode == 0, f"{name}: {job.stdout[-3000:]}"
+        assert schema_state(pg, m_dbname(db)) == "9002 9002"
+        contract_at = time.monotonic()
+        cluster.wait_rolled_out(5)
+        settle(load)
+        load.stop()
+        report(f"expand+contract (seed {seed}, start delays "
+               f"{', '.join(f'{p.start_delay:.1f}' for p in cluster.pods)} s)", load,
+               {"upgrade+contract": contract_at - t_upgrade})
+        assert_clean_run(cluster, load, f"expand + contract upgrade, seed {seed}")
+        # The contract ran only after every v1 pod had exited.
+        old = [p for p in cluster.pods if p.revision != cluster.revision]
+        assert old and all(p.exited_at is not None and p.exited_at < contract_at for p in old)
+        assert all(p.ever_ready and not p.problems for p in cluster.live())
+        assert kube.requests, "the contract Job asked the API"
+        assert load.ok > 100
+    finally:
+        cluster.shutdown()
+
+
+def m_dbname(url):
+    return url.rsplit("/", 1)[1]

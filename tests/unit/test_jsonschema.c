@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "base/base.h"
 #include "jsonschema/jsonschema.h"
 #include "yamldoc/yamldoc.h"
 
@@ -321,10 +322,10 @@ static void test_the_chart_patterns_work(void **state)
 static void test_edit_distance(void **state)
 {
     (void)state;
-    assert_int_equal(jsonschema_edit_distance("replicas", "replicas", 3), 0);
-    assert_int_equal(jsonschema_edit_distance("replica", "replicas", 3), 1);
-    assert_int_equal(jsonschema_edit_distance("PullPolicy", "pullPolicy", 3), 0); /* case slips are free */
-    assert_int_equal(jsonschema_edit_distance("abc", "xyz", 2), 3);               /* capped */
+    assert_int_equal(base_edit_distance("replicas", "replicas", 3), 0);
+    assert_int_equal(base_edit_distance("replica", "replicas", 3), 1);
+    assert_int_equal(base_edit_distance("PullPolicy", "pullPolicy", 3), 0); /* case slips are free */
+    assert_int_equal(base_edit_distance("abc", "xyz", 2), 3);               /* capped */
 }
 
 int main(void)

@@ -170,13 +170,51 @@ static void test_embedded_migrations(void **state)
     assert_non_null(strstr(schema_state_sql(), SCHEMA_TABLE));
 }
 
+/* The phase rule: expand stops before the first pending contract; contract and all take the rest. */
+static void test_phases(void **state)
+{
+    (void)state;
+    static const struct schema_migration ms[] = {
+        {.version = 1, .kind = SCHEMA_EXPAND},   {.version = 2, .kind = SCHEMA_EXPAND},
+        {.version = 3, .kind = SCHEMA_CONTRACT}, {.version = 4, .kind = SCHEMA_EXPAND},
+        {.version = 5, .kind = SCHEMA_CONTRACT},
+    };
+    size_t all[] = {0, 1, 2, 3, 4};
+    assert_int_equal(schema_expand_phase_count(ms, all, 5), 2);
+    assert_int_equal(schema_phase_count(SCHEMA_PHASE_EXPAND, ms, all, 5), 2);
+    assert_int_equal(schema_phase_count(SCHEMA_PHASE_CONTRACT, ms, all, 5), 5);
+    assert_int_equal(schema_phase_count(SCHEMA_PHASE_ALL, ms, all, 5), 5);
+    size_t from_contract[] = {2, 3, 4}; /* 1, 2 applied: a contract first, nothing in the expand phase */
+    assert_int_equal(schema_phase_count(SCHEMA_PHASE_EXPAND, ms, from_contract, 3), 0);
+    size_t tail[] = {3};
+    assert_int_equal(schema_phase_count(SCHEMA_PHASE_EXPAND, ms, tail, 1), 1);
+    assert_int_equal(schema_phase_count(SCHEMA_PHASE_EXPAND, ms, all, 0), 0);
+    /* The code of a binary needs its last expand, not its trailing contract. */
+    assert_int_equal(schema_needed_level_of(ms, 5), 4);
+    assert_int_equal(schema_needed_level_of(ms, 3), 2);
+    assert_int_equal(schema_needed_level_of(ms, 0), 0);
+    enum schema_phase p = SCHEMA_PHASE_ALL;
+    assert_true(schema_phase_parse("expand", &p) && p == SCHEMA_PHASE_EXPAND);
+    assert_true(schema_phase_parse("contract", &p) && p == SCHEMA_PHASE_CONTRACT);
+    assert_true(schema_phase_parse("all", &p) && p == SCHEMA_PHASE_ALL);
+    assert_false(schema_phase_parse("Expand", &p));
+    assert_false(schema_phase_parse("", &p));
+    assert_string_equal(schema_phase_name(SCHEMA_PHASE_CONTRACT), "contract");
+    /* A binary at level 3 whose code needs 2 is ready at 2 (before its contract) and at 3. */
+    char reason[256];
+    assert_int_equal(schema_compat_evaluate_levels(2, 3, 2, 0, reason, sizeof(reason)), SCHEMA_COMPATIBLE);
+    assert_int_equal(schema_compat_evaluate_levels(2, 3, 3, 3, reason, sizeof(reason)), SCHEMA_COMPATIBLE);
+    assert_int_equal(schema_compat_evaluate_levels(2, 3, 1, 0, reason, sizeof(reason)), SCHEMA_BEHIND);
+    assert_int_equal(schema_compat_evaluate_levels(2, 2, 3, 3, reason, sizeof(reason)), SCHEMA_TOO_NEW);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_filename_valid),      cmocka_unit_test(test_filename_invalid),
         cmocka_unit_test(test_kind_header),         cmocka_unit_test(test_sha256),
         cmocka_unit_test(test_compat_rule),         cmocka_unit_test(test_floor_after),
-        cmocka_unit_test(test_embedded_migrations),
+        cmocka_unit_test(test_embedded_migrations), cmocka_unit_test(test_phases),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -250,8 +250,73 @@ egress:
 {{- end }}
 {{- end }}
 
+{{/* A Kubernetes quantity (100m, 0.5, 64Mi, 1Gi, 1e9, a number) as a float, for comparisons only.
+     The schema has already checked the form. */}}
+{{- define "bollard.quantity" -}}
+{{- $s := toString . | trimPrefix "+" }}
+{{- $num := regexFind "^([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][-+]?[0-9]+)?" $s }}
+{{- $mult := dict "" 1.0 "m" 0.001 "k" 1e3 "M" 1e6 "G" 1e9 "T" 1e12 "P" 1e15 "E" 1e18 "Ki" 1024.0 "Mi" 1048576.0 "Gi" 1073741824.0 "Ti" 1099511627776.0 "Pi" 1125899906842624.0 "Ei" 1152921504606846976.0 }}
+{{- mulf ($num | float64) (get $mult (trimPrefix $num $s) | default 1.0) }}
+{{- end }}
+
+{{/* What `chart values lint` reports as errors and Helm alone would accept (pkg/valueslint/rules.c):
+     the same checks, so that an install that skips the linter is refused too. */}}
+{{- define "bollard.validateLintRules" -}}
+{{- $production := eq .Values.config.environment "production" }}
+{{- range $path := list "api" "worker" "migrations" "tests" }}
+{{- $res := get $.Values $path | dig "resources" dict }}
+{{- range $name := list "cpu" "memory" "ephemeral-storage" }}
+{{- $req := dig "requests" $name nil $res }}
+{{- $lim := dig "limits" $name nil $res }}
+{{- if and (not (kindIs "invalid" $req)) (not (kindIs "invalid" $lim)) }}
+{{- if gt (include "bollard.quantity" $req | float64) (include "bollard.quantity" $lim | float64) }}
+{{- fail (printf "%s.resources.requests.%s (%v) is above %s.resources.limits.%s (%v): Kubernetes rejects the pod" $path $name $req $path $name $lim) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- range $probe := list "api.startup" "api.liveness" "api.readiness" "worker.startup" "worker.liveness" }}
+{{- $parts := splitList "." $probe }}
+{{- $p := get $.Values (first $parts) | dig "probes" (last $parts) dict }}
+{{- if ge (int (dig "timeoutSeconds" 1 $p)) (int (dig "periodSeconds" 10 $p)) }}
+{{- fail (printf "%s.probes.%s: timeoutSeconds (%v) must be below periodSeconds (%v), or a hanging probe runs back to back with the next one" (first $parts) (last $parts) (dig "timeoutSeconds" 1 $p) (dig "periodSeconds" 10 $p)) }}
+{{- end }}
+{{- end }}
+{{- range $role := list "api" "worker" }}
+{{- $r := get $.Values $role }}
+{{- if or (eq $role "api") $r.enabled }}
+{{- $replicas := int $r.replicas }}
+{{- if $r.autoscaling.enabled }}{{ $replicas = int $r.autoscaling.minReplicas }}{{ end }}
+{{- $pdb := $r.podDisruptionBudget }}
+{{- if and $pdb.enabled (gt $replicas 0) (or (not (kindIs "invalid" $pdb.maxUnavailable)) (not (kindIs "invalid" $pdb.minAvailable))) }}
+{{- $v := ternary $pdb.maxUnavailable $pdb.minAvailable (not (kindIs "invalid" $pdb.maxUnavailable)) }}
+{{- $n := 0 }}
+{{- if kindIs "string" $v }}
+{{- $n = div (add (mul $replicas (trimSuffix "%" $v | int)) 99) 100 | int }}
+{{- else }}
+{{- $n = int $v }}
+{{- end }}
+{{- $allowed := ternary $n (sub $replicas $n | int) (not (kindIs "invalid" $pdb.maxUnavailable)) }}
+{{- if le (int $allowed) 0 }}
+{{- fail (printf "%s.podDisruptionBudget allows no eviction with %d %s replica(s), so every node drain hangs: use maxUnavailable 1 (or run more replicas)" $role $replicas $role) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if and $production (eq .Values.image.tag "latest") (not .Values.image.digest) }}
+{{- fail "image.tag 'latest' in production: rollouts and rollbacks become unpredictable; pin a version or set image.digest" }}
+{{- end }}
+{{- if and $production (not .Values.secret.existingSecret) (or .Values.secret.databaseUrl .Values.secret.secretKey .Values.secret.redisUrl) }}
+{{- fail "config.environment production needs secret.existingSecret: inline secret values (secret.databaseUrl, secret.secretKey, secret.redisUrl) end up in plain text in the Helm release history" }}
+{{- end }}
+{{- if and (hasPrefix "sqlite:" .Values.secret.databaseUrl) (ne .Values.config.environment "dev") }}
+{{- fail "secret.databaseUrl: sqlite: is only allowed with config.environment dev (bollard exits 78 otherwise)" }}
+{{- end }}
+{{- end }}
+
 {{/* Validation of values that the schema cannot express ------------------------------------------ */}}
 {{- define "bollard.validate" -}}
+{{- include "bollard.validateLintRules" . }}
 {{- $api := .Values.api }}
 {{- if ge (int $api.shutdown.drainSeconds) (int $api.shutdown.timeoutSeconds) }}
 {{- fail (printf "api.shutdown.drainSeconds (%v) must be below api.shutdown.timeoutSeconds (%v)" $api.shutdown.drainSeconds $api.shutdown.timeoutSeconds) }}
@@ -292,6 +357,10 @@ egress:
 {{- $ttl := .Values.migrations.ttlSecondsAfterFinished }}
 {{- if and (eq .Values.migrations.mode "hook") (not (kindIs "invalid" $ttl)) (lt (int $ttl) 300) }}
 {{- fail "migrations.ttlSecondsAfterFinished must be at least 300 in hook mode (Helm must see the Job finish before it is deleted)" }}
+{{- end }}
+{{- $c := .Values.migrations.contract }}
+{{- if and $c.enabled (le (int $c.activeDeadlineSeconds) (int $c.waitRolloutSeconds)) }}
+{{- fail "migrations.contract.activeDeadlineSeconds must be above migrations.contract.waitRolloutSeconds (the Job waits for the rollout, then migrates)" }}
 {{- end }}
 {{- $codes := .Values.migrations.permanentFailureExitCodes }}
 {{- range $i, $c := $codes }}

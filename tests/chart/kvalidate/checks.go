@@ -159,6 +159,9 @@ func checkObject(obj any) []string {
 	case *ServiceMonitor:
 		checkMeta(&o.ObjectMeta, validation.IsDNS1123Subdomain, &e)
 		checkServiceMonitor(o, &e)
+	case *PrometheusRule:
+		checkMeta(&o.ObjectMeta, validation.IsDNS1123Subdomain, &e)
+		checkPrometheusRule(o, &e)
 	default:
 		if m := objectMeta(obj); m != nil {
 			checkMeta(m, validation.IsDNS1123Subdomain, &e)
@@ -659,6 +662,34 @@ func checkServiceMonitor(o *ServiceMonitor, e *errs) {
 		}
 		if ep.Path != "" && !strings.HasPrefix(ep.Path, "/") {
 			e.add("%s.path: must start with /", p)
+		}
+	}
+}
+
+func checkPrometheusRule(o *PrometheusRule, e *errs) {
+	if len(o.Spec.Groups) == 0 {
+		e.add("spec.groups: at least one group is required")
+	}
+	names := map[string]bool{}
+	for i, g := range o.Spec.Groups {
+		p := fmt.Sprintf("spec.groups[%d]", i)
+		if g.Name == "" || names[g.Name] {
+			e.add("%s.name: required and unique within the PrometheusRule", p)
+		}
+		names[g.Name] = true
+		for j, r := range g.Rules {
+			rp := fmt.Sprintf("%s.rules[%d]", p, j)
+			if (r.Alert == "") == (r.Record == "") {
+				e.add("%s: exactly one of alert and record is required", rp)
+			}
+			if r.Expr.String() == "" || r.Expr.String() == "0" && r.Expr.Type == intstr.Int {
+				e.add("%s.expr: required", rp)
+			}
+			for name, d := range map[string]string{"for": r.For, "keep_firing_for": r.KeepFiringFor} {
+				if d != "" && !promDuration.MatchString(d) {
+					e.add("%s.%s: %q is not a Prometheus duration", rp, name, d)
+				}
+			}
 		}
 	}
 }

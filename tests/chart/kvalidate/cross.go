@@ -29,7 +29,8 @@ type podTemplate struct {
 // External objects a release may legitimately reference without rendering them,
 // e.g. KVALIDATE_EXTERNAL="Secret/bollard-external ServiceAccount/default".
 func externalObjects() map[string]bool {
-	out := map[string]bool{}
+	// Published by Kubernetes itself in every namespace (since 1.20): the API server's CA bundle.
+	out := map[string]bool{"ConfigMap/kube-root-ca.crt": true}
 	for _, f := range strings.Fields(os.Getenv("KVALIDATE_EXTERNAL")) {
 		out[f] = true
 	}

@@ -33,6 +33,7 @@ var registry = map[string]func() any{
 	"rbac.authorization.k8s.io/v1/Role":        func() any { return &rbacv1.Role{} },
 	"rbac.authorization.k8s.io/v1/RoleBinding": func() any { return &rbacv1.RoleBinding{} },
 	"monitoring.coreos.com/v1/ServiceMonitor":  func() any { return &ServiceMonitor{} },
+	"monitoring.coreos.com/v1/PrometheusRule":  func() any { return &PrometheusRule{} },
 }
 
 func knownKinds() []string {
@@ -90,4 +91,36 @@ type SMRelabelConfig struct {
 	Modulus      uint64   `json:"modulus,omitempty"`
 	Replacement  *string  `json:"replacement,omitempty"`
 	Action       string   `json:"action,omitempty"`
+}
+
+// PrometheusRule is the prometheus-operator CRD (monitoring.coreos.com/v1) in full: rule groups of
+// alerting or recording rules. The expressions themselves are checked by `promtool check rules`
+// (tests/chart/test_alerts.py), not here.
+type PrometheusRule struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              PrometheusRuleSpec `json:"spec"`
+}
+
+type PrometheusRuleSpec struct {
+	Groups []PRGroup `json:"groups"`
+}
+
+type PRGroup struct {
+	Name                    string   `json:"name"`
+	Interval                string   `json:"interval,omitempty"`
+	QueryOffset             string   `json:"query_offset,omitempty"`
+	Limit                   *int     `json:"limit,omitempty"`
+	PartialResponseStrategy string   `json:"partial_response_strategy,omitempty"`
+	Rules                   []PRRule `json:"rules"`
+}
+
+type PRRule struct {
+	Record        string             `json:"record,omitempty"`
+	Alert         string             `json:"alert,omitempty"`
+	Expr          intstr.IntOrString `json:"expr"`
+	For           string             `json:"for,omitempty"`
+	KeepFiringFor string             `json:"keep_firing_for,omitempty"`
+	Labels        map[string]string  `json:"labels,omitempty"`
+	Annotations   map[string]string  `json:"annotations,omitempty"`
 }

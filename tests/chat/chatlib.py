@@ -1,0 +1,16 @@
+"""What the chat suite's tests and fixtures share (a module of its own: `from conftest import` would
+pick whichever suite's conftest.py pytest imported first)."""
+import harness
+
+KEY = "sk-or-test-SECRETKEY-0123456789"  # the fake provider's key: it must never reach a log
+
+
+def start_api(pg, redis, name, **extra):
+    url = pg.new_database(name)
+    env = harness.base_env(pg, redis, DATABASE_URL=url, ACCESS_LOG="false", **extra)
+    redis.cli("FLUSHDB")
+    out = harness.run(["migrate"], env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    b = harness.Bollard.api(env)
+    harness.wait_until(lambda: harness.get(b.url("/health/ready"))[0] == 200, timeout=15, what="ready")
+    return b
