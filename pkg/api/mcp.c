@@ -11,8 +11,10 @@
  * (401 with RFC 9728 protected-resource metadata otherwise); a browser Origin not in FRONTEND_URL
  * is 403 (DNS rebinding). */
 #include "api/api_internal.h"
+#include "config/config.h"
 #include "tools/tools.h"
 
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +23,7 @@
 #define LATEST_HANDSHAKE "2025-11-25"
 #define META_VERSION     "io.modelcontextprotocol/protocolVersion"
 #define META_CAPS        "io.modelcontextprotocol/clientCapabilities"
+#define META_SERVER_INFO "io.modelcontextprotocol/serverInfo"
 #define INSTRUCTIONS                                                                                         \
     "Bollard's tools act on your own todo tasks (the bearer token's user): add, list, complete, update and " \
     "delete. Find a task's id with list_tasks before changing it."
@@ -55,18 +58,73 @@ static void rpc_error(struct http_exchange *ex, int status, json_t *id, int code
     rpc_respond(ex, status, id, e, true);
 }
 
-static bool header_is(h2o_req_t *req, const char *name, const char *want)
+/* Header `name`'s value: 0 when absent, 1 with *out set, 2 when it appears more than once. */
+static int header_get(h2o_req_t *req, const char *name, h2o_iovec_t *out)
 {
     ssize_t i = h2o_find_header_by_str(&req->headers, name, strlen(name), -1);
-    if (i < 0 || want == NULL)
-        return false;
-    h2o_iovec_t v = req->headers.entries[i].value;
-    return h2o_memis(v.base, v.len, want, strlen(want));
+    if (i < 0)
+        return 0;
+    *out = req->headers.entries[i].value;
+    return h2o_find_header_by_str(&req->headers, name, strlen(name), i) >= 0 ? 2 : 1;
+}
+
+static bool header_is(h2o_req_t *req, const char *name, const char *want)
+{
+    h2o_iovec_t v;
+    return want != NULL && header_get(req, name, &v) == 1 && h2o_memis(v.base, v.len, want, strlen(want));
 }
 
 static bool has_header(h2o_req_t *req, const char *name)
 {
-    return h2o_find_header_by_str(&req->headers, name, strlen(name), -1) >= 0;
+    h2o_iovec_t v;
+    return header_get(req, name, &v) != 0;
+}
+
+static bool is_handshake_version(const char *v, size_t len)
+{
+    for (size_t i = 0; i < sizeof(handshake_versions) / sizeof(*handshake_versions); i++)
+        if (h2o_memis(v, len, handshake_versions[i], strlen(handshake_versions[i])))
+            return true;
+    return false;
+}
+
+/* Mcp-Name against the body's name: the value verbatim, or a `=?base64?…?=` sentinel (how clients
+ * send a name that is not plain printable ASCII) decoded; a malformed or non-canonical one never
+ * matches. */
+static bool mcp_name_matches(h2o_req_t *req, const char *name)
+{
+    h2o_iovec_t v;
+    if (header_get(req, "mcp-name", &v) != 1)
+        return false;
+    size_t want = strlen(name);
+    if (v.len < 12 || memcmp(v.base, "=?base64?", 9) != 0 || memcmp(v.base + v.len - 2, "?=", 2) != 0)
+        return h2o_memis(v.base, v.len, name, want);
+    const char *b64 = v.base + 9;
+    size_t n = v.len - 11;
+    unsigned char raw[384], again[520];
+    if (n == 0 || n % 4 != 0 || n > 512)
+        return false;
+    int got = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)n);
+    if (got < 0)
+        return false;
+    got -= (b64[n - 1] == '=') + (b64[n - 2] == '='); /* EVP_DecodeBlock counts padding as bytes */
+    if (got < 0 || EVP_EncodeBlock(again, raw, got) != (int)n || memcmp(again, b64, n) != 0)
+        return false;
+    return (size_t)got == want && memcmp(raw, name, want) == 0;
+}
+
+static json_t *server_info(struct http_exchange *ex)
+{
+    const char *version = api_ctx(ex)->cfg->build_version;
+    return json_pack("{s:s,s:s,s:s}", "name", "bollard", "title", "Bollard todo tasks", "version",
+                     version != NULL ? version : "unknown");
+}
+
+/* What every 2026-07-28 result carries: resultType, and the server's identity in _meta. */
+static void stamp_modern(struct http_exchange *ex, json_t *result)
+{
+    json_object_set_new(result, "resultType", json_string("complete"));
+    json_object_set_new(result, "_meta", json_pack("{s:o}", META_SERVER_INFO, server_info(ex)));
 }
 
 /* ---- tools/call ---- */
@@ -96,7 +154,7 @@ static void on_tool_done(void *arg, bool is_error, json_t *result)
     if (r != NULL && !is_error && result != NULL)
         json_object_set(r, "structuredContent", result); /* matches the tool's outputSchema */
     if (r != NULL && m->modern)
-        json_object_set_new(r, "resultType", json_string("complete"));
+        stamp_modern(m->ex, r);
     json_decref(result);
     rpc_respond(m->ex, 200, m->id, r, false);
     json_decref(m->id);
@@ -146,11 +204,6 @@ static json_t *capabilities(void)
     return json_pack("{s:{s:b}}", "tools", "listChanged", false);
 }
 
-static json_t *server_info(void)
-{
-    return json_pack("{s:s,s:s,s:s}", "name", "bollard", "title", "Bollard todo tasks", "version", "1");
-}
-
 static void dispatch(struct http_exchange *ex, const char *user_id, const char *method, json_t *id,
                      json_t *params, bool modern)
 {
@@ -166,9 +219,8 @@ static void dispatch(struct http_exchange *ex, const char *user_id, const char *
             json_object_set_new(result, "cacheScope", json_string("private"));
         }
     } else if (modern && strcmp(method, "server/discover") == 0) {
-        result = json_pack("{s:[s],s:o,s:o,s:s,s:i,s:s}", "supportedVersions", MODERN_VERSION, "capabilities",
-                           capabilities(), "serverInfo", server_info(), "instructions", INSTRUCTIONS, "ttlMs",
-                           0, "cacheScope", "private");
+        result = json_pack("{s:[s],s:o,s:s,s:i,s:s}", "supportedVersions", MODERN_VERSION, "capabilities",
+                           capabilities(), "instructions", INSTRUCTIONS, "ttlMs", 0, "cacheScope", "private");
     } else if (!modern && strcmp(method, "initialize") == 0) {
         const char *asked = json_string_value(json_object_get(params, "protocolVersion"));
         const char *version = LATEST_HANDSHAKE;
@@ -176,7 +228,7 @@ static void dispatch(struct http_exchange *ex, const char *user_id, const char *
             if (strcmp(asked, handshake_versions[i]) == 0)
                 version = handshake_versions[i];
         result = json_pack("{s:s,s:o,s:o,s:s}", "protocolVersion", version, "capabilities", capabilities(),
-                           "serverInfo", server_info(), "instructions", INSTRUCTIONS);
+                           "serverInfo", server_info(ex), "instructions", INSTRUCTIONS);
     } else if (!modern && strcmp(method, "ping") == 0) {
         result = json_object();
     } else {
@@ -185,18 +237,31 @@ static void dispatch(struct http_exchange *ex, const char *user_id, const char *
         return;
     }
     if (result != NULL && modern)
-        json_object_set_new(result, "resultType", json_string("complete"));
+        stamp_modern(ex, result);
     rpc_respond(ex, 200, id, result != NULL ? result : json_object(), false);
 }
 
-/* The 2026-07-28 checks (headers against the body, the version); false when answered. */
-static bool modern_checks(struct http_exchange *ex, json_t *id, const char *method, json_t *params,
-                          json_t *meta)
+/* The 2026-07-28 checks, in the order the revision gives them (first failure answers): a routing
+ * header sent twice, the _meta envelope (−32602), MCP-Protocol-Version / Mcp-Method / Mcp-Name
+ * against the body (−32020), then the version itself (−32022). False when answered. */
+static bool modern_checks(struct http_exchange *ex, json_t *id, const char *method, json_t *params)
 {
+    static const char *const routing[] = {"mcp-protocol-version", "mcp-method", "mcp-name"};
     h2o_req_t *req = ex->req;
+    h2o_iovec_t v;
+    for (size_t i = 0; i < sizeof(routing) / sizeof(*routing); i++)
+        if (header_get(req, routing[i], &v) == 2) {
+            rpc_error(ex, 400, id, HEADER_MISMATCH,
+                      "a routing header (MCP-Protocol-Version, Mcp-Method, "
+                      "Mcp-Name) appears more than once",
+                      NULL);
+            return false;
+        }
+    json_t *meta = json_object_get(params, "_meta");
     json_t *version = json_object_get(meta, META_VERSION);
-    if (json_object_get(meta, META_CAPS) == NULL) {
-        rpc_error(ex, 400, id, INVALID_PARAMS, "params._meta lacks " META_CAPS, NULL);
+    if (!json_is_object(meta) || version == NULL || json_object_get(meta, META_CAPS) == NULL) {
+        rpc_error(ex, 400, id, INVALID_PARAMS, "params._meta must carry " META_VERSION " and " META_CAPS,
+                  NULL);
         return false;
     }
     if (!json_is_string(version) || !header_is(req, "mcp-protocol-version", json_string_value(version))) {
@@ -210,7 +275,7 @@ static bool modern_checks(struct http_exchange *ex, json_t *id, const char *meth
         return false;
     }
     const char *name = json_string_value(json_object_get(params, "name"));
-    if (strcmp(method, "tools/call") == 0 && name != NULL && !header_is(req, "mcp-name", name)) {
+    if (strcmp(method, "tools/call") == 0 && name != NULL && !mcp_name_matches(req, name)) {
         rpc_error(ex, 400, id, HEADER_MISMATCH, "Mcp-Name header does not match params.name", NULL);
         return false;
     }
@@ -271,26 +336,27 @@ void api_mcp(struct http_exchange *ex)
         json_decref(body);
         return;
     }
+    /* The era: a 2026-07-28 request says so in params._meta; an MCP-Protocol-Version header that
+     * names no handshake-era version also takes the 2026 path (whose checks then explain what is
+     * wrong). Anything else is the handshake era. */
+    h2o_iovec_t hv;
+    bool header_modern =
+        header_get(req, "mcp-protocol-version", &hv) != 0 && !is_handshake_version(hv.base, hv.len);
+    json_t *meta = json_object_get(params, "_meta");
+    bool modern = header_modern || (json_is_object(meta) && json_object_get(meta, META_VERSION) != NULL);
     if (id == NULL) { /* a notification (notifications/initialized, cancelled, …): nothing to answer */
         json_decref(body);
+        if (header_modern && !h2o_memis(hv.base, hv.len, H2O_STRLIT(MODERN_VERSION))) {
+            rpc_error(ex, 400, NULL, UNSUPPORTED_VERSION, "Unsupported protocol version",
+                      json_pack("{s:[s],s:s%}", "supported", MODERN_VERSION, "requested", hv.base, hv.len));
+            return;
+        }
         http_respond(ex, 202, NULL, "", 0);
         return;
     }
-    json_t *meta = json_object_get(params, "_meta");
-    bool modern = json_is_object(meta) && json_object_get(meta, META_VERSION) != NULL;
-    if (modern && !modern_checks(ex, id, method, params, meta)) {
+    if (modern && !modern_checks(ex, id, method, params)) {
         json_decref(body);
         return;
-    }
-    if (!modern && has_header(req, "mcp-protocol-version")) {
-        bool known = false;
-        for (size_t i = 0; i < sizeof(handshake_versions) / sizeof(*handshake_versions); i++)
-            known = known || header_is(req, "mcp-protocol-version", handshake_versions[i]);
-        if (!known) {
-            rpc_error(ex, 400, id, INVALID_REQUEST, "unsupported MCP-Protocol-Version", NULL);
-            json_decref(body);
-            return;
-        }
     }
     dispatch(ex, user_id, method, id, params, modern);
     json_decref(body);

@@ -163,8 +163,10 @@ static bool handle_preflight(struct http_exchange *ex, h2o_req_t *req)
         return true;
     }
     http_add_header(ex, "access-control-allow-methods", "GET, POST, PUT, PATCH, DELETE");
-    http_add_header(ex, "access-control-allow-headers",
-                    "Authorization, Content-Type, If-Match, If-None-Match, X-Request-Id");
+    http_add_header(
+        ex, "access-control-allow-headers",
+        "Authorization, Content-Type, If-Match, If-None-Match, X-Request-Id, MCP-Protocol-Version, "
+        "Mcp-Method, Mcp-Name");
     http_add_header(ex, "access-control-max-age", "600");
     http_respond(ex, 204, NULL, "", 0);
     return true;
@@ -453,7 +455,8 @@ static void set_head(struct http_exchange *ex, int status, const char *content_t
                               NULL, ex->cors_origin.base, ex->cors_origin.len);
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_VARY, NULL, H2O_STRLIT("Origin"));
         h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-expose-headers"), 0,
-                              NULL, H2O_STRLIT("ETag, Location, Retry-After, X-Request-Id"));
+                              NULL,
+                              H2O_STRLIT("ETag, Location, Retry-After, X-Request-Id, WWW-Authenticate"));
     }
 }
 

@@ -6,7 +6,12 @@ from chatlib import KEY, start_api
 from fakellm import FakeProvider
 from taskclient import signup
 
-FRONTEND = "http://console.example"  # FRONTEND_URL: the one browser Origin /mcp accepts
+
+
+@pytest.fixture(scope="module")
+def frontend():
+    """FRONTEND_URL: the one browser Origin /mcp accepts."""
+    return "http://console.example"
 
 
 @pytest.fixture(scope="module")
@@ -17,11 +22,11 @@ def provider():
 
 
 @pytest.fixture(scope="module")
-def api(pg, redis, provider, request):
+def api(pg, redis, provider, frontend, request):
     name = "mcp_" + request.module.__name__.split(".")[-1][:40]
     b = start_api(pg, redis, name, LLM_PROVIDER="openrouter", OPENROUTER_API_KEY=KEY,
                   OPENROUTER_BASE_URL=provider.base_url, OPENROUTER_MODEL="test/model-1",
-                  LLM_TIMEOUT_MS="3000", FRONTEND_URL=FRONTEND)
+                  LLM_TIMEOUT_MS="3000", FRONTEND_URL=frontend)
     yield b
     b.signal()
     assert b.wait(20) == 0

@@ -3,8 +3,9 @@ era ("legacy") and the 2026-07-28 revision: every tool listed and called, result
 structuredContent matching outputSchema, tool failures isError, an unknown tool −32602; the bearer
 token (401 with RFC 9728 metadata), Origin (403), GET/DELETE 405, batches refused, header checks."""
 import asyncio
+import base64
 import json
-import uuid
+import socket
 
 import httpx2
 import jsonschema
@@ -13,8 +14,6 @@ import requests
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-import harness
-from taskclient import signup
 
 
 def run(coro):
@@ -28,10 +27,15 @@ def client(api, token, mode, headers=None):
     return Client(transport, mode=mode, raise_exceptions=True)
 
 
-@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+# legacy: the initialize handshake; auto: server/discover first (the client adopts 2026-07-28 from
+# its answer); 2026-07-28: the version pinned, no discovery.
+@pytest.mark.parametrize("mode", ["legacy", "auto", "2026-07-28"])
 def test_list_and_call_every_tool(api, user, mode):
     async def go():
         async with client(api, user.token, mode) as c:
+            assert c.protocol_version == ("2025-11-25" if mode == "legacy" else "2026-07-28")
+            if mode != "2026-07-28":  # a pinned client never asks who the server is
+                assert c.server_info.name == "bollard" and "list_tasks" in c.instructions
             tools = (await c.list_tools()).tools
             by_name = {t.name: t for t in tools}
             assert list(by_name) == ["add_task", "list_tasks", "complete_task", "update_task", "delete_task"]
@@ -126,11 +130,11 @@ def test_token_required_with_protected_resource_metadata(api, user):
         run(no_token())
 
 
-def test_origin_checked(api, user):
+def test_origin_checked(api, user, frontend):
     r = rpc(api, user.token, {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, {"Origin": "http://evil.example"})
     assert r.status_code == 403
     r = rpc(api, user.token, {"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
-            {"Origin": "http://console.example"})  # FRONTEND_URL
+            {"Origin": frontend})
     assert r.status_code == 200
 
     async def evil():
@@ -139,3 +143,108 @@ def test_origin_checked(api, user):
 
     with pytest.raises(Exception):
         run(evil())
+
+
+MODERN_HEADERS = {"MCP-Protocol-Version": "2026-07-28"}
+
+
+def test_modern_results_and_ladder(api, user):
+    """2026-07-28 details the client does not show: every result's resultType and serverInfo stamp,
+    the list's cache hints, and the order of the checks (envelope, headers, version)."""
+    r = rpc(api, user.token, modern("tools/list"), {**MODERN_HEADERS, "Mcp-Method": "tools/list"})
+    res = r.json()["result"]
+    assert r.status_code == 200 and res["resultType"] == "complete"
+    assert res["_meta"]["io.modelcontextprotocol/serverInfo"]["name"] == "bollard"
+    assert res["ttlMs"] >= 0 and res["cacheScope"] in ("private", "public")
+    r = rpc(api, user.token, modern("tools/call", {"name": "list_tasks", "arguments": {}}),
+            {**MODERN_HEADERS, "Mcp-Method": "tools/call", "Mcp-Name": "list_tasks"})
+    res = r.json()["result"]
+    assert r.status_code == 200 and res["resultType"] == "complete" and res["isError"] is False
+    assert res["_meta"]["io.modelcontextprotocol/serverInfo"]["name"] == "bollard"
+    # Mcp-Name in the base64 sentinel form clients use for values that are not plain ASCII
+    enc = "=?base64?" + base64.b64encode(b"list_tasks").decode() + "?="
+    r = rpc(api, user.token, modern("tools/call", {"name": "list_tasks", "arguments": {}}),
+            {**MODERN_HEADERS, "Mcp-Method": "tools/call", "Mcp-Name": enc})
+    assert r.status_code == 200, r.text
+    for bad in ("=?base64?bGlzdF90YXNrcw?=", "=?base64?!!!!?=", "=?base64?bGlzdF90YXNrcx==?="):
+        r = rpc(api, user.token, modern("tools/call", {"name": "list_tasks"}),
+                {**MODERN_HEADERS, "Mcp-Method": "tools/call", "Mcp-Name": bad})
+        assert r.status_code == 400 and r.json()["error"]["code"] == -32020, bad
+    # a missing Mcp-Method or Mcp-Name is a mismatch too
+    r = rpc(api, user.token, modern("tools/list"), MODERN_HEADERS)
+    assert r.status_code == 400 and r.json()["error"]["code"] == -32020
+    r = rpc(api, user.token, modern("tools/call", {"name": "list_tasks"}), {**MODERN_HEADERS, "Mcp-Method": "tools/call"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == -32020
+    # the body says 2026-07-28, no MCP-Protocol-Version header
+    r = rpc(api, user.token, modern("tools/list"), {"Mcp-Method": "tools/list"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == -32020 and r.json()["id"] == 7
+    # the header names a 2026 revision, the body has no envelope: the envelope check answers
+    r = rpc(api, user.token, {"jsonrpc": "2.0", "id": 8, "method": "tools/list"},
+            {**MODERN_HEADERS, "Mcp-Method": "tools/list"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == -32602
+    r = rpc(api, user.token, {"jsonrpc": "2.0", "id": 8, "method": "tools/list"}, {"MCP-Protocol-Version": "1999-01-01"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == -32602
+    # a routing header twice (raw request: requests folds duplicates)
+    raw = json.dumps(modern("tools/list")).encode()
+    head = (f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {user.token}\r\n"
+            "Content-Type: application/json\r\nMCP-Protocol-Version: 2026-07-28\r\n"
+            "Mcp-Method: tools/list\r\nMcp-Method: tools/list\r\n"
+            f"Content-Length: {len(raw)}\r\nConnection: close\r\n\r\n").encode()
+    status, body = raw_http(api, head + raw)
+    assert status == 400 and json.loads(body)["error"]["code"] == -32020
+    # handshake-era methods are not 2026-07-28 ones
+    for m in ("initialize", "ping"):
+        r = rpc(api, user.token, modern(m), {**MODERN_HEADERS, "Mcp-Method": m})
+        assert r.status_code == 404 and r.json()["error"]["code"] == -32601
+    # notifications: 202, unless the header names a version this server does not serve
+    note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    assert rpc(api, user.token, note, MODERN_HEADERS).status_code == 202
+    assert rpc(api, user.token, note, {"MCP-Protocol-Version": "2025-06-18"}).status_code == 202
+    r = rpc(api, user.token, note, {"MCP-Protocol-Version": "2099-01-01"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == -32022
+    assert r.json()["error"]["data"] == {"supported": ["2026-07-28"], "requested": "2099-01-01"}
+
+
+def raw_http(api, data):
+    """(status, body) of one raw HTTP/1.1 exchange (Connection: close)."""
+    with socket.create_connection(("127.0.0.1", api.port), timeout=10) as s:
+        s.sendall(data)
+        buf = b""
+        while chunk := s.recv(65536):
+            buf += chunk
+    head, _, body = buf.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body
+
+
+def test_legacy_handshake_raw(api, user):
+    """initialize answers the version asked for when it knows it, else its latest; tools/list and
+    tools/call in the handshake era carry no 2026 fields."""
+    for asked, got in (("2025-06-18", "2025-06-18"), ("2025-11-25", "2025-11-25"), ("2030-01-01", "2025-11-25")):
+        r = rpc(api, user.token, {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                                  "params": {"protocolVersion": asked, "capabilities": {},
+                                             "clientInfo": {"name": "t", "version": "0"}}})
+        res = r.json()["result"]
+        assert r.status_code == 200 and res["protocolVersion"] == got
+        assert res["capabilities"]["tools"] == {"listChanged": False} and res["serverInfo"]["name"] == "bollard"
+        assert "mcp-session-id" not in r.headers  # stateless: no sessions
+    r = rpc(api, user.token, {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, {"MCP-Protocol-Version": "2025-06-18"})
+    res = r.json()["result"]
+    assert "resultType" not in res and "ttlMs" not in res and len(res["tools"]) == 5
+    r = rpc(api, user.token, {"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+                              "params": {"name": "add_task", "arguments": {"title": ""}}})
+    res = r.json()["result"]
+    assert r.status_code == 200 and res["isError"] is True and "structuredContent" not in res
+    r = rpc(api, user.token, {"jsonrpc": "2.0", "id": 4, "method": "nope"})
+    assert r.status_code == 200 and r.json()["error"]["code"] == -32601
+
+
+def test_browser_preflight_allows_the_mcp_headers(api, frontend):
+    r = requests.options(api.url("/mcp"), headers={
+        "Origin": frontend, "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type, mcp-protocol-version, mcp-method, mcp-name"},
+        timeout=10)
+    assert r.status_code == 204 and r.headers["access-control-allow-origin"] == frontend
+    allowed = {h.strip().lower() for h in r.headers["access-control-allow-headers"].split(",")}
+    assert {"authorization", "content-type", "mcp-protocol-version", "mcp-method", "mcp-name"} <= allowed
+    r = rpc(api, None, {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, {"Origin": frontend})
+    assert r.status_code == 401 and "www-authenticate" in r.headers["access-control-expose-headers"].lower()
