@@ -1,13 +1,14 @@
-/* POST /mcp: a Model Context Protocol server (CONTRACT §9) over pkg/tools' table — Streamable HTTP,
- * JSON-RPC 2.0, plain JSON responses, no sessions (any replica answers any request).
+/* POST /mcp: a Model Context Protocol server (docs/contract.md §5, "MCP") over pkg/tools' table:
+ * Streamable HTTP, JSON-RPC 2.0, plain JSON responses, no sessions (any replica answers any request).
  *
  * Two eras on one endpoint, told apart per request: a request whose params._meta carries
- * "io.modelcontextprotocol/protocolVersion" is a 2026-07-28 request (no handshake; the
- * MCP-Protocol-Version, Mcp-Method and, for tools/call, Mcp-Name headers must match the body, else
- * 400 −32020; an unsupported version is 400 −32022 with data.supported; an unknown method 404
- * −32601; results carry resultType and, for lists, ttlMs/cacheScope). Anything else is the
- * handshake era (2025-06-18 / 2025-11-25: initialize, notifications/initialized → 202, ping,
- * tools/list, tools/call). Batches are refused (−32600). The caller is the bearer token's user
+ * "io.modelcontextprotocol/protocolVersion", or whose MCP-Protocol-Version header names no
+ * handshake-era version, is a 2026-07-28 request (no handshake; the envelope, then the
+ * MCP-Protocol-Version, Mcp-Method and, for tools/call, Mcp-Name headers against the body, else 400
+ * −32020; an unsupported version 400 −32022 with data.supported; an unknown method 404 −32601;
+ * results carry resultType and the serverInfo stamp in _meta, lists ttlMs/cacheScope). Anything
+ * else is the handshake era (2025-06-18 / 2025-11-25: initialize, notifications/initialized → 202,
+ * ping, tools/list, tools/call). Batches are refused (−32600). The caller is the bearer token's user
  * (401 with RFC 9728 protected-resource metadata otherwise); a browser Origin not in FRONTEND_URL
  * is 403 (DNS rebinding). */
 #include "api/api_internal.h"
