@@ -290,8 +290,8 @@ static bool modern_checks(struct http_exchange *ex, json_t *id, const char *meth
 
 static bool jsonrpc_is_2(json_t *body)
 {
-    const char *v = json_string_value(json_object_get(body, "jsonrpc"));
-    return v != NULL && strcmp(v, "2.0") == 0;
+    json_t *v = json_object_get(body, "jsonrpc");
+    return json_is_string(v) && json_string_length(v) == 3 && memcmp(json_string_value(v), "2.0", 3) == 0;
 }
 
 /* "<scheme>://<authority>" of this request, for the metadata URLs. */
@@ -317,9 +317,16 @@ void api_mcp(struct http_exchange *ex)
              "Bearer resource_metadata=\"%s/.well-known/oauth-protected-resource\"", origin);
     if (!api_authenticate_challenge(ex, user_id, challenge))
         return;
-    json_t *body = req->entity.base != NULL ? json_loadb(req->entity.base, req->entity.len, 0, NULL) : NULL;
+    /* NUL is allowed inside strings here (tool arguments holding one are the tool's to refuse, as
+     * isError), not in the method or the id; an integer beyond 64 bits is not a request id. */
+    json_error_t jerr;
+    json_t *body = req->entity.base != NULL
+                       ? json_loadb(req->entity.base, req->entity.len, JSON_ALLOW_NUL, &jerr)
+                       : NULL;
     if (body == NULL) {
-        rpc_error(ex, 400, NULL, PARSE_ERROR, "the body is not JSON", NULL);
+        bool overflow = req->entity.base != NULL && json_error_code(&jerr) == json_error_numeric_overflow;
+        rpc_error(ex, 400, NULL, overflow ? INVALID_REQUEST : PARSE_ERROR,
+                  overflow ? "a number is out of range" : "the body is not JSON", NULL);
         return;
     }
     if (json_is_array(body)) {
@@ -330,8 +337,11 @@ void api_mcp(struct http_exchange *ex)
     json_t *id = json_object_get(body, "id");
     const char *method = json_string_value(json_object_get(body, "method"));
     json_t *params = json_object_get(body, "params");
-    bool id_ok = id == NULL || json_is_string(id) || json_is_integer(id);
-    if (!json_is_object(body) || !jsonrpc_is_2(body) || method == NULL || !id_ok ||
+    bool id_ok = id == NULL ||
+                 (json_is_string(id) && json_string_length(id) == strlen(json_string_value(id))) ||
+                 json_is_integer(id);
+    bool method_ok = method != NULL && json_string_length(json_object_get(body, "method")) == strlen(method);
+    if (!json_is_object(body) || !jsonrpc_is_2(body) || !method_ok || !id_ok ||
         (params != NULL && !json_is_object(params))) {
         rpc_error(ex, 400, id_ok ? id : NULL, INVALID_REQUEST, "not a JSON-RPC 2.0 request", NULL);
         json_decref(body);
