@@ -318,15 +318,27 @@ void api_mcp(struct http_exchange *ex)
     if (!api_authenticate_challenge(ex, user_id, challenge))
         return;
     /* NUL is allowed inside strings here (tool arguments holding one are the tool's to refuse, as
-     * isError), not in the method or the id; an integer beyond 64 bits is not a request id. */
+     * isError), not in the method or the id. An integer beyond 64 bits anywhere is read again as a
+     * double (an argument's number is the tool's to judge); the id must then be an exact integer. */
     json_error_t jerr;
     json_t *body = req->entity.base != NULL
                        ? json_loadb(req->entity.base, req->entity.len, JSON_ALLOW_NUL, &jerr)
                        : NULL;
+    if (body == NULL && req->entity.base != NULL && json_error_code(&jerr) == json_error_numeric_overflow) {
+        body = json_loadb(req->entity.base, req->entity.len, JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, &jerr);
+        json_t *rid = json_object_get(body, "id");
+        if (json_is_real(rid)) {
+            double d = json_real_value(rid);
+            if (!(d >= -9007199254740991.0 && d <= 9007199254740991.0) || d != (double)(long long)d) {
+                json_decref(body);
+                rpc_error(ex, 400, NULL, INVALID_REQUEST, "the id is out of range", NULL);
+                return;
+            }
+            json_object_set_new(body, "id", json_integer((json_int_t)d));
+        }
+    }
     if (body == NULL) {
-        bool overflow = req->entity.base != NULL && json_error_code(&jerr) == json_error_numeric_overflow;
-        rpc_error(ex, 400, NULL, overflow ? INVALID_REQUEST : PARSE_ERROR,
-                  overflow ? "a number is out of range" : "the body is not JSON", NULL);
+        rpc_error(ex, 400, NULL, PARSE_ERROR, "the body is not JSON", NULL);
         return;
     }
     if (json_is_array(body)) {

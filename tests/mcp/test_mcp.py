@@ -111,13 +111,18 @@ def test_unknown_tool_and_protocol_errors(api, user):
     for body in ('{"jsonrpc":"2.0","id":1,"method":"tools/list\\u0000x"}',
                  '{"jsonrpc":"2.0","id":"a\\u0000","method":"tools/list"}',
                  '{"jsonrpc":"2.0\\u0000","id":1,"method":"tools/list"}',
-                 '{"jsonrpc":"2.0","id":123456789012345678901234567890,"method":"tools/list"}'):
+                 '{"jsonrpc":"2.0","id":123456789012345678901234567890,"method":"tools/list"}',
+                 '{"jsonrpc":"2.0","id":1.5,"method":"tools/list","x":123456789012345678901234567890}'):
         r = requests.post(api.url("/mcp"), data=body, headers={"Authorization": f"Bearer {user.token}"}, timeout=10)
         assert r.status_code == 400 and r.json()["error"]["code"] == -32600, body
     r = requests.post(api.url("/mcp"), headers={"Authorization": f"Bearer {user.token}"}, timeout=10,
                       data='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"add_task",'
                            '"arguments":{"title":"a\\u0000b"}}}')
     assert r.status_code == 200 and r.json()["result"]["isError"] is True
+    # a number beyond 64 bits elsewhere than the id is no reason to refuse the request
+    r = requests.post(api.url("/mcp"), headers={"Authorization": f"Bearer {user.token}"}, timeout=10,
+                      data='{"jsonrpc":"2.0","id":42,"method":"ping","x":{"y":523124609309911678976}}')
+    assert r.status_code == 200 and r.json() == {"jsonrpc": "2.0", "id": 42, "result": {}}
     for m in ("GET", "DELETE"):
         assert requests.request(m, api.url("/mcp"), headers={"Authorization": f"Bearer {user.token}"},
                                 timeout=10).status_code == 405
