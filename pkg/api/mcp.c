@@ -171,7 +171,7 @@ static void tools_call(struct http_exchange *ex, const char *user_id, json_t *id
         rpc_error(ex, bad, id, INVALID_PARAMS, "params.name is required", NULL);
         return;
     }
-    if (tools_find(name) == NULL) {
+    if (tools_find(name) == NULL || json_string_length(json_object_get(params, "name")) != strlen(name)) {
         rpc_error(ex, bad, id, INVALID_PARAMS, "unknown tool", json_pack("{s:s}", "name", name));
         return;
     }

@@ -119,6 +119,10 @@ def test_unknown_tool_and_protocol_errors(api, user):
                       data='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"add_task",'
                            '"arguments":{"title":"a\\u0000b"}}}')
     assert r.status_code == 200 and r.json()["result"]["isError"] is True
+    # a tool name with a NUL is no tool's name
+    r = requests.post(api.url("/mcp"), headers={"Authorization": f"Bearer {user.token}"}, timeout=10,
+                      data='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_tasks\\u0000x"}}')
+    assert r.status_code == 200 and r.json()["error"]["code"] == -32602
     # a number beyond 64 bits elsewhere than the id is no reason to refuse the request
     r = requests.post(api.url("/mcp"), headers={"Authorization": f"Bearer {user.token}"}, timeout=10,
                       data='{"jsonrpc":"2.0","id":42,"method":"ping","x":{"y":523124609309911678976}}')
