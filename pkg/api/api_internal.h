@@ -42,6 +42,8 @@ void api_handle_webhook_list(struct http_exchange *ex);
 void api_handle_webhook_delete(struct http_exchange *ex);
 void api_chat(struct http_exchange *ex);
 void api_user_chat(struct http_exchange *ex);
+void api_mcp(struct http_exchange *ex);
+void api_mcp_resource_metadata(struct http_exchange *ex);
 void api_conversations_list(struct http_exchange *ex);
 void api_conversation_messages(struct http_exchange *ex);
 void api_conversation_delete(struct http_exchange *ex);
@@ -52,6 +54,9 @@ json_t *api_read_json_object(struct http_exchange *ex);
 
 /* The bearer token's user; on failure it has answered 401 and returns false. */
 bool api_authenticate(struct http_exchange *ex, char user_id[BASE_UUID_LEN + 1]);
+/* The same with `challenge` as the 401's WWW-Authenticate value (MCP's resource_metadata). */
+bool api_authenticate_challenge(struct http_exchange *ex, char user_id[BASE_UUID_LEN + 1],
+                                const char *challenge);
 
 size_t api_utf8_length(const char *s, size_t bytes);
 /* The longest date-time text accepted (a fraction may have many digits; RFC 3339 sets no bound). */

@@ -54,11 +54,25 @@ struct chat {
     store_handle store_call;
     struct tools_call *tool_call;
     struct outbound_transfer *transfer;
+    bool sse;                  /* the client accepts text/event-stream */
+    bool streaming;            /* the SSE response has started: failures are `error` events */
+    struct llm_stream *parser; /* the current streamed provider answer */
+    bool provider_error;       /* the stream carried an error object */
+    char stream_why[BASE_WHY_MAX];
+    uint64_t last_write_ms;
 };
+
+/* When this process first saw SIGTERM, as the chats' ticks noticed it (0: not yet). A streamed chat
+ * still running SHUTDOWN_DEADLINE_MARGIN_MS before the shutdown deadline ends with an `error` event
+ * rather than being cut by the process exit. */
+static uint64_t shutdown_seen_ms;
+#define SHUTDOWN_DEADLINE_MARGIN_MS 2500
+#define KEEPALIVE_IDLE_MS           1000
 
 static void chat_free(struct chat *c)
 {
     c->ctx->chats_inflight--;
+    llm_stream_free(c->parser);
     free(c->message);
     json_decref(c->history);
     json_decref(c->turn);
@@ -68,9 +82,8 @@ static void chat_free(struct chat *c)
     free(c);
 }
 
-static void on_chat_abandoned(struct http_exchange *ex)
+static void cancel_pending(struct chat *c)
 {
-    struct chat *c = ex->handler_data;
     switch (c->pending) {
     case P_STORE:
         store_cancel(c->ctx->store, c->store_call);
@@ -84,11 +97,80 @@ static void on_chat_abandoned(struct http_exchange *ex)
     case P_NONE:
         break;
     }
+    c->pending = P_NONE;
+}
+
+static void on_chat_abandoned(struct http_exchange *ex)
+{
+    struct chat *c = ex->handler_data;
+    cancel_pending(c);
     chat_free(c);
+}
+
+/* ---- the SSE reply ---- */
+
+static void sse_event(struct chat *c, const char *event, json_t *data /* stolen */)
+{
+    char *text = data != NULL ? json_dumps(data, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(data);
+    if (text == NULL)
+        return;
+    size_t cap = strlen(event) + strlen(text) + 32;
+    char *frame = malloc(cap);
+    if (frame != NULL) {
+        int n = snprintf(frame, cap, "event: %s\ndata: %s\n\n", event, text);
+        http_stream_write(c->ex, frame, (size_t)n);
+        c->last_write_ms = base_now_ms();
+    }
+    free(frame);
+    free(text);
+}
+
+static void on_stream_text(void *arg, const char *text, size_t len)
+{
+    struct chat *c = arg;
+    sse_event(c, "delta", json_pack("{s:s%}", "text", text, len));
+}
+
+static void chat_fail(struct chat *c, int status, const char *title, const char *detail, int retry_after_s);
+
+/* About once a second while the stream is open: a keep-alive comment when nothing else was written
+ * (a hang-up is noticed only by a failed write), and the shutdown deadline. */
+static void chat_tick(struct http_exchange *ex)
+{
+    struct chat *c = ex->handler_data;
+    uint64_t now = base_now_ms();
+    if (*c->ctx->shutting_down) {
+        uint64_t expected = 0;
+        __atomic_compare_exchange_n(&shutdown_seen_ms, &expected, now, false, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE);
+        uint64_t seen = __atomic_load_n(&shutdown_seen_ms, __ATOMIC_ACQUIRE);
+        uint64_t limit = seen + (uint64_t)c->ctx->cfg->shutdown_timeout_seconds * 1000;
+        if (now + SHUTDOWN_DEADLINE_MARGIN_MS >= limit) {
+            cancel_pending(c);
+            chat_fail(c, 503, "Service Unavailable",
+                      "the server is shutting down; the message is stored, send it again", 1);
+            return;
+        }
+    }
+    if (now - c->last_write_ms >= KEEPALIVE_IDLE_MS) {
+        http_stream_write(ex, ": keep-alive\n\n", 14);
+        c->last_write_ms = now;
+    }
 }
 
 static void chat_fail(struct chat *c, int status, const char *title, const char *detail, int retry_after_s)
 {
+    if (c->streaming) {
+        json_t *p = json_pack("{s:s,s:s,s:i,s:s}", "type", "about:blank", "title", title, "status", status,
+                              "detail", detail);
+        if (p != NULL && retry_after_s > 0)
+            json_object_set_new(p, "retry_after", json_integer(retry_after_s));
+        sse_event(c, "error", p);
+        http_stream_end(c->ex);
+        chat_free(c);
+        return;
+    }
     if (retry_after_s > 0) {
         char v[16];
         snprintf(v, sizeof(v), "%d", retry_after_s);
@@ -103,6 +185,10 @@ static void chat_store_failed(struct chat *c, enum store_status st)
     if (st == STORE_NOT_FOUND) {
         http_respond_problem(c->ex, 404, "Not Found", "no such conversation", NULL);
         chat_free(c);
+        return;
+    }
+    if (c->streaming) {
+        chat_fail(c, 503, "Service Unavailable", "the database is unavailable; retry shortly", 1);
         return;
     }
     api_respond_store_status(c->ex, st);
@@ -212,6 +298,12 @@ static void on_answer_stored(void *arg, const struct store_result *r)
     }
     json_t *body = json_pack("{s:s,s:s,s:s,s:O}", "conversation_id", c->conv_id, "message_id", r->row_id,
                              "response", c->reply.content, "tool_calls", c->tool_log);
+    if (c->streaming) {
+        sse_event(c, "done", body);
+        http_stream_end(c->ex);
+        chat_free(c);
+        return;
+    }
     http_add_header(c->ex, "cache-control", "no-store");
     http_respond_json(c->ex, 200, body);
     chat_free(c);
@@ -246,6 +338,16 @@ static void on_model_answer(void *arg, const struct outbound_response *r)
                   RETRY_DEFAULT_S);
         return;
     }
+    if (r->status == OUTBOUND_ABORTED) { /* the stream parser stopped it */
+        struct outbound_response copy = *r;
+        base_one_line(c->stream_why, copy.error, sizeof(copy.error));
+        log_provider(c, "chat provider answer unusable", &copy);
+        chat_fail(c, 502, "Bad Gateway",
+                  c->provider_error ? "the model provider failed while answering"
+                                    : "the model provider's answer was not usable",
+                  0);
+        return;
+    }
     if (r->status != OUTBOUND_OK) {
         log_provider(c, "chat provider answer unusable", r);
         chat_fail(c, 502, "Bad Gateway", "the model provider's answer was cut off or unusable", 0);
@@ -268,7 +370,12 @@ static void on_model_answer(void *arg, const struct outbound_response *r)
     char why[BASE_WHY_MAX] = "";
     bool provider_error = false;
     llm_reply_free(&c->reply);
-    if (!llm_parse_completion(r->body, r->body_len, &c->reply, &provider_error, why, sizeof(why))) {
+    bool parsed = c->parser != NULL ? llm_stream_finish(c->parser, &c->reply, why, sizeof(why))
+                                    : llm_parse_completion(r->body, r->body_len, &c->reply, &provider_error,
+                                                           why, sizeof(why));
+    llm_stream_free(c->parser);
+    c->parser = NULL;
+    if (!parsed) {
         struct outbound_response copy = *r;
         base_one_line(why, copy.error, sizeof(copy.error));
         log_provider(c, "chat provider answer unusable", &copy);
@@ -322,6 +429,9 @@ static void on_tool_done(void *arg, bool is_error, json_t *result)
         c->tool_log, json_pack("{s:s,s:O,s:o,s:o,s:b}", "id", id, "name", json_object_get(call, "name"),
                                "arguments", args != NULL ? args : json_string(args_text ? args_text : ""),
                                "result", result != NULL ? result : json_null(), "is_error", is_error));
+    if (c->streaming)
+        sse_event(c, "tool_result",
+                  json_incref(json_array_get(c->tool_log, json_array_size(c->tool_log) - 1)));
     json_array_append_new(c->turn,
                           json_pack("{s:s,s:s,s:s}", "role", "tool", "tool_call_id", id, "content", text));
     json_array_append_new(c->round_store,
@@ -344,6 +454,10 @@ static void run_next_tool(struct chat *c)
         return;
     }
     const char *args = json_string_value(json_object_get(call, "arguments"));
+    if (c->streaming)
+        sse_event(c, "tool_call",
+                  json_pack("{s:O,s:O,s:O}", "id", json_object_get(call, "id"), "name",
+                            json_object_get(call, "name"), "arguments", json_object_get(call, "arguments")));
     c->pending = P_TOOL;
     /* A tool that finishes at once has called on_tool_done already (which may have moved on, or
      * answered and freed the chat): only a handle still in flight is recorded. */
@@ -352,6 +466,14 @@ static void run_next_tool(struct chat *c)
                   args != NULL ? strlen(args) : 0, on_tool_done, c);
     if (h != NULL)
         c->tool_call = h;
+}
+
+/* The streamed answer's bytes, inside curl: no outbound_* call here (returning false aborts). */
+static bool on_model_data(void *arg, const char *data, size_t len)
+{
+    struct chat *c = arg;
+    return llm_stream_feed(c->parser, data, len, &c->provider_error, c->ctx->cfg->chat_api_key, c->stream_why,
+                           sizeof(c->stream_why));
 }
 
 static void call_model(struct chat *c)
@@ -374,13 +496,13 @@ static void call_model(struct chat *c)
     }
     bool tools_allowed = c->rounds < cfg->chat_max_tool_rounds;
     size_t body_len = 0;
-    char *body = llm_request_body(cfg, messages, tools, tools_allowed, false, &body_len);
+    char *body = llm_request_body(cfg, messages, tools, tools_allowed, c->sse, &body_len);
     json_decref(messages);
     json_decref(tools);
     char url[2048];
     snprintf(url, sizeof(url), "%s/chat/completions", cfg->chat_base_url);
     char *headers[LLM_HEADERS_MAX] = {0};
-    size_t n_headers = llm_headers(cfg, false, headers);
+    size_t n_headers = llm_headers(cfg, c->sse, headers);
     bool ok = body != NULL;
     for (size_t i = 0; i < n_headers; i++)
         ok = ok && headers[i] != NULL;
@@ -392,9 +514,21 @@ static void call_model(struct chat *c)
         .body_len = body_len,
         .timeout_ms = (int)(c->deadline_ms - now),
         .max_response_bytes = PROVIDER_BODY_MAX,
+        .on_data = c->sse ? on_model_data : NULL,
         .on_done = on_model_answer,
         .arg = c,
     };
+    if (c->sse) {
+        llm_stream_free(c->parser);
+        c->parser = llm_stream_new(on_stream_text, c);
+        ok = ok && c->parser != NULL;
+        if (ok && !c->streaming) {
+            /* from here on the reply is a 200 stream; later failures are `error` events */
+            http_add_header(c->ex, "cache-control", "no-store");
+            c->streaming = http_stream_start(c->ex, 200, "text/event-stream", chat_tick);
+            c->last_write_ms = now;
+        }
+    }
     bool busy = false;
     char why[BASE_WHY_MAX] = "";
     c->transfer = ok ? outbound_start(c->ctx->outbound, &req, &busy, why, sizeof(why)) : NULL;
@@ -563,6 +697,10 @@ static void chat(struct http_exchange *ex, bool user_in_path)
     memcpy(c->user_id, user_id, sizeof(c->user_id));
     c->message = strdup(json_string_value(message));
     c->has_conv = json_is_string(conv);
+    ssize_t accept = h2o_find_header(&ex->req->headers, H2O_TOKEN_ACCEPT, -1);
+    c->sse = accept >= 0 && h2o_strstr(ex->req->headers.entries[accept].value.base,
+                                       ex->req->headers.entries[accept].value.len,
+                                       H2O_STRLIT("text/event-stream")) != SIZE_MAX;
     if (c->has_conv)
         base_uuid_lower(json_string_value(conv), c->conv_id);
     json_decref(body);

@@ -86,6 +86,12 @@ json_t *api_read_json_object(struct http_exchange *ex)
     return body;
 }
 
+static void respond_unauthorized(struct http_exchange *ex, const char *challenge, const char *detail)
+{
+    http_add_header(ex, "www-authenticate", challenge);
+    http_respond_problem(ex, 401, "Unauthorized", detail, NULL);
+}
+
 void api_respond_unauthorized(struct http_exchange *ex, const char *detail)
 {
     http_add_header(ex, "www-authenticate", "Bearer");
@@ -94,15 +100,21 @@ void api_respond_unauthorized(struct http_exchange *ex, const char *detail)
 
 bool api_authenticate(struct http_exchange *ex, char user_id[BASE_UUID_LEN + 1])
 {
+    return api_authenticate_challenge(ex, user_id, "Bearer");
+}
+
+bool api_authenticate_challenge(struct http_exchange *ex, char user_id[BASE_UUID_LEN + 1],
+                                const char *challenge)
+{
     h2o_req_t *req = ex->req;
     ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
     if (i < 0) {
-        api_respond_unauthorized(ex, "a bearer token is required");
+        respond_unauthorized(ex, challenge, "a bearer token is required");
         return false;
     }
     h2o_iovec_t v = req->headers.entries[i].value;
     if (v.len < 8 || strncasecmp(v.base, "Bearer ", 7) != 0) {
-        api_respond_unauthorized(ex, "use the Bearer scheme");
+        respond_unauthorized(ex, challenge, "use the Bearer scheme");
         return false;
     }
     const char *token = v.base + 7;
@@ -115,11 +127,11 @@ bool api_authenticate(struct http_exchange *ex, char user_id[BASE_UUID_LEN + 1])
     enum auth_token_status st =
         auth_token_verify(cfg->secret_key, strlen(cfg->secret_key), token, len, time(NULL), user_id);
     if (st == AUTH_TOKEN_EXPIRED) {
-        api_respond_unauthorized(ex, "the token has expired");
+        respond_unauthorized(ex, challenge, "the token has expired");
         return false;
     }
     if (st != AUTH_TOKEN_OK) {
-        api_respond_unauthorized(ex, "the token is not valid");
+        respond_unauthorized(ex, challenge, "the token is not valid");
         return false;
     }
     return true;

@@ -213,6 +213,9 @@ static const struct http_route routes[] = {
     {"GET", "/api/{user_id}/conversations", api_conversations_list},
     {"GET", "/api/{user_id}/conversations/{conversation_id}", api_conversation_messages},
     {"DELETE", "/api/{user_id}/conversations/{conversation_id}", api_conversation_delete},
+    {"POST", "/mcp", api_mcp},
+    {"GET", "/.well-known/oauth-protected-resource", api_mcp_resource_metadata},
+    {"GET", "/.well-known/oauth-protected-resource/mcp", api_mcp_resource_metadata},
 };
 
 const struct http_route *api_routes(size_t *count)

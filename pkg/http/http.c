@@ -163,8 +163,10 @@ static bool handle_preflight(struct http_exchange *ex, h2o_req_t *req)
         return true;
     }
     http_add_header(ex, "access-control-allow-methods", "GET, POST, PUT, PATCH, DELETE");
-    http_add_header(ex, "access-control-allow-headers",
-                    "Authorization, Content-Type, If-Match, If-None-Match, X-Request-Id");
+    http_add_header(
+        ex, "access-control-allow-headers",
+        "Authorization, Content-Type, If-Match, If-None-Match, X-Request-Id, MCP-Protocol-Version, "
+        "Mcp-Method, Mcp-Name");
     http_add_header(ex, "access-control-max-age", "600");
     http_respond(ex, 204, NULL, "", 0);
     return true;
@@ -427,20 +429,20 @@ static void access_log(struct http_exchange *ex, int status, uint64_t duration_n
     log_write(status >= 500 ? LOG_WARN : LOG_INFO, ex->request_id, "request", fields);
 }
 
-void http_respond(struct http_exchange *ex, int status, const char *content_type, const char *body,
-                  size_t len)
+/* The response's accounting (metrics hook, access log); the exchange is no longer in flight. */
+static void account(struct http_exchange *ex, int status)
 {
-    if (ex->answered || ex->req == NULL)
-        return;
-    h2o_req_t *req = ex->req;
-    ex->answered = true;
     ex->loop->inflight--;
     uint64_t duration = base_now_ns() - ex->started_ns;
     if (ex->loop->observe != NULL)
-        ex->loop->observe(ex->loop->observe_arg, ex->route_index, req->method, status, duration);
+        ex->loop->observe(ex->loop->observe_arg, ex->route_index, ex->req->method, status, duration);
     if (ex->loop->access_log && log_enabled(status >= 500 ? LOG_WARN : LOG_INFO))
         access_log(ex, status, duration);
+}
 
+static void set_head(struct http_exchange *ex, int status, const char *content_type)
+{
+    h2o_req_t *req = ex->req;
     req->res.status = status;
     req->res.reason = reason_phrase(status);
     if (content_type != NULL)
@@ -453,10 +455,176 @@ void http_respond(struct http_exchange *ex, int status, const char *content_type
                               NULL, ex->cors_origin.base, ex->cors_origin.len);
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_VARY, NULL, H2O_STRLIT("Origin"));
         h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-expose-headers"), 0,
-                              NULL, H2O_STRLIT("ETag, Location, Retry-After, X-Request-Id"));
+                              NULL,
+                              H2O_STRLIT("ETag, Location, Retry-After, X-Request-Id, WWW-Authenticate"));
     }
+}
+
+void http_respond(struct http_exchange *ex, int status, const char *content_type, const char *body,
+                  size_t len)
+{
+    if (ex->answered || ex->req == NULL)
+        return;
+    h2o_req_t *req = ex->req;
+    ex->answered = true;
+    account(ex, status);
+    set_head(ex, status, content_type);
     req->res.content_length = len;
     h2o_send_inline(req, body, len);
+}
+
+/* ---- streamed responses ---- */
+
+struct stream_buf {
+    char *data;
+    size_t len, cap;
+};
+
+struct http_stream {
+    h2o_generator_t super; /* first: h2o hands it back to proceed/stop */
+    struct http_exchange *ex;
+    http_tick_fn tick;
+    h2o_timeout_entry_t tick_entry;
+    struct stream_buf pending, out; /* queued; handed to h2o and not yet written */
+    int status;
+    bool sending, ending, closed;
+};
+
+static void stream_stop_ticks(struct http_stream *s)
+{
+    if (h2o_timeout_is_linked(&s->tick_entry))
+        h2o_timeout_unlink(&s->tick_entry);
+}
+
+/* One h2o_send in flight at a time; FINAL once the end was asked for and nothing is left. */
+static void stream_flush(struct http_stream *s)
+{
+    if (s->sending || s->ex->req == NULL)
+        return;
+    if (s->pending.len == 0 && !s->ending)
+        return;
+    struct stream_buf t = s->out;
+    s->out = s->pending;
+    s->pending = t;
+    s->pending.len = 0;
+    h2o_iovec_t v = h2o_iovec_init(s->out.data, s->out.len);
+    h2o_send_state_t state = s->ending ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS;
+    s->sending = state == H2O_SEND_STATE_IN_PROGRESS; /* no proceed comes after FINAL */
+    if (state == H2O_SEND_STATE_FINAL)
+        s->closed = true;
+    h2o_send(s->ex->req, &v, v.len > 0 ? 1 : 0, state);
+}
+
+static void on_stream_proceed(h2o_generator_t *g, h2o_req_t *req)
+{
+    (void)req;
+    struct http_stream *s = (struct http_stream *)g;
+    s->sending = false;
+    s->out.len = 0;
+    stream_flush(s);
+}
+
+/* The client went away before the end (h2o disposes of the request next). */
+static void on_stream_stop(h2o_generator_t *g, h2o_req_t *req)
+{
+    (void)req;
+    struct http_stream *s = (struct http_stream *)g;
+    struct http_exchange *ex = s->ex;
+    stream_stop_ticks(s);
+    bool open = !s->closed && !s->ending; /* else the application is done with it already */
+    s->closed = true;
+    if (open)
+        account(ex, s->status);
+    ex->req = NULL;
+    if (open && ex->on_abandon != NULL)
+        ex->on_abandon(ex);
+}
+
+static void on_stream_tick(h2o_timeout_entry_t *entry)
+{
+    struct http_stream *s = H2O_STRUCT_FROM_MEMBER(struct http_stream, tick_entry, entry);
+    if (s->closed)
+        return;
+    h2o_timeout_link(s->ex->loop->loop, &s->ex->loop->ctx->one_sec_timeout, &s->tick_entry);
+    s->tick(s->ex);
+}
+
+static void on_stream_dispose(void *p)
+{
+    struct http_stream *s = p;
+    stream_stop_ticks(s);
+    free(s->pending.data);
+    free(s->out.data);
+}
+
+bool http_stream_start(struct http_exchange *ex, int status, const char *content_type, http_tick_fn tick)
+{
+    if (ex->answered || ex->req == NULL)
+        return false;
+    h2o_req_t *req = ex->req;
+    struct http_stream *s = h2o_mem_alloc_shared(&req->pool, sizeof(*s), on_stream_dispose);
+    memset(s, 0, sizeof(*s));
+    s->super.proceed = on_stream_proceed;
+    s->super.stop = on_stream_stop;
+    s->ex = ex;
+    s->tick = tick;
+    s->status = status;
+    s->tick_entry.cb = on_stream_tick;
+    ex->stream = s;
+    ex->answered = true; /* later http_respond calls are ignored; in flight until the end */
+    set_head(ex, status, content_type);
+    h2o_start_response(req, &s->super);
+    if (tick != NULL)
+        h2o_timeout_link(ex->loop->loop, &ex->loop->ctx->one_sec_timeout, &s->tick_entry);
+    /* the head goes out now, before the first piece of the body */
+    s->sending = true;
+    h2o_send(req, NULL, 0, H2O_SEND_STATE_IN_PROGRESS);
+    return true;
+}
+
+void http_stream_write(struct http_exchange *ex, const char *data, size_t len)
+{
+    struct http_stream *s = ex->stream;
+    if (s == NULL || s->closed || s->ending || ex->req == NULL || len == 0)
+        return;
+    struct stream_buf *b = &s->pending;
+    if (b->len + len + s->out.len > HTTP_STREAM_QUEUE_MAX) {
+        /* a client that does not read: cut the stream rather than queue without bound */
+        ex->req->http1_is_persistent = 0;
+        http_stream_end(ex);
+        return;
+    }
+    if (b->len + len > b->cap) {
+        size_t cap = b->cap > 0 ? b->cap : 1024;
+        while (cap < b->len + len)
+            cap *= 2;
+        char *d = realloc(b->data, cap);
+        if (d == NULL) {
+            http_stream_end(ex);
+            return;
+        }
+        b->data = d;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, data, len);
+    b->len += len;
+    stream_flush(s);
+}
+
+void http_stream_end(struct http_exchange *ex)
+{
+    struct http_stream *s = ex->stream;
+    if (s == NULL || s->closed || s->ending || ex->req == NULL)
+        return;
+    stream_stop_ticks(s);
+    account(ex, s->status);
+    s->ending = true;
+    stream_flush(s);
+}
+
+bool http_stream_closed(const struct http_exchange *ex)
+{
+    return ex->stream == NULL || ex->stream->closed || ex->stream->ending || ex->req == NULL;
 }
 
 void http_respond_json(struct http_exchange *ex, int status, json_t *body)

@@ -65,7 +65,8 @@ struct http_exchange {
     bool answered;
     http_abandon_fn on_abandon;
     void *handler_data;
-    h2o_iovec_t cors_origin; /* the request's Origin when FRONTEND_URL allows it */
+    h2o_iovec_t cors_origin;    /* the request's Origin when FRONTEND_URL allows it */
+    struct http_stream *stream; /* set by http_stream_start */
 };
 
 struct http_router;
@@ -97,5 +98,24 @@ void http_respond_json(struct http_exchange *ex, int status, json_t *body /* sto
 void http_respond_problem(struct http_exchange *ex, int status, const char *title, const char *detail,
                           json_t *extra);
 void http_add_header(struct http_exchange *ex, const char *name, const char *value);
+
+/* ---- streamed responses (Server-Sent Events) ----
+ * http_stream_start answers the exchange with `status`, the headers added so far and a body written
+ * piece by piece (chunked). Pieces are queued and handed to h2o one write at a time (its generator
+ * protocol: one h2o_send in flight, the next from `proceed`); the queue is bounded
+ * (HTTP_STREAM_QUEUE_MAX bytes: past it the stream is cut, as for a client that stopped reading).
+ * `tick` (may be NULL) runs about once a second until the stream ends — the place for a keep-alive
+ * comment, which is also how a hang-up is noticed while nothing else is written (h2o 2.2.5 does not
+ * read an HTTP/1.1 connection while it produces a response; only a failed write reveals it). A
+ * client that goes away stops the ticks and calls the exchange's on_abandon. The exchange stays in
+ * flight (a graceful shutdown waits for it) until http_stream_end, whose access-log line and
+ * `observe` call carry the whole duration. Every call is ignored once the stream is over. */
+#define HTTP_STREAM_QUEUE_MAX (1024 * 1024)
+typedef void (*http_tick_fn)(struct http_exchange *ex);
+bool http_stream_start(struct http_exchange *ex, int status, const char *content_type, http_tick_fn tick);
+void http_stream_write(struct http_exchange *ex, const char *data, size_t len);
+void http_stream_end(struct http_exchange *ex);
+/* The request went away or the stream ended (no more writes will be sent). */
+bool http_stream_closed(const struct http_exchange *ex);
 
 #endif

@@ -59,8 +59,9 @@ class Step:
     """One scripted answer."""
 
     def __init__(self, kind="json", body=None, status=200, headers=None, delay=0.0, chunks=None,
-                 comments=False, error_in_stream=None, truncate=False):
+                 comments=False, error_in_stream=None, truncate=False, chunk_delay=0.0):
         self.kind, self.body, self.status, self.headers = kind, body, status, headers or {}
+        self.chunk_delay = chunk_delay  # seconds between SSE chunks (a slow stream)
         self.delay, self.chunks, self.comments = delay, chunks, comments
         self.error_in_stream, self.truncate = error_in_stream, truncate
 
@@ -155,8 +156,12 @@ class FakeProvider:
             for chunk in step.chunks or []:
                 h.wfile.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
                 h.wfile.flush()
+                if step.chunk_delay:
+                    time.sleep(step.chunk_delay)
                 if step.comments:
                     h.wfile.write(b": OPENROUTER PROCESSING\n\n")
+            if step.truncate:
+                return  # cut off: neither a finish_reason nor [DONE]
             if step.error_in_stream is not None:
                 h.wfile.write(b"data: " + json.dumps({"error": step.error_in_stream}).encode() + b"\n\n")
             else:

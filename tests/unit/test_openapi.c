@@ -183,8 +183,8 @@ static void test_path_parameters_declared(void **state)
 }
 
 /* Public routes say so with "security": [] (the document's default is the bearer token); task
- * routes keep the default. Which is which follows CONTRACT §4-§5: the accounts routes and the
- * operational ones are public. */
+ * routes and /mcp keep the default. Which is which follows CONTRACT §4-§5 (§5 "MCP"): the accounts
+ * routes and the operational ones are public. */
 static void test_security_per_operation(void **state)
 {
     (void)state;
@@ -195,8 +195,9 @@ static void test_security_per_operation(void **state)
     const char *path;
     json_t *item;
     json_object_foreach (json_object_get(doc, "paths"), path, item) {
-        bool is_public = strncmp(path, "/api/", 5) != 0 || strncmp(path, "/api/auth/", 10) == 0 ||
-                         strcmp(path, "/api/health") == 0;
+        /* /mcp (CONTRACT §5, "MCP") needs the bearer token although it is outside /api/ */
+        bool is_public = (strncmp(path, "/api/", 5) != 0 && strcmp(path, "/mcp") != 0) ||
+                         strncmp(path, "/api/auth/", 10) == 0 || strcmp(path, "/api/health") == 0;
         const char *key;
         json_t *op;
         json_object_foreach (item, key, op) {

@@ -1,5 +1,5 @@
-"""What the chat suite's tests and fixtures share (a module of its own: `from conftest import` would
-pick whichever suite's conftest.py pytest imported first)."""
+"""What the chat and MCP suites' tests and fixtures share (a module of its own: `from conftest import`
+would pick whichever suite's conftest.py pytest imported first)."""
 import harness
 
 KEY = "sk-or-test-SECRETKEY-0123456789"  # the fake provider's key: it must never reach a log
