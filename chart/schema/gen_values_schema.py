@@ -57,7 +57,12 @@ MANAGED_ENV = ["ENVIRONMENT", "LOG_LEVEL", "PORT", "ACCESS_LOG", "FRONTEND_URL",
   "MIGRATE_STATEMENT_TIMEOUT_SECONDS", "API_THREADS", "SHUTDOWN_DRAIN_SECONDS", "SHUTDOWN_TIMEOUT_SECONDS",
   "WORKER_CONCURRENCY", "POD_NAME", "TRUSTED_PROXIES", "PASSWORD_HASH_THREADS",
   "DATABASE_URL", "DATABASE_URL_FILE", "SECRET_KEY", "SECRET_KEY_FILE", "BETTER_AUTH_SECRET",
-  "BETTER_AUTH_SECRET_FILE", "REDIS_URL", "REDIS_URL_FILE"]
+  "BETTER_AUTH_SECRET_FILE", "REDIS_URL", "REDIS_URL_FILE", "SIGNUP_LIMIT_PER_HOUR", "JWT_ALGORITHM",
+  "CONSOLE_ENABLED", "MIGRATE_STATUS_CONNECT_TIMEOUT_SECONDS", "LLM_PROVIDER", "AGENT_NAME", "AGENT_INSTRUCTIONS",
+  "MAX_TOKENS", "TEMPERATURE", "LLM_TIMEOUT_MS", "CHAT_MAX_TOOL_ROUNDS", "CHAT_HISTORY_MESSAGES", "CHAT_MAX_INFLIGHT",
+  "GROQ_BASE_URL", "GROQ_MODEL", "OPENROUTER_BASE_URL", "OPENROUTER_MODEL", "OPENROUTER_REFERER", "OPENROUTER_TITLE",
+  "LLM_BASE_URL", "LLM_MODEL", "GROQ_API_KEY", "GROQ_API_KEY_FILE", "OPENROUTER_API_KEY", "OPENROUTER_API_KEY_FILE",
+  "LLM_API_KEY", "LLM_API_KEY_FILE", "MIGRATE_DATABASE_URL", "MIGRATE_DATABASE_URL_FILE"]
 
 defs = O()
 defs["quantity"] = O([("description", "A Kubernetes quantity, e.g. 100m, 0.5, 1, 64Mi, 1Gi"),
@@ -191,7 +196,31 @@ config["webhooks"] = obj(O([("maxAttempts", integer(1, 50, "WEBHOOK_MAX_ATTEMPTS
 config["workerVisibilityTimeoutSeconds"] = integer(5, 86400, "WORKER_VISIBILITY_TIMEOUT_SECONDS")
 config["migrate"] = obj(O([("connectTimeoutSeconds", integer(1, 3600, "MIGRATE_CONNECT_TIMEOUT_SECONDS")),
   ("lockTimeoutSeconds", integer(1, 3600, "MIGRATE_LOCK_TIMEOUT_SECONDS")),
-  ("statementTimeoutSeconds", integer(1, 86400, "MIGRATE_STATEMENT_TIMEOUT_SECONDS"))]))
+  ("statementTimeoutSeconds", integer(1, 86400, "MIGRATE_STATEMENT_TIMEOUT_SECONDS")),
+  ("statusConnectTimeoutSeconds", integer(1, 3600, "MIGRATE_STATUS_CONNECT_TIMEOUT_SECONDS"))]))
+config["signupLimitPerHour"] = integer(0, 1000000, "SIGNUP_LIMIT_PER_HOUR: sign-ups per client address per hour; 0 = no limit")
+config["jwtAlgorithm"] = string("JWT_ALGORITHM: only HS256 is supported", enum=["HS256"])
+config["console"] = obj(O([("enabled", boolean("CONSOLE_ENABLED: the web console at /"))]))
+url = r"^$|^https?://\S+$"
+text = lambda desc, n=1024: string(desc, pattern=r"^[^\x00]*$", maxLength=n)
+config["assistant"] = obj(O([
+  ("provider", string("LLM_PROVIDER: empty = no assistant (the chat routes answer 503); GROQ, OPENROUTER or OPENAI (any OpenAI-compatible server); its key goes in secret.keys", enum=["", "GROQ", "OPENROUTER", "OPENAI", "groq", "openrouter", "openai"])),
+  ("agentName", text("AGENT_NAME", 200)),
+  ("agentInstructions", text("AGENT_INSTRUCTIONS: empty = the built-in instructions", 16384)),
+  ("maxTokens", integer(1, 200000, "MAX_TOKENS")),
+  ("temperature", O([("type", ["number", "string"]), ("description", "TEMPERATURE (0 to 2)"), ("minimum", 0), ("maximum", 2),
+     ("pattern", r"^[0-9]*\.?[0-9]+$")])),
+  ("timeoutMs", integer(100, 600000, "LLM_TIMEOUT_MS")),
+  ("maxToolRounds", integer(1, 20, "CHAT_MAX_TOOL_ROUNDS")),
+  ("historyMessages", integer(0, 200, "CHAT_HISTORY_MESSAGES")),
+  ("maxInflight", integer(1, 100000, "CHAT_MAX_INFLIGHT: chats in flight per event-loop thread")),
+  ("groq", obj(O([("baseUrl", string("GROQ_BASE_URL", pattern=url)), ("model", text("GROQ_MODEL", 200))]))),
+  ("openrouter", obj(O([("baseUrl", string("OPENROUTER_BASE_URL", pattern=url)), ("model", text("OPENROUTER_MODEL", 200)),
+     ("referer", string("OPENROUTER_REFERER: attribution header; empty = none", pattern=url)),
+     ("title", text("OPENROUTER_TITLE: attribution header; empty = none", 200))]))),
+  ("openai", obj(O([("baseUrl", string("LLM_BASE_URL: required with provider OPENAI", pattern=url)),
+     ("model", text("LLM_MODEL: required with provider OPENAI", 200))])))]),
+  desc="The todo assistant (chat and /mcp): provider and tuning")
 config["trustedProxies"] = string("TRUSTED_PROXIES: CIDRs of proxies whose X-Forwarded-For/Forwarded name the client, comma-separated (e.g. 10.0.0.0/8,fd00::/8); empty = none",
   pattern=r"^$|^[0-9A-Fa-f.:]+/[0-9]{1,3}(\s*,\s*[0-9A-Fa-f.:]+/[0-9]{1,3}){0,63}$")
 config["extraEnv"] = O([("description", "More environment variables (strings) for every role; not the ones the chart sets, not secrets"),
@@ -207,7 +236,12 @@ secret["databaseUrl"] = string("DATABASE_URL (required unless existingSecret): p
 secret["secretKey"] = string("SECRET_KEY, at least 32 bytes (required unless existingSecret)", pattern=r"^$|^[\s\S]{32,}$")
 secret["redisUrl"] = string("REDIS_URL (required unless existingSecret): redis:// (rediss:// is refused by this build)", pattern=r"^$|^redis://\S+$")
 keypat = r"^[-._a-zA-Z0-9]+$"
-secret["keys"] = obj(O([("databaseUrl", string(pattern=keypat)), ("secretKey", string(pattern=keypat)), ("redisUrl", string(pattern=keypat))]),
+optkey = r"^$|^[-._a-zA-Z0-9]+$"
+secret["migrateDatabaseUrl"] = string("MIGRATE_DATABASE_URL (optional): the migration Jobs' database URL past a transaction pooler", pattern=r"^$|^(postgres|postgresql)://\S+$")
+secret["llmApiKey"] = string("The assistant's key (optional): GROQ_API_KEY, OPENROUTER_API_KEY or LLM_API_KEY, by config.assistant.provider")
+secret["keys"] = obj(O([("databaseUrl", string(pattern=keypat)), ("secretKey", string(pattern=keypat)), ("redisUrl", string(pattern=keypat)),
+  ("migrateDatabaseUrl", string("Key of MIGRATE_DATABASE_URL; empty = none (with existingSecret: set it when the Secret has one)", pattern=optkey)),
+  ("llmApiKey", string("Key of the assistant's API key; empty = none (with existingSecret: set it when the Secret has one)", pattern=optkey))]),
   desc="Key names inside the Secret")
 secret["mountAsFiles"] = boolean("true: mounted files + NAME_FILE variables; false: environment variables")
 
@@ -226,7 +260,7 @@ props["image"] = obj(O([
   ("pullPolicy", string(enum=["Always", "IfNotPresent", "Never"]))]), desc="The one image every role runs")
 props["imagePullSecrets"] = O([("type", "array"), ("items", obj(O([("name", string(minLength=1))])))])
 props["config"] = obj(config, desc="Non-secret settings (ConfigMap)")
-props["secret"] = obj(secret, desc="DATABASE_URL, SECRET_KEY, REDIS_URL: from these values or an existing Secret")
+props["secret"] = obj(secret, desc="DATABASE_URL, SECRET_KEY, REDIS_URL (and the optional MIGRATE_DATABASE_URL and assistant key): from these values or an existing Secret")
 props["serviceAccount"] = obj(O([("create", boolean()), ("name", string(pattern=r"^$|" + DNS_SUBDOMAIN[1:])), ("annotations", ref("annotations"))]))
 props["podSecurityContext"] = obj(O([("runAsUser", integer(1, desc="non-root UID")), ("runAsGroup", integer(1)), ("fsGroup", integer(1))]),
   desc="Pod identity; the remaining hardening is fixed")

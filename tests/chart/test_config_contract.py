@@ -74,9 +74,17 @@ def test_every_setting_of_the_service_is_reachable_from_values():
     table = config_table()
     r = helm_template(SECRETS)
     names = {n[:-len("_FILE")] if n.endswith("_FILE") and n not in table else n for n in rendered_env_names(r)}
-    # FRONTEND_URL and TRUSTED_PROXIES are rendered only when set.
-    r2 = helm_template(SECRETS, sets=["config.frontendUrl=https://app.example.com", "config.trustedProxies=10.0.0.0/8"])
-    names |= set(r2.one("ConfigMap")["data"])
+    # FRONTEND_URL, TRUSTED_PROXIES, the assistant's optional settings and the optional secrets
+    # are rendered only when set; the key's variable follows the provider.
+    variants = [["config.frontendUrl=https://app.example.com", "config.trustedProxies=10.0.0.0/8",
+                 "config.assistant.agentInstructions=Be brief.", "config.assistant.openrouter.referer=https://a.example",
+                 "config.assistant.openrouter.title=A", "secret.migrateDatabaseUrl=postgresql://u@db:5432/d"]]
+    variants += [[f"config.assistant.provider={p}", "secret.llmApiKey=k"] for p in ("GROQ", "OPENROUTER")]
+    variants += [["config.assistant.provider=OPENAI", "secret.llmApiKey=k", "config.assistant.openai.baseUrl=http://llm:8080/v1",
+                  "config.assistant.openai.model=m"]]
+    for sets in variants:
+        names |= {n[:-len("_FILE")] if n.endswith("_FILE") and n not in table else n
+                  for n in rendered_env_names(helm_template(SECRETS, sets=sets))}
     missing = sorted(set(table) - names - {"BETTER_AUTH_SECRET"})
     assert not missing, f"pkg/config settings the chart cannot set (add them to values/ConfigMap): {missing}"
 
@@ -95,6 +103,8 @@ def test_defaults_and_bounds_match_the_service():
         if spec["default"] is not None:
             if spec["type"] == "VAR_BOOL":
                 assert str(default).lower() == spec["default"], where
+            elif spec["type"] == "VAR_DOUBLE":
+                assert float(default) == float(spec["default"]), f"{where}: chart default {default}, service {spec['default']}"
             elif spec["type"] in ("VAR_INT", "VAR_LONG"):
                 assert int(default) == int(spec["default"]), f"{where}: chart default {default}, service {spec['default']}"
             else:

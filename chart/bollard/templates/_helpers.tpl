@@ -173,39 +173,64 @@ topologySpreadConstraints:
 {{/* Secrets ------------------------------------------------------------------------------------ */}}
 
 {{/*
-Environment entries that deliver the secrets a role needs.
-Call with (dict "ctx" $ "names" (list "databaseUrl" "secretKey" "redisUrl")).
+The secret entries in use: the three required ones, plus MIGRATE_DATABASE_URL and the assistant's key
+when they are configured (an inline value, or with existingSecret a key name in secret.keys).
+Each: name (values key), var (environment variable), key (inside the Secret).
+*/}}
+{{- define "bollard.secretItems" -}}
+{{- $s := .Values.secret }}
+{{- $items := list (dict "name" "databaseUrl" "var" "DATABASE_URL" "key" $s.keys.databaseUrl)
+      (dict "name" "secretKey" "var" "SECRET_KEY" "key" $s.keys.secretKey)
+      (dict "name" "redisUrl" "var" "REDIS_URL" "key" $s.keys.redisUrl) }}
+{{- if or $s.keys.migrateDatabaseUrl (and (not $s.existingSecret) $s.migrateDatabaseUrl) }}
+{{- $items = append $items (dict "name" "migrateDatabaseUrl" "var" "MIGRATE_DATABASE_URL" "key" (default "MIGRATE_DATABASE_URL" $s.keys.migrateDatabaseUrl)) }}
+{{- end }}
+{{- $provider := upper .Values.config.assistant.provider }}
+{{- $keyVar := get (dict "GROQ" "GROQ_API_KEY" "OPENROUTER" "OPENROUTER_API_KEY" "OPENAI" "LLM_API_KEY") $provider }}
+{{- if and $keyVar (or $s.keys.llmApiKey (and (not $s.existingSecret) $s.llmApiKey)) }}
+{{- $items = append $items (dict "name" "llmApiKey" "var" $keyVar "key" (default $keyVar $s.keys.llmApiKey)) }}
+{{- end }}
+{{- toJson $items }}
+{{- end }}
+
+{{/*
+Environment entries that deliver the secrets a role needs: those of .names that are in use.
+Call with (dict "ctx" $ "names" (list "databaseUrl" "secretKey" "redisUrl" "llmApiKey")).
 */}}
 {{- define "bollard.secretEnv" -}}
 {{- $ctx := .ctx -}}
 {{- $secret := default (include "bollard.secretName" $ctx) .secretName }}
-{{- $vars := dict "databaseUrl" "DATABASE_URL" "secretKey" "SECRET_KEY" "redisUrl" "REDIS_URL" }}
-{{- range .names }}
+{{- $names := .names }}
+{{- range include "bollard.secretItems" $ctx | fromJsonArray }}
+{{- if has .name $names }}
 {{- if $ctx.Values.secret.mountAsFiles }}
-- name: {{ get $vars . }}_FILE
-  value: /var/run/secrets/bollard/{{ get $vars . }}
+- name: {{ .var }}_FILE
+  value: /var/run/secrets/bollard/{{ .var }}
 {{- else }}
-- name: {{ get $vars . }}
+- name: {{ .var }}
   valueFrom:
     secretKeyRef:
       name: {{ $secret }}
-      key: {{ get $ctx.Values.secret.keys . }}
+      key: {{ .key }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- end }}
 
 {{- define "bollard.secretVolume" -}}
 {{- $ctx := .ctx -}}
-{{- $vars := dict "databaseUrl" "DATABASE_URL" "secretKey" "SECRET_KEY" "redisUrl" "REDIS_URL" }}
+{{- $names := .names }}
 {{- if $ctx.Values.secret.mountAsFiles }}
 - name: secrets
   secret:
     secretName: {{ default (include "bollard.secretName" $ctx) .secretName }}
     defaultMode: 0440
     items:
-{{- range .names }}
-      - key: {{ get $ctx.Values.secret.keys . }}
-        path: {{ get $vars . }}
+{{- range include "bollard.secretItems" $ctx | fromJsonArray }}
+{{- if has .name $names }}
+      - key: {{ .key }}
+        path: {{ .var }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- end }}
@@ -306,8 +331,8 @@ egress:
 {{- if and $production (eq .Values.image.tag "latest") (not .Values.image.digest) }}
 {{- fail "image.tag 'latest' in production: rollouts and rollbacks become unpredictable; pin a version or set image.digest" }}
 {{- end }}
-{{- if and $production (not .Values.secret.existingSecret) (or .Values.secret.databaseUrl .Values.secret.secretKey .Values.secret.redisUrl) }}
-{{- fail "config.environment production needs secret.existingSecret: inline secret values (secret.databaseUrl, secret.secretKey, secret.redisUrl) end up in plain text in the Helm release history" }}
+{{- if and $production (not .Values.secret.existingSecret) (or .Values.secret.databaseUrl .Values.secret.secretKey .Values.secret.redisUrl .Values.secret.llmApiKey .Values.secret.migrateDatabaseUrl) }}
+{{- fail "config.environment production needs secret.existingSecret: inline secret values (secret.databaseUrl, secret.secretKey, secret.redisUrl, secret.llmApiKey, secret.migrateDatabaseUrl) end up in plain text in the Helm release history" }}
 {{- end }}
 {{- if and (hasPrefix "sqlite:" .Values.secret.databaseUrl) (ne .Values.config.environment "dev") }}
 {{- fail "secret.databaseUrl: sqlite: is only allowed with config.environment dev (bollard exits 78 otherwise)" }}
@@ -353,6 +378,17 @@ egress:
 {{- if not .Values.secret.secretKey }}{{ fail (printf "secret.secretKey is required %s" $hint) }}{{ end }}
 {{- if lt (len .Values.secret.secretKey) 32 }}{{ fail "secret.secretKey must be at least 32 bytes" }}{{ end }}
 {{- if not .Values.secret.redisUrl }}{{ fail (printf "secret.redisUrl is required %s" $hint) }}{{ end }}
+{{- end }}
+{{- $assistant := .Values.config.assistant }}
+{{- $provider := upper $assistant.provider }}
+{{- if and (has $provider (list "GROQ" "OPENROUTER")) (not (or .Values.secret.keys.llmApiKey (and (not .Values.secret.existingSecret) .Values.secret.llmApiKey))) }}
+{{- fail (printf "config.assistant.provider %s needs its API key: secret.llmApiKey, or with secret.existingSecret the key's name in secret.keys.llmApiKey (bollard exits 78 without it)" $provider) }}
+{{- end }}
+{{- if and (eq $provider "OPENAI") (not (and $assistant.openai.baseUrl $assistant.openai.model)) }}
+{{- fail "config.assistant.provider OPENAI needs config.assistant.openai.baseUrl and .model (bollard exits 78 without them)" }}
+{{- end }}
+{{- if and .Values.secret.existingSecret (or .Values.secret.llmApiKey .Values.secret.migrateDatabaseUrl) }}
+{{- fail "secret.llmApiKey and secret.migrateDatabaseUrl are not used with secret.existingSecret: put them in that Secret and name their keys in secret.keys" }}
 {{- end }}
 {{- $ttl := .Values.migrations.ttlSecondsAfterFinished }}
 {{- if and (eq .Values.migrations.mode "hook") (not (kindIs "invalid" $ttl)) (lt (int $ttl) 300) }}
