@@ -6,12 +6,14 @@ import gzip
 import json
 import re
 
+import pytest
 import requests
 
 import harness
 from consolelib import (PASSWORD, Watched, api_signup, axe_check, new_context, new_email, screenshot, sign_in,
                         token_of, wait_tasks)
 from devlib import dev_env, start_dev, stop, wait_ready
+from fakellm import FakeProvider, Step, stream_chunks
 
 
 def task_titles(page):
@@ -337,53 +339,49 @@ def test_assistant_not_configured_503(browser, dev_server):
     ctx.close()
 
 
-def test_assistant_streams_and_refreshes_tasks(browser, dev_server):
-    """The panel against the chat route's SSE contract (delta, tool_call, tool_result, done): the
-    route is played by the test (this build has none), and its tool really creates the task over
-    REST, as the assistant's add_task would; the list shows it without a reload."""
-    base = dev_server.url("")
+@pytest.fixture(scope="module")
+def chat_server(tmp_path_factory):
+    """`bollard dev` with the assistant on the scripted fake provider (tests/lib/fakellm.py)."""
+    provider = FakeProvider()
+    db = tmp_path_factory.mktemp("console-chat") / "bollard.db"
+    b = start_dev(dev_env(db, ACCESS_LOG="false", LLM_PROVIDER="OPENAI", LLM_BASE_URL=provider.base_url,
+                          LLM_MODEL="fake-model"))
+    wait_ready(b)
+    yield b, provider
+    assert stop(b) == 0
+    provider.stop()
+
+
+def test_assistant_streams_and_refreshes_tasks(browser, chat_server):
+    """The panel on the real chat route, streamed (SSE) from a provider that streams: the model asks
+    for add_task, Bollard runs it, the reply's text arrives in deltas; the tool call and its result
+    are shown, and the task list shows the new task without a reload."""
+    server, provider = chat_server
+    base = server.url("")
     email, _ = api_signup(base)
     ctx = new_context(browser)
     w = Watched(ctx, base)
     sign_in(w, email)
     page = w.page
-    token = token_of(page)
-    seen = {}
-
-    def chat(route):
-        req = route.request
-        seen["body"] = json.loads(req.post_data)
-        seen["accept"] = req.headers.get("accept")
-        seen["auth"] = req.headers.get("authorization")
-        if "created" not in seen:  # the first message's tool writes; the second one only talks
-            seen["created"] = requests.post(base + "/api/tasks", json={"title": "Buy bread"},
-                                            headers={"Authorization": f"Bearer {token}"}, timeout=10).json()
-        created = seen["created"]
-        call = {"id": "call_1", "name": "add_task", "arguments": json.dumps({"title": "Buy bread"})}
-        result = {"id": "call_1", "name": "add_task", "result": created, "is_error": False}
-        done = {"conversation_id": "7d8f4c2e-1111-4222-8333-944455556666", "message_id": "m1",
-                "response": "I added “Buy bread”.", "tool_calls": [dict(call, result=created, is_error=False)]}
-        events = [("tool_call", call), ("tool_result", result), ("delta", {"text": "I added "}),
-                  ("delta", {"text": "“Buy bread”."}), ("done", done)]
-        body = ": keep-alive\n\n" + "".join(f"event: {n}\ndata: {json.dumps(d)}\n\n" for n, d in events)
-        route.fulfill(status=200, content_type="text/event-stream", body=body)
-
-    page.route("**/api/chat", chat)
+    provider.script(Step(kind="sse", chunks=stream_chunks([], [("add_task", json.dumps({"title": "Buy bread"}))])),
+                    Step(kind="sse", chunks=stream_chunks(["I added ", "“Buy bread”."]), comments=True),
+                    Step(kind="sse", chunks=stream_chunks(["You are welcome."])))
     page.click("#nav-assistant")
     page.fill("#chat-message", "add a task called buy bread")
     page.keyboard.press("Enter")
     page.wait_for_function("() => document.querySelector('#chat-log .assistant .text')?.textContent === 'I added “Buy bread”.'")
-    tool = page.inner_text("#chat-log .tool")
-    assert "add_task" in tool and "Buy bread" in tool and "Result" in tool, tool
-    assert seen["body"] == {"message": "add a task called buy bread"}
-    assert seen["accept"] == "text/event-stream" and seen["auth"] == f"Bearer {token}"
+    tool_box = page.inner_text("#chat-log .tool")
+    assert "add_task" in tool_box and "Buy bread" in tool_box and "Result" in tool_box, tool_box
+    sent = provider.requests[0]["body"]
+    assert sent["stream"] is True and sent["messages"][-1] == {"role": "user", "content": "add a task called buy bread"}
     axe_check(page, "assistant with a reply")
     screenshot(page, "assistant")
-    # The second message continues the conversation.
+    # The second message continues the conversation: the model sees the first exchange.
     page.fill("#chat-message", "thanks")
     page.click("#chat-send")
     page.wait_for_function("() => document.querySelectorAll('#chat-log .assistant').length === 2")
-    assert seen["body"]["conversation_id"] == "7d8f4c2e-1111-4222-8333-944455556666"
+    history = [m.get("content") for m in provider.requests[-1]["body"]["messages"] if m["role"] == "user"]
+    assert history == ["add a task called buy bread", "thanks"], history
     page.click("#nav-tasks")
     row(page, "Buy bread").wait_for()
     assert task_titles(page) == ["Buy bread"]
