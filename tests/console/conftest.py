@@ -12,7 +12,9 @@ from devlib import dev_env, start_dev, stop, wait_ready
 CHROMIUM = os.environ.get("BOLLARD_CHROMIUM", "/usr/bin/chromium")
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: Playwright's sync API keeps an asyncio loop running in the main thread
+# while it is open, and later suites that call asyncio.run() (tests/mcp's clients) would fail.
+@pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
