@@ -35,7 +35,7 @@ def image_of(r):
     return r.find("Deployment", component="api")["spec"]["template"]["spec"]["containers"][0]["image"]
 
 
-def deadline_of(r):
+def deadline_of(r, endpoint_delay=rollout.ENDPOINT_DELAY):
     """An upper bound for one rolling update from the rendered settings: per replica, the startup
     probe's first success (two periods), readiness successThreshold (+1 period), minReadySeconds,
     the endpoint delay and a second of slack; then the last old pod's grace period."""
@@ -44,7 +44,7 @@ def deadline_of(r):
     st, rd = c["startupProbe"], c["readinessProbe"]
     step = (st.get("initialDelaySeconds", 0) + 2 * st["periodSeconds"]
             + (rd.get("successThreshold", 1) + 1) * rd["periodSeconds"] + spec.get("minReadySeconds", 0)
-            + rollout.ENDPOINT_DELAY + 1)
+            + endpoint_delay + 1)
     return spec["replicas"] * step + spec["template"]["spec"]["terminationGracePeriodSeconds"]
 
 
@@ -321,3 +321,51 @@ def test_upgrade_with_expand_and_contract_under_start_delays(pg, redis, tmp_path
 
 def m_dbname(url):
     return url.rsplit("/", 1)[1]
+
+
+CHART_VALUES = os.path.join(HERE, "..", "..", "chart", "bollard", "values.yaml")
+
+
+def chart_shutdown_sets():
+    """The chart's own api.shutdown defaults (tests/rollout/values.yaml shortens them)."""
+    with open(CHART_VALUES) as f:
+        shutdown = rollout.yaml.safe_load(f)["api"]["shutdown"]
+    return [f"api.shutdown.{k}={v}" for k, v in shutdown.items()]
+
+
+def assert_no_lost_writes(load, phase):
+    lost = load.lost_writes()
+    assert load.acked, f"{phase}: no write was acknowledged"
+    assert not lost, f"{phase}: {len(lost)} of {len(load.acked)} acknowledged writes lost: {lost[:10]}"
+
+
+@pytest.mark.parametrize("seed", [5, 17])
+def test_rolling_update_under_endpoint_delays_with_chart_drain(pg, redis, tmp_path, seed):
+    """Endpoint changes reach kube-proxy 0.5-2 s late (seeded, per pod and change), and a deleted
+    pod stays an endpoint for a seeded 0.5-2 s after its SIGTERM: the chart's default drain and
+    preStop (api.shutdown.*) must cover that window. v1 -> v2 under load, 0 failed requests, 0 lost
+    acknowledged writes."""
+    db = pg.new_database(f"rollout_epdelay_{seed}")
+    delays = (0.5, 2.0)
+    cluster = rollout.Cluster(str(tmp_path), seed=seed, endpoint_delay=delays, removal_lag=delays)
+    try:
+        sets = chart_shutdown_sets()
+        v1, v2 = render("v1", db, redis, sets=sets), render("v2", db, redis, sets=sets)
+        binary = fixture_binary("bollard")
+        images = {image_of(v1): binary, image_of(v2): binary}
+        migrate(v1, images, tmp_path)
+        cluster.apply(v1, images)
+        cluster.wait_rolled_out(60)
+        load = load_for(v1, cluster)
+        settle(load)
+        cluster.apply(v2, images)
+        took = cluster.wait_rolled_out(deadline_of(v2, delays[1] * 2))
+        settle(load)
+        load.stop()
+        report(f"endpoint delays (seed {seed}, chart drain {sets})", load, {"update": took})
+        assert_clean_run(cluster, load, f"endpoint delays, seed {seed}")
+        assert_no_lost_writes(load, f"endpoint delays, seed {seed}")
+        assert load.ok > 100
+    finally:
+        cluster.shutdown()
+
