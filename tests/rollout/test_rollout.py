@@ -369,3 +369,36 @@ def test_rolling_update_under_endpoint_delays_with_chart_drain(pg, redis, tmp_pa
     finally:
         cluster.shutdown()
 
+
+def test_upgrade_with_failing_migration_is_aborted_and_v1_keeps_serving(cluster, pg, redis, tmp_path):
+    """v1 serves; `helm upgrade` to v2 whose pre-upgrade migration fails (tests/migrate/fixtures/failing,
+    built into fixtures/bollard-failing: its last statement violates a key, the migration rolls back).
+    Helm stops at the failed hook: nothing is applied, no v2 pod starts, the schema is unchanged and
+    v1 keeps serving: 0 failed requests, 0 lost acknowledged writes."""
+    db = pg.new_database("rollout_failing")
+    v1, v2 = render("v1", db, redis), render("v2", db, redis)
+    images = {image_of(v1): fixture_binary("bollard"), image_of(v2): fixture_binary("failing")}
+    migrate(v1, images, tmp_path)
+    rev1 = cluster.apply(v1, images)
+    cluster.wait_rolled_out(60)
+    v1_pods = cluster.live()
+    schema_before = schema_state(pg, m_dbname(db))
+    load = load_for(v1, cluster)
+    settle(load)
+    t_upgrade = time.monotonic()
+    pre = rollout.run_hooks(v2, images, str(tmp_path), "pre-upgrade")
+    assert pre and pre[-1][1].returncode != 0, f"the failing migration's hook must fail: {pre}"
+    failed_name, failed = pre[-1]
+    assert "9001" in failed.stdout + failed.stderr, f"{failed_name}: {failed.stdout[-1500:]} {failed.stderr[-1500:]}"
+    # Helm: "UPGRADE FAILED: pre-upgrade hooks failed" -- the new manifests are never applied.
+    settle(load)
+    load.stop()
+    report("failing pre-upgrade migration (aborted)", load, {"hook": time.monotonic() - t_upgrade})
+    assert_clean_run(cluster, load, "failing migration, aborted upgrade")
+    assert_no_lost_writes(load, "failing migration, aborted upgrade")
+    assert cluster.revision == rev1 and {p.revision for p in cluster.pods} == {rev1}, "no v2 pod rolled out"
+    assert set(cluster.live()) == set(v1_pods) and all(p.ready for p in v1_pods)
+    assert served_by(cluster, t_upgrade).keys() <= {rev1}
+    assert schema_state(pg, m_dbname(db)) == schema_before, "the failed migration rolled back"
+    assert pg.psql("SELECT to_regclass('fixture_widgets') IS NULL", db=m_dbname(db)) == "t"
+    assert load.ok > 100
