@@ -402,3 +402,30 @@ def test_upgrade_with_failing_migration_is_aborted_and_v1_keeps_serving(cluster,
     assert schema_state(pg, m_dbname(db)) == schema_before, "the failed migration rolled back"
     assert pg.psql("SELECT to_regclass('fixture_widgets') IS NULL", db=m_dbname(db)) == "t"
     assert load.ok > 100
+
+
+def test_config_change_rolls_the_pods_under_load(cluster, pg, redis, tmp_path):
+    """`helm upgrade --set config.logLevel=debug` (same image): the ConfigMap changes, the chart's
+    checksum/config annotation changes the pod template, so the Deployment rolls; the new pods see
+    the new config. 0 failed requests, 0 lost acknowledged writes."""
+    db = pg.new_database("rollout_config")
+    v1, v1_debug = render("v1", db, redis), render("v1", db, redis, sets=["config.logLevel=debug"])
+    images = {image_of(v1): fixture_binary("bollard")}
+    ann = lambda r: r.find("Deployment", component="api")["spec"]["template"]["metadata"]["annotations"]
+    assert ann(v1)["checksum/config"] != ann(v1_debug)["checksum/config"]
+    migrate(v1, images, tmp_path)
+    rev1 = cluster.apply(v1, images)
+    cluster.wait_rolled_out(60)
+    load = load_for(v1, cluster)
+    settle(load)
+    rev2 = cluster.apply(v1_debug, images)
+    assert rev2 != rev1, "a config change must change the pod template"
+    took = cluster.wait_rolled_out(deadline_of(v1_debug))
+    settle(load)
+    load.stop()
+    report("config change (logLevel debug)", load, {"update": took})
+    assert_clean_run(cluster, load, "config change")
+    assert_no_lost_writes(load, "config change")
+    assert {p.c.env.get("LOG_LEVEL") for p in cluster.live()} == {"debug"}
+    assert all(p.exited_at is not None for p in cluster.pods if p.revision == rev1)
+    assert load.ok > 100
