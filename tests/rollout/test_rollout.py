@@ -429,3 +429,45 @@ def test_config_change_rolls_the_pods_under_load(cluster, pg, redis, tmp_path):
     assert {p.c.env.get("LOG_LEVEL") for p in cluster.live()} == {"debug"}
     assert all(p.exited_at is not None for p in cluster.pods if p.revision == rev1)
     assert load.ok > 100
+
+
+@pytest.mark.parametrize("seed", [7])
+def test_scale_up_and_down_under_load(pg, redis, tmp_path, seed):
+    """api.replicas 2 -> 4 -> 2 (the pod template unchanged: no roll), with seeded endpoint delays
+    and removal lag (0.5-2 s) and the chart's drain defaults: the scaled-down pods drain. 0 failed
+    requests, 0 lost acknowledged writes."""
+    db = pg.new_database(f"rollout_scale_{seed}")
+    delays = (0.5, 2.0)
+    cluster = rollout.Cluster(str(tmp_path), seed=seed, endpoint_delay=delays, removal_lag=delays)
+    try:
+        sets = chart_shutdown_sets()
+        r2 = render("v1", db, redis, sets=sets)
+        r4 = render("v1", db, redis, sets=sets + ["api.replicas=4"])
+        images = {image_of(r2): fixture_binary("bollard")}
+        migrate(r2, images, tmp_path)
+        rev = cluster.apply(r2, images)
+        cluster.wait_rolled_out(60)
+        load = load_for(r2, cluster)
+        settle(load)
+        assert cluster.apply(r4, images) == rev, "scaling must not change the pod template"
+        up = cluster.wait_rolled_out(deadline_of(r4, delays[1] * 2))
+        assert len(cluster.balancer.endpoints) == 4
+        settle(load)
+        cluster.apply(r2, images)
+        down = cluster.wait_rolled_out(deadline_of(r2, delays[1] * 2))
+        gone = [p for p in cluster.pods if p.terminating]
+        assert len(gone) == 2, cluster.describe()
+        grace = gone[0].grace
+        harness.wait_until(lambda: all(p.exited_at is not None for p in gone), timeout=grace + 1,
+                           interval=0.05, what="the scaled-down pods to drain and exit")
+        down += max(p.exited_at for p in gone) - min(p.deleted_at for p in gone)
+        settle(load)
+        load.stop()
+        report(f"scale 2->4->2 (seed {seed})", load, {"up": up, "down": down})
+        assert_clean_run(cluster, load, f"scale 2 -> 4 -> 2, seed {seed}")
+        assert_no_lost_writes(load, f"scale 2 -> 4 -> 2, seed {seed}")
+        assert len(cluster.pods) == 4 and len(cluster.live()) == 2
+        assert len([p for p in cluster.pods if p.exited_at is not None]) == 2
+        assert load.ok > 100
+    finally:
+        cluster.shutdown()
