@@ -720,6 +720,32 @@ class Cluster:
         for p in sorted([p for p in old if p.available(min_ready)], key=lambda p: p.created_at)[: max(0, budget)]:
             p.delete()
 
+    def evict(self, pod, pdb):
+        """The Eviction API against the rendered PodDisruptionBudget (`pdb`, the rendered object):
+        healthy = ready and not being deleted; desiredHealthy from minAvailable or the replicas less
+        maxUnavailable (percentages of the Deployment's replicas, rounded up as Kubernetes does);
+        an unready pod may go anyway under unhealthyPodEvictionPolicy AlwaysAllow. True = evicted
+        (the pod is deleted gracefully), False = 429 Too Many Requests."""
+        with self.lock:
+            if pod.terminating or not pod.alive():
+                return True
+            spec = pdb["spec"]
+            expected = self.deployment["spec"]["replicas"]
+            healthy = [p for p in self.pods if p.ready and not p.terminating and p.alive()]
+            if "minAvailable" in spec:
+                desired = int_or_percent(spec["minAvailable"], expected, True)
+            else:
+                desired = expected - int_or_percent(spec["maxUnavailable"], expected, True)
+            if not pod.ready and spec.get("unhealthyPodEvictionPolicy") == "AlwaysAllow":
+                pod.event("evicted (unhealthy)")
+                pod.delete()
+                return True
+            if len(healthy) - desired <= 0:
+                return False
+            pod.event("evicted")
+            pod.delete()
+            return True
+
     def rolled_out(self):
         """Every replica of the current revision available and in the balancer, nothing else running."""
         spec = self.deployment["spec"]

@@ -471,3 +471,56 @@ def test_scale_up_and_down_under_load(pg, redis, tmp_path, seed):
         assert load.ok > 100
     finally:
         cluster.shutdown()
+
+
+@pytest.mark.parametrize("pdb_sets", [[], ["api.podDisruptionBudget.minAvailable=50%"]],
+                         ids=["default-maxUnavailable", "minAvailable50pct"])
+def test_node_drain_respects_the_pdb_under_load(cluster, pg, redis, tmp_path, pdb_sets):
+    """`kubectl drain` of the node holding every API pod: each pod is evicted through the Eviction
+    API against the rendered PodDisruptionBudget (retried while it answers 429, as kubectl does), the
+    Deployment replaces evicted pods elsewhere. Healthy pods never drop below the PDB's desired
+    count; 0 failed requests, 0 lost acknowledged writes."""
+    db = pg.new_database("rollout_drain_" + ("min" if pdb_sets else "max"))
+    r = render("v1", db, redis, sets=pdb_sets)
+    pdb = r.find("PodDisruptionBudget", component="api")
+    replicas = r.find("Deployment", component="api")["spec"]["replicas"]
+    if pdb_sets:
+        assert pdb["spec"].get("minAvailable") == "50%", pdb["spec"]
+        desired = 1  # ceil(50% of 2)
+    else:
+        assert pdb["spec"].get("maxUnavailable") == 1, pdb["spec"]
+        desired = replicas - 1
+    images = {image_of(r): fixture_binary("bollard")}
+    migrate(r, images, tmp_path)
+    cluster.apply(r, images)
+    cluster.wait_rolled_out(60)
+    load = load_for(r, cluster)
+    settle(load)
+    node = list(cluster.live())  # cordoned: replacements are scheduled on other nodes
+    t_drain = time.monotonic()
+    refused, low = 0, []
+    deadline = t_drain + deadline_of(r) * 2
+    while time.monotonic() < deadline and not all(p.terminating for p in node):
+        for p in node:
+            if not p.terminating and not cluster.evict(p, pdb):
+                refused += 1
+        healthy = sum(1 for p in cluster.pods if p.ready and not p.terminating and p.alive())
+        if healthy < desired:
+            low.append((time.monotonic() - t_drain, healthy))
+        time.sleep(0.2)
+    assert all(p.terminating for p in node), "the drain did not finish: " + cluster.describe()
+    cluster.wait_rolled_out(deadline_of(r))
+    harness.wait_until(lambda: all(p.exited_at is not None for p in node), timeout=node[0].grace + 1,
+                       interval=0.05, what="the evicted pods to exit")
+    took = time.monotonic() - t_drain
+    settle(load)
+    load.stop()
+    budget = {k: v for k, v in pdb["spec"].items() if k in ("minAvailable", "maxUnavailable")}
+    report(f"node drain (PDB {budget})", load, {"drain": took})
+    print(f"evictions refused by the PDB (429): {refused}")
+    assert_clean_run(cluster, load, f"node drain, PDB {pdb['spec']}")
+    assert_no_lost_writes(load, f"node drain, PDB {pdb['spec']}")
+    assert not low, f"healthy pods below the PDB's {desired}: {low[:5]}"
+    assert refused > 0, "the PDB must have held back an eviction"
+    assert len(cluster.live()) == replicas and not set(cluster.live()) & set(node)
+    assert load.ok > 100
