@@ -11,7 +11,10 @@ Everything is driven by what `helm template` renders from chart/bollard:
     the rendered arguments and the container's environment. Termination: preStop sleep (if
     rendered), SIGTERM, SIGKILL after terminationGracePeriodSeconds.
   * Endpoints + kube-proxy: a pod is an endpoint while it is ready and not terminating; every change
-    reaches the balancer ENDPOINT_DELAY seconds later (propagation). The balancer is a TCP proxy on
+    reaches the balancer ENDPOINT_DELAY seconds later (propagation), or a seeded delay per pod and
+    change (Cluster(endpoint_delay=(lo, hi))); with removal_lag=(lo, hi) a deleted pod stays an
+    endpoint until a seeded lag after its SIGTERM. Eviction: Cluster.evict against the rendered PDB.
+    The balancer is a TCP proxy on
     loopback that picks a ready backend per NEW connection and splices bytes both ways; existing
     connections keep their backend until either side closes.
   * Deployment controller: RollingUpdate with the rendered replicas, maxSurge, maxUnavailable and

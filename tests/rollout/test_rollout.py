@@ -21,6 +21,13 @@ SETTLE = 1.0  # load before and after each update, seconds
 WATCH_PROBES = 5  # readiness periods a stuck rollback is watched for
 
 
+def seeds(*default):
+    """The seeds of a seeded scenario: `default` in `make test`, ROLLOUT_SEEDS (space-separated) in
+    `make soak`."""
+    env = os.environ.get("ROLLOUT_SEEDS", "").split()
+    return [int(x) for x in env] or list(default)
+
+
 def fixture_binary(name):
     return harness.binary(name if name == "bollard" else os.path.join("fixtures", "bollard-" + name))
 
@@ -279,7 +286,7 @@ def schema_state(pg, db):
     return pg.psql("SELECT max(version) || ' ' || max(floor) FROM bollard_schema_migrations", db=db)
 
 
-@pytest.mark.parametrize("seed", [11, 23])
+@pytest.mark.parametrize("seed", seeds(11, 23))
 def test_upgrade_with_expand_and_contract_under_start_delays(pg, redis, tmp_path, seed):
     """The scenario of issue 14 (523 of 4,615 requests failed with a 5 s start delay): v1 → v2 whose
     migrations are an expand (9001) and a contract (9002). The expand runs in the pre-upgrade hook,
@@ -339,7 +346,7 @@ def assert_no_lost_writes(load, phase):
     assert not lost, f"{phase}: {len(lost)} of {len(load.acked)} acknowledged writes lost: {lost[:10]}"
 
 
-@pytest.mark.parametrize("seed", [5, 17])
+@pytest.mark.parametrize("seed", seeds(5, 17))
 def test_rolling_update_under_endpoint_delays_with_chart_drain(pg, redis, tmp_path, seed):
     """Endpoint changes reach kube-proxy 0.5-2 s late (seeded, per pod and change), and a deleted
     pod stays an endpoint for a seeded 0.5-2 s after its SIGTERM: the chart's default drain and
@@ -431,7 +438,7 @@ def test_config_change_rolls_the_pods_under_load(cluster, pg, redis, tmp_path):
     assert load.ok > 100
 
 
-@pytest.mark.parametrize("seed", [7])
+@pytest.mark.parametrize("seed", seeds(7))
 def test_scale_up_and_down_under_load(pg, redis, tmp_path, seed):
     """api.replicas 2 -> 4 -> 2 (the pod template unchanged: no roll), with seeded endpoint delays
     and removal lag (0.5-2 s) and the chart's drain defaults: the scaled-down pods drain. 0 failed
@@ -524,3 +531,29 @@ def test_node_drain_respects_the_pdb_under_load(cluster, pg, redis, tmp_path, pd
     assert refused > 0, "the PDB must have held back an eviction"
     assert len(cluster.live()) == replicas and not set(cluster.live()) & set(node)
     assert load.ok > 100
+
+
+def test_harness_sees_the_failures_of_a_drain_shorter_than_the_removal_lag(pg, redis, tmp_path):
+    """Negative control for the removal lag: a 1 s drain while kube-proxy keeps sending to the pod
+    for 1.5-2 s after SIGTERM must show failed or refused requests, or the endpoint-delay tests
+    above prove nothing."""
+    db = pg.new_database("rollout_shortdrain")
+    cluster = rollout.Cluster(str(tmp_path), seed=3, removal_lag=(1.5, 2.0))
+    try:
+        short = ["api.shutdown.drainSeconds=1"]
+        v1, v2 = render("v1", db, redis, sets=short), render("v2", db, redis, sets=short)
+        binary = fixture_binary("bollard")
+        images = {image_of(v1): binary, image_of(v2): binary}
+        migrate(v1, images, tmp_path)
+        cluster.apply(v1, images)
+        cluster.wait_rolled_out(60)
+        load = load_for(v1, cluster)
+        settle(load)
+        cluster.apply(v2, images)
+        took = cluster.wait_rolled_out(deadline_of(v2, 2.0))
+        settle(load)
+        load.stop()
+        report("v1->v2, 1 s drain under a 1.5-2 s removal lag (negative control)", load, {"update": took})
+        assert load.failures or cluster.balancer.refused, "a drain shorter than the removal lag must show failures"
+    finally:
+        cluster.shutdown()
