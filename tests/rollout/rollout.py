@@ -11,7 +11,10 @@ Everything is driven by what `helm template` renders from chart/bollard:
     the rendered arguments and the container's environment. Termination: preStop sleep (if
     rendered), SIGTERM, SIGKILL after terminationGracePeriodSeconds.
   * Endpoints + kube-proxy: a pod is an endpoint while it is ready and not terminating; every change
-    reaches the balancer ENDPOINT_DELAY seconds later (propagation). The balancer is a TCP proxy on
+    reaches the balancer ENDPOINT_DELAY seconds later (propagation), or a seeded delay per pod and
+    change (Cluster(endpoint_delay=(lo, hi))); with removal_lag=(lo, hi) a deleted pod stays an
+    endpoint until a seeded lag after its SIGTERM. Eviction: Cluster.evict against the rendered PDB.
+    The balancer is a TCP proxy on
     loopback that picks a ready backend per NEW connection and splices bytes both ways; existing
     connections keep their backend until either side closes.
   * Deployment controller: RollingUpdate with the rendered replicas, maxSurge, maxUnavailable and
@@ -496,10 +499,13 @@ class Pod:
 class Balancer:
     """kube-proxy for one Service: picks a ready endpoint per new connection, splices bytes."""
 
-    def __init__(self, cluster):
+    def __init__(self, cluster, seed=None, endpoint_delay=None, removal_lag=None):
         self.cluster = cluster
         self.endpoints = []  # what kube-proxy currently knows (delayed)
-        self.history = []  # (time, desired endpoint names) snapshots awaiting propagation
+        self.state = {}  # pod name -> desired, when kube-proxy sees it, seen
+        self.rng = random.Random(f"endpoints-{seed}")  # its own stream: start delays stay as they were
+        self.endpoint_delay = endpoint_delay or (ENDPOINT_DELAY, ENDPOINT_DELAY)
+        self.removal_lag = removal_lag
         self.connections = []  # one record per proxied connection
         self.refused = []  # (time, reason) new connections with no backend or a failed connect
         self.rr = itertools.count()
@@ -513,23 +519,36 @@ class Balancer:
         self.sync_thread = threading.Thread(target=self._sync, daemon=True)
         self.sync_thread.start()
 
+    def _draw(self, rng_range):
+        lo, hi = rng_range
+        return self.rng.uniform(lo, hi) if hi > lo else lo
+
     def _sync(self):
-        # The endpoint controller and kube-proxy: desired = ready, not terminating; seen ENDPOINT_DELAY later.
+        # The endpoint controller and kube-proxy, per pod: desired = ready, not terminating; a change
+        # is seen a propagation delay later (ENDPOINT_DELAY, or seeded from endpoint_delay). With
+        # removal_lag, a terminating pod stays an endpoint until a seeded lag after its SIGTERM.
         while not self.stopping:
             t = now()
-            desired = [p for p in self.cluster.pods if p.ready and not p.terminating and p.alive()]
-            self.history.append((t, desired))
-            while len(self.history) > 1 and self.history[1][0] <= t - ENDPOINT_DELAY:
-                self.history.pop(0)
-            if self.history[0][0] <= t - ENDPOINT_DELAY:
-                names_before = {p.name for p in self.endpoints}
-                self.endpoints = list(self.history[0][1])
-                for p in self.endpoints:
-                    if p.name not in names_before:
-                        p.event("endpoint added")
-                for p in self.cluster.pods:
-                    if p.name in names_before and p not in self.endpoints:
-                        p.event("endpoint removed")
+            for p in list(self.cluster.pods):
+                want = p.ready and not p.terminating and p.alive()
+                st = self.state.setdefault(p.name, {"want": False, "at": None, "seen": False})
+                if want != st["want"]:
+                    st["want"] = want
+                    if not want and p.terminating and self.removal_lag is not None:
+                        st["at"] = None
+                        st["lag"] = self._draw(self.removal_lag)
+                    else:
+                        st["at"] = t + self._draw(self.endpoint_delay)
+                if st["want"] == st["seen"]:
+                    continue
+                if st["at"] is None:
+                    base = p.sigterm_at if p.sigterm_at is not None else (p.exited_at if not p.alive() else None)
+                    if base is not None:
+                        st["at"] = base + st["lag"]
+                if st["at"] is not None and t >= st["at"]:
+                    st["seen"] = st["want"]
+                    p.event("endpoint added" if st["seen"] else "endpoint removed")
+            self.endpoints = [p for p in self.cluster.pods if self.state.get(p.name, {}).get("seen")]
             time.sleep(TICK)
 
     def _run(self):
@@ -600,7 +619,7 @@ class Balancer:
 class Cluster:
     """One API Deployment with its Service, from successive renders (helm upgrade / rollback)."""
 
-    def __init__(self, workdir, seed=None, start_delay=(0.0, 0.0)):
+    def __init__(self, workdir, seed=None, start_delay=(0.0, 0.0), endpoint_delay=None, removal_lag=None):
         self.workdir = workdir
         self.rng = random.Random(seed)
         self.start_delay_range = start_delay
@@ -614,7 +633,7 @@ class Cluster:
         self.serial = itertools.count(1)
         self.lock = threading.Lock()
         self.stopping = False
-        self.balancer = Balancer(self)
+        self.balancer = Balancer(self, seed, endpoint_delay, removal_lag)
         self.thread = None
 
     def start_delay(self):
@@ -704,6 +723,32 @@ class Cluster:
         for p in sorted([p for p in old if p.available(min_ready)], key=lambda p: p.created_at)[: max(0, budget)]:
             p.delete()
 
+    def evict(self, pod, pdb):
+        """The Eviction API against the rendered PodDisruptionBudget (`pdb`, the rendered object):
+        healthy = ready and not being deleted; desiredHealthy from minAvailable or the replicas less
+        maxUnavailable (percentages of the Deployment's replicas, rounded up as Kubernetes does);
+        an unready pod may go anyway under unhealthyPodEvictionPolicy AlwaysAllow. True = evicted
+        (the pod is deleted gracefully), False = 429 Too Many Requests."""
+        with self.lock:
+            if pod.terminating or not pod.alive():
+                return True
+            spec = pdb["spec"]
+            expected = self.deployment["spec"]["replicas"]
+            healthy = [p for p in self.pods if p.ready and not p.terminating and p.alive()]
+            if "minAvailable" in spec:
+                desired = int_or_percent(spec["minAvailable"], expected, True)
+            else:
+                desired = expected - int_or_percent(spec["maxUnavailable"], expected, True)
+            if not pod.ready and spec.get("unhealthyPodEvictionPolicy") == "AlwaysAllow":
+                pod.event("evicted (unhealthy)")
+                pod.delete()
+                return True
+            if len(healthy) - desired <= 0:
+                return False
+            pod.event("evicted")
+            pod.delete()
+            return True
+
     def rolled_out(self):
         """Every replica of the current revision available and in the balancer, nothing else running."""
         spec = self.deployment["spec"]
@@ -758,6 +803,7 @@ class Load:
         self.statuses = {}
         self.failures = []  # (time, client, what)
         self.pooled_closed = 0  # idle keep-alive connections the server closed between requests
+        self.acked = []  # ids of the tasks whose POST was answered 201 (acknowledged writes)
         self.stopping = False
         # Busy keep-alive clients; clients opening a new connection per request (many short-lived
         # callers), which exercise the balancer's endpoint choice all through an update; and
@@ -794,7 +840,9 @@ class Load:
                 else:
                     conn.request("GET", "/api/tasks?limit=5", headers=headers)
                 r = conn.getresponse()
-                r.read()
+                data = r.read()
+                if write and r.status == 201:
+                    self.acked.append(json.loads(data)["id"])
                 self.statuses[r.status] = self.statuses.get(r.status, 0) + 1
                 if r.status != (201 if write else 200):
                     self.failures.append((now(), i, f"{'POST' if write else 'GET'} -> HTTP {r.status}"))
@@ -815,6 +863,22 @@ class Load:
 
     def total(self):
         return self.ok + len(self.failures)
+
+    def lost_writes(self):
+        """Acknowledged writes that cannot be read back (one GET per task on one connection)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        lost = []
+        for task_id in self.acked:
+            conn.request("GET", f"/api/tasks/{task_id}", headers={"Authorization": "Bearer " + self.token})
+            r = conn.getresponse()
+            r.read()
+            if r.status != 200:
+                lost.append((task_id, r.status))
+            if r.will_close:
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        conn.close()
+        return lost
 
     def stop(self):
         self.stopping = True

@@ -21,6 +21,13 @@ SETTLE = 1.0  # load before and after each update, seconds
 WATCH_PROBES = 5  # readiness periods a stuck rollback is watched for
 
 
+def seeds(*default):
+    """The seeds of a seeded scenario: `default` in `make test`, ROLLOUT_SEEDS (space-separated) in
+    `make soak`."""
+    env = os.environ.get("ROLLOUT_SEEDS", "").split()
+    return [int(x) for x in env] or list(default)
+
+
 def fixture_binary(name):
     return harness.binary(name if name == "bollard" else os.path.join("fixtures", "bollard-" + name))
 
@@ -35,7 +42,7 @@ def image_of(r):
     return r.find("Deployment", component="api")["spec"]["template"]["spec"]["containers"][0]["image"]
 
 
-def deadline_of(r):
+def deadline_of(r, endpoint_delay=rollout.ENDPOINT_DELAY):
     """An upper bound for one rolling update from the rendered settings: per replica, the startup
     probe's first success (two periods), readiness successThreshold (+1 period), minReadySeconds,
     the endpoint delay and a second of slack; then the last old pod's grace period."""
@@ -44,7 +51,7 @@ def deadline_of(r):
     st, rd = c["startupProbe"], c["readinessProbe"]
     step = (st.get("initialDelaySeconds", 0) + 2 * st["periodSeconds"]
             + (rd.get("successThreshold", 1) + 1) * rd["periodSeconds"] + spec.get("minReadySeconds", 0)
-            + rollout.ENDPOINT_DELAY + 1)
+            + endpoint_delay + 1)
     return spec["replicas"] * step + spec["template"]["spec"]["terminationGracePeriodSeconds"]
 
 
@@ -279,7 +286,7 @@ def schema_state(pg, db):
     return pg.psql("SELECT max(version) || ' ' || max(floor) FROM bollard_schema_migrations", db=db)
 
 
-@pytest.mark.parametrize("seed", [11, 23])
+@pytest.mark.parametrize("seed", seeds(11, 23))
 def test_upgrade_with_expand_and_contract_under_start_delays(pg, redis, tmp_path, seed):
     """The scenario of issue 14 (523 of 4,615 requests failed with a 5 s start delay): v1 → v2 whose
     migrations are an expand (9001) and a contract (9002). The expand runs in the pre-upgrade hook,
@@ -321,3 +328,232 @@ def test_upgrade_with_expand_and_contract_under_start_delays(pg, redis, tmp_path
 
 def m_dbname(url):
     return url.rsplit("/", 1)[1]
+
+
+CHART_VALUES = os.path.join(HERE, "..", "..", "chart", "bollard", "values.yaml")
+
+
+def chart_shutdown_sets():
+    """The chart's own api.shutdown defaults (tests/rollout/values.yaml shortens them)."""
+    with open(CHART_VALUES) as f:
+        shutdown = rollout.yaml.safe_load(f)["api"]["shutdown"]
+    return [f"api.shutdown.{k}={v}" for k, v in shutdown.items()]
+
+
+def assert_no_lost_writes(load, phase):
+    lost = load.lost_writes()
+    assert load.acked, f"{phase}: no write was acknowledged"
+    assert not lost, f"{phase}: {len(lost)} of {len(load.acked)} acknowledged writes lost: {lost[:10]}"
+
+
+@pytest.mark.parametrize("seed", seeds(5, 17))
+def test_rolling_update_under_endpoint_delays_with_chart_drain(pg, redis, tmp_path, seed):
+    """Endpoint changes reach kube-proxy 0.5-2 s late (seeded, per pod and change), and a deleted
+    pod stays an endpoint for a seeded 0.5-2 s after its SIGTERM: the chart's default drain and
+    preStop (api.shutdown.*) must cover that window. v1 -> v2 under load, 0 failed requests, 0 lost
+    acknowledged writes."""
+    db = pg.new_database(f"rollout_epdelay_{seed}")
+    delays = (0.5, 2.0)
+    cluster = rollout.Cluster(str(tmp_path), seed=seed, endpoint_delay=delays, removal_lag=delays)
+    try:
+        sets = chart_shutdown_sets()
+        v1, v2 = render("v1", db, redis, sets=sets), render("v2", db, redis, sets=sets)
+        binary = fixture_binary("bollard")
+        images = {image_of(v1): binary, image_of(v2): binary}
+        migrate(v1, images, tmp_path)
+        cluster.apply(v1, images)
+        cluster.wait_rolled_out(60)
+        load = load_for(v1, cluster)
+        settle(load)
+        cluster.apply(v2, images)
+        took = cluster.wait_rolled_out(deadline_of(v2, delays[1] * 2))
+        settle(load)
+        load.stop()
+        report(f"endpoint delays (seed {seed}, chart drain {sets})", load, {"update": took})
+        assert_clean_run(cluster, load, f"endpoint delays, seed {seed}")
+        assert_no_lost_writes(load, f"endpoint delays, seed {seed}")
+        assert load.ok > 100
+    finally:
+        cluster.shutdown()
+
+
+def test_upgrade_with_failing_migration_is_aborted_and_v1_keeps_serving(cluster, pg, redis, tmp_path):
+    """v1 serves; `helm upgrade` to v2 whose pre-upgrade migration fails (tests/migrate/fixtures/failing,
+    built into fixtures/bollard-failing: its last statement violates a key, the migration rolls back).
+    Helm stops at the failed hook: nothing is applied, no v2 pod starts, the schema is unchanged and
+    v1 keeps serving: 0 failed requests, 0 lost acknowledged writes."""
+    db = pg.new_database("rollout_failing")
+    v1, v2 = render("v1", db, redis), render("v2", db, redis)
+    images = {image_of(v1): fixture_binary("bollard"), image_of(v2): fixture_binary("failing")}
+    migrate(v1, images, tmp_path)
+    rev1 = cluster.apply(v1, images)
+    cluster.wait_rolled_out(60)
+    v1_pods = cluster.live()
+    schema_before = schema_state(pg, m_dbname(db))
+    load = load_for(v1, cluster)
+    settle(load)
+    t_upgrade = time.monotonic()
+    pre = rollout.run_hooks(v2, images, str(tmp_path), "pre-upgrade")
+    assert pre and pre[-1][1].returncode != 0, f"the failing migration's hook must fail: {pre}"
+    failed_name, failed = pre[-1]
+    assert "9001" in failed.stdout + failed.stderr, f"{failed_name}: {failed.stdout[-1500:]} {failed.stderr[-1500:]}"
+    # Helm: "UPGRADE FAILED: pre-upgrade hooks failed" -- the new manifests are never applied.
+    settle(load)
+    load.stop()
+    report("failing pre-upgrade migration (aborted)", load, {"hook": time.monotonic() - t_upgrade})
+    assert_clean_run(cluster, load, "failing migration, aborted upgrade")
+    assert_no_lost_writes(load, "failing migration, aborted upgrade")
+    assert cluster.revision == rev1 and {p.revision for p in cluster.pods} == {rev1}, "no v2 pod rolled out"
+    assert set(cluster.live()) == set(v1_pods) and all(p.ready for p in v1_pods)
+    assert served_by(cluster, t_upgrade).keys() <= {rev1}
+    assert schema_state(pg, m_dbname(db)) == schema_before, "the failed migration rolled back"
+    assert pg.psql("SELECT to_regclass('fixture_widgets') IS NULL", db=m_dbname(db)) == "t"
+    assert load.ok > 100
+
+
+def test_config_change_rolls_the_pods_under_load(cluster, pg, redis, tmp_path):
+    """`helm upgrade --set config.logLevel=debug` (same image): the ConfigMap changes, the chart's
+    checksum/config annotation changes the pod template, so the Deployment rolls; the new pods see
+    the new config. 0 failed requests, 0 lost acknowledged writes."""
+    db = pg.new_database("rollout_config")
+    v1, v1_debug = render("v1", db, redis), render("v1", db, redis, sets=["config.logLevel=debug"])
+    images = {image_of(v1): fixture_binary("bollard")}
+    ann = lambda r: r.find("Deployment", component="api")["spec"]["template"]["metadata"]["annotations"]
+    assert ann(v1)["checksum/config"] != ann(v1_debug)["checksum/config"]
+    migrate(v1, images, tmp_path)
+    rev1 = cluster.apply(v1, images)
+    cluster.wait_rolled_out(60)
+    load = load_for(v1, cluster)
+    settle(load)
+    rev2 = cluster.apply(v1_debug, images)
+    assert rev2 != rev1, "a config change must change the pod template"
+    took = cluster.wait_rolled_out(deadline_of(v1_debug))
+    settle(load)
+    load.stop()
+    report("config change (logLevel debug)", load, {"update": took})
+    assert_clean_run(cluster, load, "config change")
+    assert_no_lost_writes(load, "config change")
+    assert {p.c.env.get("LOG_LEVEL") for p in cluster.live()} == {"debug"}
+    assert all(p.exited_at is not None for p in cluster.pods if p.revision == rev1)
+    assert load.ok > 100
+
+
+@pytest.mark.parametrize("seed", seeds(7))
+def test_scale_up_and_down_under_load(pg, redis, tmp_path, seed):
+    """api.replicas 2 -> 4 -> 2 (the pod template unchanged: no roll), with seeded endpoint delays
+    and removal lag (0.5-2 s) and the chart's drain defaults: the scaled-down pods drain. 0 failed
+    requests, 0 lost acknowledged writes."""
+    db = pg.new_database(f"rollout_scale_{seed}")
+    delays = (0.5, 2.0)
+    cluster = rollout.Cluster(str(tmp_path), seed=seed, endpoint_delay=delays, removal_lag=delays)
+    try:
+        sets = chart_shutdown_sets()
+        r2 = render("v1", db, redis, sets=sets)
+        r4 = render("v1", db, redis, sets=sets + ["api.replicas=4"])
+        images = {image_of(r2): fixture_binary("bollard")}
+        migrate(r2, images, tmp_path)
+        rev = cluster.apply(r2, images)
+        cluster.wait_rolled_out(60)
+        load = load_for(r2, cluster)
+        settle(load)
+        assert cluster.apply(r4, images) == rev, "scaling must not change the pod template"
+        up = cluster.wait_rolled_out(deadline_of(r4, delays[1] * 2))
+        assert len(cluster.balancer.endpoints) == 4
+        settle(load)
+        cluster.apply(r2, images)
+        down = cluster.wait_rolled_out(deadline_of(r2, delays[1] * 2))
+        gone = [p for p in cluster.pods if p.terminating]
+        assert len(gone) == 2, cluster.describe()
+        grace = gone[0].grace
+        harness.wait_until(lambda: all(p.exited_at is not None for p in gone), timeout=grace + 1,
+                           interval=0.05, what="the scaled-down pods to drain and exit")
+        down += max(p.exited_at for p in gone) - min(p.deleted_at for p in gone)
+        settle(load)
+        load.stop()
+        report(f"scale 2->4->2 (seed {seed})", load, {"up": up, "down": down})
+        assert_clean_run(cluster, load, f"scale 2 -> 4 -> 2, seed {seed}")
+        assert_no_lost_writes(load, f"scale 2 -> 4 -> 2, seed {seed}")
+        assert len(cluster.pods) == 4 and len(cluster.live()) == 2
+        assert len([p for p in cluster.pods if p.exited_at is not None]) == 2
+        assert load.ok > 100
+    finally:
+        cluster.shutdown()
+
+
+@pytest.mark.parametrize("pdb_sets", [[], ["api.podDisruptionBudget.minAvailable=50%"]],
+                         ids=["default-maxUnavailable", "minAvailable50pct"])
+def test_node_drain_respects_the_pdb_under_load(cluster, pg, redis, tmp_path, pdb_sets):
+    """`kubectl drain` of the node holding every API pod: each pod is evicted through the Eviction
+    API against the rendered PodDisruptionBudget (retried while it answers 429, as kubectl does), the
+    Deployment replaces evicted pods elsewhere. Healthy pods never drop below the PDB's desired
+    count; 0 failed requests, 0 lost acknowledged writes."""
+    db = pg.new_database("rollout_drain_" + ("min" if pdb_sets else "max"))
+    r = render("v1", db, redis, sets=pdb_sets)
+    pdb = r.find("PodDisruptionBudget", component="api")
+    replicas = r.find("Deployment", component="api")["spec"]["replicas"]
+    if pdb_sets:
+        assert pdb["spec"].get("minAvailable") == "50%", pdb["spec"]
+        desired = 1  # ceil(50% of 2)
+    else:
+        assert pdb["spec"].get("maxUnavailable") == 1, pdb["spec"]
+        desired = replicas - 1
+    images = {image_of(r): fixture_binary("bollard")}
+    migrate(r, images, tmp_path)
+    cluster.apply(r, images)
+    cluster.wait_rolled_out(60)
+    load = load_for(r, cluster)
+    settle(load)
+    node = list(cluster.live())  # cordoned: replacements are scheduled on other nodes
+    t_drain = time.monotonic()
+    refused, low = 0, []
+    deadline = t_drain + deadline_of(r) * 2
+    while time.monotonic() < deadline and not all(p.terminating for p in node):
+        for p in node:
+            if not p.terminating and not cluster.evict(p, pdb):
+                refused += 1
+        healthy = sum(1 for p in cluster.pods if p.ready and not p.terminating and p.alive())
+        if healthy < desired:
+            low.append((time.monotonic() - t_drain, healthy))
+        time.sleep(0.2)
+    assert all(p.terminating for p in node), "the drain did not finish: " + cluster.describe()
+    cluster.wait_rolled_out(deadline_of(r))
+    harness.wait_until(lambda: all(p.exited_at is not None for p in node), timeout=node[0].grace + 1,
+                       interval=0.05, what="the evicted pods to exit")
+    took = time.monotonic() - t_drain
+    settle(load)
+    load.stop()
+    budget = {k: v for k, v in pdb["spec"].items() if k in ("minAvailable", "maxUnavailable")}
+    report(f"node drain (PDB {budget})", load, {"drain": took})
+    print(f"evictions refused by the PDB (429): {refused}")
+    assert_clean_run(cluster, load, f"node drain, PDB {pdb['spec']}")
+    assert_no_lost_writes(load, f"node drain, PDB {pdb['spec']}")
+    assert not low, f"healthy pods below the PDB's {desired}: {low[:5]}"
+    assert refused > 0, "the PDB must have held back an eviction"
+    assert len(cluster.live()) == replicas and not set(cluster.live()) & set(node)
+    assert load.ok > 100
+
+
+def test_harness_sees_the_failures_of_a_drain_shorter_than_the_removal_lag(pg, redis, tmp_path):
+    """Negative control for the removal lag: a 1 s drain while kube-proxy keeps sending to the pod
+    for 1.5-2 s after SIGTERM must show failed or refused requests, or the endpoint-delay tests
+    above prove nothing."""
+    db = pg.new_database("rollout_shortdrain")
+    cluster = rollout.Cluster(str(tmp_path), seed=3, removal_lag=(1.5, 2.0))
+    try:
+        short = ["api.shutdown.drainSeconds=1"]
+        v1, v2 = render("v1", db, redis, sets=short), render("v2", db, redis, sets=short)
+        binary = fixture_binary("bollard")
+        images = {image_of(v1): binary, image_of(v2): binary}
+        migrate(v1, images, tmp_path)
+        cluster.apply(v1, images)
+        cluster.wait_rolled_out(60)
+        load = load_for(v1, cluster)
+        settle(load)
+        cluster.apply(v2, images)
+        took = cluster.wait_rolled_out(deadline_of(v2, 2.0))
+        settle(load)
+        load.stop()
+        report("v1->v2, 1 s drain under a 1.5-2 s removal lag (negative control)", load, {"update": took})
+        assert load.failures or cluster.balancer.refused, "a drain shorter than the removal lag must show failures"
+    finally:
+        cluster.shutdown()
