@@ -20,6 +20,9 @@ SECRET_KEY = "rollout-secret-key-0123456789abcdef-XYZ"
 SETTLE = 1.0  # load before and after each update, seconds
 WATCH_PROBES = 5  # readiness periods a stuck rollback is watched for
 
+# How often a refused eviction is tried again, as `kubectl drain` retries it (there 5 s).
+EVICTION_RETRY_SECONDS = 0.2
+
 
 def seeds(*default):
     """The seeds of a seeded scenario: `default` in `make test`, ROLLOUT_SEEDS (space-separated) in
@@ -514,7 +517,7 @@ def test_node_drain_respects_the_pdb_under_load(cluster, pg, redis, tmp_path, pd
         healthy = sum(1 for p in cluster.pods if p.ready and not p.terminating and p.alive())
         if healthy < desired:
             low.append((time.monotonic() - t_drain, healthy))
-        time.sleep(0.2)
+        time.sleep(EVICTION_RETRY_SECONDS)
     assert all(p.terminating for p in node), "the drain did not finish: " + cluster.describe()
     cluster.wait_rolled_out(deadline_of(r))
     harness.wait_until(lambda: all(p.exited_at is not None for p in node), timeout=node[0].grace + 1,
