@@ -114,7 +114,8 @@ static void fake_destroy(void *impl)
     (void)impl;
 }
 
-static const struct store_backend fake_backend = {fake_submit, fake_cancel, fake_destroy};
+static const struct store_backend fake_backend = {
+    .submit = fake_submit, .cancel = fake_cancel, .destroy = fake_destroy};
 
 h2o_hostinfo_getaddr_req_t *__wrap_h2o_hostinfo_getaddr(h2o_multithread_receiver_t *receiver,
                                                         h2o_iovec_t name, h2o_iovec_t serv, int family,
