@@ -195,16 +195,7 @@ static void usage(FILE *out)
 
 int app_args(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout);
-            return BASE_EXIT_OK;
-        }
-        fprintf(stderr, "bollard api: unexpected argument '%s'\n", argv[i]);
-        usage(stderr);
-        return BASE_EXIT_USAGE;
-    }
-    return -1;
+    return base_role_args(argc, argv, usage);
 }
 
 int app_main(const struct config *cfg, int argc, char **argv)

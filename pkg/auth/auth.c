@@ -249,7 +249,7 @@ struct auth_hasher *auth_hasher_create(int threads, int queue_max)
     if (h->threads == NULL)
         goto fail;
     for (int i = 0; i < threads; i++) {
-        if (pthread_create(&h->threads[i], NULL, hasher_thread, h) != 0)
+        if (base_thread_start(&h->threads[i], hasher_thread, h) != 0)
             goto fail;
         h->n_threads++;
     }

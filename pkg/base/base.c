@@ -1,8 +1,10 @@
 #include "base/base.h"
 
 #include <ctype.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -142,4 +144,41 @@ size_t base_edit_distance(const char *a, const char *b, size_t cap)
             return cap + 1;
     }
     return row[lb] > cap ? cap + 1 : row[lb];
+}
+
+int base_role_args(int argc, char **argv, void (*usage)(FILE *out))
+{
+    if (argc < 2)
+        return -1;
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(stdout);
+        return BASE_EXIT_OK;
+    }
+    fprintf(stderr, "bollard %s: unexpected argument '%s'\n", argv[0], argv[1]);
+    usage(stderr);
+    return BASE_EXIT_USAGE;
+}
+
+int base_thread_start(pthread_t *thread, void *(*fn)(void *), void *arg)
+{
+    /* The thread inherits the mask in force when it is created. */
+    sigset_t all, old;
+    sigfillset(&all);
+    int rc = pthread_sigmask(SIG_BLOCK, &all, &old);
+    if (rc != 0)
+        return rc;
+    rc = pthread_create(thread, NULL, fn, arg);
+    /* Cannot fail with a mask it returned itself; and a thread that exists must be reported as such. */
+    (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
+char *base_memdup(const void *src, size_t len)
+{
+    char *copy = malloc(len + 1);
+    if (copy != NULL) {
+        memcpy(copy, src, len);
+        copy[len] = '\0';
+    }
+    return copy;
 }

@@ -8,9 +8,11 @@
 #ifndef BOLLARD_BASE_H
 #define BOLLARD_BASE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* Exit codes (sysexits.h names) shared by every role. */
 #define BASE_EXIT_OK       0
@@ -48,6 +50,20 @@ bool base_percent_decode(const char *s, size_t len, bool plus_is_space, char *ou
 bool base_uuid_is_valid(const char *s, size_t len);
 /* Copies a valid UUID text in lower case (the form PostgreSQL prints) into out[BASE_UUID_LEN + 1]. */
 void base_uuid_lower(const char *s, char out[BASE_UUID_LEN + 1]);
+
+/* A heap copy of src[0..len) with a NUL after it (text that may hold NUL bytes keeps its length), or
+ * NULL when memory is short. */
+char *base_memdup(const void *src, size_t len);
+
+/* The arguments of a role that takes none but --help (argv[0] is the role's name, as in
+ * `bollard <role> --help`): -1 to start; BASE_EXIT_OK after printing usage on stdout for --help or
+ * -h; BASE_EXIT_USAGE after naming an unexpected argument and printing usage on stderr. */
+int base_role_args(int argc, char **argv, void (*usage)(FILE *out));
+
+/* pthread_create with every signal blocked in the new thread: a process' signals belong to its main
+ * thread (a signalfd or sigtimedwait there), so none may be delivered to a helper thread. Returns
+ * pthread_create's result (0 or an errno value). */
+int base_thread_start(pthread_t *thread, void *(*fn)(void *), void *arg);
 
 /* Levenshtein distance for "did you mean" suggestions, case slips free; capped: returns cap + 1
  * when the distance exceeds `cap` (or a text is longer than 64 bytes). */

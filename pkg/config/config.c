@@ -795,6 +795,13 @@ int config_load(struct config *cfg, unsigned roles, config_lookup_fn lookup, voi
         problem(&ld, "SHUTDOWN_DRAIN_SECONDS", "must be below SHUTDOWN_TIMEOUT_SECONDS");
     if ((roles & CONFIG_ROLE_DEV) && environment_known && cfg->environment != CONFIG_ENV_DEV)
         problem(&ld, "ENVIRONMENT", "`bollard dev` runs only with ENVIRONMENT=dev");
+    if (roles == CONFIG_ROLE_DEV && cfg->database_url != NULL && !cfg->database_is_sqlite)
+        problem(&ld, "DATABASE_URL",
+                "`bollard dev` runs on an embedded SQLite file: use sqlite:PATH (e.g. "
+                "sqlite:build/dev/bollard.db)");
+    if (roles == CONFIG_ROLE_WORKER && cfg->database_is_sqlite)
+        problem(&ld, "DATABASE_URL",
+                "`bollard worker` needs PostgreSQL (postgresql://…); `bollard dev` runs the SQLite mode");
     if (roles & ROLES_SERVE)
         resolve_llm(&ld, cfg);
     if (cfg->api_threads == 0)

@@ -36,13 +36,10 @@ static bool private_database_file(const char *path)
 {
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
-        const char *why = strerror(errno);
-        char msg[256];
-        snprintf(msg, sizeof(msg),
-                 "bollard dev: cannot open the dev database file: %s (does the directory of the "
-                 "DATABASE_URL path exist and is it writable?)",
-                 why);
-        log_write(LOG_ERROR, NULL, msg, json_pack("{s:s}", "error", why));
+        log_printf(LOG_ERROR,
+                   "bollard dev: cannot open the dev database file: %s (does the directory of the "
+                   "DATABASE_URL path exist and is it writable?)",
+                   strerror(errno));
         return false;
     }
     struct stat st;
@@ -60,29 +57,12 @@ static bool private_database_file(const char *path)
 
 int dev_args(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout);
-            return 0;
-        }
-        fprintf(stderr, "bollard dev: unexpected argument '%s'\n", argv[i]);
-        usage(stderr);
-        return BASE_EXIT_USAGE;
-    }
-    return -1;
+    return base_role_args(argc, argv, usage);
 }
 
 int dev_main(const struct config *cfg, int argc, char **argv)
 {
-    int args = dev_args(argc, argv);
-    if (args >= 0)
-        return args;
-    /* pkg/config already refused sqlite: outside ENVIRONMENT=dev; dev itself needs SQLite. */
-    if (!cfg->database_is_sqlite) {
-        fprintf(stderr, "config: DATABASE_URL: `bollard dev` runs on an embedded SQLite file: "
-                        "use sqlite:PATH (e.g. sqlite:build/dev/bollard.db)\n");
-        return BASE_EXIT_CONFIG;
-    }
+    /* cmd/bollard ran dev_args first; pkg/config refused anything but sqlite:PATH with ENVIRONMENT=dev. */
     const char *path = cfg->database_url + strlen("sqlite:");
     if (!private_database_file(path))
         return BASE_EXIT_FAILURE;

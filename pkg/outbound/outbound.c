@@ -435,11 +435,9 @@ struct outbound_transfer *outbound_start(struct outbound *ob, const struct outbo
         goto oom;
     t->headers = l;
     if (req->body != NULL) {
-        t->body = malloc(req->body_len + 1);
+        t->body = base_memdup(req->body, req->body_len);
         if (t->body == NULL)
             goto oom;
-        memcpy(t->body, req->body, req->body_len);
-        t->body[req->body_len] = '\0';
     }
     long timeout = req->timeout_ms > 0 ? req->timeout_ms : 1;
     CURL *e = t->easy;

@@ -4,6 +4,7 @@
 
 #include "queue/queue.h"
 
+/* A back-end's calls; ready, stop and idle may be NULL (always ready, nothing to stop, always idle). */
 struct queue_ops {
     bool (*ready)(struct queue *q, char *why, size_t cap);
     enum queue_status (*publish)(struct queue *q, const struct queue_event *events, int n, int *accepted,

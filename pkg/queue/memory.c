@@ -41,25 +41,17 @@ struct memory_queue {
     struct mem_job jobs[QUEUE_MEMORY_JOBS];
 };
 
-static bool always_ready(struct queue *base, char *why, size_t cap)
-{
-    (void)base, (void)why, (void)cap;
-    return true;
-}
-
 /* Takes one row, or false when there is no room for it yet (it stays in the table). */
 static bool take_event(struct memory_queue *q, const struct queue_event *e, uint64_t now, long *jobs)
 {
-    int n = 0, slot = -1;
-    for (const char *p = e->endpoints; *p != '\0'; p += strcspn(p, ",") + (p[strcspn(p, ",")] == ','))
+    int n = e->endpoints[0] != '\0', slot = -1;
+    for (const char *p = e->endpoints; (p = strchr(p, ',')) != NULL; p++)
         n++;
     for (int i = 0; i < QUEUE_MEMORY_EVENTS && slot < 0; i++)
         slot = q->events[i].used ? -1 : i;
-    char *body = slot >= 0 && n <= q->free_jobs ? malloc(e->body_len + 1) : NULL;
+    char *body = slot >= 0 && n <= q->free_jobs ? base_memdup(e->body, e->body_len) : NULL;
     if (body == NULL)
         return false;
-    memcpy(body, e->body, e->body_len);
-    body[e->body_len] = '\0';
     struct mem_event *m = &q->events[slot];
     *m = (struct mem_event){.used = true, .row_id = e->row_id, .body = body, .body_len = e->body_len};
     snprintf(m->event_id, sizeof(m->event_id), "%s", e->event_id);
@@ -115,15 +107,12 @@ static void stamped(struct queue *base, const long long *ids, int n)
 {
     struct memory_queue *q = (struct memory_queue *)base;
     pthread_mutex_lock(&q->mu);
-    for (int i = 0; i < QUEUE_MEMORY_EVENTS; i++) {
-        struct mem_event *m = &q->events[i];
-        for (int k = 0; m->used && k < n; k++) {
-            if (ids[k] == m->row_id) {
-                free(m->body);
-                memset(m, 0, sizeof(*m));
+    for (int i = 0; i < QUEUE_MEMORY_EVENTS; i++)
+        for (int k = 0; q->events[i].used && k < n; k++)
+            if (ids[k] == q->events[i].row_id) {
+                free(q->events[i].body);
+                memset(&q->events[i], 0, sizeof(q->events[i]));
             }
-        }
-    }
     pthread_mutex_unlock(&q->mu);
 }
 
@@ -140,12 +129,11 @@ static void take_due(struct queue *base, struct queue_slots *s, uint64_t now)
             continue;
         const struct mem_event *e = &q->events[m->event];
         struct queue_job *j = queue_slot_take(s);
-        j->body = malloc(e->body_len + 1);
+        j->body = base_memdup(e->body, e->body_len);
         if (j->body == NULL) {
             queue_slot_release(s, j);
             break;
         }
-        memcpy(j->body, e->body, e->body_len + 1);
         j->body_len = e->body_len;
         snprintf(j->ref, sizeof(j->ref), "%d", i);
         snprintf(j->event_id, sizeof(j->event_id), "%s", e->event_id);
@@ -213,20 +201,6 @@ static void settle(struct queue *base, struct queue_slots *s)
     base->stats.up = true;
 }
 
-static void stop(struct queue *base)
-{
-    uint64_t one = 1;
-    if (write(((struct memory_queue *)base)->wake_fd, &one, sizeof(one)) != (ssize_t)sizeof(one)) {
-        /* the deliverer's wait is bounded anyway */
-    }
-}
-
-static bool idle(const struct queue *base)
-{
-    (void)base;
-    return true;
-}
-
 static void memory_free(struct queue *base)
 {
     struct memory_queue *q = (struct memory_queue *)base;
@@ -239,7 +213,6 @@ static void memory_free(struct queue *base)
 }
 
 static const struct queue_ops memory_ops = {
-    .ready = always_ready,
     .publish = publish,
     .durable = durable,
     .stamped = stamped,
@@ -248,8 +221,6 @@ static const struct queue_ops memory_ops = {
     .ready_fd = drain,
     .next_ms = next_ms,
     .settle = settle,
-    .stop = stop,
-    .idle = idle,
     .free = memory_free,
 };
 
@@ -259,11 +230,10 @@ struct queue *queue_memory_new(void)
     if (q == NULL)
         return NULL;
     q->base.ops = &memory_ops;
+    q->mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER; /* cannot fail, unlike pthread_mutex_init */
     q->free_jobs = QUEUE_MEMORY_JOBS;
     q->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (q->wake_fd < 0 || pthread_mutex_init(&q->mu, NULL) != 0) {
-        if (q->wake_fd >= 0)
-            close(q->wake_fd);
+    if (q->wake_fd < 0) {
         free(q);
         return NULL;
     }

@@ -17,7 +17,7 @@ void queue_free(struct queue *q)
 
 bool queue_ready(struct queue *q, char *why, size_t cap)
 {
-    return q->ops->ready(q, why, cap);
+    return q->ops->ready == NULL || q->ops->ready(q, why, cap);
 }
 
 enum queue_status queue_publish(struct queue *q, const struct queue_event *events, int n, int *accepted,
@@ -66,12 +66,13 @@ void queue_settle(struct queue *q, struct queue_slots *s)
 void queue_stop(struct queue *q)
 {
     q->stopping = true;
-    q->ops->stop(q);
+    if (q->ops->stop != NULL)
+        q->ops->stop(q);
 }
 
 bool queue_idle(const struct queue *q)
 {
-    return q->ops->idle(q);
+    return q->ops->idle == NULL || q->ops->idle(q);
 }
 
 struct queue_stats queue_stats(const struct queue *q)

@@ -82,13 +82,9 @@ static void accept_entry(struct redis_queue *q, struct queue_slots *s, const red
             if (end != v->str && *end == '\0' && a >= 1 && a <= QUEUE_MAX_ATTEMPT)
                 job->attempt = (int)a;
         } else if (strcmp(k->str, "body") == 0 && !have_body) {
-            job->body = malloc(v->len + 1);
-            if (job->body != NULL) {
-                memcpy(job->body, v->str, v->len);
-                job->body[v->len] = '\0';
-                job->body_len = v->len;
-                have_body = true;
-            }
+            job->body = base_memdup(v->str, v->len);
+            job->body_len = v->len;
+            have_body = job->body != NULL;
         }
     }
     job->valid = have_event && have_endpoint && have_type && have_body && job->attempt >= 1;

@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -222,16 +221,7 @@ struct relay *relay_start(struct outbox *outbox, struct queue *q)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&r->cv, &ca);
     pthread_condattr_destroy(&ca);
-    /* The caller's signal handling (a signalfd, sigtimedwait) must see every signal: none may land
-     * here. The thread inherits the mask in force when it is created. */
-    sigset_t all, old;
-    sigfillset(&all);
-    int rc = pthread_sigmask(SIG_BLOCK, &all, &old);
-    if (rc == 0) {
-        rc = pthread_create(&r->thread, NULL, relay_main, r);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-    }
-    if (rc != 0) {
+    if (base_thread_start(&r->thread, relay_main, r) != 0) {
         r->joined = true;
         relay_free(r);
         return NULL;

@@ -19,7 +19,6 @@
 #include "log/log.h"
 
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,10 +66,6 @@ static void job_free(struct sqlite_job *job)
 static void *store_thread(void *arg)
 {
     struct sqlite_store *s = arg;
-    /* Signals belong to the main thread (pkg/server waits for them there). */
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, NULL);
     pthread_mutex_lock(&s->mutex);
     for (;;) {
         while (!__atomic_load_n(&s->stopping, __ATOMIC_ACQUIRE) && h2o_linklist_is_empty(&s->queue))
@@ -259,7 +254,8 @@ struct store *store_create_sqlite(h2o_evloop_t *loop, h2o_multithread_queue_t *q
         return NULL;
     }
     h2o_multithread_register_receiver(queue, &s->receiver, on_results);
-    if (pthread_create(&s->thread, NULL, store_thread, s) != 0) {
+    /* Signals belong to the main thread (pkg/server waits for them there). */
+    if (base_thread_start(&s->thread, store_thread, s) != 0) {
         log_printf(LOG_ERROR, "cannot start the SQLite store thread");
         store_free(s, false);
         return NULL;

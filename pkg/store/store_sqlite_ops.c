@@ -471,13 +471,7 @@ static char *column_dup(sqlite3_stmt *st, int col)
     const unsigned char *text = sqlite3_column_text(st, col);
     if (text == NULL)
         return NULL;
-    size_t len = (size_t)sqlite3_column_bytes(st, col);
-    char *copy = malloc(len + 1);
-    if (copy != NULL) {
-        memcpy(copy, text, len);
-        copy[len] = '\0';
-    }
-    return copy;
+    return base_memdup(text, (size_t)sqlite3_column_bytes(st, col));
 }
 
 /* Maps a failed SQLite call to the status store_pg.c gives for the same situation, and logs what an

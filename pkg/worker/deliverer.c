@@ -5,9 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log/log.h"
+#include <jansson.h>
 
-bool worker_deliverer_init(struct worker_deliverer *d, const struct config *cfg, struct queue *q,
+#include "log/log.h"
+#include "relay/relay.h"
+
+/* Slots for WORKER_CONCURRENCY jobs and the curl pool; false on failure. `outbox` stays the caller's. */
+static bool deliverer_init(struct worker_deliverer *d, const struct config *cfg, struct queue *q,
                            struct outbox *outbox, const char *user_agent)
 {
     memset(d, 0, sizeof(*d));
@@ -25,7 +29,7 @@ bool worker_deliverer_init(struct worker_deliverer *d, const struct config *cfg,
     return d->slots.jobs != NULL && d->pool != NULL;
 }
 
-void worker_deliverer_free(struct worker_deliverer *d)
+static void deliverer_free(struct worker_deliverer *d)
 {
     for (int i = 0; d->slots.jobs != NULL && i < d->slots.capacity; i++)
         free(d->slots.jobs[i].body);
@@ -78,4 +82,79 @@ bool worker_deliverer_done(const struct worker_deliverer *d)
     for (int i = 0; i < d->slots.capacity; i++)
         held += d->slots.jobs[i].state == QUEUE_JOB_DONE && d->slots.jobs[i].held;
     return d->slots.busy == held && queue_idle(d->q);
+}
+
+bool worker_deliverer_finished(struct worker_deliverer *d, uint64_t now, uint64_t deadline,
+                               const char *handed_back_msg)
+{
+    if (worker_deliverer_done(d))
+        return true;
+    if (now < deadline)
+        return false;
+    int n = worker_hand_back(d);
+    if (n > 0)
+        log_write(LOG_WARN, NULL, handed_back_msg, json_pack("{s:i}", "jobs", n));
+    return true;
+}
+
+bool worker_pipeline_open(struct worker_pipeline *p, const struct config *cfg, struct queue *q,
+                          struct outbox *outbox, struct outbox *relay_outbox, char *why, size_t cap)
+{
+    memset(p, 0, sizeof(*p));
+    p->q = q;
+    p->outbox = outbox;
+    p->curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+    if (!p->curl_ready || q == NULL || outbox == NULL || relay_outbox == NULL) {
+        base_why(why, cap, "%s",
+                 !p->curl_ready ? "cannot initialise libcurl" : "out of memory, or a bad URL");
+        goto fail;
+    }
+    if (!deliverer_init(&p->d, cfg, q, outbox, "Bollard-Webhooks/1")) {
+        base_why(why, cap, "out of memory (deliverer)");
+        goto fail;
+    }
+    p->relay = relay_start(relay_outbox, q); /* owns relay_outbox from here */
+    relay_outbox = NULL;
+    if (p->relay == NULL) {
+        base_why(why, cap, "cannot start the relay thread");
+        goto fail;
+    }
+    return true;
+fail:
+    outbox_free(relay_outbox);
+    return false;
+}
+
+void worker_pipeline_log_started(const struct worker_pipeline *p, const char *msg, json_t *fields)
+{
+    const struct config *cfg = p->d.cfg;
+    json_t *o = json_pack("{s:i,s:i,s:i,s:b}", "concurrency", cfg->worker_concurrency, "max_attempts",
+                          cfg->webhook_max_attempts, "timeout_ms", cfg->webhook_timeout_ms, "allow_private",
+                          cfg->webhook_allow_private);
+    if (o != NULL && fields != NULL)
+        json_object_update(o, fields);
+    json_decref(fields);
+    log_write(LOG_INFO, NULL, msg, o);
+}
+
+void worker_pipeline_log_stopped(const struct worker_pipeline *p, const char *msg)
+{
+    struct queue_stats qs = queue_stats(p->q);
+    log_write(LOG_INFO, NULL, msg,
+              json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "delivered", (json_int_t)p->d.delivered,
+                        "failed_attempts", (json_int_t)p->d.failed_attempts, "retried",
+                        (json_int_t)qs.retried, "dead_lettered", (json_int_t)qs.dead, "dropped",
+                        (json_int_t)(p->d.dropped + qs.dropped), "handed_back", (json_int_t)qs.requeued));
+}
+
+void worker_pipeline_close(struct worker_pipeline *p)
+{
+    relay_free(p->relay);
+    p->relay = NULL;
+    deliverer_free(&p->d);
+    outbox_free(p->outbox);
+    queue_free(p->q);
+    if (p->curl_ready)
+        curl_global_cleanup();
+    memset(p, 0, sizeof(*p));
 }

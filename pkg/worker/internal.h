@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "config/config.h"
 #include "delivery/delivery.h"
 #include "outbox/outbox.h"
@@ -41,10 +43,6 @@ struct worker_deliverer {
 };
 
 /* deliverer.c */
-/* Slots for WORKER_CONCURRENCY jobs and the curl pool; false on failure. `outbox` stays the caller's. */
-bool worker_deliverer_init(struct worker_deliverer *d, const struct config *cfg, struct queue *q,
-                           struct outbox *outbox, const char *user_agent);
-void worker_deliverer_free(struct worker_deliverer *d);
 /* One turn: queue chores, new jobs started, outcomes settled, then a wait of at most max_wait_ms for
  * transfers, for jobs, or on `extra` (revents filled in), and the results taken. */
 void worker_deliverer_turn(struct worker_deliverer *d, struct curl_waitfd *extra, unsigned n_extra,
@@ -53,6 +51,34 @@ void worker_deliverer_turn(struct worker_deliverer *d, struct curl_waitfd *extra
 void worker_deliverer_stop(struct worker_deliverer *d);
 /* Nothing in flight and nothing on its way. */
 bool worker_deliverer_done(const struct worker_deliverer *d);
+/* While stopping, once per turn: true when the host's loop may end — the deliverer is done, or
+ * `deadline` (base_now_ms() clock) has passed: then the attempts still running are aborted and handed
+ * back, and their number logged with `handed_back_msg`. */
+bool worker_deliverer_finished(struct worker_deliverer *d, uint64_t now, uint64_t deadline,
+                               const char *handed_back_msg);
+
+/* The pipeline both hosts run over one queue: the relay thread (pkg/relay) on an outbox instance of
+ * its own and the deliverer on another. */
+struct worker_pipeline {
+    struct queue *q;
+    struct outbox *outbox; /* the deliverer's */
+    struct relay *relay;
+    struct worker_deliverer d;
+    bool curl_ready;
+};
+
+/* Owns q, outbox and relay_outbox from the call on (a NULL one is a failure: its creation failed).
+ * Runs curl's global set-up (not thread-safe: call before any thread that uses libcurl exists), then
+ * the deliverer's, then starts the relay. False with the reason in why. Either way the caller ends
+ * with worker_pipeline_close. */
+bool worker_pipeline_open(struct worker_pipeline *p, const struct config *cfg, struct queue *q,
+                          struct outbox *outbox, struct outbox *relay_outbox, char *why, size_t cap);
+/* Logs `msg` with the delivery settings and the host's `fields` (taken; may be NULL). */
+void worker_pipeline_log_started(const struct worker_pipeline *p, const char *msg, json_t *fields);
+/* Logs `msg` with the pipeline's counters. */
+void worker_pipeline_log_stopped(const struct worker_pipeline *p, const char *msg);
+/* Stops the relay (its last step stamps what settled), joins it unbounded, frees everything. */
+void worker_pipeline_close(struct worker_pipeline *p);
 
 /* endpoints.c */
 void worker_start_new_jobs(struct worker_deliverer *d);

@@ -31,8 +31,7 @@
 struct worker {
     const struct config *cfg;
     char consumer[WORKER_CONSUMER_MAX];
-    struct worker_deliverer d;
-    struct relay *relay;
+    struct worker_pipeline p; /* relay, queue and deliverer */
     uint64_t relay_stall_ms;
     uint64_t next_heartbeat, stall_logged, heartbeat_error_logged;
     bool stopping;
@@ -57,7 +56,7 @@ static void heartbeat(struct worker *w, uint64_t now)
     if (now < w->next_heartbeat)
         return;
     w->next_heartbeat = now + WORKER_HEARTBEAT_MS;
-    struct relay_stats relay = relay_stats(w->relay);
+    struct relay_stats relay = relay_stats(w->p.relay);
     uint64_t relay_tick = relay.tick_ms;
     if (!w->stopping && now > relay_tick + w->relay_stall_ms) {
         /* Every relay wait is bounded; a relay this late is wedged. A stale heartbeat lets the
@@ -76,7 +75,7 @@ static void heartbeat(struct worker *w, uint64_t now)
     char ts[40];
     size_t n = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(ts + n, sizeof(ts) - n, ".%03ldZ", (long)(tv.tv_usec / 1000));
-    const struct worker_deliverer *d = &w->d;
+    const struct worker_deliverer *d = &w->p.d;
     struct queue_stats qs = queue_stats(d->q);
     int in_flight = d->slots.busy;
     json_t *o = json_pack(
@@ -125,19 +124,10 @@ static void begin_stop(struct worker *w, const char *signal_name)
     uint64_t budget = (uint64_t)w->cfg->shutdown_timeout_seconds * 1000;
     w->stop_deadline = now + (budget > STOP_MARGIN_MS ? budget - STOP_MARGIN_MS : 0);
     log_write(LOG_INFO, NULL, "stopping: no new jobs; finishing in-flight deliveries",
-              json_pack("{s:s,s:i,s:I}", "signal", signal_name, "in_flight", w->d.slots.busy, "deadline_ms",
+              json_pack("{s:s,s:i,s:I}", "signal", signal_name, "in_flight", w->p.d.slots.busy, "deadline_ms",
                         (json_int_t)(w->stop_deadline - now)));
-    worker_deliverer_stop(&w->d);
-    relay_stop(w->relay);
-}
-
-/* The deadline: attempts still running are aborted and handed back for another worker. */
-static void hand_back(struct worker *w)
-{
-    int n = worker_hand_back(&w->d);
-    if (n > 0)
-        log_write(LOG_WARN, NULL, "shutdown deadline: unfinished deliveries handed back",
-                  json_pack("{s:i}", "jobs", n));
+    worker_deliverer_stop(&w->p.d);
+    relay_stop(w->p.relay);
 }
 
 /* ---- set-up */
@@ -200,50 +190,30 @@ static int run(struct worker *w, int sfd)
         heartbeat(w, now);
         if (read_signals(w, sfd) != 0)
             return 1;
-        if (w->stopping) {
-            if (worker_deliverer_done(&w->d))
-                break;
-            if (now >= w->stop_deadline) {
-                hand_back(w);
-                break;
-            }
-        }
+        /* At the deadline, attempts still running are handed back for another worker. */
+        if (w->stopping && worker_deliverer_finished(&w->p.d, now, w->stop_deadline,
+                                                     "shutdown deadline: unfinished deliveries handed back"))
+            break;
         uint64_t next = w->next_heartbeat < now + WORKER_TICK_MS ? w->next_heartbeat : now + WORKER_TICK_MS;
         if (w->stopping && w->stop_deadline < next)
             next = w->stop_deadline;
         struct curl_waitfd sig = {.fd = sfd, .events = CURL_WAIT_POLLIN};
-        worker_deliverer_turn(&w->d, &sig, 1, next > now ? (int)(next - now) : 0);
+        worker_deliverer_turn(&w->p.d, &sig, 1, next > now ? (int)(next - now) : 0);
     }
     /* Give a reply that is still on its way no chance to strand entries unseen: none is
      * outstanding here, except after the deadline, when closing the connection cancels it. */
-    worker_settle_flush(&w->d);
+    worker_settle_flush(&w->p.d);
     return 0;
 }
 
 int worker_args(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout);
-            return 0;
-        }
-        fprintf(stderr, "bollard worker: unknown argument '%s'\n", argv[i]);
-        usage(stderr);
-        return BASE_EXIT_USAGE;
-    }
-    return -1;
+    return base_role_args(argc, argv, usage);
 }
 
 int worker_main(const struct config *cfg, int argc, char **argv)
 {
-    int args = worker_args(argc, argv);
-    if (args >= 0)
-        return args;
-    if (cfg->database_is_sqlite) {
-        fprintf(stderr, "bollard worker: needs PostgreSQL (DATABASE_URL=postgresql://…); `bollard dev` "
-                        "runs the SQLite mode\n");
-        return 1;
-    }
+    (void)argc, (void)argv; /* cmd/bollard ran worker_args first */
     int rc = 1;
     sigset_t old;
     int sfd = -1;
@@ -254,16 +224,11 @@ int worker_main(const struct config *cfg, int argc, char **argv)
     consumer_name(cfg, w->consumer, sizeof(w->consumer));
     w->relay_stall_ms = (uint64_t)cfg->db_connect_timeout_ms + 8ull * (uint64_t)cfg->db_query_timeout_ms +
                         8ull * (uint64_t)cfg->redis_timeout_ms + 10000;
-    struct queue *q = NULL;
-    struct outbox *pg = NULL;
-    bool curl_ready = false, deliverer_ready = false;
-
-    /* Before any other thread exists: curl's global set-up is not thread-safe. */
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        fprintf(stderr, "bollard worker: cannot initialise libcurl\n");
+    sfd = setup_signals(&old);
+    if (sfd < 0) {
+        fprintf(stderr, "bollard worker: cannot set up signal handling: %s\n", strerror(errno));
         goto cleanup;
     }
-    curl_ready = true;
     /* Main-thread Redis and database calls are bounded to a second, so a stalled Redis or database
      * cannot freeze the deliveries in flight for long. */
     int redis_bound = cfg->redis_timeout_ms < 1000 ? cfg->redis_timeout_ms : 1000;
@@ -272,48 +237,35 @@ int worker_main(const struct config *cfg, int argc, char **argv)
                                     .timeout_ms = cfg->redis_timeout_ms,
                                     .consumer_bound_ms = redis_bound,
                                     .visibility_ms = cfg->worker_visibility_timeout_seconds * 1000};
-    q = queue_redis_new(&qc);
-    char app[WORKER_CONSUMER_MAX + 32];
+    char app[WORKER_CONSUMER_MAX + 32], relay_app[WORKER_CONSUMER_MAX + 32];
     snprintf(app, sizeof(app), "bollard-worker %s", w->consumer);
+    snprintf(relay_app, sizeof(relay_app), "bollard-worker relay %s", w->consumer);
     int pg_bound =
         cfg->db_query_timeout_ms < WORKER_PG_BOUND_MS ? cfg->db_query_timeout_ms : WORKER_PG_BOUND_MS;
     int pg_connect =
         cfg->db_connect_timeout_ms < WORKER_PG_BOUND_MS ? cfg->db_connect_timeout_ms : WORKER_PG_BOUND_MS;
-    pg = outbox_pg_new(&(struct outbox_pg_config){.url = cfg->database_url,
-                                                  .application_name = app,
-                                                  .connect_timeout_ms = pg_connect,
-                                                  .query_timeout_ms = pg_bound,
-                                                  .idle_in_transaction_ms = 5000});
-    deliverer_ready =
-        q != NULL && pg != NULL && worker_deliverer_init(&w->d, cfg, q, pg, "Bollard-Webhooks/1");
-    if (!deliverer_ready) {
-        fprintf(stderr, "bollard worker: cannot initialise (out of memory, curl, or REDIS_URL)\n");
-        goto cleanup;
-    }
-    sfd = setup_signals(&old);
-    if (sfd < 0) {
-        fprintf(stderr, "bollard worker: cannot set up signal handling: %s\n", strerror(errno));
-        goto cleanup;
-    }
-    log_write(LOG_INFO, NULL, "worker starting",
-              json_pack("{s:s,s:s,s:s,s:i,s:i,s:i,s:i,s:b,s:s}", "consumer", w->consumer, "stream",
-                        QUEUE_STREAM_JOBS, "group", QUEUE_GROUP, "concurrency", cfg->worker_concurrency,
-                        "visibility_timeout_seconds", cfg->worker_visibility_timeout_seconds, "max_attempts",
-                        cfg->webhook_max_attempts, "timeout_ms", cfg->webhook_timeout_ms, "allow_private",
-                        cfg->webhook_allow_private, "heartbeat_file", cfg->worker_heartbeat_file));
-    snprintf(app, sizeof(app), "bollard-worker relay %s", w->consumer);
+    struct outbox *pg = outbox_pg_new(&(struct outbox_pg_config){.url = cfg->database_url,
+                                                                 .application_name = app,
+                                                                 .connect_timeout_ms = pg_connect,
+                                                                 .query_timeout_ms = pg_bound,
+                                                                 .idle_in_transaction_ms = 5000});
     /* The idle timeout frees the rows' locks if this process hangs between publishing and committing. */
     struct outbox *relay_pg =
         outbox_pg_new(&(struct outbox_pg_config){.url = cfg->database_url,
-                                                 .application_name = app,
+                                                 .application_name = relay_app,
                                                  .connect_timeout_ms = cfg->db_connect_timeout_ms,
                                                  .query_timeout_ms = cfg->db_query_timeout_ms,
                                                  .idle_in_transaction_ms = 4 * cfg->redis_timeout_ms + 5000});
-    w->relay = relay_pg != NULL ? relay_start(relay_pg, q) : NULL;
-    if (w->relay == NULL) {
-        fprintf(stderr, "bollard worker: cannot start the relay thread\n");
+    char why[BASE_WHY_MAX] = "";
+    if (!worker_pipeline_open(&w->p, cfg, queue_redis_new(&qc), pg, relay_pg, why, sizeof(why))) {
+        fprintf(stderr, "bollard worker: cannot start: %s\n", why);
         goto cleanup;
     }
+    worker_pipeline_log_started(
+        &w->p, "worker starting",
+        json_pack("{s:s,s:s,s:s,s:i,s:s}", "consumer", w->consumer, "stream", QUEUE_STREAM_JOBS, "group",
+                  QUEUE_GROUP, "visibility_timeout_seconds", cfg->worker_visibility_timeout_seconds,
+                  "heartbeat_file", cfg->worker_heartbeat_file));
     rc = run(w, sfd);
     if (rc != 0) {
         /* Second signal: leave at once; pending entries are reclaimed by other workers. */
@@ -322,26 +274,17 @@ int worker_main(const struct config *cfg, int argc, char **argv)
     /* The relay finishes its batch (every call bounded); wait no longer than the shutdown budget. */
     uint64_t budget_end = w->stopping ? w->stop_started + (uint64_t)cfg->shutdown_timeout_seconds * 1000 - 250
                                       : base_now_ms() + 5000;
-    if (!relay_join(w->relay, budget_end)) {
+    if (!relay_join(w->p.relay, budget_end)) {
         log_write(LOG_ERROR, NULL, "relay thread did not stop within the shutdown budget; exiting anyway",
                   NULL);
         _exit(0);
     }
-    struct queue_stats qs = queue_stats(q);
-    log_write(LOG_INFO, NULL, "worker stopped",
-              json_pack("{s:I,s:I,s:I,s:I}", "delivered", (json_int_t)w->d.delivered, "dead_lettered",
-                        (json_int_t)qs.dead, "retried", (json_int_t)qs.retried, "handed_back",
-                        (json_int_t)qs.requeued));
+    worker_pipeline_log_stopped(&w->p, "worker stopped");
     rc = 0;
 cleanup:
-    relay_free(w->relay);
+    worker_pipeline_close(&w->p);
     if (sfd >= 0)
         close(sfd);
-    worker_deliverer_free(&w->d);
-    outbox_free(pg);
-    queue_free(q);
-    if (curl_ready)
-        curl_global_cleanup();
     free(w);
     return rc;
 }
