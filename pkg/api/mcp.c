@@ -311,6 +311,19 @@ void api_mcp(struct http_exchange *ex)
         rpc_error(ex, 403, NULL, INVALID_REQUEST, "this Origin is not allowed (FRONTEND_URL)", NULL);
         return;
     }
+    /* Replies are plain JSON (no SSE streams): a client whose Accept rules JSON out gets 406, as
+     * Streamable HTTP servers answer; no Accept at all means anything (RFC 9110 §12.5.1). */
+    ssize_t accept = h2o_find_header(&req->headers, H2O_TOKEN_ACCEPT, -1);
+    if (accept >= 0) {
+        h2o_iovec_t v = req->headers.entries[accept].value;
+        if (h2o_strstr(v.base, v.len, H2O_STRLIT("application/json")) == SIZE_MAX &&
+            h2o_strstr(v.base, v.len, H2O_STRLIT("application/*")) == SIZE_MAX &&
+            h2o_strstr(v.base, v.len, H2O_STRLIT("*/*")) == SIZE_MAX) {
+            rpc_error(ex, 406, NULL, INVALID_REQUEST,
+                      "Not Acceptable: the client must accept application/json", NULL);
+            return;
+        }
+    }
     char origin[300], challenge[400], user_id[BASE_UUID_LEN + 1];
     request_origin(req, origin, sizeof(origin));
     snprintf(challenge, sizeof(challenge),

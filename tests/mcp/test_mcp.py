@@ -165,6 +165,21 @@ def test_origin_checked(api, user, frontend):
         run(evil())
 
 
+def test_accept_must_allow_json(api, user):
+    """Replies are JSON: an Accept that rules JSON out is 406; what real clients send, and no Accept
+    at all, are served."""
+    req = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    for accept in ("text/event-stream", "text/html", "image/png, text/plain"):
+        r = rpc(api, user.token, req, {"Accept": accept})
+        assert r.status_code == 406, accept
+        assert r.json()["error"]["code"] == -32600 and "application/json" in r.json()["error"]["message"]
+    for accept in ("application/json, text/event-stream", "application/json", "*/*", "application/*"):
+        assert rpc(api, user.token, req, {"Accept": accept}).status_code == 200, accept
+    r = requests.post(api.url("/mcp"), json=req, timeout=10,
+                      headers={"Authorization": f"Bearer {user.token}", "Accept": None})
+    assert r.status_code == 200
+
+
 MODERN_HEADERS = {"MCP-Protocol-Version": "2026-07-28"}
 
 

@@ -99,8 +99,9 @@ def current_user(creds: Annotated[Optional[HTTPAuthorizationCredentials], Depend
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer token",
                             headers={"WWW-Authenticate": "Bearer"})
     try:
-        claims = jwt.decode(creds.credentials, SECRET_KEY, algorithms=["HS256"],
-                            options={"require": ["exp", "sub"]})
+        # Bollard's tokens name it as issuer and audience (pkg/auth); the peer checks the same.
+        claims = jwt.decode(creds.credentials, SECRET_KEY, algorithms=["HS256"], audience="bollard",
+                            issuer="bollard", options={"require": ["exp", "sub", "aud", "iss"]})
         return uuid.UUID(claims["sub"])
     except (jwt.PyJWTError, ValueError):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid token", headers={"WWW-Authenticate": "Bearer"})
