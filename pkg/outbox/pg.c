@@ -42,6 +42,13 @@ static const char track_sql[] =
     "INSERT INTO outbox_deliveries (event_id, endpoint_id, redis_seq) SELECT e, p, $3::bigint FROM "
     "unnest($1::uuid[], $2::uuid[]) AS t(e, p) ON CONFLICT (event_id, endpoint_id) DO NOTHING";
 
+/* The relay tracks deliveries in the transaction that publishes them, and its jobs can be delivered
+ * before that transaction commits: a DELETE then would find nothing and the row, committed a moment
+ * later, would stay. The relay holds its outbox rows FOR UPDATE until it commits, so this lock waits
+ * for it (a few milliseconds, bounded by the statement timeout); the DELETE that follows, a statement
+ * of its own, sees what it committed. */
+static const char settled_wait_sql[] = "SELECT 1 FROM outbox WHERE event_id = ANY ($1::uuid[]) FOR KEY SHARE";
+
 static const char settled_sql[] =
     "DELETE FROM outbox_deliveries d USING unnest($1::uuid[], $2::uuid[]) AS t(e, p) "
     "WHERE d.event_id = t.e AND d.endpoint_id = t.p";
@@ -195,7 +202,11 @@ static bool settled(struct outbox *base, const char *const *event_ids, const cha
         goto done;
     }
     const char *params[2] = {events, endpoints};
-    PGresult *res = exec((struct pg_outbox *)base, settled_sql, 2, params, why, cap, NULL);
+    PGresult *res = exec((struct pg_outbox *)base, settled_wait_sql, 1, params, why, cap, NULL);
+    if (res == NULL)
+        goto done;
+    PQclear(res);
+    res = exec((struct pg_outbox *)base, settled_sql, 2, params, why, cap, NULL);
     ok = res != NULL;
     PQclear(res);
 done:

@@ -14,7 +14,8 @@ struct queue_ops {
     enum queue_status (*marker_check)(struct queue *q, long long *marker, char *why, size_t cap);
     enum queue_status (*reenqueue)(struct queue *q, const struct queue_event *events, int n, long *jobs,
                                    char *why, size_t cap);
-    bool (*marker_raise)(struct queue *q, long long recovered, char *why, size_t cap);
+    void (*recovery_begin)(struct queue *q);
+    enum queue_status (*marker_raise)(struct queue *q, long long recovered, char *why, size_t cap);
     void (*poll)(struct queue *q, struct queue_slots *s, uint64_t now);
     int (*arm)(struct queue *q, struct queue_slots *s, uint64_t now);
     void (*ready_fd)(struct queue *q, struct queue_slots *s);

@@ -43,6 +43,11 @@ long long queue_marker_published(const struct queue *q)
     return q->marker_published;
 }
 
+long long queue_marker_expected(const struct queue *q)
+{
+    return q->marker_expected;
+}
+
 void queue_marker_expect(struct queue *q, long long seq)
 {
     if (seq > q->marker_expected)
@@ -62,9 +67,15 @@ enum queue_status queue_reenqueue(struct queue *q, const struct queue_event *eve
     return n > 0 && q->ops->reenqueue != NULL ? q->ops->reenqueue(q, events, n, jobs, why, cap) : QUEUE_OK;
 }
 
-bool queue_marker_raise(struct queue *q, long long recovered, char *why, size_t cap)
+void queue_recovery_begin(struct queue *q)
 {
-    return q->ops->marker_raise == NULL || q->ops->marker_raise(q, recovered, why, cap);
+    if (q->ops->recovery_begin != NULL)
+        q->ops->recovery_begin(q);
+}
+
+enum queue_status queue_marker_raise(struct queue *q, long long recovered, char *why, size_t cap)
+{
+    return q->ops->marker_raise != NULL ? q->ops->marker_raise(q, recovered, why, cap) : QUEUE_OK;
 }
 
 void queue_poll(struct queue *q, struct queue_slots *s, uint64_t now)

@@ -53,6 +53,10 @@
 /* Jobs re-enqueued after a Redis data loss (INCRBY once a recovery completes; a later loss resets it,
  * as a process restart resets any counter). Read for /metrics as bollard_jobs_recovered_total. */
 #define QUEUE_RECOVERED_KEY "bollard:{webhooks}:recovered"
+/* A recovery's progress key (+ 16 hex digits): the number of batches it re-enqueued, so that a loss in
+ * the middle of a recovery makes it start over; dropped when it completes, else it expires. */
+#define QUEUE_RECOVERY_PREFIX "bollard:{webhooks}:recovery:"
+#define QUEUE_RECOVERY_TTL_MS (3600L * 1000)
 /* The relay stops publishing while stream + retry set hold this many jobs (events wait in the
  * outbox table meanwhile), so Redis memory stays bounded. */
 #define QUEUE_BACKLOG_MAX 100000L
@@ -162,18 +166,26 @@ void queue_stamped(struct queue *q, const long long *ids, int n);
  * (its rows stay unpublished until settled): its marker is always 0 and never lost. ---- */
 /* The marker value the last successful queue_publish set (what its deliveries are tracked with). */
 long long queue_marker_published(const struct queue *q);
+/* The highest value queue_marker_expect was given or a publish set. */
+long long queue_marker_expected(const struct queue *q);
 /* From now on queue_publish refuses (QUEUE_LOST, nothing added) while the marker is below `seq`. */
 void queue_marker_expect(struct queue *q, long long seq);
 /* Reads the marker into *marker: QUEUE_OK when it is at least the expected value, QUEUE_LOST when
  * below, QUEUE_DOWN (why set) when Redis cannot be asked. */
 enum queue_status queue_marker_check(struct queue *q, long long *marker, char *why, size_t cap);
+/* A recovery starts (or starts over): its batches are counted in a progress key of its own
+ * (QUEUE_RECOVERY_PREFIX + a random id), so that a loss between two of them is noticed. */
+void queue_recovery_begin(struct queue *q);
 /* Adds one job (attempt 1) per event and endpoint, bypassing the dedupe keys (a key that survived the
- * loss, or one that vanished, must not decide anything here). QUEUE_OK, QUEUE_DOWN or QUEUE_REFUSED. */
+ * loss, or one that vanished, must not decide anything here). QUEUE_OK, QUEUE_DOWN, QUEUE_REFUSED, or
+ * QUEUE_LOST (nothing added) when the progress key does not count the batches added so far: Redis
+ * lost data again, and the recovery must start over (queue_recovery_begin). */
 enum queue_status queue_reenqueue(struct queue *q, const struct queue_event *events, int n, long *jobs,
                                   char *why, size_t cap);
-/* A recovery is complete: raises the marker to the expected value (never lowers it) and adds
- * `recovered` to QUEUE_RECOVERED_KEY. False (why set) when Redis cannot be asked. */
-bool queue_marker_raise(struct queue *q, long long recovered, char *why, size_t cap);
+/* A recovery is complete: raises the marker to the expected value (never lowers it), adds `recovered`
+ * to QUEUE_RECOVERED_KEY and drops the progress key, in one script. QUEUE_OK; QUEUE_LOST (nothing
+ * changed) when the progress key does not count every batch; QUEUE_DOWN or QUEUE_REFUSED (why set). */
+enum queue_status queue_marker_raise(struct queue *q, long long recovered, char *why, size_t cap);
 
 /* Consumer: periodic chores and reads; fills FREE slots with NEW jobs. */
 void queue_poll(struct queue *q, struct queue_slots *s, uint64_t now);

@@ -106,6 +106,7 @@ static const struct queue_ops redis_ops = {
     .stamped = queue_redis_stamped,
     .marker_check = queue_redis_marker_check,
     .reenqueue = queue_redis_reenqueue,
+    .recovery_begin = queue_redis_recovery_begin,
     .marker_raise = queue_redis_marker_raise,
     .poll = poll_chores,
     .arm = arm,

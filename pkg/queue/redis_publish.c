@@ -7,6 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "base/base.h"
 
 /* KEYS: stream, retry set, loss marker, then one dedupe key per row that has endpoints.
  * ARGV: dedupe ttl ms, backlog max, the marker value expected at least, the number of rows that have
@@ -36,22 +40,32 @@ const char queue_redis_publish_lua[] =
     "end\n"
     "return {added, redis.call('INCR', KEYS[3])}\n";
 
-/* KEYS: stream. ARGV: job count, then per job event_id, endpoint_id, type, body. No dedupe key: a
- * recovery re-enqueues what the stream may no longer hold, whatever keys survived. */
-const char queue_redis_reenqueue_lua[] = "for i = 0, tonumber(ARGV[1]) - 1 do\n"
-                                         "  local a = 2 + i * 4\n"
+/* KEYS: stream, this recovery's progress key. ARGV: batch number (0 first), progress ttl ms, job count,
+ * then per job event_id, endpoint_id, type, body. No dedupe key: a recovery re-enqueues what the stream
+ * may no longer hold, whatever keys survived. The progress key counts the batches added so far; a batch
+ * finding it at another value (Redis lost data again since the last batch: restart, FLUSHALL, fail-over)
+ * adds nothing and returns -1, and the relay starts the recovery over. */
+const char queue_redis_reenqueue_lua[] = "local done = tonumber(redis.call('GET', KEYS[2]) or '0') or -1\n"
+                                         "if done ~= tonumber(ARGV[1]) then return -1 end\n"
+                                         "for i = 0, tonumber(ARGV[3]) - 1 do\n"
+                                         "  local a = 4 + i * 4\n"
                                          "  redis.call('XADD', KEYS[1], '*', 'event_id', ARGV[a], "
                                          "'endpoint_id', ARGV[a + 1], 'type', ARGV[a + 2],\n"
                                          "             'attempt', '1', 'body', ARGV[a + 3])\n"
                                          "end\n"
-                                         "return tonumber(ARGV[1])\n";
+                                         "redis.call('SET', KEYS[2], tostring(done + 1), 'PX', ARGV[2])\n"
+                                         "return tonumber(ARGV[3])\n";
 
-/* KEYS: loss marker, recovered counter. ARGV: the marker value to reach, jobs recovered. Never lowers
- * the marker. Returns the marker before. */
+/* KEYS: loss marker, recovered counter, this recovery's progress key. ARGV: the marker value to reach,
+ * jobs recovered, batches added. Returns -1 (nothing changed) when the progress key does not hold that
+ * many batches (Redis lost some of them), else raises the marker (never lowers it), counts the jobs,
+ * deletes the progress key and returns the marker before. */
 const char queue_redis_raise_lua[] =
+    "if (tonumber(redis.call('GET', KEYS[3]) or '0') or -1) ~= tonumber(ARGV[3]) then return -1 end\n"
     "local cur = tonumber(redis.call('GET', KEYS[1]) or '0') or 0\n"
     "if cur < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end\n"
     "redis.call('INCRBY', KEYS[2], ARGV[2])\n"
+    "redis.call('DEL', KEYS[3])\n"
     "return cur\n";
 
 /* One command line under construction: argument pointers into the caller's rows or into `owned`. */
@@ -270,6 +284,19 @@ enum queue_status queue_redis_marker_check(struct queue *base, long long *marker
     return rc;
 }
 
+void queue_redis_recovery_begin(struct queue *base)
+{
+    struct redis_queue *q = (struct redis_queue *)base;
+    unsigned char r[8];
+    unsigned long long id = 0;
+    if (getrandom(r, sizeof(r), 0) == (ssize_t)sizeof(r))
+        memcpy(&id, r, sizeof(id));
+    else /* not expected: any value unlikely to be another relay's does */
+        id = base_now_ms() ^ ((unsigned long long)getpid() << 40);
+    snprintf(q->recovery_key, sizeof(q->recovery_key), "%s%016llx", QUEUE_RECOVERY_PREFIX, id);
+    q->recovery_batches = 0;
+}
+
 enum queue_status queue_redis_reenqueue(struct queue *base, const struct queue_event *events, int n,
                                         long *jobs, char *why, size_t cap)
 {
@@ -282,8 +309,15 @@ enum queue_status queue_redis_reenqueue(struct queue *base, const struct queue_e
         for (const char *p = events[i].endpoints; *p != '\0';
              p += strcspn(p, ",") + (p[strcspn(p, ",")] == ','))
             count++;
-    bool ok = push(&cmd, "EVALSHA", 7) && push(&cmd, q->publish_script[1].sha, 40) && push(&cmd, "1", 1) &&
-              push(&cmd, QUEUE_STREAM_JOBS, strlen(QUEUE_STREAM_JOBS)) && pushf(&cmd, "%lld", NULL, count);
+    if (count == 0)
+        return QUEUE_OK;
+    if (q->recovery_key[0] == '\0')
+        queue_redis_recovery_begin(base);
+    bool ok = push(&cmd, "EVALSHA", 7) && push(&cmd, q->publish_script[1].sha, 40) && push(&cmd, "2", 1) &&
+              push(&cmd, QUEUE_STREAM_JOBS, strlen(QUEUE_STREAM_JOBS)) &&
+              push(&cmd, q->recovery_key, strlen(q->recovery_key)) &&
+              pushf(&cmd, "%lld", NULL, q->recovery_batches) &&
+              pushf(&cmd, "%lld", NULL, QUEUE_RECOVERY_TTL_MS) && pushf(&cmd, "%lld", NULL, count);
     for (int i = 0; ok && i < n; i++) {
         const struct queue_event *e = &events[i];
         for (const char *p = e->endpoints; ok && *p != '\0';) {
@@ -297,10 +331,6 @@ enum queue_status queue_redis_reenqueue(struct queue *base, const struct queue_e
         base_why(why, cap, "out of memory building the batch");
         goto done;
     }
-    if (count == 0) {
-        rc = QUEUE_OK;
-        goto done;
-    }
     reply = syncconn_redis_command(q->producer, (int)cmd.argc, cmd.argv, cmd.lens, why, cap);
     if (reply == NULL)
         goto done;
@@ -310,6 +340,15 @@ enum queue_status queue_redis_reenqueue(struct queue *base, const struct queue_e
         rc = QUEUE_REFUSED;
         goto done;
     }
+    if (reply->integer < 0) {
+        base_why(why, cap,
+                 "the recovery's progress in Redis is gone or behind (%lld batches added): "
+                 "Redis lost data again",
+                 q->recovery_batches);
+        rc = QUEUE_LOST;
+        goto done;
+    }
+    q->recovery_batches++;
     *jobs = (long)reply->integer;
     rc = QUEUE_OK;
 done:
@@ -319,26 +358,41 @@ done:
     return rc;
 }
 
-bool queue_redis_marker_raise(struct queue *base, long long recovered, char *why, size_t cap)
+enum queue_status queue_redis_marker_raise(struct queue *base, long long recovered, char *why, size_t cap)
 {
     struct redis_queue *q = (struct redis_queue *)base;
     struct args cmd = {0};
-    bool ok = push(&cmd, "EVALSHA", 7) && push(&cmd, q->publish_script[2].sha, 40) && push(&cmd, "2", 1) &&
+    if (q->recovery_key[0] == '\0')
+        queue_redis_recovery_begin(base);
+    bool ok = push(&cmd, "EVALSHA", 7) && push(&cmd, q->publish_script[2].sha, 40) && push(&cmd, "3", 1) &&
               push(&cmd, QUEUE_MARKER_KEY, strlen(QUEUE_MARKER_KEY)) &&
               push(&cmd, QUEUE_RECOVERED_KEY, strlen(QUEUE_RECOVERED_KEY)) &&
-              pushf(&cmd, "%lld", NULL, base->marker_expected) && pushf(&cmd, "%lld", NULL, recovered);
+              push(&cmd, q->recovery_key, strlen(q->recovery_key)) &&
+              pushf(&cmd, "%lld", NULL, base->marker_expected) && pushf(&cmd, "%lld", NULL, recovered) &&
+              pushf(&cmd, "%lld", NULL, q->recovery_batches);
     if (!ok) {
         base_why(why, cap, "out of memory");
         args_free(&cmd);
-        return false;
+        return QUEUE_DOWN;
     }
     redisReply *reply = syncconn_redis_command(q->producer, (int)cmd.argc, cmd.argv, cmd.lens, why, cap);
     args_free(&cmd);
     if (reply == NULL)
-        return false;
-    ok = reply->type == REDIS_REPLY_INTEGER;
-    if (!ok && reply->type != REDIS_REPLY_ERROR)
-        base_why(why, cap, "the raise script returned reply type %d, not an integer", reply->type);
+        return QUEUE_DOWN;
+    enum queue_status rc = QUEUE_OK;
+    if (reply->type != REDIS_REPLY_INTEGER) {
+        if (reply->type != REDIS_REPLY_ERROR)
+            base_why(why, cap, "the raise script returned reply type %d, not an integer", reply->type);
+        rc = QUEUE_REFUSED;
+    } else if (reply->integer < 0) {
+        base_why(why, cap,
+                 "the recovery's progress in Redis is gone or behind (%lld batches added): "
+                 "Redis lost data again",
+                 q->recovery_batches);
+        rc = QUEUE_LOST;
+    }
     freeReplyObject(reply);
-    return ok;
+    if (rc == QUEUE_OK)
+        q->recovery_key[0] = '\0';
+    return rc;
 }

@@ -38,6 +38,7 @@ struct relay {
     /* Redis data loss (see relay.h): a recovery re-enqueues tracked deliveries with
      * recover_cursor < id ≤ recover_upto, a batch per turn. */
     bool recovering;
+    bool reconciled; /* the marker was compared once: nothing is published before */
     long long recover_cursor, recover_upto, recover_jobs;
     uint64_t recover_started, next_reconcile;
 };
@@ -100,6 +101,14 @@ static enum relay_state step(struct relay *r, bool read, int *rows_taken, long *
             rc = st == OUTBOX_ERR_SCHEMA ? RELAY_ERR_SCHEMA : RELAY_ERR_DB;
             goto fail;
         }
+        if (rows.n > 0) {
+            /* The marker must be at least the highest value any relay tracked (not only this one's
+             * last): a relay that published little since a loss cannot raise it past what was lost. */
+            long long seq = 0, max_id = 0;
+            if (!outbox_tracked_max(r->outbox, &seq, &max_id, why, cap))
+                goto fail;
+            queue_marker_expect(r->q, seq);
+        }
         switch (queue_publish(r->q, rows.events, rows.n, &accepted, jobs, why, cap)) {
         case QUEUE_OK:
             /* Taken, whatever happens next: the memory back-end holds them, so the scan goes on after
@@ -143,32 +152,48 @@ done:
     return rc;
 }
 
-/* Starts a recovery when the marker is below the highest tracked value (false: Redis or the database
- * could not be asked; the next turn tries again). */
-static bool begin_recovery(struct relay *r, uint64_t now, const char *cause, char *why, size_t cap)
+/* Compares the marker with the highest tracked value and starts a recovery when it is below:
+ * RELAY_OK (compared; r->recovering says whether a recovery starts), or the error state when Redis or
+ * the database could not be asked (the next turn tries again). */
+static enum relay_state begin_recovery(struct relay *r, uint64_t now, const char *cause, char *why,
+                                       size_t cap)
 {
     long long seq = 0, upto = 0, marker = 0;
     if (!outbox_tracked_max(r->outbox, &seq, &upto, why, cap))
-        return false;
+        return RELAY_ERR_DB;
     queue_marker_expect(r->q, seq);
     enum queue_status st = queue_marker_check(r->q, &marker, why, cap);
-    if (st == QUEUE_OK)
-        return true; /* nothing lost (or another relay recovered already) */
+    if (st == QUEUE_OK) {
+        r->reconciled = true;
+        return RELAY_OK; /* nothing lost (or another relay recovered already) */
+    }
     if (st != QUEUE_LOST)
-        return false;
+        return st == QUEUE_REFUSED ? RELAY_ERR_PUBLISH : RELAY_ERR_REDIS;
+    r->reconciled = true;
     r->recovering = true;
     r->recover_cursor = 0;
     r->recover_upto = upto;
     r->recover_jobs = 0;
     r->recover_started = now;
+    queue_recovery_begin(r->q);
     atomic_fetch_add(&r->recoveries, 1);
     log_write(LOG_WARN, NULL, "relay: Redis lost data; re-enqueuing every unsettled delivery",
               json_pack("{s:s,s:I,s:I,s:I}", "detected_by", cause, "marker", (json_int_t)marker, "expected",
-                        (json_int_t)seq, "deliveries_upto_id", (json_int_t)upto));
-    return true;
+                        (json_int_t)queue_marker_expected(r->q), "deliveries_upto_id", (json_int_t)upto));
+    return RELAY_OK;
 }
 
-/* One batch of a recovery; RELAY_RECOVERING while there is more, RELAY_OK once done. */
+/* Redis lost data again in the middle of a recovery: it starts over at once (new detection, from the
+ * first tracked delivery; what was re-enqueued so far may be gone). */
+static void recovery_lost(struct relay *r, const char *why)
+{
+    log_write(LOG_WARN, NULL, "relay: Redis lost data during the recovery; starting it over",
+              json_pack("{s:s,s:I}", "error", why, "jobs_so_far", (json_int_t)r->recover_jobs));
+    r->recovering = false;
+    r->next_reconcile = 0;
+}
+
+/* One batch of a recovery; RELAY_RECOVERING while there is more, RELAY_OK once done (or started over). */
 static enum relay_state recover_step(struct relay *r, uint64_t now, char *why, size_t cap)
 {
     if (!queue_ready(r->q, why, cap))
@@ -185,6 +210,10 @@ static enum relay_state recover_step(struct relay *r, uint64_t now, char *why, s
     switch (queue_reenqueue(r->q, rows.events, rows.n, &jobs, why, cap)) {
     case QUEUE_OK:
         break;
+    case QUEUE_LOST:
+        recovery_lost(r, why);
+        rc = RELAY_RECOVERING;
+        goto done;
     case QUEUE_REFUSED:
         rc = RELAY_ERR_PUBLISH;
         goto done;
@@ -197,7 +226,16 @@ static enum relay_state recover_step(struct relay *r, uint64_t now, char *why, s
         r->recover_cursor = rows.events[rows.n - 1].row_id;
     rc = RELAY_RECOVERING;
     if (rows.n < OUTBOX_TRACKED_BATCH) {
-        if (!queue_marker_raise(r->q, r->recover_jobs, why, cap)) {
+        switch (queue_marker_raise(r->q, r->recover_jobs, why, cap)) {
+        case QUEUE_OK:
+            break;
+        case QUEUE_LOST:
+            recovery_lost(r, why);
+            goto done;
+        case QUEUE_REFUSED:
+            rc = RELAY_ERR_PUBLISH;
+            goto done;
+        default:
             rc = RELAY_ERR_REDIS;
             goto done;
         }
@@ -238,11 +276,18 @@ static void *relay_main(void *arg)
             /* Idle or not, the marker is compared with the tracked deliveries every RECONCILE_MS (a
              * publish also compares it, atomically, with what this relay last saw). */
             r->next_reconcile = now + RECONCILE_MS;
-            begin_recovery(r, now, "periodic check", why, sizeof(why));
+            state = begin_recovery(r, now, "periodic check", why, sizeof(why));
         }
         if (!schema_ok) {
             state = RELAY_ERR_SCHEMA;
             wait = ERROR_WAIT_MS;
+        } else if (!r->reconciled) {
+            /* Not compared yet (Redis or the database away): publishing now could raise a marker that
+             * is below what was lost past the value that reveals the loss. */
+            if (state == RELAY_OK)
+                state = RELAY_ERR_REDIS;
+            wait = ERROR_WAIT_MS;
+            r->next_reconcile = 0;
         } else if (r->recovering) {
             state = recover_step(r, now, why, sizeof(why));
             wait = state == RELAY_RECOVERING || state == RELAY_OK ? RECOVER_WAIT_MS : ERROR_WAIT_MS;
@@ -253,10 +298,7 @@ static void *relay_main(void *arg)
             long jobs = 0;
             state = step(r, true, &rows, &jobs, why, sizeof(why));
             if (state == RELAY_RECOVERING) {
-                if (!begin_recovery(r, now, "publish", why, sizeof(why)))
-                    state = RELAY_ERR_DB;
-                else
-                    state = RELAY_OK;
+                state = begin_recovery(r, now, "publish", why, sizeof(why));
                 wait = 0;
             }
             if (state == RELAY_OK && rows > 0) {
