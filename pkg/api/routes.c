@@ -95,6 +95,7 @@ static void on_queue_figures(void *arg, const struct queue_figures *f)
     sc->figures.queue_oldest_pending_age_ms = f->oldest_pending_age_ms;
     sc->figures.queue_retries = f->retries;
     sc->figures.queue_dead = f->dead;
+    sc->figures.queue_recovered = f->recovered;
     scrape_part_done(sc);
 }
 

@@ -229,10 +229,13 @@ static void render_scrape(struct text *t, const struct metrics_scrape *s)
             "# HELP bollard_queue_retries_scheduled Failed deliveries waiting for their next attempt.\n"
             "# TYPE bollard_queue_retries_scheduled gauge\nbollard_queue_retries_scheduled %lld\n"
             "# HELP bollard_queue_dead_letters Jobs in the dead-letter stream.\n"
-            "# TYPE bollard_queue_dead_letters gauge\nbollard_queue_dead_letters %lld\n",
+            "# TYPE bollard_queue_dead_letters gauge\nbollard_queue_dead_letters %lld\n"
+            "# HELP bollard_jobs_recovered_total Jobs re-enqueued from PostgreSQL after Redis lost data "
+            "(kept in Redis: starts again from 0 after the next loss).\n"
+            "# TYPE bollard_jobs_recovered_total counter\nbollard_jobs_recovered_total %lld\n",
             s->queue_depth, s->queue_pending,
             s->queue_oldest_pending_age_ms > 0 ? (double)s->queue_oldest_pending_age_ms / 1000.0 : 0.0,
-            s->queue_retries, s->queue_dead);
+            s->queue_retries, s->queue_dead, s->queue_recovered);
     } else {
         put(t, "# HELP bollard_queue_up 1 when the queue figures were read from Redis.\n"
                "# TYPE bollard_queue_up gauge\nbollard_queue_up 0\n");

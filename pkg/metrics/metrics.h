@@ -50,6 +50,7 @@ struct metrics_scrape {
     bool queue_used; /* false: no Redis queue in this mode (`bollard dev`); no queue figures at all */
     bool queue_up;
     long long queue_depth, queue_pending, queue_oldest_pending_age_ms, queue_retries, queue_dead;
+    long long queue_recovered; /* jobs re-enqueued after a Redis data loss (QUEUE_RECOVERED_KEY) */
     bool outbox_up;
     long long outbox_unpublished, outbox_oldest_age_ms;
     int outbox_count_max; /* the bound outbox_unpublished is counted up to (its HELP text says so) */

@@ -17,6 +17,14 @@ struct outbox_ops {
                       char *why, size_t cap);
     bool (*record_failure)(struct outbox *o, const char *event_id, const char *endpoint_id, int attempts,
                            long status, const char *error, char *why, size_t cap);
+    /* Delivery tracking; NULL in a dialect that tracks nothing (outbox.c answers for it). */
+    bool (*track)(struct outbox *o, const struct queue_event *events, int n, long long seq, char *why,
+                  size_t cap);
+    bool (*settled)(struct outbox *o, const char *const *event_ids, const char *const *endpoint_ids, int n,
+                    char *why, size_t cap);
+    bool (*tracked_max)(struct outbox *o, long long *seq, long long *id, char *why, size_t cap);
+    enum outbox_status (*tracked_read)(struct outbox *o, long long after, long long upto, int limit,
+                                       struct outbox_rows *rows, char *why, size_t cap);
     void (*free)(struct outbox *o);
 };
 

@@ -60,3 +60,33 @@ bool outbox_record_failure(struct outbox *o, const char *event_id, const char *e
 {
     return o->ops->record_failure(o, event_id, endpoint_id, attempts, status, error, why, cap);
 }
+
+bool outbox_track(struct outbox *o, const struct queue_event *events, int n, long long seq, char *why,
+                  size_t cap)
+{
+    return n == 0 || o->ops->track == NULL || o->ops->track(o, events, n, seq, why, cap);
+}
+
+bool outbox_settled(struct outbox *o, const char *const *event_ids, const char *const *endpoint_ids, int n,
+                    char *why, size_t cap)
+{
+    return n == 0 || o->ops->settled == NULL || o->ops->settled(o, event_ids, endpoint_ids, n, why, cap);
+}
+
+bool outbox_tracked_max(struct outbox *o, long long *seq, long long *id, char *why, size_t cap)
+{
+    *seq = 0;
+    *id = 0;
+    return o->ops->tracked_max == NULL || o->ops->tracked_max(o, seq, id, why, cap);
+}
+
+enum outbox_status outbox_tracked_read(struct outbox *o, long long after, long long upto, int limit,
+                                       struct outbox_rows *rows, char *why, size_t cap)
+{
+    memset(rows, 0, sizeof(*rows));
+    if (limit < 1 || limit > OUTBOX_TRACKED_BATCH)
+        limit = OUTBOX_TRACKED_BATCH;
+    if (o->ops->tracked_read == NULL)
+        return OUTBOX_OK;
+    return o->ops->tracked_read(o, after, upto, limit, rows, why, cap);
+}

@@ -8,6 +8,11 @@
  *   outbox_sqlite_new  the SQLite file of `bollard dev`. AUTOINCREMENT ids come in commit order, so the
  *                      read is "unpublished rows after the last one taken"; no transaction is held.
  * Both build the envelope receivers get in SQL, once per dialect: its bytes are what every attempt signs.
+ * Deliveries in flight (PostgreSQL only; table outbox_deliveries): the relay tracks each (event, endpoint)
+ * it published with the queue's loss-marker value (outbox_track), the deliverer deletes the row once the
+ * outcome is recorded (outbox_settled), and after a Redis data loss the relay reads them back in id order
+ * (outbox_tracked_max, outbox_tracked_read) to re-enqueue them. SQLite tracks nothing: dev's queue is in
+ * process and its rows stay unpublished until their jobs settled.
  * Blocking calls, each bounded; one instance per thread. */
 #ifndef BOLLARD_OUTBOX_H
 #define BOLLARD_OUTBOX_H
@@ -68,6 +73,25 @@ void outbox_rollback(struct outbox *o);
 /* Deletes up to 1,000 published rows past the retention among the oldest ids (bounded work per call).
  * Returns the number deleted, or -1. */
 long outbox_prune(struct outbox *o, char *why, size_t cap);
+
+#define OUTBOX_TRACKED_BATCH 500 /* tracked deliveries per outbox_tracked_read at most */
+
+/* Records one delivery per (row, endpoint in its list) of these rows just published, with the queue's
+ * loss-marker value `seq`, within the read's transaction (a delivery already tracked keeps its row).
+ * SQLite: nothing to do, true. */
+bool outbox_track(struct outbox *o, const struct queue_event *events, int n, long long seq, char *why,
+                  size_t cap);
+/* Forgets tracked deliveries whose outcome is recorded (delivered, endpoint gone, or dead-lettered):
+ * event_ids[i] with endpoint_ids[i]. A row not found is fine. SQLite: true. */
+bool outbox_settled(struct outbox *o, const char *const *event_ids, const char *const *endpoint_ids, int n,
+                    char *why, size_t cap);
+/* The highest redis_seq and the highest id among tracked deliveries (0 and 0 when none). */
+bool outbox_tracked_max(struct outbox *o, long long *seq, long long *id, char *why, size_t cap);
+/* Up to `limit` (≤ OUTBOX_TRACKED_BATCH) tracked deliveries with after < id ≤ upto, in id order, each as
+ * an event whose row_id is the delivery's id and whose endpoints is its one endpoint id. Deliveries
+ * whose outbox row is gone are not returned. Needs no transaction. */
+enum outbox_status outbox_tracked_read(struct outbox *o, long long after, long long upto, int limit,
+                                       struct outbox_rows *rows, char *why, size_t cap);
 
 /* Called once per endpoint found (strings valid during the call only). */
 typedef void (*outbox_endpoint_fn)(void *user, const char *id, const char *url, const char *secret);

@@ -37,6 +37,35 @@ static const char failure_sql[] =
     "SELECT $1::uuid, $2::uuid, $3::int, $4::int, $5 WHERE NOT EXISTS (SELECT 1 FROM webhook_failures "
     "WHERE endpoint_id = $2::uuid AND event_id = $1::uuid)";
 
+/* Parallel arrays: one element per (event, endpoint). A delivery tracked already keeps its row. */
+static const char track_sql[] =
+    "INSERT INTO outbox_deliveries (event_id, endpoint_id, redis_seq) SELECT e, p, $3::bigint FROM "
+    "unnest($1::uuid[], $2::uuid[]) AS t(e, p) ON CONFLICT (event_id, endpoint_id) DO NOTHING";
+
+/* The relay tracks deliveries in the transaction that publishes them, and its jobs can be delivered
+ * before that transaction commits: a DELETE then would find nothing and the row, committed a moment
+ * later, would stay. The relay holds its outbox rows FOR UPDATE until it commits, so this lock waits
+ * for it (a few milliseconds, bounded by the statement timeout); the DELETE that follows, a statement
+ * of its own, sees what it committed. */
+static const char settled_wait_sql[] = "SELECT 1 FROM outbox WHERE event_id = ANY ($1::uuid[]) FOR KEY SHARE";
+
+static const char settled_sql[] =
+    "DELETE FROM outbox_deliveries d USING unnest($1::uuid[], $2::uuid[]) AS t(e, p) "
+    "WHERE d.event_id = t.e AND d.endpoint_id = t.p";
+
+static const char tracked_max_sql[] =
+    "SELECT coalesce((SELECT redis_seq FROM outbox_deliveries ORDER BY redis_seq DESC LIMIT 1), 0)::text, "
+    "coalesce((SELECT max(id) FROM outbox_deliveries), 0)::text";
+
+/* The same envelope as select_sql, byte for byte: a re-enqueued job signs what the first one did. */
+static const char tracked_sql[] =
+    "SELECT d.id::text, b.event_id::text, b.type, "
+    "json_build_object('id', b.event_id, 'type', b.type, 'created_at', "
+    "to_char(b.created_at at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), 'user_id', b.user_id, "
+    "'task_id', b.task_id, 'data', b.payload)::text, d.endpoint_id::text "
+    "FROM outbox_deliveries d JOIN outbox b ON b.event_id = d.event_id "
+    "WHERE d.id > $1::bigint AND d.id <= $2::bigint ORDER BY d.id LIMIT $3::int";
+
 struct pg_outbox {
     struct outbox base;
     struct syncconn_pg *pg;
@@ -140,6 +169,146 @@ static bool mark(struct outbox *base, const long long *ids, int n, char *why, si
     return res != NULL;
 }
 
+/* "{a,b,…}" of n strings (uuids or numbers: nothing to quote); NULL on out of memory. */
+static char *array_text(const char *const *items, int n)
+{
+    size_t len = 3;
+    for (int i = 0; i < n; i++)
+        len += strlen(items[i]) + 1;
+    char *text = malloc(len);
+    if (text == NULL)
+        return NULL;
+    size_t o = 0;
+    text[o++] = '{';
+    for (int i = 0; i < n; i++) {
+        size_t l = strlen(items[i]);
+        if (i > 0)
+            text[o++] = ',';
+        memcpy(text + o, items[i], l);
+        o += l;
+    }
+    text[o++] = '}';
+    text[o] = '\0';
+    return text;
+}
+
+static bool settled(struct outbox *base, const char *const *event_ids, const char *const *endpoint_ids, int n,
+                    char *why, size_t cap)
+{
+    char *events = array_text(event_ids, n), *endpoints = array_text(endpoint_ids, n);
+    bool ok = false;
+    if (events == NULL || endpoints == NULL) {
+        base_why(why, cap, "out of memory");
+        goto done;
+    }
+    const char *params[2] = {events, endpoints};
+    PGresult *res = exec((struct pg_outbox *)base, settled_wait_sql, 1, params, why, cap, NULL);
+    if (res == NULL)
+        goto done;
+    PQclear(res);
+    res = exec((struct pg_outbox *)base, settled_sql, 2, params, why, cap, NULL);
+    ok = res != NULL;
+    PQclear(res);
+done:
+    free(events);
+    free(endpoints);
+    return ok;
+}
+
+static bool track(struct outbox *base, const struct queue_event *events, int n, long long seq, char *why,
+                  size_t cap)
+{
+    int count = 0;
+    for (int i = 0; i < n; i++)
+        for (const char *p = events[i].endpoints; *p != '\0';
+             p += strcspn(p, ",") + (p[strcspn(p, ",")] == ','))
+            count++;
+    if (count == 0)
+        return true;
+    bool ok = false;
+    char *ev = NULL, *ep = NULL;
+    const char **ev_ids = calloc((size_t)count, sizeof(*ev_ids));
+    char(*ep_ids)[BASE_UUID_LEN + 1] = calloc((size_t)count, sizeof(*ep_ids));
+    const char **ep_ptrs = calloc((size_t)count, sizeof(*ep_ptrs));
+    if (ev_ids == NULL || ep_ids == NULL || ep_ptrs == NULL) {
+        base_why(why, cap, "out of memory");
+        goto done;
+    }
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        for (const char *p = events[i].endpoints; *p != '\0';) {
+            size_t len = strcspn(p, ",");
+            snprintf(ep_ids[k], sizeof(ep_ids[k]), "%.*s", (int)(len < BASE_UUID_LEN ? len : BASE_UUID_LEN),
+                     p);
+            ep_ptrs[k] = ep_ids[k];
+            ev_ids[k++] = events[i].event_id;
+            p += len + (p[len] == ',');
+        }
+    ev = array_text(ev_ids, count);
+    ep = array_text(ep_ptrs, count);
+    if (ev == NULL || ep == NULL) {
+        base_why(why, cap, "out of memory");
+        goto done;
+    }
+    char s[24];
+    snprintf(s, sizeof(s), "%lld", seq);
+    const char *params[3] = {ev, ep, s};
+    PGresult *res = exec((struct pg_outbox *)base, track_sql, 3, params, why, cap, NULL);
+    ok = res != NULL;
+    PQclear(res);
+done:
+    free(ev);
+    free(ep);
+    free(ev_ids);
+    free(ep_ids);
+    free(ep_ptrs);
+    return ok;
+}
+
+static bool tracked_max(struct outbox *base, long long *seq, long long *id, char *why, size_t cap)
+{
+    PGresult *res = exec((struct pg_outbox *)base, tracked_max_sql, 0, NULL, why, cap, NULL);
+    if (res == NULL)
+        return false;
+    bool ok = PQntuples(res) == 1;
+    if (ok) {
+        *seq = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        *id = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    } else {
+        base_why(why, cap, "the tracked deliveries query returned %d rows", PQntuples(res));
+    }
+    PQclear(res);
+    return ok;
+}
+
+static enum outbox_status tracked_read(struct outbox *base, long long after, long long upto, int limit,
+                                       struct outbox_rows *rows, char *why, size_t cap)
+{
+    char a[24], u[24], l[16], state[6];
+    snprintf(a, sizeof(a), "%lld", after);
+    snprintf(u, sizeof(u), "%lld", upto);
+    snprintf(l, sizeof(l), "%d", limit);
+    const char *params[3] = {a, u, l};
+    PGresult *res = exec((struct pg_outbox *)base, tracked_sql, 3, params, why, cap, state);
+    if (res == NULL)
+        return strcmp(state, "42P01") == 0 ? OUTBOX_ERR_SCHEMA : OUTBOX_ERR_DB;
+    rows->n = PQntuples(res);
+    rows->result = res;
+    rows->events = calloc((size_t)rows->n + 1, sizeof(*rows->events));
+    if (rows->events == NULL) {
+        base_why(why, cap, "out of memory");
+        return OUTBOX_ERR_DB;
+    }
+    for (int i = 0; i < rows->n; i++)
+        rows->events[i] = (struct queue_event){.row_id = strtoll(PQgetvalue(res, i, 0), NULL, 10),
+                                               .event_id = PQgetvalue(res, i, 1),
+                                               .type = PQgetvalue(res, i, 2),
+                                               .body = PQgetvalue(res, i, 3),
+                                               .body_len = (size_t)PQgetlength(res, i, 3),
+                                               .endpoints = PQgetvalue(res, i, 4)};
+    return OUTBOX_OK;
+}
+
 static bool commit(struct outbox *base, char *why, size_t cap)
 {
     return simple((struct pg_outbox *)base, "COMMIT", why, cap);
@@ -212,6 +381,10 @@ static const struct outbox_ops pg_ops = {
     .prune = prune,
     .endpoints = endpoints,
     .record_failure = record_failure,
+    .track = track,
+    .settled = settled,
+    .tracked_max = tracked_max,
+    .tracked_read = tracked_read,
     .free = pg_free,
 };
 

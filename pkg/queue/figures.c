@@ -1,4 +1,4 @@
-/* The queue's figures for /metrics: four Redis commands sent at once on the loop's connection. */
+/* The queue's figures for /metrics: five Redis commands sent at once on the loop's connection. */
 #include "queue/queue.h"
 #include "redisconn/redisconn.h"
 
@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-enum { CALL_DEPTH, CALL_PENDING, CALL_RETRIES, CALL_DEAD, N_CALLS };
+enum { CALL_DEPTH, CALL_PENDING, CALL_RETRIES, CALL_DEAD, CALL_RECOVERED, N_CALLS };
 
 struct figures_call {
     struct queue_figures_read *read;
@@ -64,6 +64,8 @@ static void on_reply(void *arg, redisReply *reply, const char *err)
         read->figures.retries = reply_integer(reply);
     } else if (index == CALL_DEAD) {
         read->figures.dead = reply_integer(reply);
+    } else if (index == CALL_RECOVERED && reply->type == REDIS_REPLY_STRING) {
+        read->figures.recovered = strtoll(reply->str, NULL, 10); /* nil (never recovered): 0 */
     }
     if (--read->outstanding == 0)
         finish(read);
@@ -84,8 +86,9 @@ struct queue_figures_read *queue_figures_read(struct redisconn *rc, queue_figure
     static const char *const pending[] = {"XPENDING", QUEUE_STREAM_JOBS, QUEUE_GROUP};
     static const char *const retries[] = {"ZCARD", QUEUE_ZSET_RETRY};
     static const char *const dead[] = {"XLEN", QUEUE_STREAM_DEAD};
-    static const char *const *const argv[N_CALLS] = {depth, pending, retries, dead};
-    static const int argc[N_CALLS] = {2, 3, 2, 2};
+    static const char *const recovered[] = {"GET", QUEUE_RECOVERED_KEY};
+    static const char *const *const argv[N_CALLS] = {depth, pending, retries, dead, recovered};
+    static const int argc[N_CALLS] = {2, 3, 2, 2, 2};
     for (int i = 0; i < N_CALLS; i++) {
         read->calls[i].read = read;
         read->calls[i].handle =

@@ -11,6 +11,12 @@ struct queue_ops {
                                  long *jobs, char *why, size_t cap);
     int (*durable)(struct queue *q, const struct queue_event *taken, int n_taken, long long *ids, int cap);
     void (*stamped)(struct queue *q, const long long *ids, int n);
+    /* Loss marker; NULL in a back-end that cannot lose data apart from the process (queue.c answers). */
+    enum queue_status (*marker_check)(struct queue *q, long long *marker, char *why, size_t cap);
+    enum queue_status (*reenqueue)(struct queue *q, const struct queue_event *events, int n, long *jobs,
+                                   char *why, size_t cap);
+    void (*recovery_begin)(struct queue *q);
+    enum queue_status (*marker_raise)(struct queue *q, long long recovered, char *why, size_t cap);
     void (*poll)(struct queue *q, struct queue_slots *s, uint64_t now);
     int (*arm)(struct queue *q, struct queue_slots *s, uint64_t now);
     void (*ready_fd)(struct queue *q, struct queue_slots *s);
@@ -26,6 +32,8 @@ struct queue {
     const struct queue_ops *ops;
     struct queue_stats stats;
     bool stopping;
+    long long marker_expected;  /* producer: queue_marker_expect */
+    long long marker_published; /* producer: the value the last publish set */
 };
 
 /* Shared by the back-ends: the first FREE slot (busy++, zeroed, NEW), or NULL. */

@@ -38,6 +38,46 @@ void queue_stamped(struct queue *q, const long long *ids, int n)
     q->ops->stamped(q, ids, n);
 }
 
+long long queue_marker_published(const struct queue *q)
+{
+    return q->marker_published;
+}
+
+long long queue_marker_expected(const struct queue *q)
+{
+    return q->marker_expected;
+}
+
+void queue_marker_expect(struct queue *q, long long seq)
+{
+    if (seq > q->marker_expected)
+        q->marker_expected = seq;
+}
+
+enum queue_status queue_marker_check(struct queue *q, long long *marker, char *why, size_t cap)
+{
+    *marker = 0;
+    return q->ops->marker_check != NULL ? q->ops->marker_check(q, marker, why, cap) : QUEUE_OK;
+}
+
+enum queue_status queue_reenqueue(struct queue *q, const struct queue_event *events, int n, long *jobs,
+                                  char *why, size_t cap)
+{
+    *jobs = 0;
+    return n > 0 && q->ops->reenqueue != NULL ? q->ops->reenqueue(q, events, n, jobs, why, cap) : QUEUE_OK;
+}
+
+void queue_recovery_begin(struct queue *q)
+{
+    if (q->ops->recovery_begin != NULL)
+        q->ops->recovery_begin(q);
+}
+
+enum queue_status queue_marker_raise(struct queue *q, long long recovered, char *why, size_t cap)
+{
+    return q->ops->marker_raise != NULL ? q->ops->marker_raise(q, recovered, why, cap) : QUEUE_OK;
+}
+
 void queue_poll(struct queue *q, struct queue_slots *s, uint64_t now)
 {
     q->ops->poll(q, s, now);

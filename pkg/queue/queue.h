@@ -44,6 +44,19 @@
  * transaction; removed after COMMIT, otherwise expire after QUEUE_DEDUPE_TTL_MS). */
 #define QUEUE_DEDUPE_PREFIX "bollard:{webhooks}:published:"
 #define QUEUE_DEDUPE_TTL_MS (6L * 3600 * 1000)
+/* The loss marker: a counter every publish raises by one (in the publish script, so it replicates and
+ * persists together with the jobs it added). The relay tracks each published delivery in PostgreSQL
+ * with the value it got; a marker found below the highest tracked value means Redis lost writes
+ * (restart without persistence, FLUSHALL, fail-over to a replica that lagged), and the relay
+ * re-enqueues every tracked delivery before publishing anything new. */
+#define QUEUE_MARKER_KEY "bollard:{webhooks}:seq"
+/* Jobs re-enqueued after a Redis data loss (INCRBY once a recovery completes; a later loss resets it,
+ * as a process restart resets any counter). Read for /metrics as bollard_jobs_recovered_total. */
+#define QUEUE_RECOVERED_KEY "bollard:{webhooks}:recovered"
+/* A recovery's progress key (+ 16 hex digits): the number of batches it re-enqueued, so that a loss in
+ * the middle of a recovery makes it start over; dropped when it completes, else it expires. */
+#define QUEUE_RECOVERY_PREFIX "bollard:{webhooks}:recovery:"
+#define QUEUE_RECOVERY_TTL_MS (3600L * 1000)
 /* The relay stops publishing while stream + retry set hold this many jobs (events wait in the
  * outbox table meanwhile), so Redis memory stays bounded. */
 #define QUEUE_BACKLOG_MAX 100000L
@@ -89,7 +102,8 @@ struct queue_job {
     enum queue_outcome outcome;
     long status;
     long delay_ms;
-    bool recorded; /* webhook_failures row written */
+    bool recorded;  /* webhook_failures row written */
+    bool untracked; /* its outbox_deliveries row deleted (the outcome is recorded) */
     /* A dead letter whose webhook_failures row could not be written yet: queue_settle leaves it
      * (in Redis it stays pending, its lease renewed; after a crash or stop the next consumer takes
      * it again) until the deliverer has written the row and clears this. */
@@ -116,6 +130,7 @@ enum queue_status {
     QUEUE_DOWN,    /* Redis unavailable: rows stay unpublished */
     QUEUE_FULL,    /* backlog at its bound: rows stay unpublished for now */
     QUEUE_REFUSED, /* Redis answered but refused the publish script: a bug, not an outage */
+    QUEUE_LOST,    /* the loss marker is below what was expected: Redis lost data, recover first */
 };
 
 struct queue;
@@ -146,6 +161,31 @@ enum queue_status queue_publish(struct queue *q, const struct queue_event *event
 int queue_durable(struct queue *q, const struct queue_event *taken, int n_taken, long long *ids, int cap);
 /* Producer: the rows queue_durable named are stamped (committed). */
 void queue_stamped(struct queue *q, const long long *ids, int n);
+
+/* ---- Producer: Redis data loss (QUEUE_MARKER_KEY). The memory back-end loses nothing but the process
+ * (its rows stay unpublished until settled): its marker is always 0 and never lost. ---- */
+/* The marker value the last successful queue_publish set (what its deliveries are tracked with). */
+long long queue_marker_published(const struct queue *q);
+/* The highest value queue_marker_expect was given or a publish set. */
+long long queue_marker_expected(const struct queue *q);
+/* From now on queue_publish refuses (QUEUE_LOST, nothing added) while the marker is below `seq`. */
+void queue_marker_expect(struct queue *q, long long seq);
+/* Reads the marker into *marker: QUEUE_OK when it is at least the expected value, QUEUE_LOST when
+ * below, QUEUE_DOWN (why set) when Redis cannot be asked. */
+enum queue_status queue_marker_check(struct queue *q, long long *marker, char *why, size_t cap);
+/* A recovery starts (or starts over): its batches are counted in a progress key of its own
+ * (QUEUE_RECOVERY_PREFIX + a random id), so that a loss between two of them is noticed. */
+void queue_recovery_begin(struct queue *q);
+/* Adds one job (attempt 1) per event and endpoint, bypassing the dedupe keys (a key that survived the
+ * loss, or one that vanished, must not decide anything here). QUEUE_OK, QUEUE_DOWN, QUEUE_REFUSED, or
+ * QUEUE_LOST (nothing added) when the progress key does not count the batches added so far: Redis
+ * lost data again, and the recovery must start over (queue_recovery_begin). */
+enum queue_status queue_reenqueue(struct queue *q, const struct queue_event *events, int n, long *jobs,
+                                  char *why, size_t cap);
+/* A recovery is complete: raises the marker to the expected value (never lowers it), adds `recovered`
+ * to QUEUE_RECOVERED_KEY and drops the progress key, in one script. QUEUE_OK; QUEUE_LOST (nothing
+ * changed) when the progress key does not count every batch; QUEUE_DOWN or QUEUE_REFUSED (why set). */
+enum queue_status queue_marker_raise(struct queue *q, long long recovered, char *why, size_t cap);
 
 /* Consumer: periodic chores and reads; fills FREE slots with NEW jobs. */
 void queue_poll(struct queue *q, struct queue_slots *s, uint64_t now);
@@ -183,6 +223,7 @@ struct queue_figures {
     long long oldest_pending_age_ms; /* age of the oldest of them, 0 when none */
     long long retries;               /* ZCARD QUEUE_ZSET_RETRY */
     long long dead;                  /* XLEN QUEUE_STREAM_DEAD */
+    long long recovered;             /* GET QUEUE_RECOVERED_KEY (0 when unset) */
 };
 
 /* Called once on the loop thread with the figures (valid during the call only). */

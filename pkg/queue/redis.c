@@ -6,6 +6,8 @@
 #include <string.h>
 
 extern const char queue_redis_publish_lua[];
+extern const char queue_redis_reenqueue_lua[];
+extern const char queue_redis_raise_lua[];
 
 static const struct syncconn_redis_script script_table[SCRIPT_COUNT] = {
     [SCRIPT_RETRY] = {.name = "retry", .source = LUA_RETRY},
@@ -102,6 +104,10 @@ static const struct queue_ops redis_ops = {
     .publish = queue_redis_publish,
     .durable = queue_redis_durable,
     .stamped = queue_redis_stamped,
+    .marker_check = queue_redis_marker_check,
+    .reenqueue = queue_redis_reenqueue,
+    .recovery_begin = queue_redis_recovery_begin,
+    .marker_raise = queue_redis_marker_raise,
     .poll = poll_chores,
     .arm = arm,
     .ready_fd = ready_fd,
@@ -127,7 +133,10 @@ struct queue *queue_redis_new(const struct queue_redis_config *cfg)
     memcpy(q->scripts, script_table, sizeof(script_table));
     q->publish_script[0] =
         (struct syncconn_redis_script){.name = "publish", .source = queue_redis_publish_lua};
-    q->producer = syncconn_redis_new(cfg->url, cfg->timeout_ms, q->publish_script, 1);
+    q->publish_script[1] =
+        (struct syncconn_redis_script){.name = "reenqueue", .source = queue_redis_reenqueue_lua};
+    q->publish_script[2] = (struct syncconn_redis_script){.name = "raise", .source = queue_redis_raise_lua};
+    q->producer = syncconn_redis_new(cfg->url, cfg->timeout_ms, q->publish_script, 3);
     q->cmd = syncconn_redis_new(cfg->url, cfg->consumer_bound_ms, q->scripts, SCRIPT_COUNT);
     q->reader = syncconn_redis_new(cfg->url, cfg->consumer_bound_ms, NULL, 0);
     if (q->producer == NULL || q->cmd == NULL || q->reader == NULL) {

@@ -25,9 +25,11 @@ struct redis_queue {
 
     /* producer half (relay thread) */
     struct syncconn_redis *producer;
-    struct syncconn_redis_script publish_script[1];
+    struct syncconn_redis_script publish_script[3]; /* publish, re-enqueue, raise */
     char **dedupe; /* keys of the last publish, UNLINKed once its rows are stamped */
     int n_dedupe;
+    char recovery_key[sizeof(QUEUE_RECOVERY_PREFIX) + 16]; /* this recovery's progress key ("" between) */
+    long long recovery_batches;                            /* batches it added so far */
 
     /* consumer half (deliverer thread) */
     struct syncconn_redis *cmd;    /* every command but the blocking read */
@@ -76,6 +78,11 @@ enum queue_status queue_redis_publish(struct queue *base, const struct queue_eve
 int queue_redis_durable(struct queue *base, const struct queue_event *taken, int n_taken, long long *ids,
                         int cap);
 void queue_redis_stamped(struct queue *base, const long long *ids, int n);
+enum queue_status queue_redis_marker_check(struct queue *base, long long *marker, char *why, size_t cap);
+enum queue_status queue_redis_reenqueue(struct queue *base, const struct queue_event *events, int n,
+                                        long *jobs, char *why, size_t cap);
+void queue_redis_recovery_begin(struct queue *base);
+enum queue_status queue_redis_marker_raise(struct queue *base, long long recovered, char *why, size_t cap);
 void queue_redis_dedupe_clear(struct redis_queue *q);
 
 #endif

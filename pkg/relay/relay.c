@@ -13,12 +13,14 @@
 #include "base/base.h"
 #include "log/log.h"
 
-#define IDLE_MS       100 /* outbox poll interval when it was empty */
-#define ERROR_WAIT_MS 1000
-#define SCHEMA_MS     30000 /* re-check of the schema rule while compatible */
-#define PRUNE_MS      60000
-#define SAY_EVERY_MS  5000u /* while it cannot publish, a "not publishing" line at least this often */
-#define MARK_MAX      (QUEUE_MEMORY_EVENTS > RELAY_BATCH ? QUEUE_MEMORY_EVENTS : RELAY_BATCH)
+#define IDLE_MS         100 /* outbox poll interval when it was empty */
+#define ERROR_WAIT_MS   1000
+#define SCHEMA_MS       30000 /* re-check of the schema rule while compatible */
+#define PRUNE_MS        60000
+#define SAY_EVERY_MS    5000u /* while it cannot publish, a "not publishing" line at least this often */
+#define RECONCILE_MS    1000  /* the loss marker is compared with the tracked deliveries this often */
+#define RECOVER_WAIT_MS 25    /* between two recovery batches: at most OUTBOX_TRACKED_BATCH × 40 jobs/s */
+#define MARK_MAX        (QUEUE_MEMORY_EVENTS > RELAY_BATCH ? QUEUE_MEMORY_EVENTS : RELAY_BATCH)
 
 struct relay {
     struct outbox *outbox;
@@ -30,8 +32,14 @@ struct relay {
     pthread_cond_t cv;
     atomic_bool stop;
     atomic_ullong tick_ms;
-    atomic_llong events, jobs;
+    atomic_llong events, jobs, recovered, recoveries;
     atomic_int state;
+    /* Redis data loss (see relay.h): a recovery re-enqueues tracked deliveries with
+     * recover_cursor < id ≤ recover_upto, a batch per turn. */
+    bool recovering;
+    bool reconciled; /* the marker was compared once: nothing is published before */
+    long long recover_cursor, recover_upto, recover_jobs;
+    uint64_t recover_started, next_reconcile;
 };
 
 static void wait_ms(struct relay *r, int ms)
@@ -68,6 +76,8 @@ const char *relay_state_name(enum relay_state state)
         return "schema not compatible";
     case RELAY_ERR_PUBLISH:
         return "redis refused the publish script";
+    case RELAY_RECOVERING:
+        return "recovering: re-enqueuing deliveries Redis lost";
     }
     return "unknown";
 }
@@ -90,6 +100,14 @@ static enum relay_state step(struct relay *r, bool read, int *rows_taken, long *
             rc = st == OUTBOX_ERR_SCHEMA ? RELAY_ERR_SCHEMA : RELAY_ERR_DB;
             goto fail;
         }
+        if (rows.n > 0) {
+            /* The marker must be at least the highest value any relay tracked (not only this one's
+             * last): a relay that published little since a loss cannot raise it past what was lost. */
+            long long seq = 0, max_id = 0;
+            if (!outbox_tracked_max(r->outbox, &seq, &max_id, why, cap))
+                goto fail;
+            queue_marker_expect(r->q, seq);
+        }
         switch (queue_publish(r->q, rows.events, rows.n, &accepted, jobs, why, cap)) {
         case QUEUE_OK:
             /* Taken, whatever happens next: the memory back-end holds them, so the scan goes on after
@@ -106,7 +124,13 @@ static enum relay_state step(struct relay *r, bool read, int *rows_taken, long *
         case QUEUE_REFUSED:
             rc = RELAY_ERR_PUBLISH;
             goto fail;
+        case QUEUE_LOST:
+            rc = RELAY_RECOVERING;
+            goto fail;
         }
+        /* Tracked until settled, in the transaction that stamps them: what Redis loses is in here. */
+        if (!outbox_track(r->outbox, rows.events, accepted, queue_marker_published(r->q), why, cap))
+            goto fail;
     }
     int n = queue_durable(r->q, rows.events, accepted, ids, MARK_MAX);
     if (!outbox_mark(r->outbox, ids, n, why, cap))
@@ -124,6 +148,105 @@ fail:
 done:
     if (read)
         outbox_rows_free(r->outbox, &rows);
+    return rc;
+}
+
+/* Compares the marker with the highest tracked value and starts a recovery when it is below:
+ * RELAY_OK (compared; r->recovering says whether a recovery starts), or the error state when Redis or
+ * the database could not be asked (the next turn tries again). */
+static enum relay_state begin_recovery(struct relay *r, uint64_t now, const char *cause, char *why,
+                                       size_t cap)
+{
+    long long seq = 0, upto = 0, marker = 0;
+    if (!outbox_tracked_max(r->outbox, &seq, &upto, why, cap))
+        return RELAY_ERR_DB;
+    queue_marker_expect(r->q, seq);
+    enum queue_status st = queue_marker_check(r->q, &marker, why, cap);
+    if (st == QUEUE_OK) {
+        r->reconciled = true;
+        return RELAY_OK; /* nothing lost (or another relay recovered already) */
+    }
+    if (st != QUEUE_LOST)
+        return st == QUEUE_REFUSED ? RELAY_ERR_PUBLISH : RELAY_ERR_REDIS;
+    r->reconciled = true;
+    r->recovering = true;
+    r->recover_cursor = 0;
+    r->recover_upto = upto;
+    r->recover_jobs = 0;
+    r->recover_started = now;
+    queue_recovery_begin(r->q);
+    atomic_fetch_add(&r->recoveries, 1);
+    log_write(LOG_WARN, NULL, "relay: Redis lost data; re-enqueuing every unsettled delivery",
+              json_pack("{s:s,s:I,s:I,s:I}", "detected_by", cause, "marker", (json_int_t)marker, "expected",
+                        (json_int_t)queue_marker_expected(r->q), "deliveries_upto_id", (json_int_t)upto));
+    return RELAY_OK;
+}
+
+/* Redis lost data again in the middle of a recovery: it starts over at once (new detection, from the
+ * first tracked delivery; what was re-enqueued so far may be gone). */
+static void recovery_lost(struct relay *r, const char *why)
+{
+    log_write(LOG_WARN, NULL, "relay: Redis lost data during the recovery; starting it over",
+              json_pack("{s:s,s:I}", "error", why, "jobs_so_far", (json_int_t)r->recover_jobs));
+    r->recovering = false;
+    r->next_reconcile = 0;
+}
+
+/* One batch of a recovery; RELAY_RECOVERING while there is more, RELAY_OK once done (or started over). */
+static enum relay_state recover_step(struct relay *r, uint64_t now, char *why, size_t cap)
+{
+    if (!queue_ready(r->q, why, cap))
+        return RELAY_ERR_REDIS;
+    struct outbox_rows rows = {0};
+    enum relay_state rc = RELAY_ERR_DB;
+    enum outbox_status st = outbox_tracked_read(r->outbox, r->recover_cursor, r->recover_upto,
+                                                OUTBOX_TRACKED_BATCH, &rows, why, cap);
+    if (st != OUTBOX_OK) {
+        rc = st == OUTBOX_ERR_SCHEMA ? RELAY_ERR_SCHEMA : RELAY_ERR_DB;
+        goto done;
+    }
+    long jobs = 0;
+    switch (queue_reenqueue(r->q, rows.events, rows.n, &jobs, why, cap)) {
+    case QUEUE_OK:
+        break;
+    case QUEUE_LOST:
+        recovery_lost(r, why);
+        rc = RELAY_RECOVERING;
+        goto done;
+    case QUEUE_REFUSED:
+        rc = RELAY_ERR_PUBLISH;
+        goto done;
+    default:
+        rc = RELAY_ERR_REDIS;
+        goto done;
+    }
+    r->recover_jobs += jobs;
+    if (rows.n > 0)
+        r->recover_cursor = rows.events[rows.n - 1].row_id;
+    rc = RELAY_RECOVERING;
+    if (rows.n < OUTBOX_TRACKED_BATCH) {
+        switch (queue_marker_raise(r->q, r->recover_jobs, why, cap)) {
+        case QUEUE_OK:
+            break;
+        case QUEUE_LOST:
+            recovery_lost(r, why);
+            goto done;
+        case QUEUE_REFUSED:
+            rc = RELAY_ERR_PUBLISH;
+            goto done;
+        default:
+            rc = RELAY_ERR_REDIS;
+            goto done;
+        }
+        r->recovering = false;
+        atomic_fetch_add(&r->recovered, r->recover_jobs);
+        log_write(LOG_WARN, NULL, "relay: recovery complete; unsettled deliveries re-enqueued",
+                  json_pack("{s:I,s:I}", "jobs", (json_int_t)r->recover_jobs, "elapsed_ms",
+                            (json_int_t)(now - r->recover_started)));
+        rc = RELAY_OK;
+    }
+done:
+    outbox_rows_free(r->outbox, &rows);
     return rc;
 }
 
@@ -148,13 +271,35 @@ static void *relay_main(void *arg)
             if (schema_ok != was && schema_ok)
                 log_write(LOG_INFO, NULL, "relay: schema compatible; publishing outbox events", NULL);
         }
+        if (schema_ok && !r->recovering && now >= r->next_reconcile) {
+            /* Idle or not, the marker is compared with the tracked deliveries every RECONCILE_MS (a
+             * publish also compares it, atomically, with what this relay last saw). */
+            r->next_reconcile = now + RECONCILE_MS;
+            state = begin_recovery(r, now, "periodic check", why, sizeof(why));
+        }
         if (!schema_ok) {
             state = RELAY_ERR_SCHEMA;
             wait = ERROR_WAIT_MS;
+        } else if (!r->reconciled) {
+            /* Not compared yet (Redis or the database away): publishing now could raise a marker that
+             * is below what was lost past the value that reveals the loss. */
+            if (state == RELAY_OK)
+                state = RELAY_ERR_REDIS;
+            wait = ERROR_WAIT_MS;
+            r->next_reconcile = 0;
+        } else if (r->recovering) {
+            state = recover_step(r, now, why, sizeof(why));
+            wait = state == RELAY_RECOVERING || state == RELAY_OK ? RECOVER_WAIT_MS : ERROR_WAIT_MS;
+            if (state == RELAY_RECOVERING)
+                state = RELAY_OK; /* making progress: not an error state for the logs */
         } else {
             int rows = 0;
             long jobs = 0;
             state = step(r, true, &rows, &jobs, why, sizeof(why));
+            if (state == RELAY_RECOVERING) {
+                state = begin_recovery(r, now, "publish", why, sizeof(why));
+                wait = 0;
+            }
             if (state == RELAY_OK && rows > 0) {
                 atomic_fetch_add(&r->events, rows);
                 atomic_fetch_add(&r->jobs, jobs);
@@ -275,5 +420,7 @@ struct relay_stats relay_stats(struct relay *r)
     return (struct relay_stats){.tick_ms = atomic_load(&r->tick_ms),
                                 .events = atomic_load(&r->events),
                                 .jobs = atomic_load(&r->jobs),
+                                .recovered = atomic_load(&r->recovered),
+                                .recoveries = atomic_load(&r->recoveries),
                                 .state = (enum relay_state)atomic_load(&r->state)};
 }

@@ -8,7 +8,16 @@
  *   queue_publish   the rows (Redis: atomically, deduplicated; memory: as many as it has room for)
  *   queue_durable   the rows that may be stamped now (Redis: the ones just published; memory: the ones
  *                   whose jobs all settled)
+ *   outbox_track    each (event, endpoint) published, with the loss-marker value the publish set
+ *                   (PostgreSQL only; the deliverer deletes the row once the outcome is recorded)
  *   outbox_mark, outbox_commit, queue_stamped
+ *
+ * Redis data loss (restart without persistence, FLUSHALL, fail-over to a lagging replica): every
+ * RECONCILE_MS, and atomically in every publish, the queue's loss marker is compared with the highest
+ * value a tracked delivery carries. Below it, Redis lost writes: the relay publishes nothing new and
+ * re-enqueues every tracked delivery (id ≤ the highest at detection) in batches of OUTBOX_TRACKED_BATCH,
+ * then raises the marker. A relay that dies mid-way leaves the marker low, so the next check (of any
+ * relay) starts over: duplicates, never a loss.
  *
  * With the queue down or full nothing is marked published: rows wait in the table. The thread loop
  * polls the outbox (there is no LISTEN), checks the schema rule (CONTRACT §4) every 30 s while
@@ -33,12 +42,14 @@ enum relay_state {
     RELAY_BACKLOG,     /* too many queued jobs: rows stay unpublished for now */
     RELAY_ERR_SCHEMA,  /* the database schema is not (or no longer) compatible */
     RELAY_ERR_PUBLISH, /* Redis is up but refused the publish script: a bug, not an outage */
+    RELAY_RECOVERING,  /* Redis lost data: re-enqueuing tracked deliveries before publishing again */
 };
 
 /* What the thread has done so far (read from any thread). */
 struct relay_stats {
     uint64_t tick_ms; /* base_now_ms() of its last loop turn: a stalled relay stops ticking */
     long long events, jobs;
+    long long recovered, recoveries; /* jobs re-enqueued after Redis data losses; losses handled */
     enum relay_state state;
 };
 

@@ -58,6 +58,43 @@ static void record_failure(struct worker_deliverer *d, struct queue_job *j)
     j->recorded = true;
 }
 
+/* Delivered (or endpoint gone) and recorded dead letters are no longer in flight: their
+ * outbox_deliveries rows go, before the queue acknowledges them (a crash in between redelivers: a
+ * duplicate). Best effort: a row the database would not delete only makes a later Redis data loss
+ * deliver it once more. In chunks, one statement each. */
+#define UNTRACK_CHUNK 128
+
+static void untrack(struct worker_deliverer *d)
+{
+    const char *events[UNTRACK_CHUNK], *endpoints[UNTRACK_CHUNK];
+    struct queue_job *jobs[UNTRACK_CHUNK];
+    int i = 0;
+    while (i < d->slots.capacity) {
+        int n = 0;
+        for (; i < d->slots.capacity && n < UNTRACK_CHUNK; i++) {
+            struct queue_job *j = &d->slots.jobs[i];
+            if (j->state != QUEUE_JOB_DONE || !j->valid || j->untracked ||
+                !(j->outcome == QUEUE_ACK || (j->outcome == QUEUE_DEAD && j->recorded)))
+                continue;
+            events[n] = j->event_id;
+            endpoints[n] = j->endpoint_id;
+            jobs[n++] = j;
+        }
+        if (n == 0)
+            continue;
+        char why[BASE_WHY_MAX];
+        if (!outbox_settled(d->outbox, events, endpoints, n, why, sizeof(why)) && d->db_up) {
+            log_write(LOG_WARN, NULL,
+                      "cannot forget settled deliveries in outbox_deliveries; a Redis data loss "
+                      "would deliver them again",
+                      json_pack("{s:i,s:s}", "deliveries", n, "error", why));
+            d->db_up = false;
+        }
+        for (int k = 0; k < n; k++)
+            jobs[k]->untracked = true;
+    }
+}
+
 void worker_settle_flush(struct worker_deliverer *d)
 {
     uint64_t now = base_now_ms();
@@ -72,6 +109,7 @@ void worker_settle_flush(struct worker_deliverer *d)
     }
     if (retry_due && any_held)
         d->record_retry_at = now + RECORD_RETRY_MS;
+    untrack(d);
     queue_settle(d->q, &d->slots);
 }
 
