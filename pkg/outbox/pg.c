@@ -113,19 +113,10 @@ static void rollback(struct outbox *base)
         syncconn_pg_drop(o->pg);
 }
 
-static enum outbox_status read_rows(struct outbox *base, long long after, int limit, struct outbox_rows *rows,
-                                    char *why, size_t cap)
+/* The rows of a select (row id, event id, type, body, endpoints) as queue events; the strings stay
+ * in `res`, which rows_free clears. */
+static enum outbox_status rows_from(PGresult *res, struct outbox_rows *rows, char *why, size_t cap)
 {
-    struct pg_outbox *o = (struct pg_outbox *)base;
-    (void)after; /* every unpublished row: one committed late may have a lower id */
-    if (!simple(o, o->begin_sql, why, cap))
-        return OUTBOX_ERR_DB;
-    char n[16], state[6];
-    snprintf(n, sizeof(n), "%d", limit);
-    const char *params[1] = {n};
-    PGresult *res = exec(o, select_sql, 1, params, why, cap, state);
-    if (res == NULL)
-        return strcmp(state, "42P01") == 0 ? OUTBOX_ERR_SCHEMA : OUTBOX_ERR_DB;
     rows->n = PQntuples(res);
     rows->result = res;
     rows->events = calloc((size_t)rows->n + 1, sizeof(*rows->events));
@@ -141,6 +132,22 @@ static enum outbox_status read_rows(struct outbox *base, long long after, int li
                                                .body_len = (size_t)PQgetlength(res, i, 3),
                                                .endpoints = PQgetvalue(res, i, 4)};
     return OUTBOX_OK;
+}
+
+static enum outbox_status read_rows(struct outbox *base, long long after, int limit, struct outbox_rows *rows,
+                                    char *why, size_t cap)
+{
+    struct pg_outbox *o = (struct pg_outbox *)base;
+    (void)after; /* every unpublished row: one committed late may have a lower id */
+    if (!simple(o, o->begin_sql, why, cap))
+        return OUTBOX_ERR_DB;
+    char n[16], state[6];
+    snprintf(n, sizeof(n), "%d", limit);
+    const char *params[1] = {n};
+    PGresult *res = exec(o, select_sql, 1, params, why, cap, state);
+    if (res == NULL)
+        return strcmp(state, "42P01") == 0 ? OUTBOX_ERR_SCHEMA : OUTBOX_ERR_DB;
+    return rows_from(res, rows, why, cap);
 }
 
 static void rows_free(struct outbox_rows *rows)
@@ -292,21 +299,7 @@ static enum outbox_status tracked_read(struct outbox *base, long long after, lon
     PGresult *res = exec((struct pg_outbox *)base, tracked_sql, 3, params, why, cap, state);
     if (res == NULL)
         return strcmp(state, "42P01") == 0 ? OUTBOX_ERR_SCHEMA : OUTBOX_ERR_DB;
-    rows->n = PQntuples(res);
-    rows->result = res;
-    rows->events = calloc((size_t)rows->n + 1, sizeof(*rows->events));
-    if (rows->events == NULL) {
-        base_why(why, cap, "out of memory");
-        return OUTBOX_ERR_DB;
-    }
-    for (int i = 0; i < rows->n; i++)
-        rows->events[i] = (struct queue_event){.row_id = strtoll(PQgetvalue(res, i, 0), NULL, 10),
-                                               .event_id = PQgetvalue(res, i, 1),
-                                               .type = PQgetvalue(res, i, 2),
-                                               .body = PQgetvalue(res, i, 3),
-                                               .body_len = (size_t)PQgetlength(res, i, 3),
-                                               .endpoints = PQgetvalue(res, i, 4)};
-    return OUTBOX_OK;
+    return rows_from(res, rows, why, cap);
 }
 
 static bool commit(struct outbox *base, char *why, size_t cap)

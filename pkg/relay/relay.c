@@ -192,6 +192,17 @@ static void recovery_lost(struct relay *r, const char *why)
     r->next_reconcile = 0;
 }
 
+/* A recovery batch the queue did not take: a new loss starts the recovery over (RELAY_RECOVERING),
+ * anything else is the relay's error state for it. */
+static enum relay_state recovery_failed(struct relay *r, enum queue_status st, const char *why)
+{
+    if (st == QUEUE_LOST) {
+        recovery_lost(r, why);
+        return RELAY_RECOVERING;
+    }
+    return st == QUEUE_REFUSED ? RELAY_ERR_PUBLISH : RELAY_ERR_REDIS;
+}
+
 /* One batch of a recovery; RELAY_RECOVERING while there is more, RELAY_OK once done (or started over). */
 static enum relay_state recover_step(struct relay *r, uint64_t now, char *why, size_t cap)
 {
@@ -206,18 +217,9 @@ static enum relay_state recover_step(struct relay *r, uint64_t now, char *why, s
         goto done;
     }
     long jobs = 0;
-    switch (queue_reenqueue(r->q, rows.events, rows.n, &jobs, why, cap)) {
-    case QUEUE_OK:
-        break;
-    case QUEUE_LOST:
-        recovery_lost(r, why);
-        rc = RELAY_RECOVERING;
-        goto done;
-    case QUEUE_REFUSED:
-        rc = RELAY_ERR_PUBLISH;
-        goto done;
-    default:
-        rc = RELAY_ERR_REDIS;
+    enum queue_status qs = queue_reenqueue(r->q, rows.events, rows.n, &jobs, why, cap);
+    if (qs != QUEUE_OK) {
+        rc = recovery_failed(r, qs, why);
         goto done;
     }
     r->recover_jobs += jobs;
@@ -225,17 +227,9 @@ static enum relay_state recover_step(struct relay *r, uint64_t now, char *why, s
         r->recover_cursor = rows.events[rows.n - 1].row_id;
     rc = RELAY_RECOVERING;
     if (rows.n < OUTBOX_TRACKED_BATCH) {
-        switch (queue_marker_raise(r->q, r->recover_jobs, why, cap)) {
-        case QUEUE_OK:
-            break;
-        case QUEUE_LOST:
-            recovery_lost(r, why);
-            goto done;
-        case QUEUE_REFUSED:
-            rc = RELAY_ERR_PUBLISH;
-            goto done;
-        default:
-            rc = RELAY_ERR_REDIS;
+        qs = queue_marker_raise(r->q, r->recover_jobs, why, cap);
+        if (qs != QUEUE_OK) {
+            rc = recovery_failed(r, qs, why);
             goto done;
         }
         r->recovering = false;
