@@ -65,6 +65,8 @@ struct scrape {
     store_handle outbox_call;
     int pending;
     struct metrics_scrape figures;
+    struct queue_figures queue; /* a copy: the workers' figures point into it */
+    struct metrics_worker workers[QUEUE_WORKERS_MAX];
 };
 
 static void respond_metrics(struct http_exchange *ex, const struct scrape *sc)
@@ -96,6 +98,26 @@ static void on_queue_figures(void *arg, const struct queue_figures *f)
     sc->figures.queue_retries = f->retries;
     sc->figures.queue_dead = f->dead;
     sc->figures.queue_recovered = f->recovered;
+    static const int bounds_ms[QUEUE_LATENCY_BUCKETS] = QUEUE_LATENCY_BOUNDS_MS;
+    sc->queue = *f;
+    for (int i = 0; i < sc->queue.n_workers; i++) {
+        const struct queue_worker_figures *w = &sc->queue.workers[i];
+        sc->workers[i] = (struct metrics_worker){.consumer = w->consumer,
+                                                 .delivered = w->delivered,
+                                                 .failed_attempts = w->failed_attempts,
+                                                 .retried = w->retried,
+                                                 .dead_lettered = w->dead_lettered,
+                                                 .reclaimed = w->reclaimed,
+                                                 .in_flight = w->in_flight,
+                                                 .latency_count = w->latency_count,
+                                                 .latency_sum_ms = w->latency_sum_ms,
+                                                 .latency_le = w->latency_le,
+                                                 .report_age_ms = w->report_age_ms};
+    }
+    sc->figures.n_workers = sc->queue.n_workers;
+    sc->figures.workers = sc->workers;
+    sc->figures.latency_bounds_ms = bounds_ms;
+    sc->figures.n_latency_bounds = QUEUE_LATENCY_BUCKETS;
     scrape_part_done(sc);
 }
 

@@ -1,5 +1,7 @@
 #include "metrics/metrics.h"
 
+#include <stddef.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -211,6 +213,82 @@ static void render_process(struct text *t, const struct metrics_registry *reg)
         (long long)reg->started_at);
 }
 
+/* A label value in the exposition format: backslash, double quote and newline escaped. */
+static void label_value(const char *in, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (; *in != '\0' && n + 3 < cap; in++) {
+        if (*in == '\\' || *in == '"' || *in == '\n') {
+            out[n++] = '\\';
+            out[n++] = *in == '\n' ? 'n' : *in;
+        } else {
+            out[n++] = *in;
+        }
+    }
+    out[n] = '\0';
+}
+
+/* The workers' figures, one family at a time (the format wants a family's samples together). */
+static void render_workers(struct text *t, const struct metrics_scrape *s)
+{
+    static const struct {
+        const char *name, *type, *help;
+        size_t offset;
+    } families[] = {
+        {"bollard_worker_delivered_total", "counter", "Deliveries a worker completed (2xx).",
+         offsetof(struct metrics_worker, delivered)},
+        {"bollard_worker_failed_attempts_total", "counter", "Delivery attempts that failed.",
+         offsetof(struct metrics_worker, failed_attempts)},
+        {"bollard_worker_retried_total", "counter", "Failed attempts scheduled for another try.",
+         offsetof(struct metrics_worker, retried)},
+        {"bollard_worker_dead_lettered_total", "counter", "Jobs a worker dead-lettered.",
+         offsetof(struct metrics_worker, dead_lettered)},
+        {"bollard_worker_reclaimed_total", "counter",
+         "Jobs a worker took over from another consumer after the visibility timeout.",
+         offsetof(struct metrics_worker, reclaimed)},
+        {"bollard_worker_in_flight", "gauge", "Deliveries in progress at the worker's last report.",
+         offsetof(struct metrics_worker, in_flight)},
+    };
+    char consumer[2 * 160 + 1];
+    put(t,
+        "# HELP bollard_workers Workers whose figures are fresh in Redis (each reports every 5 s; a "
+        "report expires after 30 s).\n# TYPE bollard_workers gauge\nbollard_workers %d\n",
+        s->n_workers);
+    if (s->n_workers == 0)
+        return;
+    put(t, "# HELP bollard_worker_report_age_seconds Time since the worker's last report (Redis clock).\n"
+           "# TYPE bollard_worker_report_age_seconds gauge\n");
+    for (int w = 0; w < s->n_workers; w++) {
+        label_value(s->workers[w].consumer, consumer, sizeof(consumer));
+        put(t, "bollard_worker_report_age_seconds{consumer=\"%s\"} %.3f\n", consumer,
+            (double)s->workers[w].report_age_ms / 1000.0);
+    }
+    for (size_t f = 0; f < sizeof(families) / sizeof(families[0]); f++) {
+        put(t, "# HELP %s %s\n# TYPE %s %s\n", families[f].name, families[f].help, families[f].name,
+            families[f].type);
+        for (int w = 0; w < s->n_workers; w++) {
+            label_value(s->workers[w].consumer, consumer, sizeof(consumer));
+            long long v = *(const long long *)((const char *)&s->workers[w] + families[f].offset);
+            put(t, "%s{consumer=\"%s\"} %lld\n", families[f].name, consumer, v);
+        }
+    }
+    put(t, "# HELP bollard_worker_delivery_duration_seconds Duration of delivery attempts.\n"
+           "# TYPE bollard_worker_delivery_duration_seconds histogram\n");
+    for (int w = 0; w < s->n_workers; w++) {
+        const struct metrics_worker *m = &s->workers[w];
+        label_value(m->consumer, consumer, sizeof(consumer));
+        for (int b = 0; b < s->n_latency_bounds; b++)
+            put(t, "bollard_worker_delivery_duration_seconds_bucket{consumer=\"%s\",le=\"%g\"} %lld\n",
+                consumer, s->latency_bounds_ms[b] / 1000.0, m->latency_le[b]);
+        put(t,
+            "bollard_worker_delivery_duration_seconds_bucket{consumer=\"%s\",le=\"+Inf\"} %lld\n"
+            "bollard_worker_delivery_duration_seconds_sum{consumer=\"%s\"} %.3f\n"
+            "bollard_worker_delivery_duration_seconds_count{consumer=\"%s\"} %lld\n",
+            consumer, m->latency_count, consumer, (double)m->latency_sum_ms / 1000.0, consumer,
+            m->latency_count);
+    }
+}
+
 static void render_scrape(struct text *t, const struct metrics_scrape *s)
 {
     if (!s->queue_used) {
@@ -236,6 +314,7 @@ static void render_scrape(struct text *t, const struct metrics_scrape *s)
             s->queue_depth, s->queue_pending,
             s->queue_oldest_pending_age_ms > 0 ? (double)s->queue_oldest_pending_age_ms / 1000.0 : 0.0,
             s->queue_retries, s->queue_dead, s->queue_recovered);
+        render_workers(t, s);
     } else {
         put(t, "# HELP bollard_queue_up 1 when the queue figures were read from Redis.\n"
                "# TYPE bollard_queue_up gauge\nbollard_queue_up 0\n");

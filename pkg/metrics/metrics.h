@@ -43,6 +43,15 @@ void metrics_observe_request(struct metrics_shard *shard, size_t route, const ch
 void metrics_publish_gauges(struct metrics_shard *shard, const struct metrics_gauges *g);
 void metrics_set_shutting_down(struct metrics_registry *reg, bool shutting_down);
 
+/* One worker's figures as it last reported them. */
+struct metrics_worker {
+    const char *consumer;
+    long long delivered, failed_attempts, retried, dead_lettered, reclaimed, in_flight;
+    long long latency_count, latency_sum_ms;
+    const long long *latency_le; /* n_latency_bounds cumulative bucket counts */
+    long long report_age_ms;
+};
+
 /* Figures that live outside this process (the job queue in Redis, the outbox in the database), read
  * afresh by the /metrics handler on each scrape and rendered after the process's own. A source that
  * could not be read is reported as its *_up 0 gauge, without figures. */
@@ -51,6 +60,12 @@ struct metrics_scrape {
     bool queue_up;
     long long queue_depth, queue_pending, queue_oldest_pending_age_ms, queue_retries, queue_dead;
     long long queue_recovered; /* jobs re-enqueued after a Redis data loss (QUEUE_RECOVERED_KEY) */
+    /* The workers' own figures (they have no port: each reports to Redis, pkg/queue), labelled by
+     * consumer; with queue_up only. */
+    int n_workers;
+    const struct metrics_worker *workers;
+    const int *latency_bounds_ms; /* upper bounds of the workers' latency buckets */
+    int n_latency_bounds;
     bool outbox_up;
     long long outbox_unpublished, outbox_oldest_age_ms;
     int outbox_count_max; /* the bound outbox_unpublished is counted up to (its HELP text says so) */

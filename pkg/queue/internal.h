@@ -4,7 +4,8 @@
 
 #include "queue/queue.h"
 
-/* A back-end's calls; ready, stop and idle may be NULL (always ready, nothing to stop, always idle). */
+/* A back-end's calls; ready, stop, idle and report may be NULL (always ready, nothing to stop, always
+ * idle, no one to report to). */
 struct queue_ops {
     bool (*ready)(struct queue *q, char *why, size_t cap);
     enum queue_status (*publish)(struct queue *q, const struct queue_event *events, int n, int *accepted,
@@ -24,6 +25,7 @@ struct queue_ops {
     void (*settle)(struct queue *q, struct queue_slots *s);
     void (*stop)(struct queue *q);
     bool (*idle)(const struct queue *q);
+    void (*report)(struct queue *q, const struct queue_worker_figures *f, bool gone);
     void (*free)(struct queue *q);
 };
 

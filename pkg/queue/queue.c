@@ -115,6 +115,12 @@ bool queue_idle(const struct queue *q)
     return q->ops->idle == NULL || q->ops->idle(q);
 }
 
+void queue_report(struct queue *q, const struct queue_worker_figures *f, bool gone)
+{
+    if (q->ops->report != NULL)
+        q->ops->report(q, f, gone);
+}
+
 struct queue_stats queue_stats(const struct queue *q)
 {
     return q->stats;

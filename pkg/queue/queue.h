@@ -61,6 +61,35 @@
  * outbox table meanwhile), so Redis memory stays bounded. */
 #define QUEUE_BACKLOG_MAX 100000L
 
+/* The workers' own figures (a worker has no HTTP port, CONTRACT §2): each worker writes its counters
+ * every QUEUE_WORKER_REPORT_MS to the hash QUEUE_WORKER_PREFIX + consumer, which expires
+ * QUEUE_WORKER_TTL_MS after the last write, and its consumer name into the sorted set
+ * QUEUE_ZSET_WORKERS scored by the write's Unix ms. The API reads the QUEUE_WORKERS_MAX most recent
+ * for /metrics (bollard_worker_*{consumer}). A worker that stops cleanly removes both. Hash fields:
+ * unix_ms, delivered, failed_attempts, retried, dead_lettered, reclaimed, in_flight, latency_count,
+ * latency_sum_ms, latency_le_<ms> for each bound of QUEUE_LATENCY_BOUNDS_MS (cumulative). */
+#define QUEUE_ZSET_WORKERS     "bollard:{webhooks}:workers"
+#define QUEUE_WORKER_PREFIX    "bollard:{webhooks}:worker:"
+#define QUEUE_WORKER_REPORT_MS 5000
+#define QUEUE_WORKER_TTL_MS    30000
+#define QUEUE_WORKERS_MAX      64
+/* Upper bounds (ms) of the delivery-latency histogram buckets (+Inf is latency_count). */
+#define QUEUE_LATENCY_BOUNDS_MS                                                                              \
+    {                                                                                                        \
+        50, 100, 250, 500, 1000, 2500, 5000, 10000                                                           \
+    }
+#define QUEUE_LATENCY_BUCKETS 8
+#define QUEUE_CONSUMER_MAX    160
+
+/* One worker's figures: what it reports (queue_report) and what the API reads back. */
+struct queue_worker_figures {
+    char consumer[QUEUE_CONSUMER_MAX];
+    long long delivered, failed_attempts, retried, dead_lettered, reclaimed, in_flight;
+    long long latency_count, latency_sum_ms;
+    long long latency_le[QUEUE_LATENCY_BUCKETS]; /* attempts that took at most each bound */
+    long long report_age_ms;                     /* read side: now − the report's unix_ms */
+};
+
 #define QUEUE_MEMORY_EVENTS 256  /* rows the memory back-end holds; more wait in the table */
 #define QUEUE_MEMORY_JOBS   1024 /* jobs (deliveries) it holds */
 #define QUEUE_REF_MAX       48   /* a back-end's handle of a job (a stream id) */
@@ -208,6 +237,11 @@ void queue_job_done(struct queue_job *job, enum queue_outcome outcome, long stat
                     const char *error);
 /* Consumer: its counters. */
 struct queue_stats queue_stats(const struct queue *q);
+/* Consumer: publishes this worker's figures (the consumer name is the back-end's; `f->consumer` is
+ * not read). Redis: one script on the command connection, bounded like every consumer command; a
+ * failure is only logged (the next report tries again). The memory back-end has no one to tell.
+ * With `gone`, removes this worker's figures instead (a clean stop). */
+void queue_report(struct queue *q, const struct queue_worker_figures *f, bool gone);
 
 /* ==== figures: the queue's size, read for /metrics (pkg/queue/figures.c) ====
  * Asynchronous, on an event loop's Redis connection (pkg/redisconn). Self-contained section. */
@@ -224,6 +258,8 @@ struct queue_figures {
     long long retries;               /* ZCARD QUEUE_ZSET_RETRY */
     long long dead;                  /* XLEN QUEUE_STREAM_DEAD */
     long long recovered;             /* GET QUEUE_RECOVERED_KEY (0 when unset) */
+    int n_workers;                   /* workers whose report has not expired, at most QUEUE_WORKERS_MAX */
+    struct queue_worker_figures workers[QUEUE_WORKERS_MAX];
 };
 
 /* Called once on the loop thread with the figures (valid during the call only). */

@@ -16,6 +16,7 @@ static const struct syncconn_redis_script script_table[SCRIPT_COUNT] = {
     [SCRIPT_REQUEUE] = {.name = "requeue", .source = LUA_REQUEUE},
     [SCRIPT_RENEW] = {.name = "renew", .source = LUA_RENEW},
     [SCRIPT_TRIM] = {.name = "trim", .source = LUA_TRIM},
+    [SCRIPT_REPORT] = {.name = "report", .source = LUA_REPORT},
 };
 
 static void poll_chores(struct queue *base, struct queue_slots *s, uint64_t now)
@@ -115,6 +116,7 @@ static const struct queue_ops redis_ops = {
     .settle = settle,
     .stop = stop,
     .idle = idle,
+    .report = queue_redis_report,
     .free = redis_free,
 };
 

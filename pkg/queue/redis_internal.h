@@ -10,7 +10,6 @@
 #include "queue/redis_scripts.h"
 #include "syncconn/syncconn.h"
 
-#define QUEUE_CONSUMER_MAX  160
 #define QUEUE_READ_BLOCK_MS 1000 /* XREADGROUP BLOCK: bounds how long a stop waits for a read */
 #define QUEUE_PROMOTE_MS    250  /* due retries are moved back into the stream this often */
 #define QUEUE_PROMOTE_BATCH 200
@@ -70,6 +69,9 @@ void queue_redis_promote(struct redis_queue *q);
 void queue_redis_trim(struct redis_queue *q);
 /* Writes every DONE job's outcome (one pipeline); frees the slots that made it. */
 void queue_redis_flush(struct redis_queue *q, struct queue_slots *s);
+
+/* redis_report.c */
+void queue_redis_report(struct queue *base, const struct queue_worker_figures *f, bool gone);
 
 /* redis_publish.c */
 bool queue_redis_ready(struct queue *base, char *why, size_t cap);

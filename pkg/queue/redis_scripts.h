@@ -5,7 +5,16 @@
 #ifndef BOLLARD_QUEUE_REDIS_SCRIPTS_H
 #define BOLLARD_QUEUE_REDIS_SCRIPTS_H
 
-enum { SCRIPT_RETRY, SCRIPT_DEAD, SCRIPT_PROMOTE, SCRIPT_REQUEUE, SCRIPT_RENEW, SCRIPT_TRIM, SCRIPT_COUNT };
+enum {
+    SCRIPT_RETRY,
+    SCRIPT_DEAD,
+    SCRIPT_PROMOTE,
+    SCRIPT_REQUEUE,
+    SCRIPT_RENEW,
+    SCRIPT_TRIM,
+    SCRIPT_REPORT,
+    SCRIPT_COUNT
+};
 
 #define LUA_NOW_MS                                                                                           \
     "local t = redis.call('TIME')\n"                                                                         \
@@ -96,5 +105,23 @@ enum { SCRIPT_RETRY, SCRIPT_DEAD, SCRIPT_PROMOTE, SCRIPT_REQUEUE, SCRIPT_RENEW, 
     "end\n"                                                                                                  \
     "if floor == nil or floor == '0-0' then return 0 end\n"                                                  \
     "return redis.call('XTRIM', KEYS[1], 'MINID', '~', floor)\n"
+
+/* KEYS: this worker's figures hash, the workers set. ARGV: ttl ms, consumer, then field/value pairs,
+ * or ARGV[1] "gone" and the consumer alone: the figures are removed (a clean stop). The report's
+ * time is Redis's, so the API's ages do not depend on the workers' clocks; entries of the set older
+ * than twice the TTL (workers that died) are dropped on the way. */
+#define LUA_REPORT                                                                                           \
+    "if ARGV[1] == 'gone' then\n"                                                                            \
+    "  redis.call('DEL', KEYS[1])\n"                                                                         \
+    "  redis.call('ZREM', KEYS[2], ARGV[2])\n"                                                               \
+    "  return 0\n"                                                                                           \
+    "end\n" LUA_NOW_MS "local ttl = tonumber(ARGV[1])\n"                                                     \
+    "local f = {'unix_ms', now}\n"                                                                           \
+    "for i = 3, #ARGV do f[#f + 1] = ARGV[i] end\n"                                                          \
+    "redis.call('HSET', KEYS[1], unpack(f))\n"                                                               \
+    "redis.call('PEXPIRE', KEYS[1], ttl)\n"                                                                  \
+    "redis.call('ZADD', KEYS[2], now, ARGV[2])\n"                                                            \
+    "redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 2 * ttl)\n"                                       \
+    "return 1\n"
 
 #endif

@@ -137,6 +137,22 @@ void worker_pipeline_log_started(const struct worker_pipeline *p, const char *ms
     log_write(LOG_INFO, NULL, msg, o);
 }
 
+void worker_pipeline_report(const struct worker_pipeline *p, bool gone)
+{
+    const struct worker_deliverer *d = &p->d;
+    struct queue_stats qs = queue_stats(p->q);
+    struct queue_worker_figures f = {.delivered = d->delivered,
+                                     .failed_attempts = d->failed_attempts,
+                                     .retried = qs.retried,
+                                     .dead_lettered = qs.dead,
+                                     .reclaimed = qs.reclaimed,
+                                     .in_flight = d->slots.busy,
+                                     .latency_count = d->latency_count,
+                                     .latency_sum_ms = d->latency_sum_ms};
+    memcpy(f.latency_le, d->latency_le, sizeof(f.latency_le));
+    queue_report(p->q, &f, gone);
+}
+
 void worker_pipeline_log_stopped(const struct worker_pipeline *p, const char *msg)
 {
     struct queue_stats qs = queue_stats(p->q);

@@ -39,6 +39,8 @@ struct worker_deliverer {
     bool db_up;
     uint64_t record_retry_at; /* next try at the rows of held dead letters (settle.c) */
     long long delivered, failed_attempts, dropped;
+    /* every attempt's duration, for the fleet's figures (queue_report) */
+    long long latency_count, latency_sum_ms, latency_le[QUEUE_LATENCY_BUCKETS];
     bool stopping;
 };
 
@@ -75,6 +77,8 @@ bool worker_pipeline_open(struct worker_pipeline *p, const struct config *cfg, s
                           struct outbox *outbox, struct outbox *relay_outbox, char *why, size_t cap);
 /* Logs `msg` with the delivery settings and the host's `fields` (taken; may be NULL). */
 void worker_pipeline_log_started(const struct worker_pipeline *p, const char *msg, json_t *fields);
+/* Reports the deliverer's and the queue's counters through queue_report (with `gone`: removes them). */
+void worker_pipeline_report(const struct worker_pipeline *p, bool gone);
 /* Logs `msg` with the pipeline's counters. */
 void worker_pipeline_log_stopped(const struct worker_pipeline *p, const char *msg);
 /* Stops the relay (its last step stamps what settled), joins it unbounded, frees everything. */

@@ -11,6 +11,12 @@ void worker_settle_result(struct worker_deliverer *d, const struct delivery_resu
     struct queue_job *j = res->user;
     if (j == NULL)
         return;
+    static const int bounds_ms[QUEUE_LATENCY_BUCKETS] = QUEUE_LATENCY_BOUNDS_MS;
+    long long ms = res->seconds > 0 ? (long long)(res->seconds * 1000.0 + 0.5) : 0;
+    d->latency_count++;
+    d->latency_sum_ms += ms;
+    for (int b = 0; b < QUEUE_LATENCY_BUCKETS; b++)
+        d->latency_le[b] += ms <= bounds_ms[b];
     long delay = 0;
     switch (delivery_judge(res, j->attempt, d->cfg->webhook_max_attempts, &delay)) {
     case DELIVERY_VERDICT_DONE:

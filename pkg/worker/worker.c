@@ -33,7 +33,7 @@ struct worker {
     char consumer[WORKER_CONSUMER_MAX];
     struct worker_pipeline p; /* relay, queue and deliverer */
     uint64_t relay_stall_ms;
-    uint64_t next_heartbeat, stall_logged, heartbeat_error_logged;
+    uint64_t next_heartbeat, next_report, stall_logged, heartbeat_error_logged;
     bool stopping;
     uint64_t stop_started, stop_deadline;
 };
@@ -53,6 +53,11 @@ static void usage(FILE *out)
 
 static void heartbeat(struct worker *w, uint64_t now)
 {
+    if (now >= w->next_report && !w->stopping) {
+        /* The fleet's figures for the API's /metrics (this process has no port of its own). */
+        w->next_report = now + QUEUE_WORKER_REPORT_MS;
+        worker_pipeline_report(&w->p, false);
+    }
     if (now < w->next_heartbeat)
         return;
     w->next_heartbeat = now + WORKER_HEARTBEAT_MS;
@@ -281,6 +286,7 @@ int worker_main(const struct config *cfg, int argc, char **argv)
                   NULL);
         _exit(0);
     }
+    worker_pipeline_report(&w->p, true); /* gone at once, not after QUEUE_WORKER_TTL_MS */
     worker_pipeline_log_stopped(&w->p, "worker stopped");
     rc = 0;
 cleanup:

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 import harness
+import workerlib
 from chartlib import CHART, REPO, SECRETS, helm_template
 
 PROMTOOL_TESTS = os.path.join(REPO, "tests", "chart", "promtool", "alerts_test.yaml")
@@ -20,7 +21,8 @@ RUNBOOKS = os.path.join(REPO, "docs", "runbooks.md")
 DASHBOARD = os.path.join(CHART, "files", "grafana-dashboard.json")
 # Series the alerts read from elsewhere than Bollard: Prometheus' own scrape health and
 # kube-state-metrics (rollout and migration Job state).
-EXTERNAL_METRICS = {"up", "kube_deployment_status_replicas_unavailable", "kube_job_status_failed"}
+EXTERNAL_METRICS = {"up", "kube_deployment_status_replicas_unavailable", "kube_deployment_spec_replicas",
+                    "kube_job_status_failed"}
 # A metric name directly followed by a label selector: every query here selects its series by label.
 SELECTOR = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{")
 
@@ -170,21 +172,29 @@ def scrape_names(text):
     return names
 
 
-def test_every_metric_an_alert_or_panel_uses_exists_in_a_real_scrape(rule, dashboard, pg, redis):
+def test_every_metric_an_alert_or_panel_uses_exists_in_a_real_scrape(rule, dashboard, pg, redis, tmp_path):
     env = harness.base_env(pg, redis)
     out = harness.run(["migrate"], env, timeout=60)
     assert out.returncode == 0, out.stderr
     b = harness.Bollard.api(env)
+    # A worker too: its figures reach Prometheus through the API's scrape (it has no port).
+    w = workerlib.start_worker(env, str(tmp_path), "scrape-worker")
     try:
         # Traffic so that the per-route request and latency series exist.
         harness.get(b.url("/health/live"))
         harness.get(b.url("/no/such/path"))
-        status, _, body = harness.get(b.url("/metrics"))
-        assert status == 200
-        text = body.decode()
+
+        def scraped_with_worker():
+            status, _, body = harness.get(b.url("/metrics"))
+            assert status == 200
+            text = body.decode()
+            return text if "\nbollard_workers 1\n" in text else None
+
+        text = harness.wait_until(scraped_with_worker, timeout=15, interval=0.2, what="the worker's figures")
         assert "\nbollard_queue_up 1\n" in text and "\nbollard_outbox_up 1\n" in text, text
         scraped = scrape_names(text)
     finally:
+        workerlib.stop_worker(w)
         b.stop()
     used = {}
     for a in alerts(rule):
