@@ -101,7 +101,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BOLLARD_EXTRA_OBJS) $(LIBBOLLARD
 
 unit-bins: $(UNIT_BINS)
 unit: $(UNIT_BINS)
-	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp) $$t; done
 
 deps:
 	@.ci/install-deps build test

@@ -8,6 +8,12 @@ bench-api: build/release/bollard
 	BOLLARD_BUILD=$(abspath build/release) $(BENCH_PYTHON) bench/api_bench.py
 BENCH_TARGETS += bench-api
 
+# Instructions per request under callgrind: the same for the same binary whatever else loads the
+# machine, so two builds compare exactly (not part of `make bench`'s report).
+.PHONY: bench-icount
+bench-icount: build/release/bollard
+	BOLLARD_BUILD=$(abspath build/release) $(BENCH_PYTHON) bench/icount.py
+
 # Image size and cold start to ready of the runtime image vs the same binary on the host (issue 8).
 .PHONY: bench-image
 bench-image: image build/release/bollard

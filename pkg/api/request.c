@@ -124,8 +124,8 @@ bool api_authenticate_challenge(struct http_exchange *ex, char user_id[BASE_UUID
         len--;
     }
     const struct config *cfg = api_ctx(ex)->cfg;
-    enum auth_token_status st =
-        auth_token_verify(cfg->secret_key, strlen(cfg->secret_key), token, len, time(NULL), user_id);
+    enum auth_token_status st = auth_loop_token_verify(
+        api_ctx(ex)->auth, cfg->secret_key, strlen(cfg->secret_key), token, len, time(NULL), user_id);
     if (st == AUTH_TOKEN_EXPIRED) {
         respond_unauthorized(ex, challenge, "the token has expired");
         return false;

@@ -36,6 +36,11 @@ struct auth_hasher *auth_hasher_create(int threads, int queue_max);
 void auth_hasher_destroy(struct auth_hasher *h);
 struct auth_loop *auth_loop_create(struct auth_hasher *h, h2o_multithread_queue_t *queue);
 void auth_loop_destroy(struct auth_loop *l);
+/* auth_token_verify with the loop's memo of tokens that verified (l may be NULL: no memo): the same
+ * answer, without the signature and JSON work for a token this loop has seen. Loop thread only. */
+enum auth_token_status auth_loop_token_verify(struct auth_loop *l, const char *secret, size_t secret_len,
+                                              const char *token, size_t token_len, time_t now,
+                                              char user_id[BASE_UUID_LEN + 1]);
 /* Jobs submitted from this loop whose results have not been delivered (or dropped) yet. */
 size_t auth_loop_pending(const struct auth_loop *l);
 
