@@ -431,7 +431,10 @@ def main():
                  f"list without: {rounds(('list', 'without'))} ms, with: {rounds(('list', 'with'))} ms)."
                  + (f" Other statuses: {held_other}." if held_other else ""),
                  f"Both p99 figures are measured at wrk's saturation (a closed loop of {CONNECTIONS} connections). "
-                 f"/health/live touches no database: its p99 shows what the held chats cost the event loop itself. "
+                 f"/health/live touches no database: its p99 takes in the held chats' work on the same event loop and "
+                 f"the CPU their PostgreSQL writes, the fake provider and the 500 clients take from the same "
+                 f"{os.cpu_count()} cores (this bench does not tell the two apart; neighbours' load on a shared "
+                 f"machine shows in the spread of the rounds). "
                  f"The list shares PostgreSQL (DB_POOL_SIZE=4 connections) and the {os.cpu_count()} cores with the held "
                  f"chats' writes (3 statements per chat, about {held_ok / window * 3:,.0f} a second): in this run the "
                  f"list served {res[('list', 'without')][0]:,.0f} req/s without chats and "
