@@ -102,17 +102,25 @@ def pgbench_script(sql, nparams, values):
 
 # ---- processes
 
+# The venv holds both FastAPI peers' pins: requirements.txt (the tasks peer, and the peer image of
+# `make bench-image`) and chat-requirements.txt (the openai SDK of bench/chat_bench.py's chat peer).
+REQUIREMENTS = ("requirements.txt", "chat-requirements.txt")
+
+
 def ensure_venv():
-    req = os.path.join(PEER, "requirements.txt")
-    with open(req, "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()
+    digest = hashlib.sha256()
+    for name in REQUIREMENTS:
+        with open(os.path.join(PEER, name), "rb") as f:
+            digest.update(f.read())
+    digest = digest.hexdigest()
     stamp = os.path.join(VENV, "requirements.sha256")
     python = os.path.join(VENV, "bin", "python")
     if os.path.exists(python) and os.path.exists(stamp) and open(stamp).read() == digest:
         return python
     shutil.rmtree(VENV, ignore_errors=True)
     subprocess.run([sys.executable, "-m", "venv", VENV], check=True)
-    subprocess.run([os.path.join(VENV, "bin", "pip"), "install", "-q", "--disable-pip-version-check", "-r", req],
+    reqs = [arg for name in REQUIREMENTS for arg in ("-r", os.path.join(PEER, name))]
+    subprocess.run([os.path.join(VENV, "bin", "pip"), "install", "-q", "--disable-pip-version-check"] + reqs,
                    check=True)
     with open(stamp, "w") as f:
         f.write(digest)
