@@ -61,7 +61,8 @@ char *llm_request_body(const struct config *cfg, json_t *messages, json_t *tools
     }
     if (stream)
         json_object_set_new(body, "stream", json_true());
-    char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    /* 15 significant digits: TEMPERATURE=0.7 is sent as 0.7, not jansson's default 0.69999999999999996 */
+    char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
     json_decref(body);
     if (text != NULL && len != NULL)
         *len = strlen(text);

@@ -19,7 +19,7 @@ def api(pg, redis, provider, request):
     b = start_api(pg, redis, name, LLM_PROVIDER="openrouter", OPENROUTER_API_KEY=KEY,
                   OPENROUTER_BASE_URL=provider.base_url, OPENROUTER_MODEL="test/model-1",
                   OPENROUTER_REFERER="https://bollard.example", OPENROUTER_TITLE="Bollard tests",
-                  MAX_TOKENS="321", TEMPERATURE="0.25", LLM_TIMEOUT_MS="3000", CHAT_MAX_TOOL_ROUNDS="3",
+                  MAX_TOKENS="321", TEMPERATURE="0.3", LLM_TIMEOUT_MS="3000", CHAT_MAX_TOOL_ROUNDS="3",
                   CHAT_HISTORY_MESSAGES="20")
     yield b
     b.stop_clean()

@@ -46,7 +46,8 @@ def test_journey_add_list_complete_delete(api, provider, user, pg):
     assert h["http-referer"] == "https://bollard.example" and h["x-title"] == "Bollard tests"
     assert first["path"] == "/v1/chat/completions"
     b = first["body"]
-    assert b["model"] == "test/model-1" and b["max_tokens"] == 321 and abs(b["temperature"] - 0.25) < 1e-9
+    assert b["model"] == "test/model-1" and b["max_tokens"] == 321 and abs(b["temperature"] - 0.3) < 1e-9
+    assert b'"temperature":0.3,' in first["raw"], "the setting as written, not 0.29999999999999999"
     assert b["tool_choice"] == "auto"
     names = [t["function"]["name"] for t in b["tools"]]
     assert names == ["add_task", "list_tasks", "complete_task", "update_task", "delete_task"]

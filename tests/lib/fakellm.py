@@ -78,7 +78,7 @@ def tool(name, arguments):
 class FakeProvider:
     def __init__(self):
         self.steps = []
-        self.requests = []  # [{"headers": {...}, "body": {...}, "path": str}]
+        self.requests = []  # [{"headers": {...}, "body": {...}, "raw": bytes, "path": str}]
         self.lock = threading.Lock()
         self.disconnected = threading.Event()
         fake = self
@@ -97,7 +97,7 @@ class FakeProvider:
                 except ValueError:
                     body = None
                 with fake.lock:
-                    fake.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                    fake.requests.append({"path": self.path, "headers": dict(self.headers), "body": body, "raw": raw})
                     step = fake.steps.pop(0) if fake.steps else reply("(no more scripted answers)")
                 fake._answer(self, step)
 
