@@ -18,6 +18,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 VALUES = os.path.join(HERE, "values.yaml")
 SECRET_KEY = "rollout-secret-key-0123456789abcdef-XYZ"
 SETTLE = 1.0  # load before and after each update, seconds
+HOOK = "rollout"  # the load user's webhook endpoint at the receiver
+EVENT_DEADLINE = 30  # seconds after the load stopped for the last events to reach the receiver
 WATCH_PROBES = 5  # readiness periods a stuck rollback is watched for
 
 # How often a refused eviction is tried again, as `kubectl drain` retries it (there 5 s).
@@ -63,22 +65,49 @@ def migrate(r, images, tmp_path):
     assert p.returncode == 0, f"migration Job exited {p.returncode}: {p.stdout[-1500:]} {p.stderr[-1500:]}"
 
 
-def signup(port):
+def post_json(port, path, body, token=None):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    body = json.dumps({"email": f"rollout-{time.time_ns()}@example.com", "password": "correct horse battery"})
-    conn.request("POST", "/api/auth/signup", body=body, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = "Bearer " + token
+    conn.request("POST", path, body=json.dumps(body), headers=headers)
     r = conn.getresponse()
     data = r.read()
     conn.close()
-    assert r.status == 201, (r.status, data)
-    return json.loads(data)["access_token"]
+    assert r.status == 201, (path, r.status, data)
+    return json.loads(data)
 
 
-def load_for(r, cluster):
-    """The load generator; its idle keep-alive clients pause longer than the rendered drain."""
+def signup(port):
+    """A new user: (access token, user id)."""
+    body = post_json(port, "/api/auth/signup",
+                     {"email": f"rollout-{time.time_ns()}@example.com", "password": "correct horse battery"})
+    return body["access_token"], body["user_id"]
+
+
+def load_for(r, cluster, receiver=None):
+    """The load generator; its idle keep-alive clients pause longer than the rendered drain. With a
+    receiver, the load's user first registers a webhook endpoint at it (HOOK), so every task event
+    of the load is delivered there by the worker."""
     env = r.find("Deployment", component="api")["spec"]["template"]["spec"]["containers"][0]["env"]
     drain = int(next(e["value"] for e in env if e["name"] == "SHUTDOWN_DRAIN_SECONDS"))
-    return rollout.Load(cluster.balancer.port, signup(cluster.balancer.port), idle_pace=drain + 1.0)
+    port = cluster.balancer.port
+    token, user = signup(port)
+    if receiver is not None:
+        hook = post_json(port, f"/api/{user}/webhooks", {"url": receiver.url(HOOK)}, token)
+        receiver.secrets[HOOK] = hook["secret"]
+    load = rollout.Load(port, token, idle_pace=drain + 1.0)
+    load.user = user
+    return load
+
+
+@pytest.fixture
+def redis():
+    """A Redis of the test's own (harness.Redis: redis-server on a free loopback port), replacing
+    the session's: the worker's stream and consumer group see only this test's jobs."""
+    server = harness.Redis()
+    yield server
+    server.destroy()
 
 
 @pytest.fixture
@@ -115,7 +144,7 @@ def assert_clean_run(cluster, load, phase):
             assert rec["opened"] < pod.exited_at, f"{phase}: connection to {pod.name} opened after it exited"
             assert rec["last_backend_byte"] is None or rec["last_backend_byte"] <= pod.exited_at, \
                 f"{phase}: bytes from {pod.name} after it exited"
-    for p in cluster.pods:
+    for p in cluster.all_pods():
         assert not p.problems, f"{phase}: {p.name}: {p.problems}\n{cluster.describe()}"
         if p.exited_at is not None:
             assert not p.killed, f"{phase}: {p.name} needed SIGKILL after {p.grace}s"
@@ -134,15 +163,68 @@ def served_by(cluster, since):
     return out
 
 
-def report(name, load, durations):
-    print(f"\nrollout {name}: {load.total()} requests, {len(load.failures)} failed, statuses {load.statuses}, "
+def report(name, load, durations, events=None):
+    """One `rollout …` line per run (make soak sums them: tests/rollout/soak_summary.py)."""
+    ev = ""
+    if events is not None:
+        ev = (f"{events['events']} events delivered, {events['lost']} lost, {events['duplicates']} duplicates, "
+              f"workers {events['workers']}, ")
+    print(f"\nrollout {name}: {load.total()} requests, {len(load.failures)} failed, {ev}statuses {load.statuses}, "
           f"{load.pooled_closed} pooled connections closed by the server, "
           + ", ".join(f"{k} {v:.1f}s" for k, v in durations.items()))
 
 
+def collect_events(cluster, load, receiver, pg, db, timeout=EVENT_DEADLINE):
+    """Polls the receiver until every acknowledged write's task.created event and every outbox
+    event of the test's database was delivered (answered 2xx, deduplicated by X-Bollard-Event-Id),
+    or the deadline passes. Returns the counts; `lost` are acknowledged writes without their event,
+    `undelivered` outbox events (written, maybe not acknowledged) never delivered."""
+    acked = set(load.acked)
+
+    def state():
+        answered = [r for r in receiver.snapshot() if r["name"] == HOOK and r["status"] is not None
+                    and 200 <= r["status"] < 300 and r.get("answered")]
+        events = {r["event_id"]: r for r in answered}
+        created = {json.loads(r["body"])["data"]["id"] for r in events.values() if r["type"] == "task.created"}
+        return answered, events, created
+
+    deadline = time.monotonic() + timeout
+    while True:
+        answered, events, created = state()
+        missing = acked - created
+        outbox = set(pg.psql("SELECT event_id FROM outbox", db=m_dbname(db)).split()) if not missing else None
+        if (not missing and outbox <= events.keys()) or time.monotonic() >= deadline:
+            break
+        time.sleep(0.1)
+    if outbox is None:
+        outbox = set(pg.psql("SELECT event_id FROM outbox", db=m_dbname(db)).split())
+    return {"acked": len(acked), "events": len(events), "deliveries": len(answered),
+            "duplicates": len(answered) - len(events), "lost": len(missing), "lost_ids": sorted(missing)[:10],
+            "undelivered": len(outbox - events.keys()), "outbox": len(outbox),
+            "bad_signatures": sum(1 for r in receiver.snapshot() if r["name"] == HOOK and not r["sig_ok"]),
+            "waited": timeout - max(0.0, deadline - time.monotonic()), "workers": worker_revisions(cluster)}
+
+
+def assert_no_lost_events(events, cluster, phase):
+    """0 lost events: each acknowledged write's event (and each outbox event) delivered at least
+    once, every delivery signed with the endpoint's secret."""
+    assert events["acked"], f"{phase}: no write was acknowledged"
+    assert not events["lost"], (f"{phase}: {events['lost']} of {events['acked']} acknowledged writes' task.created "
+                                f"events not delivered within {EVENT_DEADLINE}s: {events['lost_ids']}\n"
+                                + cluster.describe())
+    assert not events["undelivered"], f"{phase}: {events['undelivered']} of {events['outbox']} outbox events undelivered"
+    assert not events["bad_signatures"], f"{phase}: {events['bad_signatures']} deliveries with a bad signature"
+
+
+def worker_revisions(cluster):
+    """The worker pods' revisions in creation order (shortened), for the report."""
+    return "->".join(dict.fromkeys(p.revision[:6] for p in cluster.worker.pods)) or "none"
+
+
 @pytest.mark.parametrize("handler,pre_stop", [("httpGet", 0), ("exec", 1)], ids=["httpGet", "exec+preStop"])
-def test_rolling_update_under_load_loses_no_request(cluster, pg, redis, tmp_path, handler, pre_stop):
-    """v1 -> v2: the chart's httpGet probes; then exec probes (the real `probe`) with a preStop sleep."""
+def test_rolling_update_under_load_loses_no_request(cluster, pg, redis, receiver, tmp_path, handler, pre_stop):
+    """v1 -> v2: the chart's httpGet probes; then exec probes (the real `probe`) with a preStop sleep.
+    The worker Deployment rolls too; every acknowledged write's event reaches the receiver."""
     db = pg.new_database(f"rollout_{handler.lower()}")
     sets = [f"api.shutdown.preStopSleepSeconds={pre_stop}"]
     v1, v2 = render("v1", db, redis, handler, sets), render("v2", db, redis, handler, sets)
@@ -156,16 +238,21 @@ def test_rolling_update_under_load_loses_no_request(cluster, pg, redis, tmp_path
     migrate(v1, images, tmp_path)
     cluster.apply(v1, images)
     cluster.wait_rolled_out(60)
-    load = load_for(v1, cluster)
+    load = load_for(v1, cluster, receiver)
     settle(load)
-    rev1 = cluster.revision
+    rev1, worker1 = cluster.revision, cluster.worker.revision
     rev2 = cluster.apply(v2, images)
-    assert rev2 != rev1
+    assert rev2 != rev1 and cluster.worker.revision != worker1, "the new tag rolls both Deployments"
     took = cluster.wait_rolled_out(deadline_of(v2))
     settle(load)
     load.stop()
-    report(f"v1->v2 ({handler}, preStop {pre_stop}s)", load, {"update": took})
+    events = collect_events(cluster, load, receiver, pg, db)
+    report(f"v1->v2 ({handler}, preStop {pre_stop}s)", load, {"update": took, "events": events["waited"]}, events)
     assert_clean_run(cluster, load, f"v1 -> v2 ({handler} probes, preStop {pre_stop}s)")
+    assert_no_lost_writes(load, f"v1 -> v2 ({handler} probes, preStop {pre_stop}s)")
+    assert_no_lost_events(events, cluster, f"v1 -> v2 ({handler} probes, preStop {pre_stop}s)")
+    assert [p.revision for p in cluster.worker.pods] == [worker1, cluster.worker.revision], \
+        "one worker replaced by one (maxSurge 1, maxUnavailable 0)\n" + cluster.describe()
     if pre_stop:
         for p in cluster.pods:
             if p.sigterm_at is not None:
@@ -176,15 +263,16 @@ def test_rolling_update_under_load_loses_no_request(cluster, pg, redis, tmp_path
     assert load.ok > 100
 
 
-def test_rollback_after_expand_migration_loses_no_request(cluster, pg, redis, tmp_path):
-    """v1 (the real migrations) -> v2 (one more expand migration, run by v2's hook Job) -> v1 again."""
+def test_rollback_after_expand_migration_loses_no_request(cluster, pg, redis, receiver, tmp_path):
+    """v1 (the real migrations) -> v2 (one more expand migration, run by v2's hook Job) -> v1 again,
+    the worker with them (v2's worker runs the expand build): 0 lost events."""
     db = pg.new_database("rollout_expand")
     v1, v2 = render("v1", db, redis), render("v2", db, redis)
     images = {image_of(v1): fixture_binary("bollard"), image_of(v2): fixture_binary("expand")}
     migrate(v1, images, tmp_path)
     cluster.apply(v1, images)
     cluster.wait_rolled_out(60)
-    load = load_for(v1, cluster)
+    load = load_for(v1, cluster, receiver)
     settle(load)
     migrate(v2, images, tmp_path)  # pre-upgrade hook: 9001 (expand) while v1 serves
     rev2 = cluster.apply(v2, images)
