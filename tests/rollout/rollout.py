@@ -893,6 +893,7 @@ class Load:
         self.failures = []  # (time, client, what)
         self.pooled_closed = 0  # idle keep-alive connections the server closed between requests
         self.acked = []  # ids of the tasks whose POST was answered 201 (acknowledged writes)
+        self.acked_at = {}  # task id -> when its 201 arrived
         self.stopping = False
         # Busy keep-alive clients; clients opening a new connection per request (many short-lived
         # callers), which exercise the balancer's endpoint choice all through an update; and
@@ -931,7 +932,9 @@ class Load:
                 r = conn.getresponse()
                 data = r.read()
                 if write and r.status == 201:
-                    self.acked.append(json.loads(data)["id"])
+                    task_id = json.loads(data)["id"]
+                    self.acked.append(task_id)
+                    self.acked_at[task_id] = now()
                 self.statuses[r.status] = self.statuses.get(r.status, 0) + 1
                 if r.status != (201 if write else 200):
                     self.failures.append((now(), i, f"{'POST' if write else 'GET'} -> HTTP {r.status}"))
