@@ -1,15 +1,17 @@
-"""A local stand-in for the parts of Kubernetes a rolling update of the API depends on.
+"""A local stand-in for the parts of Kubernetes a rolling update of the API and the worker depends on.
 
 Everything is driven by what `helm template` renders from chart/bollard:
-  * Pod: the API container's image (mapped to a local binary), command/args, envFrom/env, secret
+  * Pod: the API's or the worker's container image (mapped to a local binary), command/args, envFrom/env, secret
     and emptyDir volumes (written to a temp dir; env values under a mount path are remapped), run
     as a local process. The container port gets a free loopback port per replica: PORT (which the
     chart sets to the containerPort) and every probe port are remapped to it consistently.
   * Kubelet: startup, readiness and liveness probes with the rendered initialDelaySeconds,
     periodSeconds, timeoutSeconds, successThreshold and failureThreshold; httpGet probes GET the
     rendered path on the remapped port, exec probes run the real `probe` (or `bollard`) binary with
-    the rendered arguments and the container's environment. Termination: preStop sleep (if
-    rendered), SIGTERM, SIGKILL after terminationGracePeriodSeconds.
+    the rendered arguments (paths under a mount remapped: the worker's heartbeat file) and the
+    container's environment; a container without a readiness probe (the worker) is ready once its
+    startup probe passed. Termination: preStop sleep (if rendered), SIGTERM, SIGKILL after
+    terminationGracePeriodSeconds.
   * Endpoints + kube-proxy: a pod is an endpoint while it is ready and not terminating; every change
     reaches the balancer ENDPOINT_DELAY seconds later (propagation), or a seeded delay per pod and
     change (Cluster(endpoint_delay=(lo, hi))); with removal_lag=(lo, hi) a deleted pod stays an
@@ -18,7 +20,8 @@ Everything is driven by what `helm template` renders from chart/bollard:
     loopback that picks a ready backend per NEW connection and splices bytes both ways; existing
     connections keep their backend until either side closes.
   * Deployment controller: RollingUpdate with the rendered replicas, maxSurge, maxUnavailable and
-    minReadySeconds (scale up new, clean up unhealthy old, scale down old by availability).
+    minReadySeconds (scale up new, clean up unhealthy old, scale down old by availability), for the
+    API Deployment and, when rendered, the worker Deployment (each with its own strategy).
 Not modelled: restarts (a failed liveness/startup probe or an unexpected exit is recorded and fails
 the test instead), scheduling, resource limits, network policies, pod IPs (all on 127.0.0.1).
 """
@@ -178,7 +181,7 @@ class ContainerSpec:
             else:
                 raise AssertionError(f"env source not modelled: {e}")
         env = {k: self.local_path(v) for k, v in env.items()}
-        if "PORT" in env:
+        if "PORT" in env and self.ports:  # the worker has no port (and does not listen on PORT)
             assert int(env["PORT"]) in self.ports, "PORT must be the container port"
             env["PORT"] = str(self.ports[int(env["PORT"])])
         # The sanitizer settings of the test harness (ASan builds fail on leaks and errors).
@@ -309,10 +312,12 @@ class KubeAPI:
 # ---- pods and the kubelet ------------------------------------------------------------------------
 
 class Pod:
-    """One API replica: its process, probes (kubelet), and termination."""
+    """One replica of a Deployment (API or worker): its process, probes (kubelet), and termination."""
 
-    def __init__(self, cluster, template, revision, name):
+    def __init__(self, cluster, deployment, template, revision, name):
         self.cluster = cluster
+        self.deployment = deployment
+        self.component = deployment.component
         self.name = name
         self.revision = revision
         self.template = template
@@ -320,7 +325,8 @@ class Pod:
         self.spec = spec
         self.dir = tempfile.mkdtemp(prefix=name + "-", dir=cluster.workdir)
         self.c = ContainerSpec(cluster.render, spec, spec["containers"][0], cluster.images, self.dir, name)
-        self.port = self.c.port(spec["containers"][0]["ports"][0]["containerPort"])
+        ports = spec["containers"][0].get("ports")
+        self.port = self.c.port(ports[0]["containerPort"]) if ports else None  # the worker has none
         self.grace = spec.get("terminationGracePeriodSeconds", 30)
         self.created_at = now()
         self.started = False  # startup probe succeeded
@@ -339,7 +345,7 @@ class Pod:
         self.out = open(os.path.join(self.dir, "stdout"), "wb")
         self.err_path = os.path.join(self.dir, "stderr")
         argv = self.c.argv
-        self.start_delay = cluster.start_delay()
+        self.start_delay = deployment.start_delay()
         if self.start_delay > 0:
             # Scheduling and image pull: the container starts later, under the same PID (exec).
             argv = [sys.executable, "-c", "import os, sys, time; time.sleep(float(sys.argv[1])); "
@@ -352,13 +358,23 @@ class Pod:
             probe = spec["containers"][0].get(kind + "Probe")
             if probe:
                 self.threads.append(threading.Thread(target=self._prober, args=(kind, probe), daemon=True))
+        # Without a readiness probe (the worker) a container is ready once started: its startup
+        # probe passed, or at once when it has none.
+        self.has_readiness = "readinessProbe" in spec["containers"][0]
         if "startupProbe" not in spec["containers"][0]:
-            self.started = True
+            self._started()
         for t in self.threads:
             t.start()
 
     def event(self, text):
         self.events.append((now(), text))
+
+    def _started(self):
+        self.started = True
+        if not self.has_readiness:
+            with self.lock:
+                self.ready, self.ready_since, self.ever_ready = True, now(), True
+            self.event("ready (no readiness probe)")
 
     def alive(self):
         return self.exited_at is None
@@ -389,8 +405,8 @@ class Pod:
         if "exec" in probe:
             cmd = probe["exec"]["command"]
             try:
-                p = subprocess.run([self.c.map_binary(cmd[0])] + cmd[1:], env=self.c.env, capture_output=True,
-                                   text=True, timeout=timeout)
+                argv = [self.c.map_binary(cmd[0])] + [self.c.local_path(a) for a in cmd[1:]]
+                p = subprocess.run(argv, env=self.c.env, capture_output=True, text=True, timeout=timeout)
             except subprocess.TimeoutExpired:
                 return False, "exec probe timed out"
             return p.returncode == 0, f"exit {p.returncode} {p.stderr.strip()}"
@@ -425,8 +441,8 @@ class Pod:
                 successes, failures = 0, failures + 1
             if kind == "startup":
                 if ok:
-                    self.started = True
                     self.event("startup probe succeeded")
+                    self._started()
                     return
                 if failures >= failure_allowed:
                     self.problems.append(f"startup probe failed {failures}x ({detail}): the kubelet would restart it")
@@ -616,78 +632,57 @@ class Balancer:
 
 # ---- the Deployment controller ---------------------------------------------------------------------
 
-class Cluster:
-    """One API Deployment with its Service, from successive renders (helm upgrade / rollback)."""
+class Deployment:
+    """One rendered Deployment (the API's or the worker's) and its pods, rolled by the controller's
+    RollingUpdate logic from the rendered replicas, strategy and minReadySeconds."""
 
-    def __init__(self, workdir, seed=None, start_delay=(0.0, 0.0), endpoint_delay=None, removal_lag=None):
-        self.workdir = workdir
-        self.rng = random.Random(seed)
-        self.start_delay_range = start_delay
+    def __init__(self, cluster, component, rng):
+        self.cluster = cluster
+        self.component = component
+        self.rng = rng  # start delays: a stream per Deployment, so adding one leaves the others' draws
         self.generation = 0
-        self.kube = None
-        self.pods = []
-        self.render = None
-        self.images = None
-        self.deployment = None
+        self.obj = None  # the rendered Deployment; None before the first apply, or once removed
         self.revision = None
+        self.pods = []
         self.serial = itertools.count(1)
-        self.lock = threading.Lock()
-        self.stopping = False
-        self.balancer = Balancer(self, seed, endpoint_delay, removal_lag)
-        self.thread = None
 
     def start_delay(self):
-        lo, hi = self.start_delay_range
+        lo, hi = self.cluster.start_delay_range
         return self.rng.uniform(lo, hi) if hi > 0 else 0.0
 
-    def kube_api(self):
-        """The fake Kubernetes API for in-pod clients; renders applied from now on point at it."""
-        if self.kube is None:
-            self.kube = KubeAPI(self, self.workdir)
-        return self.kube
-
-    def deployment_status(self, name):
-        with self.lock:
-            d = self.deployment
-            if d is None or d["metadata"]["name"] != name:
-                return None
-            spec = d["spec"]
-            min_ready = spec.get("minReadySeconds", 0)
-            live = self.live()
-            new = [p for p in live if p.revision == self.revision]
-            return {"kind": "Deployment", "metadata": {"name": name, "generation": self.generation},
-                    "spec": {"replicas": spec["replicas"], "template": {"spec": {
-                        "terminationGracePeriodSeconds": spec["template"]["spec"].get(
-                            "terminationGracePeriodSeconds", 30)}}},
-                    "status": {"observedGeneration": self.generation, "replicas": len(live),
-                               "updatedReplicas": len(new),
-                               "availableReplicas": sum(1 for p in live if p.available(min_ready))}}
-
-    def apply(self, render, images):
-        """`helm upgrade`: a new Deployment spec; the controller rolls when the pod template changed."""
-        with self.lock:
-            self.generation += 1
-            self.render = render
-            self.images = images
-            self.deployment = render.find("Deployment", component="api")
-            tmpl = self.deployment["spec"]["template"]
-            self.revision = hashlib.sha256(json.dumps(tmpl, sort_keys=True).encode()).hexdigest()[:10]
-        if self.thread is None:
-            self.thread = threading.Thread(target=self._control, daemon=True)
-            self.thread.start()
+    def set(self, obj):
+        """A new spec (helm upgrade); returns its revision (the pod template's hash)."""
+        self.generation += 1
+        self.obj = obj
+        if obj is None:
+            self.revision = None
+            return None
+        tmpl = obj["spec"]["template"]
+        self.revision = hashlib.sha256(json.dumps(tmpl, sort_keys=True).encode()).hexdigest()[:10]
         return self.revision
 
     def live(self):
         return [p for p in self.pods if not p.terminating and p.alive()]
 
-    def _control(self):
-        while not self.stopping:
-            with self.lock:
-                self._reconcile()
-            time.sleep(TICK * 2)
+    def status(self):
+        spec = self.obj["spec"]
+        min_ready = spec.get("minReadySeconds", 0)
+        live = self.live()
+        new = [p for p in live if p.revision == self.revision]
+        return {"kind": "Deployment", "metadata": {"name": self.obj["metadata"]["name"], "generation": self.generation},
+                "spec": {"replicas": spec["replicas"], "template": {"spec": {
+                    "terminationGracePeriodSeconds": spec["template"]["spec"].get(
+                        "terminationGracePeriodSeconds", 30)}}},
+                "status": {"observedGeneration": self.generation, "replicas": len(live),
+                           "updatedReplicas": len(new),
+                           "availableReplicas": sum(1 for p in live if p.available(min_ready))}}
 
-    def _reconcile(self):
-        spec = self.deployment["spec"]
+    def reconcile(self):
+        if self.obj is None:  # the Deployment is gone from the release (e.g. worker.enabled=false)
+            for p in self.live():
+                p.delete()
+            return
+        spec = self.obj["spec"]
         replicas = spec["replicas"]
         strategy = spec.get("strategy", {})
         assert strategy.get("type", "RollingUpdate") == "RollingUpdate", strategy
@@ -704,8 +699,8 @@ class Cluster:
         else:
             allowed = min(replicas + surge - len(alive), replicas - len(new))
         for _ in range(max(0, allowed)):
-            name = f"rel-bollard-api-{self.revision[:6]}-{next(self.serial)}"
-            self.pods.append(Pod(self, self.deployment["spec"]["template"], self.revision, name))
+            name = f"{self.obj['metadata']['name']}-{self.revision[:6]}-{next(self.serial)}"
+            self.pods.append(Pod(self.cluster, self, spec["template"], self.revision, name))
         if len(new) > replicas:
             for p in sorted(new, key=lambda p: p.available(min_ready))[: len(new) - replicas]:
                 p.delete()
@@ -722,6 +717,97 @@ class Cluster:
         budget = available - min_available
         for p in sorted([p for p in old if p.available(min_ready)], key=lambda p: p.created_at)[: max(0, budget)]:
             p.delete()
+
+    def rolled_out(self):
+        """Every replica of the current revision available, nothing else running."""
+        if self.obj is None:
+            return not any(p.alive() for p in self.pods)
+        spec = self.obj["spec"]
+        new = [p for p in self.live() if p.revision == self.revision]
+        others = [p for p in self.pods if p.revision != self.revision and p.alive()]
+        return (len(new) == spec["replicas"] and all(p.available(spec.get("minReadySeconds", 0)) for p in new)
+                and not others)
+
+
+class Cluster:
+    """The release's API Deployment with its Service, and its worker Deployment when rendered, from
+    successive renders (helm upgrade / rollback). `pods`, `revision`, `deployment` and `live()` are
+    the API's; `worker` is the worker Deployment's controller."""
+
+    def __init__(self, workdir, seed=None, start_delay=(0.0, 0.0), endpoint_delay=None, removal_lag=None):
+        self.workdir = workdir
+        self.rng = random.Random(seed)
+        self.start_delay_range = start_delay
+        self.kube = None
+        self.render = None
+        self.images = None
+        self.api = Deployment(self, "api", self.rng)  # the API's start delays are drawn as they always were
+        self.worker = Deployment(self, "worker", random.Random(f"worker-{seed}"))
+        self.lock = threading.Lock()
+        self.stopping = False
+        self.balancer = Balancer(self, seed, endpoint_delay, removal_lag)
+        self.thread = None
+        self.error = None  # an exception that stopped the controller
+
+    @property
+    def pods(self):
+        return self.api.pods
+
+    @property
+    def revision(self):
+        return self.api.revision
+
+    @property
+    def deployment(self):
+        return self.api.obj
+
+    def all_pods(self):
+        return self.api.pods + self.worker.pods
+
+    def kube_api(self):
+        """The fake Kubernetes API for in-pod clients; renders applied from now on point at it."""
+        if self.kube is None:
+            self.kube = KubeAPI(self, self.workdir)
+        return self.kube
+
+    def deployment_status(self, name):
+        with self.lock:
+            for d in (self.api, self.worker):
+                if d.obj is not None and d.obj["metadata"]["name"] == name:
+                    return d.status()
+            return None
+
+    def apply(self, render, images):
+        """`helm upgrade`: new Deployment specs; the controller rolls each whose pod template changed.
+        Returns the API's revision."""
+        with self.lock:
+            self.render = render
+            self.images = images
+            self.api.set(render.find("Deployment", component="api"))
+            workers = [o for o in render if o["kind"] == "Deployment"
+                       and o["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "worker"]
+            assert len(workers) <= 1, workers
+            if workers or self.worker.obj is not None:
+                self.worker.set(workers[0] if workers else None)
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._control, daemon=True)
+            self.thread.start()
+        return self.api.revision
+
+    def live(self):
+        return self.api.live()
+
+    def _control(self):
+        try:
+            while not self.stopping:
+                with self.lock:
+                    self.api.reconcile()
+                    if self.worker.obj is not None or self.worker.pods:
+                        self.worker.reconcile()
+                time.sleep(TICK * 2)
+        except BaseException as e:  # the test fails with it (wait_rolled_out), not with a timeout
+            self.error = e
+            raise
 
     def evict(self, pod, pdb):
         """The Eviction API against the rendered PodDisruptionBudget (`pdb`, the rendered object):
@@ -750,25 +836,27 @@ class Cluster:
             return True
 
     def rolled_out(self):
-        """Every replica of the current revision available and in the balancer, nothing else running."""
-        spec = self.deployment["spec"]
+        """Both Deployments rolled out (every replica of the current revision available, nothing
+        else running) and the API's new pods, only they, in the balancer."""
         new = [p for p in self.live() if p.revision == self.revision]
-        others = [p for p in self.pods if p.revision != self.revision and p.alive()]
-        return (len(new) == spec["replicas"] and all(p.available(spec.get("minReadySeconds", 0)) for p in new)
-                and not others and set(self.balancer.endpoints) == set(new))
+        return self.api.rolled_out() and set(self.balancer.endpoints) == set(new) and self.worker.rolled_out()
 
     def wait_rolled_out(self, timeout):
         start = now()
         while now() - start < timeout:
+            if self.error is not None:
+                raise AssertionError("the Deployment controller failed") from self.error
             if self.rolled_out():
                 return now() - start
             time.sleep(TICK)
-        raise AssertionError(f"rollout to {self.revision} not complete after {timeout}s: " + self.describe())
+        raise AssertionError(f"rollout to {self.revision} (worker {self.worker.revision}) not complete after "
+                             f"{timeout}s: " + self.describe())
 
     def describe(self):
-        t0 = min((p.created_at for p in self.pods), default=now())
+        pods = self.all_pods()
+        t0 = min((p.created_at for p in pods), default=now())
         lines = []
-        for p in self.pods:
+        for p in pods:
             ev = ", ".join(f"{t - t0:.2f}s {e}" for t, e in p.events)
             lines.append(f"{p.name} [{p.revision}] ready={p.ready} terminating={p.terminating}: {ev}")
         return "\n".join(lines)
@@ -777,15 +865,16 @@ class Cluster:
         self.stopping = True
         if self.thread:
             self.thread.join(5)
-        for p in self.pods:
+        pods = self.all_pods()
+        for p in pods:
             p.delete()
-        deadline = now() + max((p.grace for p in self.pods), default=0) + 2
-        while any(p.alive() for p in self.pods) and now() < deadline:
+        deadline = now() + max((p.grace for p in pods), default=0) + 2
+        while any(p.alive() for p in pods) and now() < deadline:
             time.sleep(0.05)
         self.balancer.close()
         if self.kube is not None:
             self.kube.close()
-        for p in self.pods:
+        for p in pods:
             p.stop()
 
 
@@ -804,6 +893,7 @@ class Load:
         self.failures = []  # (time, client, what)
         self.pooled_closed = 0  # idle keep-alive connections the server closed between requests
         self.acked = []  # ids of the tasks whose POST was answered 201 (acknowledged writes)
+        self.acked_at = {}  # task id -> when its 201 arrived
         self.stopping = False
         # Busy keep-alive clients; clients opening a new connection per request (many short-lived
         # callers), which exercise the balancer's endpoint choice all through an update; and
@@ -842,7 +932,9 @@ class Load:
                 r = conn.getresponse()
                 data = r.read()
                 if write and r.status == 201:
-                    self.acked.append(json.loads(data)["id"])
+                    task_id = json.loads(data)["id"]
+                    self.acked.append(task_id)
+                    self.acked_at[task_id] = now()
                 self.statuses[r.status] = self.statuses.get(r.status, 0) + 1
                 if r.status != (201 if write else 200):
                     self.failures.append((now(), i, f"{'POST' if write else 'GET'} -> HTTP {r.status}"))

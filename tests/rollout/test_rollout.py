@@ -18,6 +18,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 VALUES = os.path.join(HERE, "values.yaml")
 SECRET_KEY = "rollout-secret-key-0123456789abcdef-XYZ"
 SETTLE = 1.0  # load before and after each update, seconds
+HOOK = "rollout"  # the load user's webhook endpoint at the receiver
+EVENT_DEADLINE = 30  # seconds after the load stopped for the last events to reach the receiver
 WATCH_PROBES = 5  # readiness periods a stuck rollback is watched for
 
 # How often a refused eviction is tried again, as `kubectl drain` retries it (there 5 s).
@@ -63,22 +65,49 @@ def migrate(r, images, tmp_path):
     assert p.returncode == 0, f"migration Job exited {p.returncode}: {p.stdout[-1500:]} {p.stderr[-1500:]}"
 
 
-def signup(port):
+def post_json(port, path, body, token=None):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    body = json.dumps({"email": f"rollout-{time.time_ns()}@example.com", "password": "correct horse battery"})
-    conn.request("POST", "/api/auth/signup", body=body, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = "Bearer " + token
+    conn.request("POST", path, body=json.dumps(body), headers=headers)
     r = conn.getresponse()
     data = r.read()
     conn.close()
-    assert r.status == 201, (r.status, data)
-    return json.loads(data)["access_token"]
+    assert r.status == 201, (path, r.status, data)
+    return json.loads(data)
 
 
-def load_for(r, cluster):
-    """The load generator; its idle keep-alive clients pause longer than the rendered drain."""
+def signup(port):
+    """A new user: (access token, user id)."""
+    body = post_json(port, "/api/auth/signup",
+                     {"email": f"rollout-{time.time_ns()}@example.com", "password": "correct horse battery"})
+    return body["access_token"], body["user_id"]
+
+
+def load_for(r, cluster, receiver=None):
+    """The load generator; its idle keep-alive clients pause longer than the rendered drain. With a
+    receiver, the load's user first registers a webhook endpoint at it (HOOK), so every task event
+    of the load is delivered there by the worker."""
     env = r.find("Deployment", component="api")["spec"]["template"]["spec"]["containers"][0]["env"]
     drain = int(next(e["value"] for e in env if e["name"] == "SHUTDOWN_DRAIN_SECONDS"))
-    return rollout.Load(cluster.balancer.port, signup(cluster.balancer.port), idle_pace=drain + 1.0)
+    port = cluster.balancer.port
+    token, user = signup(port)
+    if receiver is not None:
+        hook = post_json(port, f"/api/{user}/webhooks", {"url": receiver.url(HOOK)}, token)
+        receiver.secrets[HOOK] = hook["secret"]
+    load = rollout.Load(port, token, idle_pace=drain + 1.0)
+    load.user = user
+    return load
+
+
+@pytest.fixture
+def redis():
+    """A Redis of the test's own (harness.Redis: redis-server on a free loopback port), replacing
+    the session's: the worker's stream and consumer group see only this test's jobs."""
+    server = harness.Redis()
+    yield server
+    server.destroy()
 
 
 @pytest.fixture
@@ -115,7 +144,7 @@ def assert_clean_run(cluster, load, phase):
             assert rec["opened"] < pod.exited_at, f"{phase}: connection to {pod.name} opened after it exited"
             assert rec["last_backend_byte"] is None or rec["last_backend_byte"] <= pod.exited_at, \
                 f"{phase}: bytes from {pod.name} after it exited"
-    for p in cluster.pods:
+    for p in cluster.all_pods():
         assert not p.problems, f"{phase}: {p.name}: {p.problems}\n{cluster.describe()}"
         if p.exited_at is not None:
             assert not p.killed, f"{phase}: {p.name} needed SIGKILL after {p.grace}s"
@@ -134,15 +163,72 @@ def served_by(cluster, since):
     return out
 
 
-def report(name, load, durations):
-    print(f"\nrollout {name}: {load.total()} requests, {len(load.failures)} failed, statuses {load.statuses}, "
+def report(name, load, durations, events=None):
+    """One `rollout …` line per run (make soak sums them: tests/rollout/soak_summary.py)."""
+    ev = ""
+    if events is not None:
+        ev = (f"{events['events']} events delivered, {events['lost']} lost, {events['duplicates']} duplicates, "
+              f"max event latency {events['max_latency']:.1f}s, workers {events['workers']}, ")
+    print(f"\nrollout {name}: {load.total()} requests, {len(load.failures)} failed, {ev}statuses {load.statuses}, "
           f"{load.pooled_closed} pooled connections closed by the server, "
           + ", ".join(f"{k} {v:.1f}s" for k, v in durations.items()))
 
 
+def collect_events(cluster, load, receiver, pg, db, timeout=EVENT_DEADLINE):
+    """Polls the receiver until every acknowledged write's task.created event and every outbox
+    event of the test's database was delivered (answered 2xx, deduplicated by X-Bollard-Event-Id),
+    or the deadline passes. Returns the counts; `lost` are acknowledged writes without their event,
+    `undelivered` outbox events (written, maybe not acknowledged) never delivered."""
+    acked = set(load.acked)
+
+    def state():
+        answered = [r for r in receiver.snapshot() if r["name"] == HOOK and r["status"] is not None
+                    and 200 <= r["status"] < 300 and r.get("answered")]
+        events = {}
+        for r in answered:  # the first delivery of each event
+            events.setdefault(r["event_id"], r)
+        created = {json.loads(r["body"])["data"]["id"]: r["t"] for r in events.values() if r["type"] == "task.created"}
+        return answered, events, created
+
+    deadline = time.monotonic() + timeout
+    while True:
+        answered, events, created = state()
+        missing = acked - created.keys()
+        outbox = set(pg.psql("SELECT event_id FROM outbox", db=m_dbname(db)).split()) if not missing else None
+        if (not missing and outbox <= events.keys()) or time.monotonic() >= deadline:
+            break
+        time.sleep(0.1)
+    if outbox is None:
+        outbox = set(pg.psql("SELECT event_id FROM outbox", db=m_dbname(db)).split())
+    # From the write's 201 to the event's first delivery (a worker that cannot relay shows here).
+    latency = max((created[t] - load.acked_at[t] for t in acked & created.keys()), default=0.0)
+    return {"acked": len(acked), "events": len(events), "deliveries": len(answered), "max_latency": latency,
+            "duplicates": len(answered) - len(events), "lost": len(missing), "lost_ids": sorted(missing)[:10],
+            "undelivered": len(outbox - events.keys()), "outbox": len(outbox),
+            "bad_signatures": sum(1 for r in receiver.snapshot() if r["name"] == HOOK and not r["sig_ok"]),
+            "waited": timeout - max(0.0, deadline - time.monotonic()), "workers": worker_revisions(cluster)}
+
+
+def assert_no_lost_events(events, cluster, phase):
+    """0 lost events: each acknowledged write's event (and each outbox event) delivered at least
+    once, every delivery signed with the endpoint's secret."""
+    assert events["acked"], f"{phase}: no write was acknowledged"
+    assert not events["lost"], (f"{phase}: {events['lost']} of {events['acked']} acknowledged writes' task.created "
+                                f"events not delivered within {EVENT_DEADLINE}s: {events['lost_ids']}\n"
+                                + cluster.describe())
+    assert not events["undelivered"], f"{phase}: {events['undelivered']} of {events['outbox']} outbox events undelivered"
+    assert not events["bad_signatures"], f"{phase}: {events['bad_signatures']} deliveries with a bad signature"
+
+
+def worker_revisions(cluster):
+    """The worker pods' revisions in creation order (shortened), for the report."""
+    return "->".join(p.revision[:6] for p in cluster.worker.pods) or "none"
+
+
 @pytest.mark.parametrize("handler,pre_stop", [("httpGet", 0), ("exec", 1)], ids=["httpGet", "exec+preStop"])
-def test_rolling_update_under_load_loses_no_request(cluster, pg, redis, tmp_path, handler, pre_stop):
-    """v1 -> v2: the chart's httpGet probes; then exec probes (the real `probe`) with a preStop sleep."""
+def test_rolling_update_under_load_loses_no_request(cluster, pg, redis, receiver, tmp_path, handler, pre_stop):
+    """v1 -> v2: the chart's httpGet probes; then exec probes (the real `probe`) with a preStop sleep.
+    The worker Deployment rolls too; every acknowledged write's event reaches the receiver."""
     db = pg.new_database(f"rollout_{handler.lower()}")
     sets = [f"api.shutdown.preStopSleepSeconds={pre_stop}"]
     v1, v2 = render("v1", db, redis, handler, sets), render("v2", db, redis, handler, sets)
@@ -156,16 +242,21 @@ def test_rolling_update_under_load_loses_no_request(cluster, pg, redis, tmp_path
     migrate(v1, images, tmp_path)
     cluster.apply(v1, images)
     cluster.wait_rolled_out(60)
-    load = load_for(v1, cluster)
+    load = load_for(v1, cluster, receiver)
     settle(load)
-    rev1 = cluster.revision
+    rev1, worker1 = cluster.revision, cluster.worker.revision
     rev2 = cluster.apply(v2, images)
-    assert rev2 != rev1
+    assert rev2 != rev1 and cluster.worker.revision != worker1, "the new tag rolls both Deployments"
     took = cluster.wait_rolled_out(deadline_of(v2))
     settle(load)
     load.stop()
-    report(f"v1->v2 ({handler}, preStop {pre_stop}s)", load, {"update": took})
+    events = collect_events(cluster, load, receiver, pg, db)
+    report(f"v1->v2 ({handler}, preStop {pre_stop}s)", load, {"update": took, "events": events["waited"]}, events)
     assert_clean_run(cluster, load, f"v1 -> v2 ({handler} probes, preStop {pre_stop}s)")
+    assert_no_lost_writes(load, f"v1 -> v2 ({handler} probes, preStop {pre_stop}s)")
+    assert_no_lost_events(events, cluster, f"v1 -> v2 ({handler} probes, preStop {pre_stop}s)")
+    assert [p.revision for p in cluster.worker.pods] == [worker1, cluster.worker.revision], \
+        "one worker replaced by one (maxSurge 1, maxUnavailable 0)\n" + cluster.describe()
     if pre_stop:
         for p in cluster.pods:
             if p.sigterm_at is not None:
@@ -176,15 +267,16 @@ def test_rolling_update_under_load_loses_no_request(cluster, pg, redis, tmp_path
     assert load.ok > 100
 
 
-def test_rollback_after_expand_migration_loses_no_request(cluster, pg, redis, tmp_path):
-    """v1 (the real migrations) -> v2 (one more expand migration, run by v2's hook Job) -> v1 again."""
+def test_rollback_after_expand_migration_loses_no_request(cluster, pg, redis, receiver, tmp_path):
+    """v1 (the real migrations) -> v2 (one more expand migration, run by v2's hook Job) -> v1 again,
+    the worker with them (v2's worker runs the expand build): 0 lost events."""
     db = pg.new_database("rollout_expand")
     v1, v2 = render("v1", db, redis), render("v2", db, redis)
     images = {image_of(v1): fixture_binary("bollard"), image_of(v2): fixture_binary("expand")}
     migrate(v1, images, tmp_path)
     cluster.apply(v1, images)
     cluster.wait_rolled_out(60)
-    load = load_for(v1, cluster)
+    load = load_for(v1, cluster, receiver)
     settle(load)
     migrate(v2, images, tmp_path)  # pre-upgrade hook: 9001 (expand) while v1 serves
     rev2 = cluster.apply(v2, images)
@@ -194,14 +286,18 @@ def test_rollback_after_expand_migration_loses_no_request(cluster, pg, redis, tm
     back = cluster.wait_rolled_out(deadline_of(v1))
     settle(load)
     load.stop()
-    report("expand v1->v2->v1", load, {"update": up, "rollback": back})
+    events = collect_events(cluster, load, receiver, pg, db)
+    report("expand v1->v2->v1", load, {"update": up, "rollback": back, "events": events["waited"]}, events)
     assert_clean_run(cluster, load, "expand migration, v2 -> v1 rollback")
+    assert_no_lost_writes(load, "expand migration, v2 -> v1 rollback")
+    assert_no_lost_events(events, cluster, "expand migration, v2 -> v1 rollback")
+    assert len(cluster.worker.pods) == 3 and cluster.worker.live()[0].c.binary == fixture_binary("bollard")
     assert rev1 != rev2
     assert all(p.ready for p in cluster.live()) and {p.revision for p in cluster.live()} == {rev1}
     assert served_by(cluster, load.stopped_at - 0.5).keys() <= {rev1}
 
 
-def test_rollback_after_contract_migration_keeps_traffic_on_v2(cluster, pg, redis, tmp_path):
+def test_rollback_after_contract_migration_keeps_traffic_on_v2(cluster, pg, redis, receiver, tmp_path):
     """v2 (contract level 9002, its hook migrated) serves; a rollback to v1 (level 9001, below the
     floor) must not take traffic: its pods stay unready naming the schema, and maxUnavailable 0
     keeps every v2 pod in service. Rolling forward again removes the stuck v1 pod."""
@@ -217,7 +313,7 @@ def test_rollback_after_contract_migration_keeps_traffic_on_v2(cluster, pg, redi
     rev2 = cluster.revision
     cluster.wait_rolled_out(60)
     v2_pods = cluster.live()
-    load = load_for(v1, cluster)
+    load = load_for(v1, cluster, receiver)
     settle(load)
     rollback_at = time.monotonic()
     rev1 = cluster.apply(v1, images)
@@ -248,8 +344,12 @@ def test_rollback_after_contract_migration_keeps_traffic_on_v2(cluster, pg, redi
     forward = cluster.wait_rolled_out(deadline_of(v2))
     settle(load)
     load.stop()
-    report("contract rollback", load, {"stuck watched": watch_until - rollback_at, "roll forward": forward})
+    events = collect_events(cluster, load, receiver, pg, db)
+    report("contract rollback", load, {"stuck watched": watch_until - rollback_at, "roll forward": forward,
+                                       "events": events["waited"]}, events)
     assert_clean_run(cluster, load, "contract migration, attempted v2 -> v1 rollback")
+    assert_no_lost_writes(load, "contract migration, attempted v2 -> v1 rollback")
+    assert_no_lost_events(events, cluster, "contract migration, attempted v2 -> v1 rollback")
     assert all(p.alive() for p in v2_pods) and set(cluster.live()) == set(v2_pods)
 
 
@@ -290,11 +390,12 @@ def schema_state(pg, db):
 
 
 @pytest.mark.parametrize("seed", seeds(11, 23))
-def test_upgrade_with_expand_and_contract_under_start_delays(pg, redis, tmp_path, seed):
+def test_upgrade_with_expand_and_contract_under_start_delays(pg, redis, receiver, tmp_path, seed):
     """The scenario of issue 14 (523 of 4,615 requests failed with a 5 s start delay): v1 → v2 whose
     migrations are an expand (9001) and a contract (9002). The expand runs in the pre-upgrade hook,
     the contract in the post-upgrade hook, which waits (through the fake Kubernetes API) until the
-    rollout is complete and every old pod has gone. New pods start 0-5 s late (seeded)."""
+    rollout is complete and every old pod has gone. New pods start 0-5 s late (seeded), the
+    worker's too (its own seeded stream); every acknowledged write's event is delivered."""
     db = pg.new_database(f"rollout_contract_phase_{seed}")
     cluster = rollout.Cluster(str(tmp_path), seed=seed, start_delay=(0.0, 5.0))
     try:
@@ -304,7 +405,8 @@ def test_upgrade_with_expand_and_contract_under_start_delays(pg, redis, tmp_path
         images = {image_of(v1): fixture_binary("bollard"), image_of(v2): fixture_binary("contract")}
         post = helm_upgrade(cluster, v1, images, tmp_path, "install")
         assert [p.returncode for _, p in post] == [0], post[0][1].stdout[-3000:]
-        load = load_for(v1, cluster)
+        cluster.wait_rolled_out(60)
+        load = load_for(v1, cluster, receiver)
         settle(load)
         t_upgrade = time.monotonic()
         post = helm_upgrade(cluster, v2, images, tmp_path)
@@ -312,13 +414,17 @@ def test_upgrade_with_expand_and_contract_under_start_delays(pg, redis, tmp_path
         assert job.returncode == 0, f"{name}: {job.stdout[-3000:]}"
         assert schema_state(pg, m_dbname(db)) == "9002 9002"
         contract_at = time.monotonic()
-        cluster.wait_rolled_out(5)
+        # The contract Job waits for the API Deployment only; the worker's rollout may still run.
+        cluster.wait_rolled_out(deadline_of(v2))
         settle(load)
         load.stop()
+        events = collect_events(cluster, load, receiver, pg, db)
         report(f"expand+contract (seed {seed}, start delays "
-               f"{', '.join(f'{p.start_delay:.1f}' for p in cluster.pods)} s)", load,
-               {"upgrade+contract": contract_at - t_upgrade})
+               f"{', '.join(f'{p.start_delay:.1f}' for p in cluster.all_pods())} s)", load,
+               {"upgrade+contract": contract_at - t_upgrade, "events": events["waited"]}, events)
         assert_clean_run(cluster, load, f"expand + contract upgrade, seed {seed}")
+        assert_no_lost_writes(load, f"expand + contract upgrade, seed {seed}")
+        assert_no_lost_events(events, cluster, f"expand + contract upgrade, seed {seed}")
         # The contract ran only after every v1 pod had exited.
         old = [p for p in cluster.pods if p.revision != cluster.revision]
         assert old and all(p.exited_at is not None and p.exited_at < contract_at for p in old)
@@ -350,7 +456,7 @@ def assert_no_lost_writes(load, phase):
 
 
 @pytest.mark.parametrize("seed", seeds(5, 17))
-def test_rolling_update_under_endpoint_delays_with_chart_drain(pg, redis, tmp_path, seed):
+def test_rolling_update_under_endpoint_delays_with_chart_drain(pg, redis, receiver, tmp_path, seed):
     """Endpoint changes reach kube-proxy 0.5-2 s late (seeded, per pod and change), and a deleted
     pod stays an endpoint for a seeded 0.5-2 s after its SIGTERM: the chart's default drain and
     preStop (api.shutdown.*) must cover that window. v1 -> v2 under load, 0 failed requests, 0 lost
@@ -366,25 +472,29 @@ def test_rolling_update_under_endpoint_delays_with_chart_drain(pg, redis, tmp_pa
         migrate(v1, images, tmp_path)
         cluster.apply(v1, images)
         cluster.wait_rolled_out(60)
-        load = load_for(v1, cluster)
+        load = load_for(v1, cluster, receiver)
         settle(load)
         cluster.apply(v2, images)
         took = cluster.wait_rolled_out(deadline_of(v2, delays[1] * 2))
         settle(load)
         load.stop()
-        report(f"endpoint delays (seed {seed}, chart drain {sets})", load, {"update": took})
+        events = collect_events(cluster, load, receiver, pg, db)
+        report(f"endpoint delays (seed {seed}, chart drain {sets})", load, {"update": took, "events": events["waited"]},
+               events)
         assert_clean_run(cluster, load, f"endpoint delays, seed {seed}")
         assert_no_lost_writes(load, f"endpoint delays, seed {seed}")
+        assert_no_lost_events(events, cluster, f"endpoint delays, seed {seed}")
         assert load.ok > 100
     finally:
         cluster.shutdown()
 
 
-def test_upgrade_with_failing_migration_is_aborted_and_v1_keeps_serving(cluster, pg, redis, tmp_path):
+def test_upgrade_with_failing_migration_is_aborted_and_v1_keeps_serving(cluster, pg, redis, receiver, tmp_path):
     """v1 serves; `helm upgrade` to v2 whose pre-upgrade migration fails (tests/migrate/fixtures/failing,
     built into fixtures/bollard-failing: its last statement violates a key, the migration rolls back).
     Helm stops at the failed hook: nothing is applied, no v2 pod starts, the schema is unchanged and
-    v1 keeps serving: 0 failed requests, 0 lost acknowledged writes."""
+    v1 keeps serving and its worker delivering: 0 failed requests, 0 lost acknowledged writes, 0 lost
+    events."""
     db = pg.new_database("rollout_failing")
     v1, v2 = render("v1", db, redis), render("v2", db, redis)
     images = {image_of(v1): fixture_binary("bollard"), image_of(v2): fixture_binary("failing")}
@@ -392,8 +502,9 @@ def test_upgrade_with_failing_migration_is_aborted_and_v1_keeps_serving(cluster,
     rev1 = cluster.apply(v1, images)
     cluster.wait_rolled_out(60)
     v1_pods = cluster.live()
+    v1_worker = cluster.worker.live()
     schema_before = schema_state(pg, m_dbname(db))
-    load = load_for(v1, cluster)
+    load = load_for(v1, cluster, receiver)
     settle(load)
     t_upgrade = time.monotonic()
     pre = rollout.run_hooks(v2, images, str(tmp_path), "pre-upgrade")
@@ -403,9 +514,13 @@ def test_upgrade_with_failing_migration_is_aborted_and_v1_keeps_serving(cluster,
     # Helm: "UPGRADE FAILED: pre-upgrade hooks failed" -- the new manifests are never applied.
     settle(load)
     load.stop()
-    report("failing pre-upgrade migration (aborted)", load, {"hook": time.monotonic() - t_upgrade})
+    hook_took = time.monotonic() - t_upgrade
+    events = collect_events(cluster, load, receiver, pg, db)
+    report("failing pre-upgrade migration (aborted)", load, {"hook": hook_took, "events": events["waited"]}, events)
     assert_clean_run(cluster, load, "failing migration, aborted upgrade")
     assert_no_lost_writes(load, "failing migration, aborted upgrade")
+    assert_no_lost_events(events, cluster, "failing migration, aborted upgrade")
+    assert cluster.worker.pods == v1_worker and cluster.worker.live() == v1_worker, "the v1 worker kept running"
     assert cluster.revision == rev1 and {p.revision for p in cluster.pods} == {rev1}, "no v2 pod rolled out"
     assert set(cluster.live()) == set(v1_pods) and all(p.ready for p in v1_pods)
     assert served_by(cluster, t_upgrade).keys() <= {rev1}
@@ -414,10 +529,11 @@ def test_upgrade_with_failing_migration_is_aborted_and_v1_keeps_serving(cluster,
     assert load.ok > 100
 
 
-def test_config_change_rolls_the_pods_under_load(cluster, pg, redis, tmp_path):
+def test_config_change_rolls_the_pods_under_load(cluster, pg, redis, receiver, tmp_path):
     """`helm upgrade --set config.logLevel=debug` (same image): the ConfigMap changes, the chart's
     checksum/config annotation changes the pod template, so the Deployment rolls; the new pods see
-    the new config. 0 failed requests, 0 lost acknowledged writes."""
+    the new config; the worker's template has the same annotation and rolls too. 0 failed requests,
+    0 lost acknowledged writes, 0 lost events."""
     db = pg.new_database("rollout_config")
     v1, v1_debug = render("v1", db, redis), render("v1", db, redis, sets=["config.logLevel=debug"])
     images = {image_of(v1): fixture_binary("bollard")}
@@ -425,24 +541,28 @@ def test_config_change_rolls_the_pods_under_load(cluster, pg, redis, tmp_path):
     assert ann(v1)["checksum/config"] != ann(v1_debug)["checksum/config"]
     migrate(v1, images, tmp_path)
     rev1 = cluster.apply(v1, images)
+    worker1 = cluster.worker.revision
     cluster.wait_rolled_out(60)
-    load = load_for(v1, cluster)
+    load = load_for(v1, cluster, receiver)
     settle(load)
     rev2 = cluster.apply(v1_debug, images)
     assert rev2 != rev1, "a config change must change the pod template"
+    assert cluster.worker.revision != worker1, "and the worker's"
     took = cluster.wait_rolled_out(deadline_of(v1_debug))
     settle(load)
     load.stop()
-    report("config change (logLevel debug)", load, {"update": took})
+    events = collect_events(cluster, load, receiver, pg, db)
+    report("config change (logLevel debug)", load, {"update": took, "events": events["waited"]}, events)
     assert_clean_run(cluster, load, "config change")
     assert_no_lost_writes(load, "config change")
-    assert {p.c.env.get("LOG_LEVEL") for p in cluster.live()} == {"debug"}
+    assert_no_lost_events(events, cluster, "config change")
+    assert {p.c.env.get("LOG_LEVEL") for p in cluster.live() + cluster.worker.live()} == {"debug"}
     assert all(p.exited_at is not None for p in cluster.pods if p.revision == rev1)
     assert load.ok > 100
 
 
 @pytest.mark.parametrize("seed", seeds(7))
-def test_scale_up_and_down_under_load(pg, redis, tmp_path, seed):
+def test_scale_up_and_down_under_load(pg, redis, receiver, tmp_path, seed):
     """api.replicas 2 -> 4 -> 2 (the pod template unchanged: no roll), with seeded endpoint delays
     and removal lag (0.5-2 s) and the chart's drain defaults: the scaled-down pods drain. 0 failed
     requests, 0 lost acknowledged writes."""
@@ -457,7 +577,8 @@ def test_scale_up_and_down_under_load(pg, redis, tmp_path, seed):
         migrate(r2, images, tmp_path)
         rev = cluster.apply(r2, images)
         cluster.wait_rolled_out(60)
-        load = load_for(r2, cluster)
+        worker = cluster.worker.live()
+        load = load_for(r2, cluster, receiver)
         settle(load)
         assert cluster.apply(r4, images) == rev, "scaling must not change the pod template"
         up = cluster.wait_rolled_out(deadline_of(r4, delays[1] * 2))
@@ -473,9 +594,12 @@ def test_scale_up_and_down_under_load(pg, redis, tmp_path, seed):
         down += max(p.exited_at for p in gone) - min(p.deleted_at for p in gone)
         settle(load)
         load.stop()
-        report(f"scale 2->4->2 (seed {seed})", load, {"up": up, "down": down})
+        events = collect_events(cluster, load, receiver, pg, db)
+        report(f"scale 2->4->2 (seed {seed})", load, {"up": up, "down": down, "events": events["waited"]}, events)
         assert_clean_run(cluster, load, f"scale 2 -> 4 -> 2, seed {seed}")
         assert_no_lost_writes(load, f"scale 2 -> 4 -> 2, seed {seed}")
+        assert_no_lost_events(events, cluster, f"scale 2 -> 4 -> 2, seed {seed}")
+        assert cluster.worker.pods == worker, "scaling the API leaves the worker alone"
         assert len(cluster.pods) == 4 and len(cluster.live()) == 2
         assert len([p for p in cluster.pods if p.exited_at is not None]) == 2
         assert load.ok > 100
@@ -485,7 +609,7 @@ def test_scale_up_and_down_under_load(pg, redis, tmp_path, seed):
 
 @pytest.mark.parametrize("pdb_sets", [[], ["api.podDisruptionBudget.minAvailable=50%"]],
                          ids=["default-maxUnavailable", "minAvailable50pct"])
-def test_node_drain_respects_the_pdb_under_load(cluster, pg, redis, tmp_path, pdb_sets):
+def test_node_drain_respects_the_pdb_under_load(cluster, pg, redis, receiver, tmp_path, pdb_sets):
     """`kubectl drain` of the node holding every API pod: each pod is evicted through the Eviction
     API against the rendered PodDisruptionBudget (retried while it answers 429, as kubectl does), the
     Deployment replaces evicted pods elsewhere. Healthy pods never drop below the PDB's desired
@@ -504,7 +628,7 @@ def test_node_drain_respects_the_pdb_under_load(cluster, pg, redis, tmp_path, pd
     migrate(r, images, tmp_path)
     cluster.apply(r, images)
     cluster.wait_rolled_out(60)
-    load = load_for(r, cluster)
+    load = load_for(r, cluster, receiver)
     settle(load)
     node = list(cluster.live())  # cordoned: replacements are scheduled on other nodes
     t_drain = time.monotonic()
@@ -525,11 +649,13 @@ def test_node_drain_respects_the_pdb_under_load(cluster, pg, redis, tmp_path, pd
     took = time.monotonic() - t_drain
     settle(load)
     load.stop()
+    events = collect_events(cluster, load, receiver, pg, db)
     budget = {k: v for k, v in pdb["spec"].items() if k in ("minAvailable", "maxUnavailable")}
-    report(f"node drain (PDB {budget})", load, {"drain": took})
+    report(f"node drain (PDB {budget})", load, {"drain": took, "events": events["waited"]}, events)
     print(f"evictions refused by the PDB (429): {refused}")
     assert_clean_run(cluster, load, f"node drain, PDB {pdb['spec']}")
     assert_no_lost_writes(load, f"node drain, PDB {pdb['spec']}")
+    assert_no_lost_events(events, cluster, f"node drain, PDB {pdb['spec']}")
     assert not low, f"healthy pods below the PDB's {desired}: {low[:5]}"
     assert refused > 0, "the PDB must have held back an eviction"
     assert len(cluster.live()) == replicas and not set(cluster.live()) & set(node)
