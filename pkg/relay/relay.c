@@ -31,6 +31,7 @@ struct relay {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     atomic_bool stop;
+    atomic_bool schema_ok; /* the last schema check found the schema compatible */
     atomic_ullong tick_ms;
     atomic_llong events, jobs, recovered, recoveries;
     atomic_int state;
@@ -261,6 +262,7 @@ static void *relay_main(void *arg)
         if (now >= next_schema) {
             bool was = schema_ok;
             schema_ok = outbox_schema_ok(r->outbox, why, sizeof(why));
+            atomic_store(&r->schema_ok, schema_ok);
             next_schema = now + (schema_ok ? SCHEMA_MS : ERROR_WAIT_MS);
             if (schema_ok != was && schema_ok)
                 log_write(LOG_INFO, NULL, "relay: schema compatible; publishing outbox events", NULL);
@@ -416,5 +418,6 @@ struct relay_stats relay_stats(struct relay *r)
                                 .jobs = atomic_load(&r->jobs),
                                 .recovered = atomic_load(&r->recovered),
                                 .recoveries = atomic_load(&r->recoveries),
-                                .state = (enum relay_state)atomic_load(&r->state)};
+                                .state = (enum relay_state)atomic_load(&r->state),
+                                .schema_ok = atomic_load(&r->schema_ok)};
 }

@@ -51,6 +51,9 @@ struct relay_stats {
     long long events, jobs;
     long long recovered, recoveries; /* jobs re-enqueued after Redis data losses; losses handled */
     enum relay_state state;
+    /* The last schema check (at start, then every 30 s while it holds, every second while not) found
+     * the schema compatible with this binary: the worker's readiness (CONTRACT §4). */
+    bool schema_ok;
 };
 
 struct relay;

@@ -84,16 +84,17 @@ static void heartbeat(struct worker *w, uint64_t now)
     struct queue_stats qs = queue_stats(d->q);
     int in_flight = d->slots.busy;
     json_t *o = json_pack(
-        "{s:s,s:I,s:i,s:s,s:s,s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:b,s:s}", "last_loop",
-        ts, "unix_ms", (json_int_t)tv.tv_sec * 1000 + tv.tv_usec / 1000, "pid", (int)getpid(), "consumer",
-        w->consumer, "state", w->stopping ? "stopping" : "running", "in_flight", in_flight, "concurrency",
-        d->slots.capacity, "processed", (json_int_t)(d->delivered + qs.dead + d->dropped + qs.dropped),
-        "delivered", (json_int_t)d->delivered, "failed", (json_int_t)d->failed_attempts, "retried",
-        (json_int_t)qs.retried, "dead_lettered", (json_int_t)qs.dead, "reclaimed", (json_int_t)qs.reclaimed,
-        "trims", (json_int_t)qs.trims, "relayed_events", (json_int_t)relay.events, "relayed_jobs",
-        (json_int_t)relay.jobs, "recovered_jobs", (json_int_t)relay.recovered, "redis_data_losses",
-        (json_int_t)relay.recoveries, "redis", qs.up, "database", d->db_up, "relay",
-        relay_state_name(relay.state));
+        "{s:s,s:I,s:i,s:s,s:s,s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:b,s:s,s:s}",
+        "last_loop", ts, "unix_ms", (json_int_t)tv.tv_sec * 1000 + tv.tv_usec / 1000, "pid", (int)getpid(),
+        "consumer", w->consumer, "state", w->stopping ? "stopping" : "running", "in_flight", in_flight,
+        "concurrency", d->slots.capacity, "processed",
+        (json_int_t)(d->delivered + qs.dead + d->dropped + qs.dropped), "delivered", (json_int_t)d->delivered,
+        "failed", (json_int_t)d->failed_attempts, "retried", (json_int_t)qs.retried, "dead_lettered",
+        (json_int_t)qs.dead, "reclaimed", (json_int_t)qs.reclaimed, "trims", (json_int_t)qs.trims,
+        "relayed_events", (json_int_t)relay.events, "relayed_jobs", (json_int_t)relay.jobs, "recovered_jobs",
+        (json_int_t)relay.recovered, "redis_data_losses", (json_int_t)relay.recoveries, "redis", qs.up,
+        "database", d->db_up, "relay", relay_state_name(relay.state), "schema",
+        relay.schema_ok ? "compatible" : "not compatible");
     char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     if (text == NULL)
