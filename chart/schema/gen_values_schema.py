@@ -106,10 +106,17 @@ intOrPercentOrNull = O([("type", ["integer", "string", "null"]), ("minimum", 0),
 defs["podDisruptionBudget"] = obj(O([("enabled", boolean()),
   ("maxUnavailable", intOrPercentOrNull), ("minAvailable", intOrPercentOrNull)]),
   desc="At most one of maxUnavailable and minAvailable; both null = maxUnavailable 1")
+hpa_rules = obj(O([("stabilizationWindowSeconds", integer(0, 3600)),
+  ("selectPolicy", string(enum=["Max", "Min", "Disabled"])),
+  ("policies", O([("type", "array"), ("items", obj(O([("type", string(enum=["Pods", "Percent"])),
+     ("value", integer(1)), ("periodSeconds", integer(1, 1800))])))]))]), required=[])
+defs["hpaBehavior"] = obj(O([("scaleUp", hpa_rules), ("scaleDown", hpa_rules)]), required=[],
+  desc="autoscaling/v2 HorizontalPodAutoscalerBehavior (scaleUp/scaleDown: stabilizationWindowSeconds, selectPolicy, policies); {} = Kubernetes' defaults")
 defs["autoscaling"] = obj(O([("enabled", boolean("Render an autoscaling/v2 HorizontalPodAutoscaler (replicas is then left to it)")),
   ("minReplicas", integer(1)), ("maxReplicas", integer(1)),
   ("targetCPUUtilizationPercentage", integer(1, 1000, null=True)),
-  ("targetMemoryUtilizationPercentage", integer(1, 1000, null=True))]))
+  ("targetMemoryUtilizationPercentage", integer(1, 1000, null=True)),
+  ("behavior", ref("hpaBehavior"))]))
 defs["priorityClassName"] = string(pattern=r"^$|" + DNS_SUBDOMAIN[1:])
 peer = obj(O([("podSelector", ref("labelSelector")), ("namespaceSelector", ref("labelSelector")),
   ("ipBlock", obj(O([("cidr", string(minLength=1)), ("except", {"type": "array", "items": {"type": "string"}})]), required=["cidr"]))]), required=[])
@@ -155,6 +162,24 @@ worker["probes"] = obj(O([("startup", ref("probeTimings")), ("liveness", ref("pr
 worker["revisionHistoryLimit"] = integer(0)
 worker["podDisruptionBudget"] = ref("podDisruptionBudget")
 worker["autoscaling"] = ref("autoscaling")
+worker["keda"] = obj(O([
+  ("enabled", boolean("Render a KEDA ScaledObject (keda.sh/v1alpha1, needs KEDA) on the webhook job stream bollard:{webhooks}:jobs, group deliverers; not together with autoscaling.enabled")),
+  ("minReplicaCount", integer(0, desc="0 = scale to zero (metric lagCount only: with no worker nothing is pending)")),
+  ("maxReplicaCount", integer(1)),
+  ("pollingInterval", integer(1, 3600, "Seconds between two reads of the stream")),
+  ("cooldownPeriod", integer(0, 86400, "Seconds after the last activity before scaling back to 0 (minReplicaCount 0 only)")),
+  ("metric", string("pendingEntriesCount: jobs read by the group and not yet acknowledged (XPENDING); lagCount: jobs the group has not read yet (Redis >= 7)", enum=["pendingEntriesCount", "lagCount"])),
+  ("target", integer(1, 1000000, "Average value of the metric per worker replica")),
+  ("activationLagCount", integer(0, 1000000, "lagCount only: the lag above which a worker scaled to zero is started")),
+  ("redis", obj(O([
+     ("address", string("host:port of Redis as KEDA reaches it; empty = the host and port of secret.redisUrl (required with secret.existingSecret)",
+        pattern=r"^$|^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?):[0-9]{1,5}$")),
+     ("databaseIndex", integer(0, 100000, "null = the database of secret.redisUrl (0 with secret.existingSecret)", null=True)),
+     ("enableTLS", boolean("KEDA connects with TLS (e.g. to the endpoint a TLS sidecar of the worker reaches)")),
+     ("unsafeSsl", boolean("With enableTLS: skip KEDA's certificate check"))]),
+     desc="How KEDA reaches Redis; the username and password come from the Secret (secret.keys.redisUsername/redisPassword)")),
+  ("behavior", ref("hpaBehavior"))]),
+  desc="KEDA autoscaling of the worker on the Redis Streams queue (instead of autoscaling)")
 worker["podAnnotations"] = ref("annotations")
 worker.update(scheduling())
 worker["topologySpreadConstraints"] = ref("topologySpreadConstraints")
@@ -241,7 +266,9 @@ secret["migrateDatabaseUrl"] = string("MIGRATE_DATABASE_URL (optional): the migr
 secret["llmApiKey"] = string("The assistant's key (optional): GROQ_API_KEY, OPENROUTER_API_KEY or LLM_API_KEY, by config.assistant.provider")
 secret["keys"] = obj(O([("databaseUrl", string(pattern=keypat)), ("secretKey", string(pattern=keypat)), ("redisUrl", string(pattern=keypat)),
   ("migrateDatabaseUrl", string("Key of MIGRATE_DATABASE_URL; empty = none (with existingSecret: set it when the Secret has one)", pattern=optkey)),
-  ("llmApiKey", string("Key of the assistant's API key; empty = none (with existingSecret: set it when the Secret has one)", pattern=optkey))]),
+  ("llmApiKey", string("Key of the assistant's API key; empty = none (with existingSecret: set it when the Secret has one)", pattern=optkey)),
+  ("redisUsername", string("worker.keda only: key of the Redis username for KEDA's TriggerAuthentication; empty = none (inline secrets: REDIS_USERNAME, from secret.redisUrl)", pattern=optkey)),
+  ("redisPassword", string("worker.keda only: key of the Redis password for KEDA's TriggerAuthentication; empty = none (inline secrets: REDIS_PASSWORD, from secret.redisUrl)", pattern=optkey))]),
   desc="Key names inside the Secret")
 secret["mountAsFiles"] = boolean("true: mounted files + NAME_FILE variables; false: environment variables")
 
@@ -267,6 +294,11 @@ props["podSecurityContext"] = obj(O([("runAsUser", integer(1, desc="non-root UID
 props["tmpVolume"] = obj(O([("sizeLimit", ref("quantity"))]), desc="The emptyDir mounted at /tmp")
 props["api"] = obj(api, desc="HTTP API Deployment")
 props["worker"] = obj(worker, desc="Background worker Deployment")
+# KEDA makes its own HorizontalPodAutoscaler for the worker: two autoscalers would fight over its
+# replicas. (anyOf: one of the two switches off; the template and `chart values lint` say it in words.)
+props["worker"]["anyOf"] = [
+  {"description": "worker.keda.enabled: KEDA off, or", "properties": {"keda": {"properties": {"enabled": {"const": False}}}}},
+  {"description": "worker.autoscaling.enabled: the HPA off", "properties": {"autoscaling": {"properties": {"enabled": {"const": False}}}}}]
 props["migrations"] = obj(mig, desc="Database migration Job")
 props["service"] = obj(O([("type", string(enum=["ClusterIP", "NodePort", "LoadBalancer"])), ("port", integer(1, 65535)),
   ("nodePort", integer(30000, 32767, "Only with type NodePort/LoadBalancer", null=True)),

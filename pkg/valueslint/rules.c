@@ -57,6 +57,17 @@ static const struct {
     {"worker", "worker.enabled", "worker.replicas", "worker.podDisruptionBudget", "worker.autoscaling"},
 };
 
+/* KEDA autoscaling of a workload (a ScaledObject instead of the chart's HPA). */
+static const struct {
+    const char *workload;
+    const char *enabled;     /* the workload's own switch; NULL: always deployed */
+    const char *keda;        /* the ScaledObject's settings */
+    const char *autoscaling; /* the HPA it excludes */
+    const char *lag_metric;  /* the only metric that can wake a workload scaled to zero */
+} KEDA_SCALERS[] = {
+    {"worker", "worker.enabled", "worker.keda", "worker.autoscaling", "lagCount"},
+};
+
 static const struct {
     const char *drain;   /* NULL: no drain phase */
     const char *timeout; /* the process's own shutdown deadline */
@@ -78,6 +89,7 @@ static const struct {
     const char *existing_secret;
     const char *inline_secrets[4];
     const char *exit_codes;
+    const char *keda_address; /* needed when the Redis URL sits in a Secret the chart does not render */
 } CHART = {
     .environment = "config.environment",
     .production_value = "production",
@@ -88,6 +100,7 @@ static const struct {
     .existing_secret = "secret.existingSecret",
     .inline_secrets = {"secret.databaseUrl", "secret.secretKey", "secret.redisUrl", NULL},
     .exit_codes = "migrations.permanentFailureExitCodes",
+    .keda_address = "worker.keda.redis.address",
 };
 
 #define NODE_PORT_MIN 30000
@@ -355,6 +368,13 @@ static void check_workloads(struct valueslint_report *report, const struct yamld
         } else if (!get_int(at(root, WORKLOADS[i].replicas), &replicas)) {
             replicas = -1;
         }
+        for (size_t k = 0; k < sizeof(KEDA_SCALERS) / sizeof(KEDA_SCALERS[0]); k++) {
+            const struct yamldoc_node *keda = at(root, KEDA_SCALERS[k].keda);
+            int64_t min_replicas;
+            if (strcmp(KEDA_SCALERS[k].workload, name) == 0 && is_true(yamldoc_map_get(keda, "enabled")) &&
+                get_int(yamldoc_map_get(keda, "minReplicaCount"), &min_replicas))
+                replicas = min_replicas;
+        }
 
         const struct yamldoc_node *pdb = at(root, WORKLOADS[i].pdb);
         if (!is_true(yamldoc_map_get(pdb, "enabled")))
@@ -406,6 +426,59 @@ static void check_workloads(struct valueslint_report *report, const struct yamld
                                   "so every node drain hangs",
                                   path, replicas, name);
     }
+}
+
+static void check_keda(struct valueslint_report *report, const struct yamldoc_node *root)
+{
+    for (size_t i = 0; i < sizeof(KEDA_SCALERS) / sizeof(KEDA_SCALERS[0]); i++) {
+        const struct yamldoc_node *keda = at(root, KEDA_SCALERS[i].keda);
+        const struct yamldoc_node *enabled = yamldoc_map_get(keda, "enabled");
+        if (!is_true(enabled) || is_false(at(root, KEDA_SCALERS[i].enabled)))
+            continue;
+        char path[160];
+        join(path, sizeof(path), KEDA_SCALERS[i].keda, "enabled");
+        const struct yamldoc_node *hpa_enabled =
+            yamldoc_map_get(at(root, KEDA_SCALERS[i].autoscaling), "enabled");
+        if (is_true(hpa_enabled)) {
+            char hpa_at[300];
+            valueslint_report_add(report, VALUESLINT_ERROR, "keda-with-hpa", enabled->pos, path,
+                                  "%s and %s.enabled (%s) are both true: KEDA creates its own "
+                                  "HorizontalPodAutoscaler for the %s, and two autoscalers fight over its "
+                                  "replicas; turn one off",
+                                  path, KEDA_SCALERS[i].autoscaling,
+                                  where(hpa_enabled, hpa_at, sizeof(hpa_at)), KEDA_SCALERS[i].workload);
+        }
+        const struct yamldoc_node *min_node = yamldoc_map_get(keda, "minReplicaCount");
+        const struct yamldoc_node *max_node = yamldoc_map_get(keda, "maxReplicaCount");
+        int64_t min_replicas, max_replicas;
+        if (get_int(min_node, &min_replicas) && get_int(max_node, &max_replicas)) {
+            join(path, sizeof(path), KEDA_SCALERS[i].keda, "minReplicaCount");
+            if (min_replicas > max_replicas)
+                valueslint_report_add(report, VALUESLINT_ERROR, "keda-min-above-max", min_node->pos, path,
+                                      "%s %" PRId64 " is above maxReplicaCount %" PRId64, path, min_replicas,
+                                      max_replicas);
+            const char *metric = get_string(yamldoc_map_get(keda, "metric"));
+            if (min_replicas == 0 && metric != NULL && strcmp(metric, KEDA_SCALERS[i].lag_metric) != 0)
+                valueslint_report_add(
+                    report, VALUESLINT_ERROR, "keda-zero-never-wakes", min_node->pos, path,
+                    "%s 0 with metric %s: with no %s running no job is ever pending, so the "
+                    "%s is never started again; use metric %s to scale to zero",
+                    path, metric, KEDA_SCALERS[i].workload, KEDA_SCALERS[i].workload,
+                    KEDA_SCALERS[i].lag_metric);
+        }
+    }
+    /* The chart cannot take the Redis host out of a Secret it does not render. */
+    const char *existing = get_string(at(root, CHART.existing_secret));
+    const struct yamldoc_node *address = at(root, CHART.keda_address);
+    const char *address_text = get_string(address);
+    if (existing != NULL && *existing != '\0' && address != NULL && address_text != NULL &&
+        *address_text == '\0' && is_true(yamldoc_map_get(at(root, KEDA_SCALERS[0].keda), "enabled")) &&
+        !is_false(at(root, KEDA_SCALERS[0].enabled)))
+        valueslint_report_add(report, VALUESLINT_ERROR, "keda-address-missing", address->pos,
+                              CHART.keda_address,
+                              "%s is empty and %s is set: KEDA needs Redis' host:port, and the chart cannot "
+                              "read it out of a Secret it does not render",
+                              CHART.keda_address, CHART.existing_secret);
 }
 
 static void check_shutdown(struct valueslint_report *report, const struct yamldoc_node *root)
@@ -525,6 +598,7 @@ void valueslint_check_rules(struct valueslint_report *report, const struct yamld
     check_probes(report, root);
     check_rollouts(report, root);
     check_workloads(report, root);
+    check_keda(report, root);
     check_shutdown(report, root);
     check_service(report, root);
     check_production(report, root, deploy_input);

@@ -194,6 +194,38 @@ static void test_shutdown_service_production_rules(void **state)
                         "inline-secret-ignored");
     assert_string_equal(rules_on(f, "migrations: {permanentFailureExitCodes: [2, 3, 3]}\n", false),
                         "exit-codes-order");
+    assert_string_equal(rules_on(f,
+                                 "worker: {autoscaling: {enabled: true, targetCPUUtilizationPercentage: 70}, "
+                                 "keda: {enabled: true}}\n",
+                                 false),
+                        "keda-with-hpa");
+    assert_string_equal(
+        rules_on(f, "worker: {enabled: false, autoscaling: {enabled: true}, keda: {enabled: true}}\n", false),
+        "");
+    assert_string_equal(rules_on(f,
+                                 "worker: {keda: {enabled: true, minReplicaCount: 0, maxReplicaCount: 3, "
+                                 "metric: pendingEntriesCount}}\n",
+                                 false),
+                        "keda-zero-never-wakes");
+    assert_string_equal(
+        rules_on(
+            f, "worker: {keda: {enabled: true, minReplicaCount: 0, maxReplicaCount: 3, metric: lagCount}}\n",
+            false),
+        "");
+    assert_string_equal(
+        rules_on(
+            f, "worker: {keda: {enabled: true, minReplicaCount: 4, maxReplicaCount: 3, metric: lagCount}}\n",
+            false),
+        "keda-min-above-max");
+    assert_string_equal(
+        rules_on(f, "secret: {existingSecret: ext}\nworker: {keda: {enabled: true, redis: {address: ''}}}\n",
+                 false),
+        "keda-address-missing");
+    assert_string_equal(
+        rules_on(
+            f, "secret: {existingSecret: ext}\nworker: {keda: {enabled: true, redis: {address: 'r:6379'}}}\n",
+            false),
+        "");
     assert_string_equal(rules_on(f, "unrelated: {values: 1}\n", true), ""); /* absent paths: silent */
 }
 
@@ -262,6 +294,10 @@ static void test_every_emitted_rule_is_catalogued(void **state)
         "inline-secret-ignored",
         "secret-missing",
         "exit-codes-order",
+        "keda-with-hpa",
+        "keda-min-above-max",
+        "keda-zero-never-wakes",
+        "keda-address-missing",
         "duplicate-key",
         "unknown-key",
         "schema-type",

@@ -217,6 +217,60 @@ Call with (dict "ctx" $ "names" (list "databaseUrl" "secretKey" "redisUrl" "llmA
 {{- end }}
 {{- end }}
 
+{{/*
+How KEDA reaches Redis (worker.keda), as JSON: address (host:port), databaseIndex, and the Secret
+keys of the username and password ("" = none); inline secrets also give the values taken from
+secret.redisUrl, which secret.yaml stores under those keys. Empty keys when KEDA is off.
+*/}}
+{{- define "bollard.kedaRedis" -}}
+{{- $w := .Values.worker }}
+{{- $s := .Values.secret }}
+{{- $k := $w.keda.redis }}
+{{- $out := dict "address" $k.address "databaseIndex" 0 "usernameKey" "" "passwordKey" "" "username" "" "password" "" }}
+{{- if and $w.enabled $w.keda.enabled }}
+{{- if $s.existingSecret }}
+{{- if not $k.address }}
+{{- fail "worker.keda.redis.address (host:port) is required with secret.existingSecret: the chart cannot read REDIS_URL out of a Secret it does not render" }}
+{{- end }}
+{{- $_ := set $out "usernameKey" $s.keys.redisUsername }}
+{{- $_ = set $out "passwordKey" $s.keys.redisPassword }}
+{{- if not (kindIs "invalid" $k.databaseIndex) }}{{ $_ = set $out "databaseIndex" (int $k.databaseIndex) }}{{ end }}
+{{- else }}
+{{- $u := urlParse $s.redisUrl }}
+{{- if not $k.address }}
+{{- $host := $u.host }}
+{{- if not (regexMatch ":[0-9]+$" $host) }}{{ $host = printf "%s:6379" $host }}{{ end }}
+{{- $_ := set $out "address" $host }}
+{{- end }}
+{{- if not (kindIs "invalid" $k.databaseIndex) }}
+{{- $_ := set $out "databaseIndex" (int $k.databaseIndex) }}
+{{- else if regexMatch "^/[0-9]+$" $u.path }}
+{{- $_ := set $out "databaseIndex" (trimPrefix "/" $u.path | int) }}
+{{- end }}
+{{- if contains "%" $u.userinfo }}
+{{- fail "worker.keda: the username or password in secret.redisUrl is percent-encoded; KEDA needs it verbatim: use secret.existingSecret with secret.keys.redisUsername/redisPassword" }}
+{{- end }}
+{{- $user := "" }}
+{{- $password := "" }}
+{{- if contains ":" $u.userinfo }}
+{{- $user = regexReplaceAll ":.*$" $u.userinfo "" }}
+{{- $password = regexReplaceAll "^[^:]*:" $u.userinfo "" }}
+{{- else }}
+{{- $user = $u.userinfo }}
+{{- end }}
+{{- if $user }}
+{{- $_ := set $out "username" $user }}
+{{- $_ = set $out "usernameKey" (default "REDIS_USERNAME" $s.keys.redisUsername) }}
+{{- end }}
+{{- if $password }}
+{{- $_ := set $out "password" $password }}
+{{- $_ = set $out "passwordKey" (default "REDIS_PASSWORD" $s.keys.redisPassword) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- toJson $out }}
+{{- end }}
+
 {{- define "bollard.secretVolume" -}}
 {{- $ctx := .ctx -}}
 {{- $names := .names }}
@@ -312,6 +366,7 @@ egress:
 {{- if or (eq $role "api") $r.enabled }}
 {{- $replicas := int $r.replicas }}
 {{- if $r.autoscaling.enabled }}{{ $replicas = int $r.autoscaling.minReplicas }}{{ end }}
+{{- if dig "keda" "enabled" false $r }}{{ $replicas = int $r.keda.minReplicaCount }}{{ end }}
 {{- $pdb := $r.podDisruptionBudget }}
 {{- if and $pdb.enabled (gt $replicas 0) (or (not (kindIs "invalid" $pdb.maxUnavailable)) (not (kindIs "invalid" $pdb.minAvailable))) }}
 {{- $v := ternary $pdb.maxUnavailable $pdb.minAvailable (not (kindIs "invalid" $pdb.maxUnavailable)) }}
@@ -367,6 +422,18 @@ egress:
 {{- end }}
 {{- if and $hpa.enabled (kindIs "invalid" $hpa.targetCPUUtilizationPercentage) (kindIs "invalid" $hpa.targetMemoryUtilizationPercentage) }}
 {{- fail (printf "%s.autoscaling: set targetCPUUtilizationPercentage and/or targetMemoryUtilizationPercentage" $role) }}
+{{- end }}
+{{- end }}
+{{- $keda := .Values.worker.keda }}
+{{- if and .Values.worker.enabled $keda.enabled }}
+{{- if .Values.worker.autoscaling.enabled }}
+{{- fail "worker.keda.enabled and worker.autoscaling.enabled are both true: KEDA creates its own HorizontalPodAutoscaler for the worker and two autoscalers would fight over its replicas; turn one off" }}
+{{- end }}
+{{- if gt (int $keda.minReplicaCount) (int $keda.maxReplicaCount) }}
+{{- fail "worker.keda.minReplicaCount must not be above worker.keda.maxReplicaCount" }}
+{{- end }}
+{{- if and (eq (int $keda.minReplicaCount) 0) (ne $keda.metric "lagCount") }}
+{{- fail "worker.keda.minReplicaCount 0 needs worker.keda.metric lagCount: with no worker running no job is ever pending, so pendingEntriesCount never wakes the worker" }}
 {{- end }}
 {{- end }}
 {{- if and (not (kindIs "invalid" .Values.service.nodePort)) (eq .Values.service.type "ClusterIP") }}

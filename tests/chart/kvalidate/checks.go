@@ -162,6 +162,16 @@ func checkObject(obj any) []string {
 	case *PrometheusRule:
 		checkMeta(&o.ObjectMeta, validation.IsDNS1123Subdomain, &e)
 		checkPrometheusRule(o, &e)
+	case *ScaledObject:
+		checkMeta(&o.ObjectMeta, validation.IsDNS1123Subdomain, &e)
+		checkScaledObject(o, &e)
+	case *TriggerAuthentication:
+		checkMeta(&o.ObjectMeta, validation.IsDNS1123Subdomain, &e)
+		for i, r := range o.Spec.SecretTargetRef {
+			if r.Parameter == "" || r.Name == "" || r.Key == "" {
+				e.add("spec.secretTargetRef[%d]: parameter, name and key are required", i)
+			}
+		}
 	default:
 		if m := objectMeta(obj); m != nil {
 			checkMeta(m, validation.IsDNS1123Subdomain, &e)
@@ -691,5 +701,56 @@ func checkPrometheusRule(o *PrometheusRule, e *errs) {
 				}
 			}
 		}
+	}
+}
+
+// KEDA's admission webhook rules that a chart can break (keda/apis/keda/v1alpha1).
+func checkScaledObject(o *ScaledObject, e *errs) {
+	if o.Spec.ScaleTargetRef.Name == "" {
+		e.add("spec.scaleTargetRef.name: required")
+	}
+	min, max := int32(0), int32(100)
+	if o.Spec.MinReplicaCount != nil {
+		min = *o.Spec.MinReplicaCount
+	}
+	if o.Spec.MaxReplicaCount != nil {
+		max = *o.Spec.MaxReplicaCount
+	}
+	if min < 0 || max < 1 || min > max {
+		e.add("spec: minReplicaCount %d / maxReplicaCount %d: need 0 <= min <= max, max >= 1", min, max)
+	}
+	if len(o.Spec.Triggers) == 0 {
+		e.add("spec.triggers: at least one trigger is required")
+	}
+	for i, t := range o.Spec.Triggers {
+		tp := fmt.Sprintf("spec.triggers[%d]", i)
+		if t.Type == "" {
+			e.add("%s.type: required", tp)
+		}
+		if t.Type == "redis-streams" {
+			md := t.Metadata
+			if md["stream"] == "" {
+				e.add("%s.metadata.stream: required by the redis-streams scaler", tp)
+			}
+			if md["address"] == "" && md["host"] == "" && md["addressFromEnv"] == "" && md["hostFromEnv"] == "" {
+				e.add("%s.metadata: the redis-streams scaler needs address (or host and port)", tp)
+			}
+			if _, lag := md["lagCount"]; lag && md["consumerGroup"] == "" {
+				e.add("%s.metadata.lagCount: needs consumerGroup", tp)
+			}
+			for _, k := range []string{"pendingEntriesCount", "lagCount", "activationLagCount", "streamLength", "databaseIndex"} {
+				if v, ok := md[k]; ok && !regexp.MustCompile(`^[0-9]+$`).MatchString(v) {
+					e.add("%s.metadata.%s: %q is not a non-negative integer", tp, k, v)
+				}
+			}
+			for _, k := range []string{"enableTLS", "unsafeSsl"} {
+				if v, ok := md[k]; ok && v != "true" && v != "false" {
+					e.add("%s.metadata.%s: %q is not true or false", tp, k, v)
+				}
+			}
+		}
+	}
+	if min == 0 && o.Spec.CooldownPeriod != nil && *o.Spec.CooldownPeriod < 0 {
+		e.add("spec.cooldownPeriod: must be >= 0")
 	}
 }

@@ -133,6 +133,41 @@ func crossCheck(docs []document) []string {
 					}
 				}
 			}
+		case *ScaledObject:
+			ref := o.Spec.ScaleTargetRef
+			kind := ref.Kind
+			if kind == "" {
+				kind = "Deployment"
+			}
+			if !exists[kind+"/"+ref.Name] {
+				e.add("%s: ScaledObject %s: scaleTargetRef %s/%s is not in the release", d.source, name, kind, ref.Name)
+			}
+			for _, dd := range docs {
+				if dep, ok := dd.obj.(*appsv1.Deployment); ok && kind == "Deployment" && dep.Name == ref.Name && dep.Spec.Replicas != nil {
+					e.add("%s: ScaledObject %s: Deployment %s also sets spec.replicas, so every upgrade resets the scale", d.source, name, ref.Name)
+				}
+				if hpa, ok := dd.obj.(*autoscalingv2.HorizontalPodAutoscaler); ok && hpa.Spec.ScaleTargetRef.Kind == kind && hpa.Spec.ScaleTargetRef.Name == ref.Name {
+					e.add("%s: ScaledObject %s: HorizontalPodAutoscaler %s scales the same %s (KEDA makes its own)", d.source, name, hpa.Name, ref.Name)
+				}
+			}
+			for i, t := range o.Spec.Triggers {
+				if t.AuthenticationRef == nil {
+					continue
+				}
+				k := t.AuthenticationRef.Kind
+				if k == "" {
+					k = "TriggerAuthentication"
+				}
+				if !exists[k+"/"+t.AuthenticationRef.Name] {
+					e.add("%s: ScaledObject %s: triggers[%d].authenticationRef %s/%s is not in the release", d.source, name, i, k, t.AuthenticationRef.Name)
+				}
+			}
+		case *TriggerAuthentication:
+			for i, r := range o.Spec.SecretTargetRef {
+				if !exists["Secret/"+r.Name] {
+					e.add("%s: TriggerAuthentication %s: secretTargetRef[%d] references Secret/%s, which is neither rendered nor declared external", d.source, name, i, r.Name)
+				}
+			}
 		case *ServiceMonitor:
 			sel, err := metav1.LabelSelectorAsSelector(&o.Spec.Selector)
 			if err != nil {
