@@ -103,6 +103,23 @@ static const struct {
     .keda_address = "worker.keda.redis.address",
 };
 
+/* Per-role extras (issue 18 item 6): the chart's container, its pod's volumes and the names the
+ * chart itself uses there. */
+static const struct {
+    const char *role;
+    const char *container; /* the chart's own container of the role */
+} EXTRA_ROLES[] = {{"api", "api"}, {"worker", "worker"}, {"migrations", "migrate"}};
+static const char *const CHART_VOLUMES[] = {"tmp", "secrets", NULL};
+static const char *const USER_CONTAINER_LISTS[] = {"initContainers", "sidecars", NULL};
+#define CONFIG_EXTRA_ENV "config.extraEnv"
+
+static const struct {
+    const char *external_traffic_policy;
+    const char *load_balancer_source_ranges;
+    const char *ingress;
+    const char *http_route;
+} WAYS_IN = {"service.externalTrafficPolicy", "service.loadBalancerSourceRanges", "ingress", "httpRoute"};
+
 #define NODE_PORT_MIN 30000
 #define NODE_PORT_MAX 32767
 
@@ -522,6 +539,194 @@ static void check_service(struct valueslint_report *report, const struct yamldoc
                               NODE_PORT_MIN, NODE_PORT_MAX);
 }
 
+static bool in_list(const char *const *list, const char *name)
+{
+    for (size_t i = 0; list[i] != NULL; i++)
+        if (strcmp(list[i], name) == 0)
+            return true;
+    return false;
+}
+
+/* The name of the i-th item of a sequence of maps, or NULL. */
+static const struct yamldoc_node *item_name(const struct yamldoc_node *seq, size_t i)
+{
+    const struct yamldoc_node *name = yamldoc_map_get(seq->items[i], "name");
+    return get_string(name) != NULL ? name : NULL;
+}
+
+/* An earlier item of `seq` (before `limit`) with the same name, or NULL. */
+static const struct yamldoc_node *earlier_name(const struct yamldoc_node *seq, size_t limit, const char *name)
+{
+    for (size_t j = 0; j < limit; j++) {
+        const struct yamldoc_node *other = item_name(seq, j);
+        if (other != NULL && strcmp(other->text, name) == 0)
+            return other;
+    }
+    return NULL;
+}
+
+static bool is_seq(const struct yamldoc_node *node)
+{
+    return node != NULL && node->kind == YAMLDOC_SEQ;
+}
+
+static void check_extra_env(struct valueslint_report *report, const struct yamldoc_node *root,
+                            const char *role)
+{
+    char path[160];
+    join(path, sizeof(path), role, "extraEnv");
+    const struct yamldoc_node *env = at(root, path);
+    if (!is_seq(env))
+        return;
+    const struct yamldoc_node *config_env = at(root, CONFIG_EXTRA_ENV);
+    for (size_t i = 0; i < env->count; i++) {
+        const struct yamldoc_node *name = item_name(env, i);
+        if (name == NULL)
+            continue;
+        char item_path[400];
+        snprintf(item_path, sizeof(item_path), "%s[%zu].name", path, i);
+        char first_at[300];
+        const struct yamldoc_node *first = earlier_name(env, i, name->text);
+        const struct yamldoc_node *in_config = config_env != NULL && config_env->kind == YAMLDOC_MAP
+                                                   ? yamldoc_map_get(config_env, name->text)
+                                                   : NULL;
+        if (first != NULL)
+            valueslint_report_add(report, VALUESLINT_ERROR, "extra-env-duplicate", name->pos, item_path,
+                                  "%s: %s is already set at %s; Kubernetes keeps only the last one",
+                                  item_path, name->text, where(first, first_at, sizeof(first_at)));
+        else if (in_config != NULL)
+            valueslint_report_add(
+                report, VALUESLINT_ERROR, "extra-env-duplicate", name->pos, item_path,
+                "%s: %s is also set by %s (%s), which this one would silently override; set "
+                "it in one place",
+                item_path, name->text, CONFIG_EXTRA_ENV, where(in_config, first_at, sizeof(first_at)));
+    }
+}
+
+static void check_extra_volumes(struct valueslint_report *report, const struct yamldoc_node *root,
+                                const char *role)
+{
+    char volumes_path[160], mounts_path[160];
+    join(volumes_path, sizeof(volumes_path), role, "extraVolumes");
+    join(mounts_path, sizeof(mounts_path), role, "extraVolumeMounts");
+    const struct yamldoc_node *volumes = at(root, volumes_path);
+    const struct yamldoc_node *mounts = at(root, mounts_path);
+    if (is_seq(volumes)) {
+        for (size_t i = 0; i < volumes->count; i++) {
+            const struct yamldoc_node *name = item_name(volumes, i);
+            char first_at[300], item_path[400];
+            const struct yamldoc_node *first = name != NULL ? earlier_name(volumes, i, name->text) : NULL;
+            snprintf(item_path, sizeof(item_path), "%s[%zu].name", volumes_path, i);
+            if (first != NULL)
+                valueslint_report_add(report, VALUESLINT_ERROR, "volume-name-duplicate", name->pos, item_path,
+                                      "%s: the volume %s is already defined at %s", item_path, name->text,
+                                      where(first, first_at, sizeof(first_at)));
+        }
+    }
+    if (!is_seq(mounts))
+        return;
+    for (size_t i = 0; i < mounts->count; i++) {
+        const struct yamldoc_node *name = item_name(mounts, i);
+        if (name == NULL || in_list(CHART_VOLUMES, name->text) ||
+            (is_seq(volumes) && earlier_name(volumes, volumes->count, name->text) != NULL))
+            continue;
+        char item_path[400];
+        snprintf(item_path, sizeof(item_path), "%s[%zu].name", mounts_path, i);
+        valueslint_report_add(report, VALUESLINT_ERROR, "volume-mount-unknown", name->pos, item_path,
+                              "%s: no volume named %s in the pod; add it to %s (the chart's own are tmp and "
+                              "secrets)",
+                              item_path, name->text, volumes_path);
+    }
+}
+
+static void check_user_containers(struct valueslint_report *report, const struct yamldoc_node *root,
+                                  const char *role, const char *chart_container)
+{
+    const struct yamldoc_node *lists[2] = {NULL, NULL};
+    char paths[2][160];
+    for (size_t l = 0; USER_CONTAINER_LISTS[l] != NULL; l++) {
+        join(paths[l], sizeof(paths[l]), role, USER_CONTAINER_LISTS[l]);
+        lists[l] = at(root, paths[l]);
+    }
+    for (size_t l = 0; l < 2; l++) {
+        if (!is_seq(lists[l]))
+            continue;
+        for (size_t i = 0; i < lists[l]->count; i++) {
+            const struct yamldoc_node *name = item_name(lists[l], i);
+            if (name == NULL || strcmp(name->text, chart_container) == 0) /* the schema says so */
+                continue;
+            const struct yamldoc_node *first = earlier_name(lists[l], i, name->text);
+            if (first == NULL && l == 1 && is_seq(lists[0]))
+                first = earlier_name(lists[0], lists[0]->count, name->text);
+            if (first == NULL)
+                continue;
+            char first_at[300], item_path[400];
+            snprintf(item_path, sizeof(item_path), "%s[%zu].name", paths[l], i);
+            valueslint_report_add(report, VALUESLINT_ERROR, "container-name-duplicate", name->pos, item_path,
+                                  "%s: the container name %s is already used at %s (a pod's init containers "
+                                  "and containers share one namespace)",
+                                  item_path, name->text, where(first, first_at, sizeof(first_at)));
+        }
+    }
+}
+
+static void check_extras(struct valueslint_report *report, const struct yamldoc_node *root)
+{
+    for (size_t i = 0; i < sizeof(EXTRA_ROLES) / sizeof(EXTRA_ROLES[0]); i++) {
+        check_extra_env(report, root, EXTRA_ROLES[i].role);
+        check_extra_volumes(report, root, EXTRA_ROLES[i].role);
+        check_user_containers(report, root, EXTRA_ROLES[i].role, EXTRA_ROLES[i].container);
+    }
+}
+
+/* Where to report a missing list next to its switch: the list when the user wrote it there, else
+ * the switch that asked for it (an empty default in the chart's values.yaml is not the mistake). */
+static struct yamldoc_pos list_or_switch(const struct yamldoc_node *list, const struct yamldoc_node *on)
+{
+    if (list != NULL && list->pos.source != NULL && on->pos.source != NULL &&
+        strcmp(list->pos.source, on->pos.source) == 0)
+        return list->pos;
+    return on->pos;
+}
+
+static void check_ways_in(struct valueslint_report *report, const struct yamldoc_node *root)
+{
+    const char *type = get_string(at(root, CHART.service_type));
+    const struct yamldoc_node *policy = at(root, WAYS_IN.external_traffic_policy);
+    const char *policy_text = get_string(policy);
+    if (type != NULL && strcmp(type, "ClusterIP") == 0 && policy_text != NULL && *policy_text != '\0')
+        valueslint_report_add(report, VALUESLINT_ERROR, "service-option-needs-type", policy->pos,
+                              WAYS_IN.external_traffic_policy,
+                              "%s is set but service.type is ClusterIP: Kubernetes refuses it there; use "
+                              "NodePort or LoadBalancer",
+                              WAYS_IN.external_traffic_policy);
+    const struct yamldoc_node *ranges = at(root, WAYS_IN.load_balancer_source_ranges);
+    if (type != NULL && strcmp(type, "LoadBalancer") != 0 && is_seq(ranges) && ranges->count > 0)
+        valueslint_report_add(
+            report, VALUESLINT_ERROR, "service-option-needs-type", ranges->pos,
+            WAYS_IN.load_balancer_source_ranges,
+            "%s is set but service.type is %s, which ignores it and admits every client; use "
+            "LoadBalancer",
+            WAYS_IN.load_balancer_source_ranges, type);
+    const struct yamldoc_node *route = at(root, WAYS_IN.http_route);
+    const struct yamldoc_node *route_enabled = yamldoc_map_get(route, "enabled");
+    const struct yamldoc_node *parents = yamldoc_map_get(route, "parentRefs");
+    if (is_true(route_enabled) && (!is_seq(parents) || parents->count == 0))
+        valueslint_report_add(
+            report, VALUESLINT_ERROR, "httproute-no-parent", list_or_switch(parents, route_enabled),
+            "httpRoute.parentRefs",
+            "httpRoute.parentRefs is empty: an HTTPRoute attached to no Gateway routes nothing");
+    const struct yamldoc_node *ingress = at(root, WAYS_IN.ingress);
+    const struct yamldoc_node *ingress_enabled = yamldoc_map_get(ingress, "enabled");
+    const struct yamldoc_node *hosts = yamldoc_map_get(ingress, "hosts");
+    if (is_true(ingress_enabled) && (!is_seq(hosts) || hosts->count == 0))
+        valueslint_report_add(
+            report, VALUESLINT_ERROR, "ingress-no-hosts", list_or_switch(hosts, ingress_enabled),
+            "ingress.hosts",
+            "ingress.hosts is empty: an Ingress without rules routes nothing (a rule with host "
+            "\"\" matches every host)");
+}
+
 static void check_production(struct valueslint_report *report, const struct yamldoc_node *root,
                              bool deploy_input)
 {
@@ -601,6 +806,8 @@ void valueslint_check_rules(struct valueslint_report *report, const struct yamld
     check_keda(report, root);
     check_shutdown(report, root);
     check_service(report, root);
+    check_ways_in(report, root);
+    check_extras(report, root);
     check_production(report, root, deploy_input);
     check_exit_codes(report, root);
 }

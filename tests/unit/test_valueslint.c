@@ -226,6 +226,39 @@ static void test_shutdown_service_production_rules(void **state)
             f, "secret: {existingSecret: ext}\nworker: {keda: {enabled: true, redis: {address: 'r:6379'}}}\n",
             false),
         "");
+    assert_string_equal(rules_on(f, "service: {type: ClusterIP, externalTrafficPolicy: Local}\n", false),
+                        "service-option-needs-type");
+    assert_string_equal(rules_on(f,
+                                 "service: {type: LoadBalancer, externalTrafficPolicy: Local, "
+                                 "loadBalancerSourceRanges: [10.0.0.0/8]}\n",
+                                 false),
+                        "");
+    assert_string_equal(
+        rules_on(f, "service: {type: NodePort, loadBalancerSourceRanges: [10.0.0.0/8]}\n", false),
+        "service-option-needs-type");
+    assert_string_equal(rules_on(f, "httpRoute: {enabled: true, parentRefs: []}\n", false),
+                        "httproute-no-parent");
+    assert_string_equal(rules_on(f, "httpRoute: {enabled: false, parentRefs: []}\n", false), "");
+    assert_string_equal(rules_on(f, "ingress: {enabled: true, hosts: []}\n", false), "ingress-no-hosts");
+    assert_string_equal(
+        rules_on(f,
+                 "config: {extraEnv: {A: x}}\napi: {extraEnv: [{name: A, value: y}, {name: B}, {name: "
+                 "B}]}\n",
+                 false),
+        "extra-env-duplicate extra-env-duplicate");
+    assert_string_equal(
+        rules_on(f,
+                 "worker: {extraVolumes: [{name: v, emptyDir: {}}, {name: v, emptyDir: {}}], "
+                 "extraVolumeMounts: [{name: v, mountPath: /v}, {name: tmp, mountPath: /t}, {name: w, "
+                 "mountPath: /w}]}\n",
+                 false),
+        "volume-name-duplicate volume-mount-unknown");
+    assert_string_equal(
+        rules_on(f,
+                 "migrations: {initContainers: [{name: a, image: i}], sidecars: [{name: b, image: i}, "
+                 "{name: a, image: i}]}\n",
+                 false),
+        "container-name-duplicate");
     assert_string_equal(rules_on(f, "unrelated: {values: 1}\n", true), ""); /* absent paths: silent */
 }
 
@@ -298,6 +331,14 @@ static void test_every_emitted_rule_is_catalogued(void **state)
         "keda-min-above-max",
         "keda-zero-never-wakes",
         "keda-address-missing",
+        "service-option-needs-type",
+        "httproute-no-parent",
+        "ingress-no-hosts",
+        "extra-env-duplicate",
+        "volume-name-duplicate",
+        "volume-mount-unknown",
+        "container-name-duplicate",
+        "schema-not",
         "duplicate-key",
         "unknown-key",
         "schema-type",

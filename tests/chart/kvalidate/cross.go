@@ -133,6 +133,40 @@ func crossCheck(docs []document) []string {
 					}
 				}
 			}
+		case *networkingv1.Ingress:
+			for i, r := range o.Spec.Rules {
+				if r.HTTP == nil {
+					continue
+				}
+				for j, p := range r.HTTP.Paths {
+					svc := p.Backend.Service
+					if svc == nil {
+						continue
+					}
+					s := findService(services, svc.Name)
+					if s == nil {
+						e.add("%s: Ingress %s: rules[%d].paths[%d] backend Service %s is not in the release", d.source, name, i, j, svc.Name)
+					} else if svc.Port.Name != "" && !serviceHasPort(s, svc.Port.Name) {
+						e.add("%s: Ingress %s: Service %s has no port named %q", d.source, name, svc.Name, svc.Port.Name)
+					} else if svc.Port.Name == "" && !serviceHasPortNumber(s, svc.Port.Number) {
+						e.add("%s: Ingress %s: Service %s has no port %d", d.source, name, svc.Name, svc.Port.Number)
+					}
+				}
+			}
+		case *HTTPRoute:
+			for i, r := range o.Spec.Rules {
+				for j, b := range r.BackendRefs {
+					if b.Kind != nil && *b.Kind != "Service" || b.Namespace != nil {
+						continue
+					}
+					s := findService(services, b.Name)
+					if s == nil {
+						e.add("%s: HTTPRoute %s: rules[%d].backendRefs[%d] Service %s is not in the release", d.source, name, i, j, b.Name)
+					} else if b.Port != nil && !serviceHasPortNumber(s, *b.Port) {
+						e.add("%s: HTTPRoute %s: Service %s has no port %d", d.source, name, b.Name, *b.Port)
+					}
+				}
+			}
 		case *ScaledObject:
 			ref := o.Spec.ScaleTargetRef
 			kind := ref.Kind
@@ -208,6 +242,24 @@ func hasPortName(s *corev1.PodSpec, name string) bool {
 			if p.Name == name {
 				return true
 			}
+		}
+	}
+	return false
+}
+
+func findService(services []*corev1.Service, name string) *corev1.Service {
+	for _, s := range services {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+func serviceHasPortNumber(s *corev1.Service, port int32) bool {
+	for _, p := range s.Spec.Ports {
+		if p.Port == port {
+			return true
 		}
 	}
 	return false

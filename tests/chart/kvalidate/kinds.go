@@ -34,6 +34,7 @@ var registry = map[string]func() any{
 	"rbac.authorization.k8s.io/v1/RoleBinding": func() any { return &rbacv1.RoleBinding{} },
 	"monitoring.coreos.com/v1/ServiceMonitor":  func() any { return &ServiceMonitor{} },
 	"monitoring.coreos.com/v1/PrometheusRule":  func() any { return &PrometheusRule{} },
+	"gateway.networking.k8s.io/v1/HTTPRoute":   func() any { return &HTTPRoute{} },
 	"keda.sh/v1alpha1/ScaledObject":            func() any { return &ScaledObject{} },
 	"keda.sh/v1alpha1/TriggerAuthentication":   func() any { return &TriggerAuthentication{} },
 }
@@ -194,4 +195,65 @@ type KedaSecretTargetRef struct {
 	Parameter string `json:"parameter"`
 	Name      string `json:"name"`
 	Key       string `json:"key"`
+}
+
+// HTTPRoute is the subset of the Gateway API CRD (gateway.networking.k8s.io/v1, standard channel)
+// a chart renders: parents, hostnames, rules of matches and Service backends.
+type HTTPRoute struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              HTTPRouteSpec `json:"spec"`
+}
+
+type HTTPRouteSpec struct {
+	ParentRefs []GatewayParentRef `json:"parentRefs,omitempty"`
+	Hostnames  []string           `json:"hostnames,omitempty"`
+	Rules      []HTTPRouteRule    `json:"rules,omitempty"`
+}
+
+type GatewayParentRef struct {
+	Group       *string `json:"group,omitempty"`
+	Kind        *string `json:"kind,omitempty"`
+	Namespace   *string `json:"namespace,omitempty"`
+	Name        string  `json:"name"`
+	SectionName *string `json:"sectionName,omitempty"`
+	Port        *int32  `json:"port,omitempty"`
+}
+
+type HTTPRouteRule struct {
+	Name        *string            `json:"name,omitempty"`
+	Matches     []HTTPRouteMatch   `json:"matches,omitempty"`
+	BackendRefs []HTTPBackendRef   `json:"backendRefs,omitempty"`
+	Timeouts    *HTTPRouteTimeouts `json:"timeouts,omitempty"`
+}
+
+type HTTPRouteTimeouts struct {
+	Request        *string `json:"request,omitempty"`
+	BackendRequest *string `json:"backendRequest,omitempty"`
+}
+
+type HTTPRouteMatch struct {
+	Path    *HTTPPathMatch    `json:"path,omitempty"`
+	Headers []HTTPHeaderMatch `json:"headers,omitempty"`
+	Method  *string           `json:"method,omitempty"`
+}
+
+type HTTPPathMatch struct {
+	Type  *string `json:"type,omitempty"`
+	Value *string `json:"value,omitempty"`
+}
+
+type HTTPHeaderMatch struct {
+	Type  *string `json:"type,omitempty"`
+	Name  string  `json:"name"`
+	Value string  `json:"value"`
+}
+
+type HTTPBackendRef struct {
+	Group     *string `json:"group,omitempty"`
+	Kind      *string `json:"kind,omitempty"`
+	Name      string  `json:"name"`
+	Namespace *string `json:"namespace,omitempty"`
+	Port      *int32  `json:"port,omitempty"`
+	Weight    *int32  `json:"weight,omitempty"`
 }
