@@ -79,8 +79,32 @@ const struct valueslint_rule_info valueslint_rule_table[] = {
     {"inline-secret-ignored", VALUESLINT_WARNING, "Inline secret values next to existingSecret (ignored)."},
     {"secret-missing", VALUESLINT_ERROR, "Neither an inline secret value nor existingSecret."},
     {"exit-codes-order", VALUESLINT_ERROR, "migrations.permanentFailureExitCodes not strictly ascending."},
+    {"seed-chart-key", VALUESLINT_ERROR,
+     "A key of the todo-chatbot seed chart (backend.*, frontend.*, helm create's top-level keys), with "
+     "its Bollard key."},
     {NULL, VALUESLINT_ERROR, NULL},
 };
+
+size_t valueslint_report_drop(struct valueslint_report *report, const char *rule, struct yamldoc_pos pos)
+{
+    size_t kept = 0, dropped = 0;
+    for (size_t i = 0; i < report->count; i++) {
+        struct valueslint_finding *f = &report->items[i];
+        bool same_source =
+            (f->pos.source == NULL && pos.source == NULL) ||
+            (f->pos.source != NULL && pos.source != NULL && strcmp(f->pos.source, pos.source) == 0);
+        if (strcmp(f->rule, rule) == 0 && same_source && f->pos.line == pos.line &&
+            f->pos.column == pos.column) {
+            free(f->path);
+            free(f->message);
+            dropped++;
+            continue;
+        }
+        report->items[kept++] = *f;
+    }
+    report->count = kept;
+    return dropped;
+}
 
 const struct valueslint_rule_info *valueslint_rule_info(const char *id)
 {

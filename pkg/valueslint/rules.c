@@ -120,6 +120,87 @@ static const struct {
     const char *http_route;
 } WAYS_IN = {"service.externalTrafficPolicy", "service.loadBalancerSourceRanges", "ingress", "httpRoute"};
 
+/* Keys of the todo-chatbot seed chart (issue 18 item 10) and of `helm create`'s layout that Bollard
+ * spells otherwise: each is reported where it is written, with the Bollard key that takes its place
+ * (the chart README's migration table says the same). A key ending in ".*" matches any child key;
+ * the first match wins. */
+static const struct {
+    const char *seed;
+    const char *bollard;
+} SEED_KEYS[] = {
+    {"backend.replicaCount", "use api.replicas (the worker has its own: worker.replicas)"},
+    {"backend.image.repository",
+     "use image.repository (one image for the API, the worker and the migrations)"},
+    {"backend.image.tag", "use image.tag (or image.digest)"},
+    {"backend.image.pullPolicy", "use image.pullPolicy"},
+    {"backend.image.*", "use image.* (repository, tag, digest, pullPolicy)"},
+    {"backend.imagePullSecrets", "use imagePullSecrets"},
+    {"backend.secrets.DATABASE_URL",
+     "use secret.databaseUrl (in production: secret.existingSecret, a Secret with the key DATABASE_URL)"},
+    {"backend.secrets.BETTER_AUTH_SECRET", "use secret.secretKey, at least 32 bytes (in production: "
+                                           "secret.existingSecret with the key SECRET_KEY)"},
+    {"backend.secrets.SECRET_KEY", "use secret.secretKey (in production: secret.existingSecret)"},
+    {"backend.secrets.JWT_SECRET", "use secret.secretKey (in production: secret.existingSecret)"},
+    {"backend.secrets.REDIS_URL", "use secret.redisUrl (in production: secret.existingSecret)"},
+    {"backend.secrets.GROQ_API_KEY", "use secret.llmApiKey with config.assistant.provider GROQ"},
+    {"backend.secrets.OPENROUTER_API_KEY", "use secret.llmApiKey with config.assistant.provider OPENROUTER"},
+    {"backend.secrets.OPENAI_API_KEY", "use secret.llmApiKey with config.assistant.provider OPENAI"},
+    {"backend.secrets.LLM_API_KEY", "use secret.llmApiKey with config.assistant.provider OPENAI"},
+    {"backend.secrets.*",
+     "use secret.existingSecret (a Secret you manage) and api.extraEnv with valueFrom.secretKeyRef: "
+     "Bollard's "
+     "own secrets are secret.databaseUrl, secretKey, redisUrl, migrateDatabaseUrl and llmApiKey"},
+    {"backend.service.type", "use service.type"},
+    {"backend.service.port", "use service.port"},
+    {"backend.service.nodePort", "use service.nodePort"},
+    {"backend.service.targetPort", "use config.port (the container's port; the Service targets it by name)"},
+    {"backend.service.*", "use service.* (type, port, nodePort, externalTrafficPolicy, annotations, labels)"},
+    {"backend.resources",
+     "use api.resources (worker.resources and migrations.resources for the other roles)"},
+    {"backend.env", "use config.extraEnv (NAME: \"value\" for every role) or api.extraEnv (an EnvVar list)"},
+    {"backend.extraEnv",
+     "use config.extraEnv (NAME: \"value\" for every role) or api.extraEnv (an EnvVar list)"},
+    {"backend.config", "use config.* (every setting has its own key; others in config.extraEnv)"},
+    {"backend.nodeSelector", "use api.nodeSelector"},
+    {"backend.tolerations", "use api.tolerations"},
+    {"backend.affinity", "use api.affinity"},
+    {"backend.podAnnotations", "use api.podAnnotations"},
+    {"backend.podLabels", "use api.podLabels"},
+    {"backend.autoscaling", "use api.autoscaling"},
+    {"backend.livenessProbe", "use api.probes.liveness (timings; the chart sets the handler)"},
+    {"backend.readinessProbe", "use api.probes.readiness (timings; the chart sets the handler)"},
+    {"backend.startupProbe", "use api.probes.startup (timings; the chart sets the handler)"},
+    {"backend.podSecurityContext", "use podSecurityContext (runAsUser, runAsGroup, fsGroup; the rest of the "
+                                   "hardening is fixed)"},
+    {"backend.securityContext", "use podSecurityContext (runAsUser, runAsGroup, fsGroup; the rest of the "
+                                "hardening is fixed)"},
+    {"backend.enabled", "drop it: the API is always deployed (worker.enabled switches the worker)"},
+    {"backend.ingress", "use ingress"},
+    {"backend.*", "use api.* (the seed chart's backend is Bollard's API; see the migration table in "
+                  "chart/bollard/README.md)"},
+    {"frontend", "the frontend is not part of Bollard: the web console is served by the API at / "
+                 "(config.console.enabled), so drop the block and its Ingress path"},
+    {"replicaCount", "use api.replicas (the worker has its own: worker.replicas)"},
+    {"resources", "use api.resources (worker.resources, migrations.resources)"},
+    {"nodeSelector", "use api.nodeSelector (worker.*, migrations.* for the other roles)"},
+    {"tolerations", "use api.tolerations (worker.*, migrations.* for the other roles)"},
+    {"affinity", "use api.affinity (worker.*, migrations.* for the other roles)"},
+    {"autoscaling", "use api.autoscaling (worker.autoscaling or worker.keda for the worker)"},
+    {"livenessProbe", "use api.probes.liveness (timings; the chart sets the handler)"},
+    {"readinessProbe", "use api.probes.readiness (timings; the chart sets the handler)"},
+    {"securityContext",
+     "use podSecurityContext (runAsUser, runAsGroup, fsGroup; the rest of the hardening is fixed)"},
+    {"volumes", "use api.extraVolumes (worker.*, migrations.* for the other roles)"},
+    {"volumeMounts", "use api.extraVolumeMounts (worker.*, migrations.* for the other roles)"},
+    {"env", "use config.extraEnv (NAME: \"value\" for every role) or api.extraEnv (an EnvVar list)"},
+    {"secrets", "use secret.* (databaseUrl, secretKey, redisUrl) or secret.existingSecret"},
+    {"postgresql", "use secret.databaseUrl: Bollard deploys no database of its own"},
+    {"redis", "use secret.redisUrl: Bollard deploys no Redis of its own"},
+    {"serviceAccount.automount", "drop it: no pod ever gets a service-account token (fixed)"},
+};
+/* The seed chart's subtrees: every key under them is reported (by SEED_KEYS' wildcards). */
+static const char *const SEED_ROOTS[] = {"backend", NULL};
+
 #define NODE_PORT_MIN 30000
 #define NODE_PORT_MAX 32767
 
@@ -727,6 +808,97 @@ static void check_ways_in(struct valueslint_report *report, const struct yamldoc
             "\"\" matches every host)");
 }
 
+/* The Bollard key of a seed key ("backend.image.tag"), or NULL. */
+static const char *seed_replacement(const char *path)
+{
+    for (size_t i = 0; i < sizeof(SEED_KEYS) / sizeof(SEED_KEYS[0]); i++) {
+        const char *seed = SEED_KEYS[i].seed;
+        size_t n = strlen(seed);
+        if (n >= 2 && strcmp(seed + n - 2, ".*") == 0) {
+            if (strncmp(path, seed, n - 1) == 0 && strchr(path + n - 1, '.') == NULL)
+                return SEED_KEYS[i].bollard;
+        } else if (strcmp(seed, path) == 0) {
+            return SEED_KEYS[i].bollard;
+        }
+    }
+    return NULL;
+}
+
+static bool has_seed_children(const char *path)
+{
+    size_t n = strlen(path);
+    for (size_t i = 0; i < sizeof(SEED_KEYS) / sizeof(SEED_KEYS[0]); i++)
+        if (strncmp(SEED_KEYS[i].seed, path, n) == 0 && SEED_KEYS[i].seed[n] == '.')
+            return true;
+    return false;
+}
+
+static void report_seed(struct valueslint_report *report, const struct yamldoc_node *node, const char *path,
+                        const char *bollard)
+{
+    valueslint_report_add(report, VALUESLINT_ERROR, "seed-chart-key", node->pos, path,
+                          "%s is a todo-chatbot seed chart key: %s", path, bollard);
+}
+
+/* Reports the keys under a seed subtree, one level into maps that SEED_KEYS details. */
+static bool check_seed_subtree(struct valueslint_report *report, const struct yamldoc_node *node,
+                               const char *path, unsigned depth)
+{
+    bool found = false;
+    for (size_t i = 0; i < node->count; i++) {
+        char child[256];
+        join(child, sizeof(child), path, node->entries[i].key);
+        const struct yamldoc_node *value = node->entries[i].value;
+        if (depth < 2 && value->kind == YAMLDOC_MAP && value->count > 0 && has_seed_children(child)) {
+            found |= check_seed_subtree(report, value, child, depth + 1);
+            continue;
+        }
+        const char *bollard = seed_replacement(child);
+        if (bollard != NULL) {
+            report_seed(report, value, child, bollard);
+            found = true;
+        }
+    }
+    return found;
+}
+
+/* Only where the schema found an unknown key: a chart that declares such a key (another chart's
+ * `tolerations`, say) is not the seed's. The seed findings replace that vaguer one. */
+static void check_seed_keys(struct valueslint_report *report, const struct yamldoc_node *root)
+{
+    if (root == NULL || root->kind != YAMLDOC_MAP)
+        return;
+    for (size_t i = 0; i < root->count; i++) {
+        const char *key = root->entries[i].key;
+        const struct yamldoc_node *value = root->entries[i].value;
+        bool subtree = in_list(SEED_ROOTS, key) && value->kind == YAMLDOC_MAP && value->count > 0;
+        const char *bollard = subtree || has_seed_children(key) ? NULL : seed_replacement(key);
+        if ((!subtree && bollard == NULL) || valueslint_report_drop(report, "unknown-key", value->pos) == 0)
+            continue;
+        if (subtree && !check_seed_subtree(report, value, key, 1))
+            valueslint_report_add(
+                report, VALUESLINT_ERROR, "seed-chart-key", value->pos, key,
+                "%s is a todo-chatbot seed chart key: see the migration table in chart/bollard/README.md",
+                key);
+        else if (!subtree)
+            report_seed(report, value, key, bollard);
+    }
+    /* Seed keys nested in a Bollard key (serviceAccount.automount). */
+    for (size_t i = 0; i < sizeof(SEED_KEYS) / sizeof(SEED_KEYS[0]); i++) {
+        const char *seed = SEED_KEYS[i].seed;
+        const char *dot = strchr(seed, '.');
+        if (dot == NULL || strchr(seed, '*') != NULL)
+            continue;
+        size_t n = (size_t)(dot - seed);
+        bool under_root = false;
+        for (size_t r = 0; SEED_ROOTS[r] != NULL; r++)
+            under_root |= strlen(SEED_ROOTS[r]) == n && strncmp(SEED_ROOTS[r], seed, n) == 0;
+        const struct yamldoc_node *node = under_root ? NULL : at(root, seed);
+        if (node != NULL && valueslint_report_drop(report, "unknown-key", node->pos) > 0)
+            report_seed(report, node, seed, SEED_KEYS[i].bollard);
+    }
+}
+
 static void check_production(struct valueslint_report *report, const struct yamldoc_node *root,
                              bool deploy_input)
 {
@@ -808,6 +980,7 @@ void valueslint_check_rules(struct valueslint_report *report, const struct yamld
     check_service(report, root);
     check_ways_in(report, root);
     check_extras(report, root);
+    check_seed_keys(report, root);
     check_production(report, root, deploy_input);
     check_exit_codes(report, root);
 }
