@@ -106,17 +106,101 @@ intOrPercentOrNull = O([("type", ["integer", "string", "null"]), ("minimum", 0),
 defs["podDisruptionBudget"] = obj(O([("enabled", boolean()),
   ("maxUnavailable", intOrPercentOrNull), ("minAvailable", intOrPercentOrNull)]),
   desc="At most one of maxUnavailable and minAvailable; both null = maxUnavailable 1")
+hpa_rules = obj(O([("stabilizationWindowSeconds", integer(0, 3600)),
+  ("selectPolicy", string(enum=["Max", "Min", "Disabled"])),
+  ("policies", O([("type", "array"), ("items", obj(O([("type", string(enum=["Pods", "Percent"])),
+     ("value", integer(1)), ("periodSeconds", integer(1, 1800))])))]))]), required=[])
+defs["hpaBehavior"] = obj(O([("scaleUp", hpa_rules), ("scaleDown", hpa_rules)]), required=[],
+  desc="autoscaling/v2 HorizontalPodAutoscalerBehavior (scaleUp/scaleDown: stabilizationWindowSeconds, selectPolicy, policies); {} = Kubernetes' defaults")
 defs["autoscaling"] = obj(O([("enabled", boolean("Render an autoscaling/v2 HorizontalPodAutoscaler (replicas is then left to it)")),
   ("minReplicas", integer(1)), ("maxReplicas", integer(1)),
   ("targetCPUUtilizationPercentage", integer(1, 1000, null=True)),
-  ("targetMemoryUtilizationPercentage", integer(1, 1000, null=True))]))
-defs["priorityClassName"] = string(pattern=r"^$|" + DNS_SUBDOMAIN[1:])
+  ("targetMemoryUtilizationPercentage", integer(1, 1000, null=True)),
+  ("behavior", ref("hpaBehavior"))]))
+defs["priorityClassName"] = string(pattern=r"^$|" + DNS_SUBDOMAIN)
 peer = obj(O([("podSelector", ref("labelSelector")), ("namespaceSelector", ref("labelSelector")),
   ("ipBlock", obj(O([("cidr", string(minLength=1)), ("except", {"type": "array", "items": {"type": "string"}})]), required=["cidr"]))]), required=[])
 defs["networkPolicyPeer"] = peer
 defs["networkPolicyEgressRule"] = obj(O([("to", {"type": "array", "items": ref("networkPolicyPeer")}),
   ("ports", {"type": "array", "items": obj(O([("port", O([("type", ["integer", "string"]), ("minimum", 1), ("maximum", 65535)])),
       ("endPort", integer(1, 65535)), ("protocol", string(enum=["TCP", "UDP", "SCTP"]))]), required=[])})]), required=[])
+
+# ---- extras of issue 18 item 6: env, volumes, user containers --------------------------------------
+# The labels the chart sets on every object (selectors among them): commonLabels/podLabels cannot
+# override them (the templates fail too).
+CHART_LABELS = ["helm.sh/chart", "app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component",
+  "app.kubernetes.io/version", "app.kubernetes.io/part-of", "app.kubernetes.io/managed-by"]
+LABEL_KEY = defs["labels"]["propertyNames"]["pattern"]
+defs["extraLabels"] = O([("description", "Labels added to the chart's; not the ones the chart sets (" + ", ".join(CHART_LABELS) + ")"),
+  ("type", "object"), ("propertyNames", O([("pattern", LABEL_KEY), ("not", O([("description", "a label the chart sets (selector and standard labels cannot be overridden)"), ("enum", CHART_LABELS)]))])),
+  ("additionalProperties", defs["labels"]["additionalProperties"])])
+defs["commonAnnotations"] = O([("description", "Annotations put on every object the chart renders (not helm.sh/* : those are Helm's hook controls)"),
+  ("type", "object"), ("propertyNames", O([("minLength", 1), ("not", O([("description", "helm.sh/* annotations are Helm's hook controls"), ("pattern", r"^helm\.sh/")]))])),
+  ("additionalProperties", {"type": "string"})])
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+keyref = lambda: obj(O([("name", string(minLength=1)), ("key", string(minLength=1)), ("optional", boolean())]), required=["name", "key"])
+defs["envVar"] = obj(O([
+  ("name", O([("type", "string"), ("description", "Not a variable the chart sets (MANAGED_ENV: configuration, secrets, POD_NAME)"),
+     ("pattern", ENV_NAME), ("not", O([("description", "a variable the chart sets; change it through the chart's own value"), ("enum", MANAGED_ENV)]))])),
+  ("value", string()),
+  ("valueFrom", obj(O([("secretKeyRef", keyref()), ("configMapKeyRef", keyref()),
+     ("fieldRef", obj(O([("fieldPath", string(minLength=1)), ("apiVersion", string())]), required=["fieldPath"])),
+     ("resourceFieldRef", obj(O([("resource", string(minLength=1)), ("containerName", string()), ("divisor", ref("quantity"))]), required=["resource"]))]),
+     required=[], minProperties=1, maxProperties=1))]),
+  required=["name"], desc="An EnvVar: name with value or valueFrom (secretKeyRef, configMapKeyRef, fieldRef, resourceFieldRef)")
+nameref = lambda: obj(O([("name", string(minLength=1)), ("optional", boolean())]), required=["name"])
+defs["envFromSource"] = obj(O([("configMapRef", nameref()), ("secretRef", nameref()), ("prefix", string(pattern=r"^$|^[A-Za-z_][A-Za-z0-9_]*$"))]),
+  required=[], minProperties=1, desc="An EnvFromSource (configMapRef or secretRef, optional prefix); the chart's ConfigMap comes after it, so the chart's settings win")
+CHART_VOLUMES = ["tmp", "secrets", "kube-api"]
+VOLUME_SOURCES = ["emptyDir", "configMap", "secret", "projected", "downwardAPI", "persistentVolumeClaim", "ephemeral", "csi",
+  "nfs", "iscsi", "fc", "cephfs", "rbd", "glusterfs", "azureFile", "azureDisk", "awsElasticBlockStore", "gcePersistentDisk",
+  "vsphereVolume", "portworxVolume", "flexVolume", "cinder", "quobyte", "scaleIO", "storageos", "photonPersistentDisk", "image"]
+defs["volume"] = O([("description", "A pod Volume: name and one source (" + ", ".join(VOLUME_SOURCES[:8]) + ", …); no hostPath; not the chart's volume names (" + ", ".join(CHART_VOLUMES) + ")"),
+  ("type", "object"), ("required", ["name"]), ("minProperties", 2), ("maxProperties", 2),
+  ("properties", O([("name", O([("type", "string"), ("pattern", r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"), ("maxLength", 63), ("not", O([("description", "a volume name the chart uses"), ("enum", CHART_VOLUMES)]))]))])),
+  ("propertyNames", {"enum": ["name"] + VOLUME_SOURCES}),
+  ("additionalProperties", {"type": "object"})])
+MOUNT_PATH = O([("type", "string"), ("description", "Absolute; not /tmp itself nor under /var/run/secrets/bollard (the chart's)"),
+  ("pattern", r"^/[^\x00]+$"), ("not", O([("description", "/tmp itself and /var/run/secrets/bollard are the chart's mounts"), ("pattern", r"^(/tmp/?|/var/run/secrets/bollard(/.*)?)$")]))])
+defs["volumeMount"] = obj(O([("name", string(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")), ("mountPath", MOUNT_PATH),
+  ("subPath", string()), ("subPathExpr", string()), ("readOnly", boolean()),
+  ("mountPropagation", string(enum=["None", "HostToContainer"])), ("recursiveReadOnly", string(enum=["Disabled", "IfPossible", "Enabled"]))]),
+  required=["name", "mountPath"], desc="A VolumeMount of the chart's container")
+CHART_CONTAINERS = ["api", "worker", "migrate"]
+anyobj = {"type": "object"}
+anyarr = lambda: {"type": "array", "items": {"type": "object"}}
+strarr = lambda: {"type": "array", "items": {"type": "string"}}
+defs["userSecurityContext"] = obj(O([
+  ("runAsNonRoot", O([("const", True)])), ("runAsUser", integer(1)), ("runAsGroup", integer(0)),
+  ("readOnlyRootFilesystem", O([("const", True)])), ("allowPrivilegeEscalation", O([("const", False)])),
+  ("privileged", O([("const", False)])),
+  ("capabilities", obj(O([("drop", strarr()), ("add", {"type": "array", "items": string(enum=["NET_BIND_SERVICE"])})]), required=[])),
+  ("seccompProfile", obj(O([("type", string(enum=["RuntimeDefault", "Localhost"])), ("localhostProfile", string())]), required=["type"])),
+  ("appArmorProfile", anyobj), ("seLinuxOptions", anyobj), ("procMount", string(enum=["Default"]))]), required=[],
+  desc="Merged over the chart's hardening (non-root, read-only root filesystem, no privilege escalation, capabilities dropped, seccomp RuntimeDefault), which it may not loosen")
+defs["container"] = obj(O([
+  ("name", O([("type", "string"), ("pattern", r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"), ("maxLength", 63), ("not", O([("description", "a container name the chart uses"), ("enum", CHART_CONTAINERS)]))])),
+  ("image", string(minLength=1)), ("imagePullPolicy", string(enum=["Always", "IfNotPresent", "Never"])),
+  ("command", strarr()), ("args", strarr()), ("workingDir", string()),
+  ("ports", anyarr()), ("env", anyarr()), ("envFrom", anyarr()), ("resources", ref("resources")), ("resizePolicy", anyarr()),
+  ("restartPolicy", string("initContainers only: Always = a native sidecar (Kubernetes >= 1.29)", enum=["Always"])),
+  ("volumeMounts", anyarr()), ("livenessProbe", anyobj), ("readinessProbe", anyobj), ("startupProbe", anyobj),
+  ("lifecycle", anyobj), ("terminationMessagePath", string()), ("terminationMessagePolicy", string(enum=["File", "FallbackToLogsOnError"])),
+  ("securityContext", ref("userSecurityContext")), ("stdin", boolean()), ("stdinOnce", boolean()), ("tty", boolean())]),
+  required=["name", "image"], desc="A container of your own (its image is yours); not named like the chart's (" + ", ".join(CHART_CONTAINERS) + ")")
+
+def extras(role):
+    """Per-role extras (issue 18 item 6)."""
+    main = {"api": "the api container", "worker": "the worker container", "migrations": "the migrate container of both migration Jobs"}[role]
+    sidecar = "containers next to " + main + (" (in the Jobs: native sidecars, initContainers with restartPolicy Always, Kubernetes >= 1.29, so that the Job completes)" if role == "migrations" else "")
+    return O([
+      ("podLabels", ref("extraLabels")),
+      ("extraEnv", O([("description", "EnvVar list for " + main + " (value or valueFrom); names the chart sets are refused"), ("type", "array"), ("items", ref("envVar"))])),
+      ("extraEnvFrom", O([("description", "EnvFromSource list for " + main + "; the chart's own settings win over it"), ("type", "array"), ("items", ref("envFromSource"))])),
+      ("extraVolumes", O([("description", "Volumes added to the pod"), ("type", "array"), ("items", ref("volume"))])),
+      ("extraVolumeMounts", O([("description", "VolumeMounts of " + main + " (extraVolumes, or the chart's tmp)"), ("type", "array"), ("items", ref("volumeMount"))])),
+      ("initContainers", O([("description", "Init containers run before " + main), ("type", "array"), ("items", ref("container"))])),
+      ("sidecars", O([("description", sidecar), ("type", "array"), ("items", ref("container"))]))])
 
 def scheduling():
     return O([("nodeSelector", ref("nodeSelector")), ("tolerations", ref("tolerations")), ("affinity", ref("affinity"))])
@@ -138,6 +222,7 @@ api["revisionHistoryLimit"] = integer(0)
 api["podDisruptionBudget"] = ref("podDisruptionBudget")
 api["autoscaling"] = ref("autoscaling")
 api["podAnnotations"] = ref("annotations")
+api.update(extras("api"))
 api.update(scheduling())
 api["topologySpreadConstraints"] = ref("topologySpreadConstraints")
 api["priorityClassName"] = ref("priorityClassName")
@@ -155,7 +240,26 @@ worker["probes"] = obj(O([("startup", ref("probeTimings")), ("liveness", ref("pr
 worker["revisionHistoryLimit"] = integer(0)
 worker["podDisruptionBudget"] = ref("podDisruptionBudget")
 worker["autoscaling"] = ref("autoscaling")
+worker["keda"] = obj(O([
+  ("enabled", boolean("Render a KEDA ScaledObject (keda.sh/v1alpha1, needs KEDA) on the webhook job stream bollard:{webhooks}:jobs, group deliverers; not together with autoscaling.enabled")),
+  ("minReplicaCount", integer(0, desc="0 = scale to zero (metric lagCount only: with no worker nothing is pending)")),
+  ("maxReplicaCount", integer(1)),
+  ("pollingInterval", integer(1, 3600, "Seconds between two reads of the stream")),
+  ("cooldownPeriod", integer(0, 86400, "Seconds after the last activity before scaling back to 0 (minReplicaCount 0 only)")),
+  ("metric", string("pendingEntriesCount: jobs read by the group and not yet acknowledged (XPENDING); lagCount: jobs the group has not read yet (Redis >= 7)", enum=["pendingEntriesCount", "lagCount"])),
+  ("target", integer(1, 1000000, "Average value of the metric per worker replica")),
+  ("activationLagCount", integer(0, 1000000, "lagCount only: the lag above which a worker scaled to zero is started")),
+  ("redis", obj(O([
+     ("address", string("host:port of Redis as KEDA reaches it; empty = the host and port of secret.redisUrl (required with secret.existingSecret)",
+        pattern=r"^$|^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?):[0-9]{1,5}$")),
+     ("databaseIndex", integer(0, 100000, "null = the database of secret.redisUrl (0 with secret.existingSecret)", null=True)),
+     ("enableTLS", boolean("KEDA connects with TLS (e.g. to the endpoint a TLS sidecar of the worker reaches)")),
+     ("unsafeSsl", boolean("With enableTLS: skip KEDA's certificate check"))]),
+     desc="How KEDA reaches Redis; the username and password come from the Secret (secret.keys.redisUsername/redisPassword)")),
+  ("behavior", ref("hpaBehavior"))]),
+  desc="KEDA autoscaling of the worker on the Redis Streams queue (instead of autoscaling)")
 worker["podAnnotations"] = ref("annotations")
+worker.update(extras("worker"))
 worker.update(scheduling())
 worker["topologySpreadConstraints"] = ref("topologySpreadConstraints")
 worker["priorityClassName"] = ref("priorityClassName")
@@ -175,6 +279,7 @@ mig["permanentFailureExitCodes"] = O([("description", "migrate exit codes that f
   ("type", "array"), ("items", integer(1, 255)), ("uniqueItems", True), ("maxItems", 255)])
 mig["resources"] = ref("resources")
 mig["podAnnotations"] = ref("annotations")
+mig.update(extras("migrations"))
 mig.update(scheduling())
 mig["priorityClassName"] = ref("priorityClassName")
 
@@ -229,7 +334,7 @@ config["extraEnv"] = O([("description", "More environment variables (strings) fo
   ("additionalProperties", {"type": "string"})])
 
 secret = O()
-secret["existingSecret"] = string("Name of a Secret you manage; the chart then creates none", pattern=r"^$|" + DNS_SUBDOMAIN[1:])
+secret["existingSecret"] = string("Name of a Secret you manage; the chart then creates none", pattern=r"^$|" + DNS_SUBDOMAIN)
 # The URL schemes `bollard` accepts (pkg/config validate_database_url, validate_redis_url): sqlite:
 # only with ENVIRONMENT=dev (the root anyOf below), redis:// only (this build refuses rediss://, exit 78).
 secret["databaseUrl"] = string("DATABASE_URL (required unless existingSecret): postgresql:// or postgres://; sqlite: only with config.environment dev", pattern=r"^$|^(postgres|postgresql)://\S+$|^sqlite:\S+$")
@@ -241,7 +346,9 @@ secret["migrateDatabaseUrl"] = string("MIGRATE_DATABASE_URL (optional): the migr
 secret["llmApiKey"] = string("The assistant's key (optional): GROQ_API_KEY, OPENROUTER_API_KEY or LLM_API_KEY, by config.assistant.provider")
 secret["keys"] = obj(O([("databaseUrl", string(pattern=keypat)), ("secretKey", string(pattern=keypat)), ("redisUrl", string(pattern=keypat)),
   ("migrateDatabaseUrl", string("Key of MIGRATE_DATABASE_URL; empty = none (with existingSecret: set it when the Secret has one)", pattern=optkey)),
-  ("llmApiKey", string("Key of the assistant's API key; empty = none (with existingSecret: set it when the Secret has one)", pattern=optkey))]),
+  ("llmApiKey", string("Key of the assistant's API key; empty = none (with existingSecret: set it when the Secret has one)", pattern=optkey)),
+  ("redisUsername", string("worker.keda only: key of the Redis username for KEDA's TriggerAuthentication; empty = none (inline secrets: REDIS_USERNAME, from secret.redisUrl)", pattern=optkey)),
+  ("redisPassword", string("worker.keda only: key of the Redis password for KEDA's TriggerAuthentication; empty = none (inline secrets: REDIS_PASSWORD, from secret.redisUrl)", pattern=optkey))]),
   desc="Key names inside the Secret")
 secret["mountAsFiles"] = boolean("true: mounted files + NAME_FILE variables; false: environment variables")
 
@@ -250,9 +357,10 @@ props["global"] = O([("description", "Values shared with umbrella charts; not us
 props["nameOverride"] = string(pattern=r"^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", maxLength=63)
 props["fullnameOverride"] = string(pattern=r"^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", maxLength=63)
 props["clusterDomain"] = string("Cluster DNS domain (the helm test pod uses the Service's full name)", pattern=DNS_SUBDOMAIN)
-props["commonLabels"] = ref("labels")
+props["commonLabels"] = ref("extraLabels")
+props["commonAnnotations"] = ref("commonAnnotations")
 props["podAnnotations"] = ref("annotations")
-props["podLabels"] = ref("labels")
+props["podLabels"] = ref("extraLabels")
 props["image"] = obj(O([
   ("repository", string("Image repository, without tag or digest", pattern=r"^[a-z0-9]([a-z0-9._-]*[a-z0-9])?(:[0-9]+)?(/[a-z0-9]([a-z0-9._-]*[a-z0-9])?)*$")),
   ("tag", string("Defaults to the chart's appVersion (quote numeric tags)", pattern=r"^$|^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")),
@@ -261,16 +369,47 @@ props["image"] = obj(O([
 props["imagePullSecrets"] = O([("type", "array"), ("items", obj(O([("name", string(minLength=1))])))])
 props["config"] = obj(config, desc="Non-secret settings (ConfigMap)")
 props["secret"] = obj(secret, desc="DATABASE_URL, SECRET_KEY, REDIS_URL (and the optional MIGRATE_DATABASE_URL and assistant key): from these values or an existing Secret")
-props["serviceAccount"] = obj(O([("create", boolean()), ("name", string(pattern=r"^$|" + DNS_SUBDOMAIN[1:])), ("annotations", ref("annotations"))]))
+props["serviceAccount"] = obj(O([("create", boolean()), ("name", string(pattern=r"^$|" + DNS_SUBDOMAIN)), ("annotations", ref("annotations"))]))
 props["podSecurityContext"] = obj(O([("runAsUser", integer(1, desc="non-root UID")), ("runAsGroup", integer(1)), ("fsGroup", integer(1))]),
   desc="Pod identity; the remaining hardening is fixed")
 props["tmpVolume"] = obj(O([("sizeLimit", ref("quantity"))]), desc="The emptyDir mounted at /tmp")
 props["api"] = obj(api, desc="HTTP API Deployment")
 props["worker"] = obj(worker, desc="Background worker Deployment")
+# KEDA makes its own HorizontalPodAutoscaler for the worker: two autoscalers would fight over its
+# replicas. (anyOf: one of the two switches off; the template and `chart values lint` say it in words.)
+props["worker"]["anyOf"] = [
+  {"description": "worker.keda.enabled: KEDA off, or", "properties": {"keda": {"properties": {"enabled": {"const": False}}}}},
+  {"description": "worker.autoscaling.enabled: the HPA off", "properties": {"autoscaling": {"properties": {"enabled": {"const": False}}}}}]
 props["migrations"] = obj(mig, desc="Database migration Job")
+CIDR = r"^([0-9]{1,3}(\.[0-9]{1,3}){3}/[0-9]{1,2}|[0-9A-Fa-f:]+:[0-9A-Fa-f:.]*/[0-9]{1,3})$"
 props["service"] = obj(O([("type", string(enum=["ClusterIP", "NodePort", "LoadBalancer"])), ("port", integer(1, 65535)),
   ("nodePort", integer(30000, 32767, "Only with type NodePort/LoadBalancer", null=True)),
-  ("annotations", ref("annotations")), ("labels", ref("labels"))]))
+  ("externalTrafficPolicy", string("Only with type NodePort/LoadBalancer: Local keeps the client address (no second hop); empty = Kubernetes' default (Cluster)", enum=["", "Cluster", "Local"])),
+  ("loadBalancerSourceRanges", O([("description", "Only with type LoadBalancer: client CIDRs the cloud load balancer admits; [] = any"),
+     ("type", "array"), ("items", string(pattern=CIDR)), ("uniqueItems", True)])),
+  ("annotations", ref("annotations")), ("labels", ref("extraLabels"))]))
+HOST = r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+props["ingress"] = obj(O([("enabled", boolean("Render a networking.k8s.io/v1 Ingress to the Service (port http)")),
+  ("className", string("ingressClassName; empty = the cluster's default class", pattern=r"^$|" + DNS_SUBDOMAIN)),
+  ("annotations", ref("annotations")), ("labels", ref("extraLabels")),
+  ("hosts", O([("type", "array"), ("items", obj(O([("host", string("Empty = every host", pattern=r"^$|" + HOST)),
+     ("paths", O([("type", "array"), ("minItems", 1), ("items", obj(O([("path", string(pattern=r"^/[^\s]*$")),
+        ("pathType", string(enum=["Prefix", "Exact", "ImplementationSpecific"]))])))]))])))])),
+  ("tls", O([("type", "array"), ("items", obj(O([("secretName", string(pattern=DNS_SUBDOMAIN)),
+     ("hosts", {"type": "array", "items": string(pattern=HOST)})]), required=["secretName"]))]))]),
+  desc="Ingress (the console is at /, the API under /api, health under /health)")
+props["httpRoute"] = obj(O([("enabled", boolean("Render a Gateway API HTTPRoute (gateway.networking.k8s.io/v1) to the Service; needs parentRefs")),
+  ("annotations", ref("annotations")), ("labels", ref("extraLabels")),
+  ("parentRefs", O([("description", "The Gateway(s) (and listener sectionName) the route attaches to"), ("type", "array"),
+     ("items", obj(O([("name", string(pattern=DNS_SUBDOMAIN)), ("namespace", string(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")),
+       ("sectionName", string(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")), ("port", integer(1, 65535)),
+       ("group", string()), ("kind", string())]), required=["name"]))])),
+  ("hostnames", {"type": "array", "items": string(pattern=HOST)}),
+  ("matches", O([("description", "HTTPRouteMatch list of the one rule; [] = every request"), ("type", "array"),
+     ("items", obj(O([("path", obj(O([("type", string(enum=["PathPrefix", "Exact", "RegularExpression"])), ("value", string(pattern=r"^/"))]), required=["type", "value"])),
+       ("headers", {"type": "array", "items": obj(O([("name", string(minLength=1)), ("value", string()), ("type", string(enum=["Exact", "RegularExpression"]))]), required=["name", "value"])}),
+       ("method", string(enum=["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"]))]), required=[]))]))]),
+  desc="Gateway API HTTPRoute")
 props["networkPolicy"] = obj(O([("enabled", boolean()),
   ("apiIngressFrom", O([("description", "NetworkPolicyPeer list allowed to reach the API port; [] = any"), ("type", "array"), ("items", ref("networkPolicyPeer"))])),
   ("egress", obj(O([("restrict", boolean("Also restrict egress (DNS always allowed)")),

@@ -993,8 +993,14 @@ static void check_combinators(struct run *run, const json_t *schema, const struc
     }
     const json_t *not_schema = json_object_get(schema, "not");
     if (not_schema != NULL && keep_going(run)) {
-        if (passes(run, not_schema, node, NULL, 0) && !run->aborted)
-            violation(run, node, "schema-not", "matches a form that is not allowed ('not')");
+        /* A "description" inside the 'not' says what is excluded, e.g. "a variable the chart sets". */
+        const json_t *why = json_object_get(not_schema, "description");
+        if (passes(run, not_schema, node, NULL, 0) && !run->aborted) {
+            if (json_is_string(why))
+                violation(run, node, "schema-not", "is not allowed: %.200s", json_string_value(why));
+            else
+                violation(run, node, "schema-not", "matches a form that is not allowed ('not')");
+        }
     }
     const json_t *if_schema = json_object_get(schema, "if");
     if (if_schema != NULL && keep_going(run)) {

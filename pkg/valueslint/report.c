@@ -51,19 +51,60 @@ const struct valueslint_rule_info valueslint_rule_table[] = {
     {"pdb-both-set", VALUESLINT_ERROR, "A PodDisruptionBudget with both minAvailable and maxUnavailable."},
     {"hpa-min-above-max", VALUESLINT_ERROR, "Autoscaling minReplicas above maxReplicas."},
     {"hpa-no-target", VALUESLINT_ERROR, "Autoscaling enabled without a utilisation target."},
+    {"keda-with-hpa", VALUESLINT_ERROR,
+     "KEDA autoscaling and the chart's HPA enabled for the same workload."},
+    {"keda-min-above-max", VALUESLINT_ERROR, "KEDA minReplicaCount above maxReplicaCount."},
+    {"keda-zero-never-wakes", VALUESLINT_ERROR,
+     "KEDA scale to zero on a metric that stays 0 while no replica runs (pendingEntriesCount)."},
+    {"keda-address-missing", VALUESLINT_ERROR,
+     "KEDA without a Redis address while the Redis URL is in existingSecret."},
     {"shutdown-drain-timeout", VALUESLINT_ERROR, "The drain delay is not below the shutdown timeout."},
     {"grace-period-too-short", VALUESLINT_ERROR,
      "terminationGracePeriodSeconds does not cover the shutdown."},
     {"nodeport-needs-type", VALUESLINT_ERROR, "A nodePort with a ClusterIP Service."},
     {"nodeport-range", VALUESLINT_ERROR, "A nodePort outside 30000-32767."},
+    {"service-option-needs-type", VALUESLINT_ERROR,
+     "externalTrafficPolicy or loadBalancerSourceRanges on a Service type that does not use it."},
+    {"httproute-no-parent", VALUESLINT_ERROR, "An HTTPRoute enabled without parentRefs."},
+    {"ingress-no-hosts", VALUESLINT_ERROR, "An Ingress enabled without hosts."},
+    {"extra-env-duplicate", VALUESLINT_ERROR,
+     "An extraEnv variable listed twice, or also set by config.extraEnv."},
+    {"volume-name-duplicate", VALUESLINT_ERROR, "Two extraVolumes with the same name."},
+    {"volume-mount-unknown", VALUESLINT_ERROR, "An extraVolumeMount naming no volume of the pod."},
+    {"container-name-duplicate", VALUESLINT_ERROR,
+     "Two initContainers/sidecars of a role with the same name."},
     {"latest-tag-production", VALUESLINT_ERROR, "image.tag 'latest' with environment production."},
     {"inline-secret-production", VALUESLINT_ERROR,
      "Secret values inline in values with environment production."},
     {"inline-secret-ignored", VALUESLINT_WARNING, "Inline secret values next to existingSecret (ignored)."},
     {"secret-missing", VALUESLINT_ERROR, "Neither an inline secret value nor existingSecret."},
     {"exit-codes-order", VALUESLINT_ERROR, "migrations.permanentFailureExitCodes not strictly ascending."},
+    {"seed-chart-key", VALUESLINT_ERROR,
+     "A key of the todo-chatbot seed chart (backend.*, frontend.*, helm create's top-level keys), with "
+     "its Bollard key."},
     {NULL, VALUESLINT_ERROR, NULL},
 };
+
+size_t valueslint_report_drop(struct valueslint_report *report, const char *rule, struct yamldoc_pos pos)
+{
+    size_t kept = 0, dropped = 0;
+    for (size_t i = 0; i < report->count; i++) {
+        struct valueslint_finding *f = &report->items[i];
+        bool same_source =
+            (f->pos.source == NULL && pos.source == NULL) ||
+            (f->pos.source != NULL && pos.source != NULL && strcmp(f->pos.source, pos.source) == 0);
+        if (strcmp(f->rule, rule) == 0 && same_source && f->pos.line == pos.line &&
+            f->pos.column == pos.column) {
+            free(f->path);
+            free(f->message);
+            dropped++;
+            continue;
+        }
+        report->items[kept++] = *f;
+    }
+    report->count = kept;
+    return dropped;
+}
 
 const struct valueslint_rule_info *valueslint_rule_info(const char *id)
 {

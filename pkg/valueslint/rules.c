@@ -57,6 +57,17 @@ static const struct {
     {"worker", "worker.enabled", "worker.replicas", "worker.podDisruptionBudget", "worker.autoscaling"},
 };
 
+/* KEDA autoscaling of a workload (a ScaledObject instead of the chart's HPA). */
+static const struct {
+    const char *workload;
+    const char *enabled;     /* the workload's own switch; NULL: always deployed */
+    const char *keda;        /* the ScaledObject's settings */
+    const char *autoscaling; /* the HPA it excludes */
+    const char *lag_metric;  /* the only metric that can wake a workload scaled to zero */
+} KEDA_SCALERS[] = {
+    {"worker", "worker.enabled", "worker.keda", "worker.autoscaling", "lagCount"},
+};
+
 static const struct {
     const char *drain;   /* NULL: no drain phase */
     const char *timeout; /* the process's own shutdown deadline */
@@ -78,6 +89,7 @@ static const struct {
     const char *existing_secret;
     const char *inline_secrets[4];
     const char *exit_codes;
+    const char *keda_address; /* needed when the Redis URL sits in a Secret the chart does not render */
 } CHART = {
     .environment = "config.environment",
     .production_value = "production",
@@ -88,7 +100,106 @@ static const struct {
     .existing_secret = "secret.existingSecret",
     .inline_secrets = {"secret.databaseUrl", "secret.secretKey", "secret.redisUrl", NULL},
     .exit_codes = "migrations.permanentFailureExitCodes",
+    .keda_address = "worker.keda.redis.address",
 };
+
+/* Per-role extras (issue 18 item 6): the chart's container, its pod's volumes and the names the
+ * chart itself uses there. */
+static const struct {
+    const char *role;
+    const char *container; /* the chart's own container of the role */
+} EXTRA_ROLES[] = {{"api", "api"}, {"worker", "worker"}, {"migrations", "migrate"}};
+static const char *const CHART_VOLUMES[] = {"tmp", "secrets", NULL};
+static const char *const USER_CONTAINER_LISTS[] = {"initContainers", "sidecars", NULL};
+#define CONFIG_EXTRA_ENV "config.extraEnv"
+
+static const struct {
+    const char *external_traffic_policy;
+    const char *load_balancer_source_ranges;
+    const char *ingress;
+    const char *http_route;
+} WAYS_IN = {"service.externalTrafficPolicy", "service.loadBalancerSourceRanges", "ingress", "httpRoute"};
+
+/* Keys of the todo-chatbot seed chart (issue 18 item 10) and of `helm create`'s layout that Bollard
+ * spells otherwise: each is reported where it is written, with the Bollard key that takes its place
+ * (the chart README's migration table says the same). A key ending in ".*" matches any child key;
+ * the first match wins. */
+static const struct {
+    const char *seed;
+    const char *bollard;
+} SEED_KEYS[] = {
+    {"backend.replicaCount", "use api.replicas (the worker has its own: worker.replicas)"},
+    {"backend.image.repository",
+     "use image.repository (one image for the API, the worker and the migrations)"},
+    {"backend.image.tag", "use image.tag (or image.digest)"},
+    {"backend.image.pullPolicy", "use image.pullPolicy"},
+    {"backend.image.*", "use image.* (repository, tag, digest, pullPolicy)"},
+    {"backend.imagePullSecrets", "use imagePullSecrets"},
+    {"backend.secrets.DATABASE_URL",
+     "use secret.databaseUrl (in production: secret.existingSecret, a Secret with the key DATABASE_URL)"},
+    {"backend.secrets.BETTER_AUTH_SECRET", "use secret.secretKey, at least 32 bytes (in production: "
+                                           "secret.existingSecret with the key SECRET_KEY)"},
+    {"backend.secrets.SECRET_KEY", "use secret.secretKey (in production: secret.existingSecret)"},
+    {"backend.secrets.JWT_SECRET", "use secret.secretKey (in production: secret.existingSecret)"},
+    {"backend.secrets.REDIS_URL", "use secret.redisUrl (in production: secret.existingSecret)"},
+    {"backend.secrets.GROQ_API_KEY", "use secret.llmApiKey with config.assistant.provider GROQ"},
+    {"backend.secrets.OPENROUTER_API_KEY", "use secret.llmApiKey with config.assistant.provider OPENROUTER"},
+    {"backend.secrets.OPENAI_API_KEY", "use secret.llmApiKey with config.assistant.provider OPENAI"},
+    {"backend.secrets.LLM_API_KEY", "use secret.llmApiKey with config.assistant.provider OPENAI"},
+    {"backend.secrets.*",
+     "use secret.existingSecret (a Secret you manage) and api.extraEnv with valueFrom.secretKeyRef: "
+     "Bollard's "
+     "own secrets are secret.databaseUrl, secretKey, redisUrl, migrateDatabaseUrl and llmApiKey"},
+    {"backend.service.type", "use service.type"},
+    {"backend.service.port", "use service.port"},
+    {"backend.service.nodePort", "use service.nodePort"},
+    {"backend.service.targetPort", "use config.port (the container's port; the Service targets it by name)"},
+    {"backend.service.*", "use service.* (type, port, nodePort, externalTrafficPolicy, annotations, labels)"},
+    {"backend.resources",
+     "use api.resources (worker.resources and migrations.resources for the other roles)"},
+    {"backend.env", "use config.extraEnv (NAME: \"value\" for every role) or api.extraEnv (an EnvVar list)"},
+    {"backend.extraEnv",
+     "use config.extraEnv (NAME: \"value\" for every role) or api.extraEnv (an EnvVar list)"},
+    {"backend.config", "use config.* (every setting has its own key; others in config.extraEnv)"},
+    {"backend.nodeSelector", "use api.nodeSelector"},
+    {"backend.tolerations", "use api.tolerations"},
+    {"backend.affinity", "use api.affinity"},
+    {"backend.podAnnotations", "use api.podAnnotations"},
+    {"backend.podLabels", "use api.podLabels"},
+    {"backend.autoscaling", "use api.autoscaling"},
+    {"backend.livenessProbe", "use api.probes.liveness (timings; the chart sets the handler)"},
+    {"backend.readinessProbe", "use api.probes.readiness (timings; the chart sets the handler)"},
+    {"backend.startupProbe", "use api.probes.startup (timings; the chart sets the handler)"},
+    {"backend.podSecurityContext", "use podSecurityContext (runAsUser, runAsGroup, fsGroup; the rest of the "
+                                   "hardening is fixed)"},
+    {"backend.securityContext", "use podSecurityContext (runAsUser, runAsGroup, fsGroup; the rest of the "
+                                "hardening is fixed)"},
+    {"backend.enabled", "drop it: the API is always deployed (worker.enabled switches the worker)"},
+    {"backend.ingress", "use ingress"},
+    {"backend.*", "use api.* (the seed chart's backend is Bollard's API; see the migration table in "
+                  "chart/bollard/README.md)"},
+    {"frontend", "the frontend is not part of Bollard: the web console is served by the API at / "
+                 "(config.console.enabled), so drop the block and its Ingress path"},
+    {"replicaCount", "use api.replicas (the worker has its own: worker.replicas)"},
+    {"resources", "use api.resources (worker.resources, migrations.resources)"},
+    {"nodeSelector", "use api.nodeSelector (worker.*, migrations.* for the other roles)"},
+    {"tolerations", "use api.tolerations (worker.*, migrations.* for the other roles)"},
+    {"affinity", "use api.affinity (worker.*, migrations.* for the other roles)"},
+    {"autoscaling", "use api.autoscaling (worker.autoscaling or worker.keda for the worker)"},
+    {"livenessProbe", "use api.probes.liveness (timings; the chart sets the handler)"},
+    {"readinessProbe", "use api.probes.readiness (timings; the chart sets the handler)"},
+    {"securityContext",
+     "use podSecurityContext (runAsUser, runAsGroup, fsGroup; the rest of the hardening is fixed)"},
+    {"volumes", "use api.extraVolumes (worker.*, migrations.* for the other roles)"},
+    {"volumeMounts", "use api.extraVolumeMounts (worker.*, migrations.* for the other roles)"},
+    {"env", "use config.extraEnv (NAME: \"value\" for every role) or api.extraEnv (an EnvVar list)"},
+    {"secrets", "use secret.* (databaseUrl, secretKey, redisUrl) or secret.existingSecret"},
+    {"postgresql", "use secret.databaseUrl: Bollard deploys no database of its own"},
+    {"redis", "use secret.redisUrl: Bollard deploys no Redis of its own"},
+    {"serviceAccount.automount", "drop it: no pod ever gets a service-account token (fixed)"},
+};
+/* The seed chart's subtrees: every key under them is reported (by SEED_KEYS' wildcards). */
+static const char *const SEED_ROOTS[] = {"backend", NULL};
 
 #define NODE_PORT_MIN 30000
 #define NODE_PORT_MAX 32767
@@ -355,6 +466,13 @@ static void check_workloads(struct valueslint_report *report, const struct yamld
         } else if (!get_int(at(root, WORKLOADS[i].replicas), &replicas)) {
             replicas = -1;
         }
+        for (size_t k = 0; k < sizeof(KEDA_SCALERS) / sizeof(KEDA_SCALERS[0]); k++) {
+            const struct yamldoc_node *keda = at(root, KEDA_SCALERS[k].keda);
+            int64_t min_replicas;
+            if (strcmp(KEDA_SCALERS[k].workload, name) == 0 && is_true(yamldoc_map_get(keda, "enabled")) &&
+                get_int(yamldoc_map_get(keda, "minReplicaCount"), &min_replicas))
+                replicas = min_replicas;
+        }
 
         const struct yamldoc_node *pdb = at(root, WORKLOADS[i].pdb);
         if (!is_true(yamldoc_map_get(pdb, "enabled")))
@@ -408,6 +526,59 @@ static void check_workloads(struct valueslint_report *report, const struct yamld
     }
 }
 
+static void check_keda(struct valueslint_report *report, const struct yamldoc_node *root)
+{
+    for (size_t i = 0; i < sizeof(KEDA_SCALERS) / sizeof(KEDA_SCALERS[0]); i++) {
+        const struct yamldoc_node *keda = at(root, KEDA_SCALERS[i].keda);
+        const struct yamldoc_node *enabled = yamldoc_map_get(keda, "enabled");
+        if (!is_true(enabled) || is_false(at(root, KEDA_SCALERS[i].enabled)))
+            continue;
+        char path[160];
+        join(path, sizeof(path), KEDA_SCALERS[i].keda, "enabled");
+        const struct yamldoc_node *hpa_enabled =
+            yamldoc_map_get(at(root, KEDA_SCALERS[i].autoscaling), "enabled");
+        if (is_true(hpa_enabled)) {
+            char hpa_at[300];
+            valueslint_report_add(report, VALUESLINT_ERROR, "keda-with-hpa", enabled->pos, path,
+                                  "%s and %s.enabled (%s) are both true: KEDA creates its own "
+                                  "HorizontalPodAutoscaler for the %s, and two autoscalers fight over its "
+                                  "replicas; turn one off",
+                                  path, KEDA_SCALERS[i].autoscaling,
+                                  where(hpa_enabled, hpa_at, sizeof(hpa_at)), KEDA_SCALERS[i].workload);
+        }
+        const struct yamldoc_node *min_node = yamldoc_map_get(keda, "minReplicaCount");
+        const struct yamldoc_node *max_node = yamldoc_map_get(keda, "maxReplicaCount");
+        int64_t min_replicas, max_replicas;
+        if (get_int(min_node, &min_replicas) && get_int(max_node, &max_replicas)) {
+            join(path, sizeof(path), KEDA_SCALERS[i].keda, "minReplicaCount");
+            if (min_replicas > max_replicas)
+                valueslint_report_add(report, VALUESLINT_ERROR, "keda-min-above-max", min_node->pos, path,
+                                      "%s %" PRId64 " is above maxReplicaCount %" PRId64, path, min_replicas,
+                                      max_replicas);
+            const char *metric = get_string(yamldoc_map_get(keda, "metric"));
+            if (min_replicas == 0 && metric != NULL && strcmp(metric, KEDA_SCALERS[i].lag_metric) != 0)
+                valueslint_report_add(
+                    report, VALUESLINT_ERROR, "keda-zero-never-wakes", min_node->pos, path,
+                    "%s 0 with metric %s: with no %s running no job is ever pending, so the "
+                    "%s is never started again; use metric %s to scale to zero",
+                    path, metric, KEDA_SCALERS[i].workload, KEDA_SCALERS[i].workload,
+                    KEDA_SCALERS[i].lag_metric);
+        }
+    }
+    /* The chart cannot take the Redis host out of a Secret it does not render. */
+    const char *existing = get_string(at(root, CHART.existing_secret));
+    const struct yamldoc_node *address = at(root, CHART.keda_address);
+    const char *address_text = get_string(address);
+    if (existing != NULL && *existing != '\0' && address != NULL && address_text != NULL &&
+        *address_text == '\0' && is_true(yamldoc_map_get(at(root, KEDA_SCALERS[0].keda), "enabled")) &&
+        !is_false(at(root, KEDA_SCALERS[0].enabled)))
+        valueslint_report_add(report, VALUESLINT_ERROR, "keda-address-missing", address->pos,
+                              CHART.keda_address,
+                              "%s is empty and %s is set: KEDA needs Redis' host:port, and the chart cannot "
+                              "read it out of a Secret it does not render",
+                              CHART.keda_address, CHART.existing_secret);
+}
+
 static void check_shutdown(struct valueslint_report *report, const struct yamldoc_node *root)
 {
     for (size_t i = 0; i < sizeof(SHUTDOWNS) / sizeof(SHUTDOWNS[0]); i++) {
@@ -447,6 +618,285 @@ static void check_service(struct valueslint_report *report, const struct yamldoc
         valueslint_report_add(report, VALUESLINT_ERROR, "nodeport-range", node_port->pos, CHART.node_port,
                               "%s %" PRId64 " is outside the NodePort range %d-%d", CHART.node_port, port,
                               NODE_PORT_MIN, NODE_PORT_MAX);
+}
+
+static bool in_list(const char *const *list, const char *name)
+{
+    for (size_t i = 0; list[i] != NULL; i++)
+        if (strcmp(list[i], name) == 0)
+            return true;
+    return false;
+}
+
+/* The name of the i-th item of a sequence of maps, or NULL. */
+static const struct yamldoc_node *item_name(const struct yamldoc_node *seq, size_t i)
+{
+    const struct yamldoc_node *name = yamldoc_map_get(seq->items[i], "name");
+    return get_string(name) != NULL ? name : NULL;
+}
+
+/* An earlier item of `seq` (before `limit`) with the same name, or NULL. */
+static const struct yamldoc_node *earlier_name(const struct yamldoc_node *seq, size_t limit, const char *name)
+{
+    for (size_t j = 0; j < limit; j++) {
+        const struct yamldoc_node *other = item_name(seq, j);
+        if (other != NULL && strcmp(other->text, name) == 0)
+            return other;
+    }
+    return NULL;
+}
+
+static bool is_seq(const struct yamldoc_node *node)
+{
+    return node != NULL && node->kind == YAMLDOC_SEQ;
+}
+
+static void check_extra_env(struct valueslint_report *report, const struct yamldoc_node *root,
+                            const char *role)
+{
+    char path[160];
+    join(path, sizeof(path), role, "extraEnv");
+    const struct yamldoc_node *env = at(root, path);
+    if (!is_seq(env))
+        return;
+    const struct yamldoc_node *config_env = at(root, CONFIG_EXTRA_ENV);
+    for (size_t i = 0; i < env->count; i++) {
+        const struct yamldoc_node *name = item_name(env, i);
+        if (name == NULL)
+            continue;
+        char item_path[400];
+        snprintf(item_path, sizeof(item_path), "%s[%zu].name", path, i);
+        char first_at[300];
+        const struct yamldoc_node *first = earlier_name(env, i, name->text);
+        const struct yamldoc_node *in_config = config_env != NULL && config_env->kind == YAMLDOC_MAP
+                                                   ? yamldoc_map_get(config_env, name->text)
+                                                   : NULL;
+        if (first != NULL)
+            valueslint_report_add(report, VALUESLINT_ERROR, "extra-env-duplicate", name->pos, item_path,
+                                  "%s: %s is already set at %s; Kubernetes keeps only the last one",
+                                  item_path, name->text, where(first, first_at, sizeof(first_at)));
+        else if (in_config != NULL)
+            valueslint_report_add(
+                report, VALUESLINT_ERROR, "extra-env-duplicate", name->pos, item_path,
+                "%s: %s is also set by %s (%s), which this one would silently override; set "
+                "it in one place",
+                item_path, name->text, CONFIG_EXTRA_ENV, where(in_config, first_at, sizeof(first_at)));
+    }
+}
+
+static void check_extra_volumes(struct valueslint_report *report, const struct yamldoc_node *root,
+                                const char *role)
+{
+    char volumes_path[160], mounts_path[160];
+    join(volumes_path, sizeof(volumes_path), role, "extraVolumes");
+    join(mounts_path, sizeof(mounts_path), role, "extraVolumeMounts");
+    const struct yamldoc_node *volumes = at(root, volumes_path);
+    const struct yamldoc_node *mounts = at(root, mounts_path);
+    if (is_seq(volumes)) {
+        for (size_t i = 0; i < volumes->count; i++) {
+            const struct yamldoc_node *name = item_name(volumes, i);
+            char first_at[300], item_path[400];
+            const struct yamldoc_node *first = name != NULL ? earlier_name(volumes, i, name->text) : NULL;
+            snprintf(item_path, sizeof(item_path), "%s[%zu].name", volumes_path, i);
+            if (first != NULL)
+                valueslint_report_add(report, VALUESLINT_ERROR, "volume-name-duplicate", name->pos, item_path,
+                                      "%s: the volume %s is already defined at %s", item_path, name->text,
+                                      where(first, first_at, sizeof(first_at)));
+        }
+    }
+    if (!is_seq(mounts))
+        return;
+    for (size_t i = 0; i < mounts->count; i++) {
+        const struct yamldoc_node *name = item_name(mounts, i);
+        if (name == NULL || in_list(CHART_VOLUMES, name->text) ||
+            (is_seq(volumes) && earlier_name(volumes, volumes->count, name->text) != NULL))
+            continue;
+        char item_path[400];
+        snprintf(item_path, sizeof(item_path), "%s[%zu].name", mounts_path, i);
+        valueslint_report_add(report, VALUESLINT_ERROR, "volume-mount-unknown", name->pos, item_path,
+                              "%s: no volume named %s in the pod; add it to %s (the chart's own are tmp and "
+                              "secrets)",
+                              item_path, name->text, volumes_path);
+    }
+}
+
+static void check_user_containers(struct valueslint_report *report, const struct yamldoc_node *root,
+                                  const char *role, const char *chart_container)
+{
+    const struct yamldoc_node *lists[2] = {NULL, NULL};
+    char paths[2][160];
+    for (size_t l = 0; USER_CONTAINER_LISTS[l] != NULL; l++) {
+        join(paths[l], sizeof(paths[l]), role, USER_CONTAINER_LISTS[l]);
+        lists[l] = at(root, paths[l]);
+    }
+    for (size_t l = 0; l < 2; l++) {
+        if (!is_seq(lists[l]))
+            continue;
+        for (size_t i = 0; i < lists[l]->count; i++) {
+            const struct yamldoc_node *name = item_name(lists[l], i);
+            if (name == NULL || strcmp(name->text, chart_container) == 0) /* the schema says so */
+                continue;
+            const struct yamldoc_node *first = earlier_name(lists[l], i, name->text);
+            if (first == NULL && l == 1 && is_seq(lists[0]))
+                first = earlier_name(lists[0], lists[0]->count, name->text);
+            if (first == NULL)
+                continue;
+            char first_at[300], item_path[400];
+            snprintf(item_path, sizeof(item_path), "%s[%zu].name", paths[l], i);
+            valueslint_report_add(report, VALUESLINT_ERROR, "container-name-duplicate", name->pos, item_path,
+                                  "%s: the container name %s is already used at %s (a pod's init containers "
+                                  "and containers share one namespace)",
+                                  item_path, name->text, where(first, first_at, sizeof(first_at)));
+        }
+    }
+}
+
+static void check_extras(struct valueslint_report *report, const struct yamldoc_node *root)
+{
+    for (size_t i = 0; i < sizeof(EXTRA_ROLES) / sizeof(EXTRA_ROLES[0]); i++) {
+        check_extra_env(report, root, EXTRA_ROLES[i].role);
+        check_extra_volumes(report, root, EXTRA_ROLES[i].role);
+        check_user_containers(report, root, EXTRA_ROLES[i].role, EXTRA_ROLES[i].container);
+    }
+}
+
+/* Where to report a missing list next to its switch: the list when the user wrote it there, else
+ * the switch that asked for it (an empty default in the chart's values.yaml is not the mistake). */
+static struct yamldoc_pos list_or_switch(const struct yamldoc_node *list, const struct yamldoc_node *on)
+{
+    if (list != NULL && list->pos.source != NULL && on->pos.source != NULL &&
+        strcmp(list->pos.source, on->pos.source) == 0)
+        return list->pos;
+    return on->pos;
+}
+
+static void check_ways_in(struct valueslint_report *report, const struct yamldoc_node *root)
+{
+    const char *type = get_string(at(root, CHART.service_type));
+    const struct yamldoc_node *policy = at(root, WAYS_IN.external_traffic_policy);
+    const char *policy_text = get_string(policy);
+    if (type != NULL && strcmp(type, "ClusterIP") == 0 && policy_text != NULL && *policy_text != '\0')
+        valueslint_report_add(report, VALUESLINT_ERROR, "service-option-needs-type", policy->pos,
+                              WAYS_IN.external_traffic_policy,
+                              "%s is set but service.type is ClusterIP: Kubernetes refuses it there; use "
+                              "NodePort or LoadBalancer",
+                              WAYS_IN.external_traffic_policy);
+    const struct yamldoc_node *ranges = at(root, WAYS_IN.load_balancer_source_ranges);
+    if (type != NULL && strcmp(type, "LoadBalancer") != 0 && is_seq(ranges) && ranges->count > 0)
+        valueslint_report_add(
+            report, VALUESLINT_ERROR, "service-option-needs-type", ranges->pos,
+            WAYS_IN.load_balancer_source_ranges,
+            "%s is set but service.type is %s, which ignores it and admits every client; use "
+            "LoadBalancer",
+            WAYS_IN.load_balancer_source_ranges, type);
+    const struct yamldoc_node *route = at(root, WAYS_IN.http_route);
+    const struct yamldoc_node *route_enabled = yamldoc_map_get(route, "enabled");
+    const struct yamldoc_node *parents = yamldoc_map_get(route, "parentRefs");
+    if (is_true(route_enabled) && (!is_seq(parents) || parents->count == 0))
+        valueslint_report_add(
+            report, VALUESLINT_ERROR, "httproute-no-parent", list_or_switch(parents, route_enabled),
+            "httpRoute.parentRefs",
+            "httpRoute.parentRefs is empty: an HTTPRoute attached to no Gateway routes nothing");
+    const struct yamldoc_node *ingress = at(root, WAYS_IN.ingress);
+    const struct yamldoc_node *ingress_enabled = yamldoc_map_get(ingress, "enabled");
+    const struct yamldoc_node *hosts = yamldoc_map_get(ingress, "hosts");
+    if (is_true(ingress_enabled) && (!is_seq(hosts) || hosts->count == 0))
+        valueslint_report_add(
+            report, VALUESLINT_ERROR, "ingress-no-hosts", list_or_switch(hosts, ingress_enabled),
+            "ingress.hosts",
+            "ingress.hosts is empty: an Ingress without rules routes nothing (a rule with host "
+            "\"\" matches every host)");
+}
+
+/* The Bollard key of a seed key ("backend.image.tag"), or NULL. */
+static const char *seed_replacement(const char *path)
+{
+    for (size_t i = 0; i < sizeof(SEED_KEYS) / sizeof(SEED_KEYS[0]); i++) {
+        const char *seed = SEED_KEYS[i].seed;
+        size_t n = strlen(seed);
+        if (n >= 2 && strcmp(seed + n - 2, ".*") == 0) {
+            if (strncmp(path, seed, n - 1) == 0 && strchr(path + n - 1, '.') == NULL)
+                return SEED_KEYS[i].bollard;
+        } else if (strcmp(seed, path) == 0) {
+            return SEED_KEYS[i].bollard;
+        }
+    }
+    return NULL;
+}
+
+static bool has_seed_children(const char *path)
+{
+    size_t n = strlen(path);
+    for (size_t i = 0; i < sizeof(SEED_KEYS) / sizeof(SEED_KEYS[0]); i++)
+        if (strncmp(SEED_KEYS[i].seed, path, n) == 0 && SEED_KEYS[i].seed[n] == '.')
+            return true;
+    return false;
+}
+
+static void report_seed(struct valueslint_report *report, const struct yamldoc_node *node, const char *path,
+                        const char *bollard)
+{
+    valueslint_report_add(report, VALUESLINT_ERROR, "seed-chart-key", node->pos, path,
+                          "%s is a todo-chatbot seed chart key: %s", path, bollard);
+}
+
+/* Reports the keys under a seed subtree, one level into maps that SEED_KEYS details. */
+static bool check_seed_subtree(struct valueslint_report *report, const struct yamldoc_node *node,
+                               const char *path, unsigned depth)
+{
+    bool found = false;
+    for (size_t i = 0; i < node->count; i++) {
+        char child[256];
+        join(child, sizeof(child), path, node->entries[i].key);
+        const struct yamldoc_node *value = node->entries[i].value;
+        if (depth < 2 && value->kind == YAMLDOC_MAP && value->count > 0 && has_seed_children(child)) {
+            found |= check_seed_subtree(report, value, child, depth + 1);
+            continue;
+        }
+        const char *bollard = seed_replacement(child);
+        if (bollard != NULL) {
+            report_seed(report, value, child, bollard);
+            found = true;
+        }
+    }
+    return found;
+}
+
+/* Only where the schema found an unknown key: a chart that declares such a key (another chart's
+ * `tolerations`, say) is not the seed's. The seed findings replace that vaguer one. */
+static void check_seed_keys(struct valueslint_report *report, const struct yamldoc_node *root)
+{
+    if (root == NULL || root->kind != YAMLDOC_MAP)
+        return;
+    for (size_t i = 0; i < root->count; i++) {
+        const char *key = root->entries[i].key;
+        const struct yamldoc_node *value = root->entries[i].value;
+        bool subtree = in_list(SEED_ROOTS, key) && value->kind == YAMLDOC_MAP && value->count > 0;
+        const char *bollard = subtree || has_seed_children(key) ? NULL : seed_replacement(key);
+        if ((!subtree && bollard == NULL) || valueslint_report_drop(report, "unknown-key", value->pos) == 0)
+            continue;
+        if (subtree && !check_seed_subtree(report, value, key, 1))
+            valueslint_report_add(
+                report, VALUESLINT_ERROR, "seed-chart-key", value->pos, key,
+                "%s is a todo-chatbot seed chart key: see the migration table in chart/bollard/README.md",
+                key);
+        else if (!subtree)
+            report_seed(report, value, key, bollard);
+    }
+    /* Seed keys nested in a Bollard key (serviceAccount.automount). */
+    for (size_t i = 0; i < sizeof(SEED_KEYS) / sizeof(SEED_KEYS[0]); i++) {
+        const char *seed = SEED_KEYS[i].seed;
+        const char *dot = strchr(seed, '.');
+        if (dot == NULL || strchr(seed, '*') != NULL)
+            continue;
+        size_t n = (size_t)(dot - seed);
+        bool under_root = false;
+        for (size_t r = 0; SEED_ROOTS[r] != NULL; r++)
+            under_root |= strlen(SEED_ROOTS[r]) == n && strncmp(SEED_ROOTS[r], seed, n) == 0;
+        const struct yamldoc_node *node = under_root ? NULL : at(root, seed);
+        if (node != NULL && valueslint_report_drop(report, "unknown-key", node->pos) > 0)
+            report_seed(report, node, seed, SEED_KEYS[i].bollard);
+    }
 }
 
 static void check_production(struct valueslint_report *report, const struct yamldoc_node *root,
@@ -525,8 +975,12 @@ void valueslint_check_rules(struct valueslint_report *report, const struct yamld
     check_probes(report, root);
     check_rollouts(report, root);
     check_workloads(report, root);
+    check_keda(report, root);
     check_shutdown(report, root);
     check_service(report, root);
+    check_ways_in(report, root);
+    check_extras(report, root);
+    check_seed_keys(report, root);
     check_production(report, root, deploy_input);
     check_exit_codes(report, root);
 }

@@ -54,6 +54,9 @@ void valueslint_report_free(struct valueslint_report *report);
 void valueslint_report_add(struct valueslint_report *report, enum valueslint_severity severity,
                            const char *rule, struct yamldoc_pos pos, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
+/* Removes the findings of `rule` at exactly `pos` (a more specific rule has said it better);
+ * returns how many. */
+size_t valueslint_report_drop(struct valueslint_report *report, const char *rule, struct yamldoc_pos pos);
 /* Is there already a finding about `path`? (Rules skip what the schema already reported.) */
 bool valueslint_report_mentions(const struct valueslint_report *report, const char *path);
 /* Orders findings by source (the order given), then line and column, and drops exact repeats

@@ -146,7 +146,14 @@ static void test_refs_and_combinators(void **state)
     assert_string_equal(seen.rule[2], "schema-anyof");
     assert_string_equal(seen.rule[3], "schema-oneof");
     assert_string_equal(seen.rule[4], "schema-not");
+    assert_string_equal(seen.message[4], "matches a form that is not allowed ('not')");
     assert_string_equal(seen.rule[5], "schema-length");
+    /* A description inside the 'not' says what is excluded. */
+    assert_int_equal(check("{\"properties\": {\"x\": {\"not\": {\"enum\": [\"PORT\"], \"description\": "
+                           "\"a variable the chart sets\"}}}}",
+                           "x: PORT\n", &seen),
+                     1);
+    assert_string_equal(seen.message[0], "is not allowed: a variable the chart sets");
 }
 
 static void test_pattern_properties_and_property_names(void **state)

@@ -194,7 +194,107 @@ static void test_shutdown_service_production_rules(void **state)
                         "inline-secret-ignored");
     assert_string_equal(rules_on(f, "migrations: {permanentFailureExitCodes: [2, 3, 3]}\n", false),
                         "exit-codes-order");
+    assert_string_equal(rules_on(f,
+                                 "worker: {autoscaling: {enabled: true, targetCPUUtilizationPercentage: 70}, "
+                                 "keda: {enabled: true}}\n",
+                                 false),
+                        "keda-with-hpa");
+    assert_string_equal(
+        rules_on(f, "worker: {enabled: false, autoscaling: {enabled: true}, keda: {enabled: true}}\n", false),
+        "");
+    assert_string_equal(rules_on(f,
+                                 "worker: {keda: {enabled: true, minReplicaCount: 0, maxReplicaCount: 3, "
+                                 "metric: pendingEntriesCount}}\n",
+                                 false),
+                        "keda-zero-never-wakes");
+    assert_string_equal(
+        rules_on(
+            f, "worker: {keda: {enabled: true, minReplicaCount: 0, maxReplicaCount: 3, metric: lagCount}}\n",
+            false),
+        "");
+    assert_string_equal(
+        rules_on(
+            f, "worker: {keda: {enabled: true, minReplicaCount: 4, maxReplicaCount: 3, metric: lagCount}}\n",
+            false),
+        "keda-min-above-max");
+    assert_string_equal(
+        rules_on(f, "secret: {existingSecret: ext}\nworker: {keda: {enabled: true, redis: {address: ''}}}\n",
+                 false),
+        "keda-address-missing");
+    assert_string_equal(
+        rules_on(
+            f, "secret: {existingSecret: ext}\nworker: {keda: {enabled: true, redis: {address: 'r:6379'}}}\n",
+            false),
+        "");
+    assert_string_equal(rules_on(f, "service: {type: ClusterIP, externalTrafficPolicy: Local}\n", false),
+                        "service-option-needs-type");
+    assert_string_equal(rules_on(f,
+                                 "service: {type: LoadBalancer, externalTrafficPolicy: Local, "
+                                 "loadBalancerSourceRanges: [10.0.0.0/8]}\n",
+                                 false),
+                        "");
+    assert_string_equal(
+        rules_on(f, "service: {type: NodePort, loadBalancerSourceRanges: [10.0.0.0/8]}\n", false),
+        "service-option-needs-type");
+    assert_string_equal(rules_on(f, "httpRoute: {enabled: true, parentRefs: []}\n", false),
+                        "httproute-no-parent");
+    assert_string_equal(rules_on(f, "httpRoute: {enabled: false, parentRefs: []}\n", false), "");
+    assert_string_equal(rules_on(f, "ingress: {enabled: true, hosts: []}\n", false), "ingress-no-hosts");
+    assert_string_equal(
+        rules_on(f,
+                 "config: {extraEnv: {A: x}}\napi: {extraEnv: [{name: A, value: y}, {name: B}, {name: "
+                 "B}]}\n",
+                 false),
+        "extra-env-duplicate extra-env-duplicate");
+    assert_string_equal(
+        rules_on(f,
+                 "worker: {extraVolumes: [{name: v, emptyDir: {}}, {name: v, emptyDir: {}}], "
+                 "extraVolumeMounts: [{name: v, mountPath: /v}, {name: tmp, mountPath: /t}, {name: w, "
+                 "mountPath: /w}]}\n",
+                 false),
+        "volume-name-duplicate volume-mount-unknown");
+    assert_string_equal(
+        rules_on(f,
+                 "migrations: {initContainers: [{name: a, image: i}], sidecars: [{name: b, image: i}, "
+                 "{name: a, image: i}]}\n",
+                 false),
+        "container-name-duplicate");
     assert_string_equal(rules_on(f, "unrelated: {values: 1}\n", true), ""); /* absent paths: silent */
+}
+
+/* Seed chart keys (issue 18 item 10) replace the schema's unknown-key finding at the same place, and
+ * only there: without one (a chart that declares the key) they stay silent. */
+static void test_seed_chart_keys(void **state)
+{
+    struct rules_fixture *f = *state;
+    const char *yaml = "backend:\n  replicaCount: 2\n  image: {tag: x}\n  secrets: {DATABASE_URL: x}\n"
+                       "frontend: {replicaCount: 1}\ntolerations: []\n";
+    assert_string_equal(rules_on(f, yaml, false), ""); /* no unknown-key: not the seed's */
+    struct yamldoc_node *root = NULL;
+    struct yamldoc_error err;
+    if (yamldoc_load_buffer(f->set, "v.yaml", yaml, strlen(yaml), &root, &err) != 0)
+        fail_msg("yaml: %s", err.message);
+    valueslint_report_free(&f->report);
+    valueslint_report_init(&f->report);
+    const char *const unknown[] = {"backend", "frontend", "tolerations"};
+    for (size_t i = 0; i < 3; i++)
+        valueslint_report_add(&f->report, VALUESLINT_ERROR, "unknown-key",
+                              yamldoc_get_path(root, unknown[i])->pos, "", "unknown key '%s'", unknown[i]);
+    valueslint_check_rules(&f->report, root, false);
+    assert_int_equal(f->report.count, 5);
+    for (size_t i = 0; i < f->report.count; i++)
+        assert_string_equal(f->report.items[i].rule, "seed-chart-key");
+    assert_string_equal(
+        f->report.items[0].message,
+        "backend.replicaCount is a todo-chatbot seed chart key: use api.replicas (the worker has its "
+        "own: worker.replicas)");
+    assert_int_equal(f->report.items[0].pos.line, 2);
+    assert_int_equal(f->report.items[0].pos.column, 3);
+    assert_non_null(strstr(f->report.items[2].message, "use secret.databaseUrl"));
+    assert_non_null(strstr(f->report.items[3].message,
+                           "frontend is a todo-chatbot seed chart key: the frontend is "
+                           "not part of Bollard"));
+    assert_string_equal(f->report.items[4].path, "tolerations");
 }
 
 static void test_report_sorts_and_drops_repeats(void **state)
@@ -262,6 +362,19 @@ static void test_every_emitted_rule_is_catalogued(void **state)
         "inline-secret-ignored",
         "secret-missing",
         "exit-codes-order",
+        "keda-with-hpa",
+        "keda-min-above-max",
+        "keda-zero-never-wakes",
+        "keda-address-missing",
+        "service-option-needs-type",
+        "httproute-no-parent",
+        "ingress-no-hosts",
+        "extra-env-duplicate",
+        "volume-name-duplicate",
+        "volume-mount-unknown",
+        "container-name-duplicate",
+        "seed-chart-key",
+        "schema-not",
         "duplicate-key",
         "unknown-key",
         "schema-type",
@@ -284,6 +397,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_resource_and_probe_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollout_pdb_hpa_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_service_production_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_seed_chart_keys, setup, teardown),
         cmocka_unit_test(test_report_sorts_and_drops_repeats),
         cmocka_unit_test(test_every_emitted_rule_is_catalogued),
     };

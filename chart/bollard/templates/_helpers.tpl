@@ -60,6 +60,11 @@ app.kubernetes.io/component: {{ . }}
 app.kubernetes.io/version: {{ include "bollard.imageTag" $ctx | trunc 63 | trimSuffix "-" | quote }}
 app.kubernetes.io/part-of: bollard
 app.kubernetes.io/managed-by: {{ $ctx.Release.Service }}
+{{- range $k, $v := $ctx.Values.commonLabels }}
+{{- if has $k (list "helm.sh/chart" "app.kubernetes.io/name" "app.kubernetes.io/instance" "app.kubernetes.io/component" "app.kubernetes.io/version" "app.kubernetes.io/part-of" "app.kubernetes.io/managed-by") }}
+{{- fail (printf "commonLabels: %s is set by the chart (selector and standard labels cannot be overridden)" $k) }}
+{{- end }}
+{{- end }}
 {{- with $ctx.Values.commonLabels }}
 {{ toYaml . }}
 {{- end }}
@@ -163,11 +168,38 @@ topologySpreadConstraints:
 {{- end }}
 {{- end }}
 
+{{/* Pod labels: the chart's (selector labels among them) win over podLabels and the role's own
+     podLabels (.role, optional); the schema already refuses the chart's keys there. */}}
 {{- define "bollard.podLabels" -}}
-{{ include "bollard.labels" (dict "ctx" .ctx "component" .component) }}
-{{- with .ctx.Values.podLabels }}
+{{- $chart := include "bollard.labels" (dict "ctx" .ctx "component" .component) | fromYaml }}
+{{- $extra := merge (deepCopy (dig "podLabels" dict (.role | default dict))) (deepCopy (.ctx.Values.podLabels | default dict)) }}
+{{- range $k, $v := $extra }}
+{{- if hasKey $chart $k }}
+{{- fail (printf "podLabels: %s is set by the chart (selector and standard labels cannot be overridden)" $k) }}
+{{- end }}
+{{- end }}
+{{- include "bollard.labels" (dict "ctx" .ctx "component" .component) }}
+{{- with $extra }}
 {{ toYaml . }}
 {{- end }}
+{{- end }}
+
+{{/* metadata.annotations of an object: its own (.own, a dict) over commonAnnotations; nothing when
+     both are empty. */}}
+{{- define "bollard.annotations" -}}
+{{- $all := merge (deepCopy (.own | default dict)) (deepCopy (.ctx.Values.commonAnnotations | default dict)) }}
+{{- with $all }}
+annotations:
+{{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* The hook annotations of an object as a dict: (dict "hook" "pre-install,..." "weight" "-10" "delete" "..."). */}}
+{{- define "bollard.hookAnnotations" -}}
+{{- $out := dict "helm.sh/hook" .hook }}
+{{- with .weight }}{{ $_ := set $out "helm.sh/hook-weight" . }}{{ end }}
+{{- with .delete }}{{ $_ := set $out "helm.sh/hook-delete-policy" . }}{{ end }}
+{{- toJson $out }}
 {{- end }}
 
 {{/* Secrets ------------------------------------------------------------------------------------ */}}
@@ -217,6 +249,60 @@ Call with (dict "ctx" $ "names" (list "databaseUrl" "secretKey" "redisUrl" "llmA
 {{- end }}
 {{- end }}
 
+{{/*
+How KEDA reaches Redis (worker.keda), as JSON: address (host:port), databaseIndex, and the Secret
+keys of the username and password ("" = none); inline secrets also give the values taken from
+secret.redisUrl, which secret.yaml stores under those keys. Empty keys when KEDA is off.
+*/}}
+{{- define "bollard.kedaRedis" -}}
+{{- $w := .Values.worker }}
+{{- $s := .Values.secret }}
+{{- $k := $w.keda.redis }}
+{{- $out := dict "address" $k.address "databaseIndex" 0 "usernameKey" "" "passwordKey" "" "username" "" "password" "" }}
+{{- if and $w.enabled $w.keda.enabled }}
+{{- if $s.existingSecret }}
+{{- if not $k.address }}
+{{- fail "worker.keda.redis.address (host:port) is required with secret.existingSecret: the chart cannot read REDIS_URL out of a Secret it does not render" }}
+{{- end }}
+{{- $_ := set $out "usernameKey" $s.keys.redisUsername }}
+{{- $_ = set $out "passwordKey" $s.keys.redisPassword }}
+{{- if not (kindIs "invalid" $k.databaseIndex) }}{{ $_ = set $out "databaseIndex" (int $k.databaseIndex) }}{{ end }}
+{{- else }}
+{{- $u := urlParse $s.redisUrl }}
+{{- if not $k.address }}
+{{- $host := $u.host }}
+{{- if not (regexMatch ":[0-9]+$" $host) }}{{ $host = printf "%s:6379" $host }}{{ end }}
+{{- $_ := set $out "address" $host }}
+{{- end }}
+{{- if not (kindIs "invalid" $k.databaseIndex) }}
+{{- $_ := set $out "databaseIndex" (int $k.databaseIndex) }}
+{{- else if regexMatch "^/[0-9]+$" $u.path }}
+{{- $_ := set $out "databaseIndex" (trimPrefix "/" $u.path | int) }}
+{{- end }}
+{{- if contains "%" $u.userinfo }}
+{{- fail "worker.keda: the username or password in secret.redisUrl is percent-encoded; KEDA needs it verbatim: use secret.existingSecret with secret.keys.redisUsername/redisPassword" }}
+{{- end }}
+{{- $user := "" }}
+{{- $password := "" }}
+{{- if contains ":" $u.userinfo }}
+{{- $user = regexReplaceAll ":.*$" $u.userinfo "" }}
+{{- $password = regexReplaceAll "^[^:]*:" $u.userinfo "" }}
+{{- else }}
+{{- $user = $u.userinfo }}
+{{- end }}
+{{- if $user }}
+{{- $_ := set $out "username" $user }}
+{{- $_ = set $out "usernameKey" (default "REDIS_USERNAME" $s.keys.redisUsername) }}
+{{- end }}
+{{- if $password }}
+{{- $_ := set $out "password" $password }}
+{{- $_ = set $out "passwordKey" (default "REDIS_PASSWORD" $s.keys.redisPassword) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- toJson $out }}
+{{- end }}
+
 {{- define "bollard.secretVolume" -}}
 {{- $ctx := .ctx -}}
 {{- $names := .names }}
@@ -252,6 +338,66 @@ Call with (dict "ctx" $ "names" (list "databaseUrl" "secretKey" "redisUrl" "llmA
 {{- define "bollard.tmpMount" -}}
 - name: tmp
   mountPath: /tmp
+{{- end }}
+
+{{/* Extras of a role (issue 18 item 6) -------------------------------------------------------------- */}}
+
+{{/*
+Containers of the user's own (a role's initContainers or sidecars): as given, with the chart's
+hardening filling in whatever their securityContext leaves out (the schema refuses loosening it).
+Call with (dict "ctx" $ "list" $role.sidecars) and "restartPolicy" "Always" for native sidecars.
+*/}}
+{{- define "bollard.userContainers" -}}
+{{- $hardening := include "bollard.containerSecurityContext" .ctx | fromYaml }}
+{{- range .list }}
+{{- $c := deepCopy . }}
+{{- $_ := set $c "securityContext" (merge (deepCopy (.securityContext | default dict)) (deepCopy $hardening)) }}
+{{- if $.restartPolicy }}{{ $_ = set $c "restartPolicy" $.restartPolicy }}{{ end }}
+- {{ toYaml $c | nindent 2 | trim }}
+{{- end }}
+{{- end }}
+
+{{/*
+Checks what the schema checks too, for installs that skip it (--skip-schema-validation): a role's
+extraEnv sets no variable the chart sets in that container (.own, plus the ConfigMap's and the
+secrets'), nor one twice; its extraVolumeMounts name a volume of the pod; its containers are named
+uniquely. (dict "ctx" $ "path" "api" "role" $role "own" (list "API_THREADS" ...) "volumes" (list "tmp")).
+*/}}
+{{- define "bollard.validateExtras" -}}
+{{- $ctx := .ctx }}
+{{- $taken := concat .own (keys (include (print $ctx.Template.BasePath "/configmap.yaml") $ctx | fromYaml).data) }}
+{{- range include "bollard.secretItems" $ctx | fromJsonArray }}
+{{- $taken = concat $taken (list .var (printf "%s_FILE" .var)) }}
+{{- end }}
+{{- $seen := list }}
+{{- range .role.extraEnv }}
+{{- if has .name $taken }}
+{{- fail (printf "%s.extraEnv: %s is set by the chart; change it through the chart's own value (extraEnv cannot override the chart's settings or secrets)" $.path .name) }}
+{{- end }}
+{{- if has .name $seen }}
+{{- fail (printf "%s.extraEnv: %s is listed twice" $.path .name) }}
+{{- end }}
+{{- $seen = append $seen .name }}
+{{- end }}
+{{- $volumes := .volumes }}
+{{- range .role.extraVolumes }}
+{{- if has .name $volumes }}
+{{- fail (printf "%s.extraVolumes: the volume name %s is taken (the chart's or listed twice)" $.path .name) }}
+{{- end }}
+{{- $volumes = append $volumes .name }}
+{{- end }}
+{{- range .role.extraVolumeMounts }}
+{{- if not (has .name $volumes) }}
+{{- fail (printf "%s.extraVolumeMounts: no volume named %s (add it to %s.extraVolumes)" $.path .name $.path) }}
+{{- end }}
+{{- end }}
+{{- $names := list (ternary "migrate" $.path (eq $.path "migrations")) }}
+{{- range concat .role.initContainers .role.sidecars }}
+{{- if has .name $names }}
+{{- fail (printf "%s: the container name %s is used twice (initContainers, sidecars and the chart's own container share one namespace)" $.path .name) }}
+{{- end }}
+{{- $names = append $names .name }}
+{{- end }}
 {{- end }}
 
 {{/* Probe timings from a values map. */}}
@@ -312,6 +458,7 @@ egress:
 {{- if or (eq $role "api") $r.enabled }}
 {{- $replicas := int $r.replicas }}
 {{- if $r.autoscaling.enabled }}{{ $replicas = int $r.autoscaling.minReplicas }}{{ end }}
+{{- if dig "keda" "enabled" false $r }}{{ $replicas = int $r.keda.minReplicaCount }}{{ end }}
 {{- $pdb := $r.podDisruptionBudget }}
 {{- if and $pdb.enabled (gt $replicas 0) (or (not (kindIs "invalid" $pdb.maxUnavailable)) (not (kindIs "invalid" $pdb.minAvailable))) }}
 {{- $v := ternary $pdb.maxUnavailable $pdb.minAvailable (not (kindIs "invalid" $pdb.maxUnavailable)) }}
@@ -368,6 +515,30 @@ egress:
 {{- if and $hpa.enabled (kindIs "invalid" $hpa.targetCPUUtilizationPercentage) (kindIs "invalid" $hpa.targetMemoryUtilizationPercentage) }}
 {{- fail (printf "%s.autoscaling: set targetCPUUtilizationPercentage and/or targetMemoryUtilizationPercentage" $role) }}
 {{- end }}
+{{- end }}
+{{- $keda := .Values.worker.keda }}
+{{- if and .Values.worker.enabled $keda.enabled }}
+{{- if .Values.worker.autoscaling.enabled }}
+{{- fail "worker.keda.enabled and worker.autoscaling.enabled are both true: KEDA creates its own HorizontalPodAutoscaler for the worker and two autoscalers would fight over its replicas; turn one off" }}
+{{- end }}
+{{- if gt (int $keda.minReplicaCount) (int $keda.maxReplicaCount) }}
+{{- fail "worker.keda.minReplicaCount must not be above worker.keda.maxReplicaCount" }}
+{{- end }}
+{{- if and (eq (int $keda.minReplicaCount) 0) (ne $keda.metric "lagCount") }}
+{{- fail "worker.keda.minReplicaCount 0 needs worker.keda.metric lagCount: with no worker running no job is ever pending, so pendingEntriesCount never wakes the worker" }}
+{{- end }}
+{{- end }}
+{{- if and .Values.service.externalTrafficPolicy (eq .Values.service.type "ClusterIP") }}
+{{- fail "service.externalTrafficPolicy needs service.type NodePort or LoadBalancer (Kubernetes refuses it on a ClusterIP Service)" }}
+{{- end }}
+{{- if and .Values.service.loadBalancerSourceRanges (ne .Values.service.type "LoadBalancer") }}
+{{- fail "service.loadBalancerSourceRanges needs service.type LoadBalancer (other types ignore it and admit every client)" }}
+{{- end }}
+{{- if and .Values.ingress.enabled (not .Values.ingress.hosts) }}
+{{- fail "ingress.enabled needs ingress.hosts: an Ingress without rules routes nothing (host \"\" matches every host)" }}
+{{- end }}
+{{- if and .Values.httpRoute.enabled (not .Values.httpRoute.parentRefs) }}
+{{- fail "httpRoute.enabled needs httpRoute.parentRefs: an HTTPRoute attached to no Gateway routes nothing" }}
 {{- end }}
 {{- if and (not (kindIs "invalid" .Values.service.nodePort)) (eq .Values.service.type "ClusterIP") }}
 {{- fail "service.nodePort needs service.type NodePort or LoadBalancer" }}

@@ -162,6 +162,41 @@ func checkObject(obj any) []string {
 	case *PrometheusRule:
 		checkMeta(&o.ObjectMeta, validation.IsDNS1123Subdomain, &e)
 		checkPrometheusRule(o, &e)
+	case *networkingv1.Ingress:
+		checkMeta(&o.ObjectMeta, validation.IsDNS1123Subdomain, &e)
+		for i, r := range o.Spec.Rules {
+			if r.Host != "" {
+				h := strings.TrimPrefix(r.Host, "*.")
+				e.addAll(fmt.Sprintf("spec.rules[%d].host", i), validation.IsDNS1123Subdomain(h))
+			}
+			if r.HTTP == nil {
+				continue
+			}
+			for j, p := range r.HTTP.Paths {
+				pp := fmt.Sprintf("spec.rules[%d].http.paths[%d]", i, j)
+				if p.PathType == nil {
+					e.add("%s.pathType: required", pp)
+				} else if *p.PathType != networkingv1.PathTypeImplementationSpecific && !strings.HasPrefix(p.Path, "/") {
+					e.add("%s.path: must be an absolute path", pp)
+				}
+				if (p.Backend.Service == nil) == (p.Backend.Resource == nil) {
+					e.add("%s.backend: exactly one of service and resource", pp)
+				}
+			}
+		}
+	case *HTTPRoute:
+		checkMeta(&o.ObjectMeta, validation.IsDNS1123Subdomain, &e)
+		checkHTTPRoute(o, &e)
+	case *ScaledObject:
+		checkMeta(&o.ObjectMeta, validation.IsDNS1123Subdomain, &e)
+		checkScaledObject(o, &e)
+	case *TriggerAuthentication:
+		checkMeta(&o.ObjectMeta, validation.IsDNS1123Subdomain, &e)
+		for i, r := range o.Spec.SecretTargetRef {
+			if r.Parameter == "" || r.Name == "" || r.Key == "" {
+				e.add("spec.secretTargetRef[%d]: parameter, name and key are required", i)
+			}
+		}
 	default:
 		if m := objectMeta(obj); m != nil {
 			checkMeta(m, validation.IsDNS1123Subdomain, &e)
@@ -689,6 +724,106 @@ func checkPrometheusRule(o *PrometheusRule, e *errs) {
 				if d != "" && !promDuration.MatchString(d) {
 					e.add("%s.%s: %q is not a Prometheus duration", rp, name, d)
 				}
+			}
+		}
+	}
+}
+
+// KEDA's admission webhook rules that a chart can break (keda/apis/keda/v1alpha1).
+func checkScaledObject(o *ScaledObject, e *errs) {
+	if o.Spec.ScaleTargetRef.Name == "" {
+		e.add("spec.scaleTargetRef.name: required")
+	}
+	min, max := int32(0), int32(100)
+	if o.Spec.MinReplicaCount != nil {
+		min = *o.Spec.MinReplicaCount
+	}
+	if o.Spec.MaxReplicaCount != nil {
+		max = *o.Spec.MaxReplicaCount
+	}
+	if min < 0 || max < 1 || min > max {
+		e.add("spec: minReplicaCount %d / maxReplicaCount %d: need 0 <= min <= max, max >= 1", min, max)
+	}
+	if len(o.Spec.Triggers) == 0 {
+		e.add("spec.triggers: at least one trigger is required")
+	}
+	for i, t := range o.Spec.Triggers {
+		tp := fmt.Sprintf("spec.triggers[%d]", i)
+		if t.Type == "" {
+			e.add("%s.type: required", tp)
+		}
+		if t.Type == "redis-streams" {
+			md := t.Metadata
+			if md["stream"] == "" {
+				e.add("%s.metadata.stream: required by the redis-streams scaler", tp)
+			}
+			if md["address"] == "" && md["host"] == "" && md["addressFromEnv"] == "" && md["hostFromEnv"] == "" {
+				e.add("%s.metadata: the redis-streams scaler needs address (or host and port)", tp)
+			}
+			if _, lag := md["lagCount"]; lag && md["consumerGroup"] == "" {
+				e.add("%s.metadata.lagCount: needs consumerGroup", tp)
+			}
+			for _, k := range []string{"pendingEntriesCount", "lagCount", "activationLagCount", "streamLength", "databaseIndex"} {
+				if v, ok := md[k]; ok && !regexp.MustCompile(`^[0-9]+$`).MatchString(v) {
+					e.add("%s.metadata.%s: %q is not a non-negative integer", tp, k, v)
+				}
+			}
+			for _, k := range []string{"enableTLS", "unsafeSsl"} {
+				if v, ok := md[k]; ok && v != "true" && v != "false" {
+					e.add("%s.metadata.%s: %q is not true or false", tp, k, v)
+				}
+			}
+		}
+	}
+	if min == 0 && o.Spec.CooldownPeriod != nil && *o.Spec.CooldownPeriod < 0 {
+		e.add("spec.cooldownPeriod: must be >= 0")
+	}
+}
+
+// The Gateway API's CEL and OpenAPI rules for what a chart renders (standard channel v1).
+func checkHTTPRoute(o *HTTPRoute, e *errs) {
+	if len(o.Spec.ParentRefs) == 0 {
+		e.add("spec.parentRefs: an HTTPRoute with no parent attaches to no Gateway")
+	}
+	if len(o.Spec.ParentRefs) > 32 || len(o.Spec.Hostnames) > 16 || len(o.Spec.Rules) > 16 {
+		e.add("spec: at most 32 parentRefs, 16 hostnames and 16 rules")
+	}
+	for i, p := range o.Spec.ParentRefs {
+		e.addAll(fmt.Sprintf("spec.parentRefs[%d].name", i), validation.IsDNS1123Subdomain(p.Name))
+	}
+	for i, h := range o.Spec.Hostnames {
+		hp := fmt.Sprintf("spec.hostnames[%d]", i)
+		if strings.HasPrefix(h, "*.") {
+			e.addAll(hp, validation.IsDNS1123Subdomain(h[2:]))
+		} else {
+			e.addAll(hp, validation.IsDNS1123Subdomain(h))
+		}
+	}
+	for i, r := range o.Spec.Rules {
+		if len(r.Matches) > 64 {
+			e.add("spec.rules[%d].matches: at most 64", i)
+		}
+		for j, m := range r.Matches {
+			mp := fmt.Sprintf("spec.rules[%d].matches[%d]", i, j)
+			if m.Path != nil {
+				t := "PathPrefix"
+				if m.Path.Type != nil {
+					t = *m.Path.Type
+				}
+				switch t {
+				case "PathPrefix", "Exact", "RegularExpression":
+				default:
+					e.add("%s.path.type: unsupported value %q", mp, t)
+				}
+				if m.Path.Value != nil && !strings.HasPrefix(*m.Path.Value, "/") {
+					e.add("%s.path.value: must be an absolute path", mp)
+				}
+			}
+		}
+		for j, b := range r.BackendRefs {
+			bp := fmt.Sprintf("spec.rules[%d].backendRefs[%d]", i, j)
+			if (b.Kind == nil || *b.Kind == "Service") && b.Port == nil {
+				e.add("%s.port: required for a Service backend", bp)
 			}
 		}
 	}

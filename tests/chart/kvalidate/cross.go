@@ -133,6 +133,75 @@ func crossCheck(docs []document) []string {
 					}
 				}
 			}
+		case *networkingv1.Ingress:
+			for i, r := range o.Spec.Rules {
+				if r.HTTP == nil {
+					continue
+				}
+				for j, p := range r.HTTP.Paths {
+					svc := p.Backend.Service
+					if svc == nil {
+						continue
+					}
+					s := findService(services, svc.Name)
+					if s == nil {
+						e.add("%s: Ingress %s: rules[%d].paths[%d] backend Service %s is not in the release", d.source, name, i, j, svc.Name)
+					} else if svc.Port.Name != "" && !serviceHasPort(s, svc.Port.Name) {
+						e.add("%s: Ingress %s: Service %s has no port named %q", d.source, name, svc.Name, svc.Port.Name)
+					} else if svc.Port.Name == "" && !serviceHasPortNumber(s, svc.Port.Number) {
+						e.add("%s: Ingress %s: Service %s has no port %d", d.source, name, svc.Name, svc.Port.Number)
+					}
+				}
+			}
+		case *HTTPRoute:
+			for i, r := range o.Spec.Rules {
+				for j, b := range r.BackendRefs {
+					if b.Kind != nil && *b.Kind != "Service" || b.Namespace != nil {
+						continue
+					}
+					s := findService(services, b.Name)
+					if s == nil {
+						e.add("%s: HTTPRoute %s: rules[%d].backendRefs[%d] Service %s is not in the release", d.source, name, i, j, b.Name)
+					} else if b.Port != nil && !serviceHasPortNumber(s, *b.Port) {
+						e.add("%s: HTTPRoute %s: Service %s has no port %d", d.source, name, b.Name, *b.Port)
+					}
+				}
+			}
+		case *ScaledObject:
+			ref := o.Spec.ScaleTargetRef
+			kind := ref.Kind
+			if kind == "" {
+				kind = "Deployment"
+			}
+			if !exists[kind+"/"+ref.Name] {
+				e.add("%s: ScaledObject %s: scaleTargetRef %s/%s is not in the release", d.source, name, kind, ref.Name)
+			}
+			for _, dd := range docs {
+				if dep, ok := dd.obj.(*appsv1.Deployment); ok && kind == "Deployment" && dep.Name == ref.Name && dep.Spec.Replicas != nil {
+					e.add("%s: ScaledObject %s: Deployment %s also sets spec.replicas, so every upgrade resets the scale", d.source, name, ref.Name)
+				}
+				if hpa, ok := dd.obj.(*autoscalingv2.HorizontalPodAutoscaler); ok && hpa.Spec.ScaleTargetRef.Kind == kind && hpa.Spec.ScaleTargetRef.Name == ref.Name {
+					e.add("%s: ScaledObject %s: HorizontalPodAutoscaler %s scales the same %s (KEDA makes its own)", d.source, name, hpa.Name, ref.Name)
+				}
+			}
+			for i, t := range o.Spec.Triggers {
+				if t.AuthenticationRef == nil {
+					continue
+				}
+				k := t.AuthenticationRef.Kind
+				if k == "" {
+					k = "TriggerAuthentication"
+				}
+				if !exists[k+"/"+t.AuthenticationRef.Name] {
+					e.add("%s: ScaledObject %s: triggers[%d].authenticationRef %s/%s is not in the release", d.source, name, i, k, t.AuthenticationRef.Name)
+				}
+			}
+		case *TriggerAuthentication:
+			for i, r := range o.Spec.SecretTargetRef {
+				if !exists["Secret/"+r.Name] {
+					e.add("%s: TriggerAuthentication %s: secretTargetRef[%d] references Secret/%s, which is neither rendered nor declared external", d.source, name, i, r.Name)
+				}
+			}
 		case *ServiceMonitor:
 			sel, err := metav1.LabelSelectorAsSelector(&o.Spec.Selector)
 			if err != nil {
@@ -173,6 +242,24 @@ func hasPortName(s *corev1.PodSpec, name string) bool {
 			if p.Name == name {
 				return true
 			}
+		}
+	}
+	return false
+}
+
+func findService(services []*corev1.Service, name string) *corev1.Service {
+	for _, s := range services {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+func serviceHasPortNumber(s *corev1.Service, port int32) bool {
+	for _, p := range s.Spec.Ports {
+		if p.Port == port {
+			return true
 		}
 	}
 	return false

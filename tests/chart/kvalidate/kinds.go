@@ -34,6 +34,9 @@ var registry = map[string]func() any{
 	"rbac.authorization.k8s.io/v1/RoleBinding": func() any { return &rbacv1.RoleBinding{} },
 	"monitoring.coreos.com/v1/ServiceMonitor":  func() any { return &ServiceMonitor{} },
 	"monitoring.coreos.com/v1/PrometheusRule":  func() any { return &PrometheusRule{} },
+	"gateway.networking.k8s.io/v1/HTTPRoute":   func() any { return &HTTPRoute{} },
+	"keda.sh/v1alpha1/ScaledObject":            func() any { return &ScaledObject{} },
+	"keda.sh/v1alpha1/TriggerAuthentication":   func() any { return &TriggerAuthentication{} },
 }
 
 func knownKinds() []string {
@@ -123,4 +126,134 @@ type PRRule struct {
 	KeepFiringFor string             `json:"keep_firing_for,omitempty"`
 	Labels        map[string]string  `json:"labels,omitempty"`
 	Annotations   map[string]string  `json:"annotations,omitempty"`
+}
+
+// ScaledObject is the subset of KEDA's CRD (keda.sh/v1alpha1, the version KEDA 2.x serves) that a
+// chart renders: scale target, replica bounds, HPA behavior and triggers. Like ServiceMonitor, a
+// field outside it is refused as unknown.
+type ScaledObject struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              ScaledObjectSpec `json:"spec"`
+}
+
+type ScaledObjectSpec struct {
+	ScaleTargetRef   KedaScaleTarget `json:"scaleTargetRef"`
+	PollingInterval  *int32          `json:"pollingInterval,omitempty"`
+	InitialCooldown  *int32          `json:"initialCooldownPeriod,omitempty"`
+	CooldownPeriod   *int32          `json:"cooldownPeriod,omitempty"`
+	IdleReplicaCount *int32          `json:"idleReplicaCount,omitempty"`
+	MinReplicaCount  *int32          `json:"minReplicaCount,omitempty"`
+	MaxReplicaCount  *int32          `json:"maxReplicaCount,omitempty"`
+	Advanced         *KedaAdvanced   `json:"advanced,omitempty"`
+	Triggers         []KedaTrigger   `json:"triggers"`
+}
+
+type KedaScaleTarget struct {
+	APIVersion             string `json:"apiVersion,omitempty"`
+	Kind                   string `json:"kind,omitempty"`
+	Name                   string `json:"name"`
+	EnvSourceContainerName string `json:"envSourceContainerName,omitempty"`
+}
+
+type KedaAdvanced struct {
+	RestoreToOriginalReplicaCount bool           `json:"restoreToOriginalReplicaCount,omitempty"`
+	HorizontalPodAutoscalerConfig *KedaHPAConfig `json:"horizontalPodAutoscalerConfig,omitempty"`
+}
+
+type KedaHPAConfig struct {
+	Name     string                                         `json:"name,omitempty"`
+	Behavior *autoscalingv2.HorizontalPodAutoscalerBehavior `json:"behavior,omitempty"`
+}
+
+type KedaTrigger struct {
+	Type              string            `json:"type"`
+	Name              string            `json:"name,omitempty"`
+	UseCachedMetrics  bool              `json:"useCachedMetrics,omitempty"`
+	Metadata          map[string]string `json:"metadata"`
+	AuthenticationRef *KedaAuthRef      `json:"authenticationRef,omitempty"`
+	MetricType        string            `json:"metricType,omitempty"`
+}
+
+type KedaAuthRef struct {
+	Name string `json:"name"`
+	Kind string `json:"kind,omitempty"`
+}
+
+// TriggerAuthentication (keda.sh/v1alpha1): parameters of a scaler taken from Secrets.
+type TriggerAuthentication struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              TriggerAuthenticationSpec `json:"spec"`
+}
+
+type TriggerAuthenticationSpec struct {
+	SecretTargetRef []KedaSecretTargetRef `json:"secretTargetRef,omitempty"`
+}
+
+type KedaSecretTargetRef struct {
+	Parameter string `json:"parameter"`
+	Name      string `json:"name"`
+	Key       string `json:"key"`
+}
+
+// HTTPRoute is the subset of the Gateway API CRD (gateway.networking.k8s.io/v1, standard channel)
+// a chart renders: parents, hostnames, rules of matches and Service backends.
+type HTTPRoute struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              HTTPRouteSpec `json:"spec"`
+}
+
+type HTTPRouteSpec struct {
+	ParentRefs []GatewayParentRef `json:"parentRefs,omitempty"`
+	Hostnames  []string           `json:"hostnames,omitempty"`
+	Rules      []HTTPRouteRule    `json:"rules,omitempty"`
+}
+
+type GatewayParentRef struct {
+	Group       *string `json:"group,omitempty"`
+	Kind        *string `json:"kind,omitempty"`
+	Namespace   *string `json:"namespace,omitempty"`
+	Name        string  `json:"name"`
+	SectionName *string `json:"sectionName,omitempty"`
+	Port        *int32  `json:"port,omitempty"`
+}
+
+type HTTPRouteRule struct {
+	Name        *string            `json:"name,omitempty"`
+	Matches     []HTTPRouteMatch   `json:"matches,omitempty"`
+	BackendRefs []HTTPBackendRef   `json:"backendRefs,omitempty"`
+	Timeouts    *HTTPRouteTimeouts `json:"timeouts,omitempty"`
+}
+
+type HTTPRouteTimeouts struct {
+	Request        *string `json:"request,omitempty"`
+	BackendRequest *string `json:"backendRequest,omitempty"`
+}
+
+type HTTPRouteMatch struct {
+	Path    *HTTPPathMatch    `json:"path,omitempty"`
+	Headers []HTTPHeaderMatch `json:"headers,omitempty"`
+	Method  *string           `json:"method,omitempty"`
+}
+
+type HTTPPathMatch struct {
+	Type  *string `json:"type,omitempty"`
+	Value *string `json:"value,omitempty"`
+}
+
+type HTTPHeaderMatch struct {
+	Type  *string `json:"type,omitempty"`
+	Name  string  `json:"name"`
+	Value string  `json:"value"`
+}
+
+type HTTPBackendRef struct {
+	Group     *string `json:"group,omitempty"`
+	Kind      *string `json:"kind,omitempty"`
+	Name      string  `json:"name"`
+	Namespace *string `json:"namespace,omitempty"`
+	Port      *int32  `json:"port,omitempty"`
+	Weight    *int32  `json:"weight,omitempty"`
 }
