@@ -236,7 +236,8 @@ worker["shutdown"] = obj(O([("timeoutSeconds", integer(1, 3600, "SHUTDOWN_TIMEOU
 worker["terminationGracePeriodSeconds"] = integer(1, null=True, desc="null = shutdown.timeoutSeconds + 5")
 worker["heartbeat"] = obj(O([("file", string("WORKER_HEARTBEAT_FILE; must be under /tmp (the only writable path)", pattern=r"^/tmp/[^\s]+$")),
   ("maxAgeSeconds", integer(1, 3600, "liveness fails when the heartbeat is older"))]))
-worker["probes"] = obj(O([("startup", ref("probeTimings")), ("liveness", ref("probeTimings"))]))
+worker["probes"] = obj(O([("startup", ref("probeTimings")), ("liveness", ref("probeTimings")),
+  ("readiness", ref("readinessTimings"))]))
 worker["revisionHistoryLimit"] = integer(0)
 worker["podDisruptionBudget"] = ref("podDisruptionBudget")
 worker["autoscaling"] = ref("autoscaling")

@@ -144,10 +144,13 @@ def test_worker_has_no_port_and_a_heartbeat_liveness(default_render):
     r = default_render
     pod = r.one("Deployment", "worker")["spec"]["template"]["spec"]
     c = pod["containers"][0]
-    assert "ports" not in c and "readinessProbe" not in c
+    assert "ports" not in c
     heartbeat = configmap_env(r)["WORKER_HEARTBEAT_FILE"]
     assert heartbeat == "/tmp/bollard-worker.heartbeat"
     assert c["livenessProbe"]["exec"]["command"] == ["/probe", "file", heartbeat, "--max-age", "30"]
+    # Ready only while its build is compatible with the schema (a rollback below the floor stops).
+    assert c["readinessProbe"]["exec"]["command"] == ["/probe", "file", heartbeat, "--max-age", "30",
+                                                      "--json-field", "schema=compatible"]
     assert c["startupProbe"]["exec"]["command"] == c["livenessProbe"]["exec"]["command"]
     assert {"name": "tmp", "mountPath": "/tmp"} in c["volumeMounts"]
     assert pod["terminationGracePeriodSeconds"] > int(env_of(c)["SHUTDOWN_TIMEOUT_SECONDS"])

@@ -316,7 +316,9 @@ def test_rollback_after_contract_migration_keeps_traffic_on_v2(cluster, pg, redi
     load = load_for(v1, cluster, receiver)
     settle(load)
     rollback_at = time.monotonic()
+    v2_workers = [p for p in cluster.worker.pods if p.alive()]
     rev1 = cluster.apply(v1, images)
+    worker_rev1 = cluster.worker.revision
     # Watch the stuck rollback: from the v1 pod's start until it had WATCH_PROBES readiness periods
     # after its startup probe passed (each probe sees a fresh check: cacheMs < periodSeconds).
     rd = v1.find("Deployment", component="api")["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]
@@ -327,6 +329,11 @@ def test_rollback_after_contract_migration_keeps_traffic_on_v2(cluster, pg, redi
         stuck = [p for p in cluster.pods if p.revision == rev1]
         assert all(not p.ever_ready for p in stuck), "a v1 pod became ready above the schema floor"
         assert all(p.alive() and not p.terminating for p in v2_pods), "a v2 pod was taken down"
+        # The worker likewise: its readiness needs the heartbeat's "schema" compatible, so the v1
+        # worker never replaces the v2 one that delivers.
+        assert all(not p.ever_ready for p in cluster.worker.pods if p.revision == worker_rev1), \
+            "a v1 worker became ready above the schema floor"
+        assert all(p.alive() and not p.terminating for p in v2_workers), "the v2 worker was taken down"
         if started_at is None and stuck and stuck[0].started:
             started_at = time.monotonic()
         if started_at is not None and time.monotonic() - started_at >= WATCH_PROBES * rd["periodSeconds"]:
