@@ -487,12 +487,12 @@ class Pod:
             assert "sleep" in pre, f"preStop handler not modelled: {pre}"
             end = min(deadline, now() + pre["sleep"]["seconds"])
             while now() < end and self.alive():
-                time.sleep(0.05)
+                time.sleep(TICK)
         if self.alive():
             self.sigterm_at = now()
             self.proc.send_signal(signal.SIGTERM)
         while self.alive() and now() < deadline:
-            time.sleep(0.02)
+            time.sleep(TICK)
         if self.alive():
             self.killed = True
             self.event("SIGKILL after the grace period")
@@ -870,7 +870,7 @@ class Cluster:
             p.delete()
         deadline = now() + max((p.grace for p in pods), default=0) + 2
         while any(p.alive() for p in pods) and now() < deadline:
-            time.sleep(0.05)
+            time.sleep(TICK)
         self.balancer.close()
         if self.kube is not None:
             self.kube.close()

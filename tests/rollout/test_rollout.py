@@ -25,6 +25,8 @@ WATCH_PROBES = 5  # readiness periods a stuck rollback is watched for
 
 # How often a refused eviction is tried again, as `kubectl drain` retries it (there 5 s).
 EVICTION_RETRY_SECONDS = 0.2
+# How often the tests' watch loops look again at what they wait for (each has its deadline).
+POLL_SECONDS = 0.1
 
 
 # One random seed per seeded scenario and run, beside its fixed one: `make test` keeps trying new
@@ -129,9 +131,9 @@ def wait_load(load, more):
 
 
 def settle(load):
-    end = time.monotonic() + SETTLE
-    while time.monotonic() < end:
-        time.sleep(0.05)
+    # Not a wait for a condition: the load goes on for SETTLE seconds after the rollout, so requests
+    # that reach the new pods only are part of the record too.
+    time.sleep(SETTLE)
     wait_load(load, 20)
 
 
@@ -203,7 +205,7 @@ def collect_events(cluster, load, receiver, pg, db, timeout=EVENT_DEADLINE):
         outbox = set(pg.psql("SELECT event_id FROM outbox", db=m_dbname(db)).split()) if not missing else None
         if (not missing and outbox <= events.keys()) or time.monotonic() >= deadline:
             break
-        time.sleep(0.1)
+        time.sleep(POLL_SECONDS)
     if outbox is None:
         outbox = set(pg.psql("SELECT event_id FROM outbox", db=m_dbname(db)).split())
     # From the write's 201 to the event's first delivery (a worker that cannot relay shows here).
@@ -344,7 +346,7 @@ def test_rollback_after_contract_migration_keeps_traffic_on_v2(cluster, pg, redi
             started_at = time.monotonic()
         if started_at is not None and time.monotonic() - started_at >= WATCH_PROBES * rd["periodSeconds"]:
             break
-        time.sleep(0.1)
+        time.sleep(POLL_SECONDS)
     watch_until = time.monotonic()
     assert len(stuck) == 1, f"maxSurge 1: one v1 pod, found {len(stuck)}"
     assert stuck[0].started, "the v1 pod is live (startup probe passed)"
