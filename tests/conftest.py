@@ -1,5 +1,5 @@
-"""Shared fixtures: one throwaway PostgreSQL and Redis per test session, started on first use, and
-a webhook receiver. The helpers come from tests/lib (on sys.path through pytest.ini)."""
+"""Shared fixtures: one throwaway PostgreSQL and Redis per test session, started on first use, a
+webhook receiver and a fake chat provider. The helpers come from tests/lib (on sys.path through pytest.ini)."""
 import pytest
 
 # The shared journey holds test functions: its asserts are rewritten as a test file's are. Registered
@@ -8,6 +8,7 @@ pytest.register_assert_rewrite("journey")
 
 import harness  # noqa: E402
 import workerlib  # noqa: E402
+from fakellm import FakeProvider  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -38,3 +39,11 @@ def receiver():
     r = workerlib.Receiver()
     yield r
     r.stop()
+
+
+@pytest.fixture(scope="module")
+def provider():
+    """A scripted fake OpenAI-compatible provider on loopback (tests/lib/fakellm.py), per module."""
+    p = FakeProvider()
+    yield p
+    p.stop()

@@ -2,15 +2,7 @@
 import pytest
 
 from chatlib import KEY, start_api
-from fakellm import FakeProvider
 from taskclient import signup
-
-
-@pytest.fixture(scope="module")
-def provider():
-    p = FakeProvider()
-    yield p
-    p.stop()
 
 
 @pytest.fixture(scope="module")

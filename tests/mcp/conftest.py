@@ -3,9 +3,7 @@ the model through it; /mcp itself needs no provider), per module."""
 import pytest
 
 from chatlib import KEY, start_api
-from fakellm import FakeProvider
 from taskclient import signup
-
 
 
 @pytest.fixture(scope="module")
@@ -15,22 +13,13 @@ def frontend():
 
 
 @pytest.fixture(scope="module")
-def provider():
-    p = FakeProvider()
-    yield p
-    p.stop()
-
-
-@pytest.fixture(scope="module")
 def api(pg, redis, provider, frontend, request):
     name = "mcp_" + request.module.__name__.split(".")[-1][:40]
     b = start_api(pg, redis, name, LLM_PROVIDER="openrouter", OPENROUTER_API_KEY=KEY,
                   OPENROUTER_BASE_URL=provider.base_url, OPENROUTER_MODEL="test/model-1",
                   LLM_TIMEOUT_MS="3000", FRONTEND_URL=frontend)
     yield b
-    b.signal()
-    assert b.wait(20) == 0
-    b.assert_sanitizers_clean()
+    b.stop_clean()
     assert KEY not in b.stdout() and KEY not in b.stderr()
 
 

@@ -18,7 +18,6 @@ import subprocess
 import pytest
 
 import harness
-from fakellm import FakeProvider
 from taskclient import signup
 
 CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,"
@@ -36,17 +35,12 @@ def schemathesis_cli():
     return exe
 
 
-@pytest.fixture(scope="module")
-def provider():
-    # The chat routes reach a model: a loopback fake that answers every call with plain text, so the
-    # fuzzer exercises the chat handlers themselves (their unconfigured 503 is tested in tests/chat).
-    p = FakeProvider()
-    yield p
-    p.stop()
-
 
 @pytest.fixture(scope="module")
 def api(pg, redis, provider):
+    # The chat routes reach a model: the shared loopback fake (tests/conftest.py) answers every call
+    # with plain text, so the fuzzer exercises the chat handlers themselves (their unconfigured 503 is
+    # tested in tests/chat).
     url = pg.new_database("openapi_fuzz")
     # A large body limit so that generated bodies reach the handlers (h2o's own 413 is text/plain,
     # documented in the OpenAPI document).
