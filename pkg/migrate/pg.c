@@ -28,13 +28,15 @@
 #define CONNECT_BACKOFF_MIN_MS 100
 #define CONNECT_BACKOFF_MAX_MS 2000
 /* Also the longest gap between two progress lines while the database is not reachable. */
-#define CONNECT_ATTEMPT_MAX_S  5
-#define ROLLOUT_POLL_MS        2000
-#define ROLLOUT_WAIT_DEFAULT_S 180
-#define CONNECT_SAY_EVERY_MS   2000 /* status/plan: a waiting line at most this often */
-#define DDL_RETRY_BACKOFF_MS   500
-#define SQL_MAX                1024
-#define TEXT_MAX               512
+#define CONNECT_ATTEMPT_MAX_S    5
+#define ROLLOUT_POLL_MS          2000
+#define ROLLOUT_WAIT_DEFAULT_S   180
+#define MIGRATE_WAIT_ROLLOUT_MAX 4 /* --wait-rollout given at most this often (the texts say 4) */
+_Static_assert(MIGRATE_WAIT_ROLLOUT_MAX == 4, "the usage texts name the bound");
+#define CONNECT_SAY_EVERY_MS 2000 /* status/plan: a waiting line at most this often */
+#define DDL_RETRY_BACKOFF_MS 500
+#define SQL_MAX              1024
+#define TEXT_MAX             512
 
 #define SQLSTATE_UNDEFINED_TABLE "42P01"
 #define SQLSTATE_LOCK_NOT_AVAIL  "55P03"
@@ -582,7 +584,8 @@ static void usage(FILE *out)
             "      including, the first pending contract (before a rollout: the floor stays); contract\n"
             "      applies all the rest (once no pod of the previous version serves)\n"
             "  --wait-rollout DEPLOYMENT  (up, in a pod) first wait until that Deployment of the pod's\n"
-            "      namespace has rolled out (the Kubernetes API with the pod's service account)\n"
+            "      namespace has rolled out (the Kubernetes API with the pod's service account); up to 4\n"
+            "      times, waited for in order within the one timeout\n"
             "  --wait-rollout-timeout SECONDS (default %d), --kube-dir DIR (default %s)\n"
             "This binary carries %zu migration%s (level %ld; its code needs %ld).\n"
             "Exit codes: 0 ok or nothing to do; 1 migration failed (rolled back); 2 checksum mismatch or\n"
@@ -598,7 +601,8 @@ struct migrate_args {
     enum migrate_mode mode;
     enum schema_phase phase;
     bool json;
-    const char *wait_rollout; /* Deployment name, or NULL */
+    const char *wait_rollout[MIGRATE_WAIT_ROLLOUT_MAX]; /* Deployment names, in order */
+    int n_wait_rollout;
     int wait_timeout_s;
     const char *kube_dir;
 };
@@ -673,7 +677,9 @@ static bool parse_args(int argc, char **argv, struct migrate_args *a, int *exit_
                    (v = option_value(argc, argv, &i, "--wait-rollout")) != NULL) {
             if (!is_k8s_name(v))
                 return usage_error("--wait-rollout needs a Deployment name, not '%s'", v, exit_code);
-            a->wait_rollout = v;
+            if (a->n_wait_rollout == MIGRATE_WAIT_ROLLOUT_MAX)
+                return usage_error("--wait-rollout is given more than 4 times (at '%s')", v, exit_code);
+            a->wait_rollout[a->n_wait_rollout++] = v;
         } else if (a->mode == MIGRATE_MODE_UP &&
                    (v = option_value(argc, argv, &i, "--wait-rollout-timeout")) != NULL) {
             char *end = NULL;
@@ -726,22 +732,26 @@ int migrate_main(const struct config *cfg, int argc, char **argv)
         goto cleanup;
     r.json = args.json;
     r.phase = args.phase;
-    if (args.wait_rollout != NULL) {
-        /* Before connecting: no database session is held while the rollout takes its time. */
+    /* Before connecting: no database session is held while the rollouts take their time. Each
+     * Deployment in turn (the API's, then the worker's), all within the one timeout. */
+    uint64_t wait_until = base_now_ms() + (uint64_t)args.wait_timeout_s * 1000;
+    for (int d = 0; d < args.n_wait_rollout; d++) {
         char why[BASE_WHY_MAX];
+        uint64_t now_ms = base_now_ms();
+        int left_s = wait_until > now_ms ? (int)((wait_until - now_ms + 999) / 1000) : 1;
         migrate_report(&r, LOG_INFO,
-                       json_pack("{s:s,s:i,s:s}", "deployment", args.wait_rollout, "timeout_s",
-                                 args.wait_timeout_s, "phase", schema_phase_name(args.phase)),
-                       "waiting until deployment %s has rolled out (no pod of the previous version serves)",
-                       args.wait_rollout);
-        enum kube_wait w = kube_wait_rollout(args.kube_dir, args.wait_rollout, args.wait_timeout_s,
-                                             ROLLOUT_POLL_MS, &interrupted, why, sizeof(why));
+                       json_pack("{s:s,s:i,s:s}", "deployment", args.wait_rollout[d], "timeout_s", left_s,
+                                 "phase", schema_phase_name(args.phase)),
+                       "waiting until deployment %s has rolled out (no pod of the previous version runs)",
+                       args.wait_rollout[d]);
+        enum kube_wait w = kube_wait_rollout(args.kube_dir, args.wait_rollout[d], left_s, ROLLOUT_POLL_MS,
+                                             &interrupted, why, sizeof(why));
         if (w == KUBE_WAIT_INTERRUPTED) {
             rc = MIGRATE_EXIT_INTERRUPTED;
             goto cleanup;
         }
         if (w != KUBE_WAIT_DONE) {
-            migrate_report(&r, LOG_ERROR, json_pack("{s:s}", "deployment", args.wait_rollout),
+            migrate_report(&r, LOG_ERROR, json_pack("{s:s}", "deployment", args.wait_rollout[d]),
                            "not applying the %s phase: %s", schema_phase_name(args.phase), why);
             rc = MIGRATE_EXIT_ROLLOUT;
             goto cleanup;

@@ -389,14 +389,16 @@ def test_contract_phase_runs_after_the_rollout(default_render):
     pod = job["spec"]["template"]["spec"]
     args = pod["containers"][0]["args"]
     assert args[:4] == ["migrate", "up", "--phase", "contract"]
-    assert args[args.index("--wait-rollout") + 1] == "rel-bollard-api"
+    # The API's rollout, then the worker's: no pod of the previous version runs when the floor rises.
+    assert [args[i + 1] for i, a in enumerate(args) if a == "--wait-rollout"] == ["rel-bollard-api",
+                                                                                 "rel-bollard-worker"]
     wait = int(args[args.index("--wait-rollout-timeout") + 1])
     # Both Jobs end inside Helm's default --timeout (5m), which bounds each hook.
     assert wait < job["spec"]["activeDeadlineSeconds"] < 300
     assert r.one("Job", "migrate")["spec"]["activeDeadlineSeconds"] < 300
     role = r.one("Role", name=pod["serviceAccountName"])
     assert role["rules"] == [{"apiGroups": ["apps"], "resources": ["deployments"],
-                              "resourceNames": ["rel-bollard-api"], "verbs": ["get"]}]
+                              "resourceNames": ["rel-bollard-api", "rel-bollard-worker"], "verbs": ["get"]}]
     binding = r.one("RoleBinding", name=pod["serviceAccountName"])
     assert binding["subjects"][0]["name"] == pod["serviceAccountName"]
     assert pod["automountServiceAccountToken"] is False  # the token is projected for this Job only

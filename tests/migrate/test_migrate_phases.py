@@ -78,7 +78,8 @@ def test_phase_usage_errors(fresh_db):
     env = m.env_for(fresh_db)
     for args in (["migrate", "up", "--phase", "sideways"], ["migrate", "up", "--phase"],
                  ["migrate", "status", "--phase", "expand"], ["migrate", "plan", "--wait-rollout", "api"],
-                 ["migrate", "up", "--wait-rollout", "Bad_Name"], ["migrate", "up", "--wait-rollout-timeout", "0"]):
+                 ["migrate", "up", "--wait-rollout", "Bad_Name"], ["migrate", "up", "--wait-rollout-timeout", "0"],
+                 ["migrate", "up"] + ["--wait-rollout", "d"] * 5):
         r = m.run(args, env)
         assert r.returncode == m.EXIT_USAGE, (args, r.stdout, r.stderr)
     r = m.run(["migrate", "--help"], env)

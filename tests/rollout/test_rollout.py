@@ -429,7 +429,6 @@ def test_upgrade_with_expand_and_contract_under_start_delays(pg, redis, receiver
         assert job.returncode == 0, f"{name}: {job.stdout[-3000:]}"
         assert schema_state(pg, m_dbname(db)) == "9002 9002"
         contract_at = time.monotonic()
-        # The contract Job waits for the API Deployment only; the worker's rollout may still run.
         cluster.wait_rolled_out(deadline_of(v2))
         settle(load)
         load.stop()
@@ -440,9 +439,12 @@ def test_upgrade_with_expand_and_contract_under_start_delays(pg, redis, receiver
         assert_clean_run(cluster, load, f"expand + contract upgrade, seed {seed}")
         assert_no_lost_writes(load, f"expand + contract upgrade, seed {seed}")
         assert_no_lost_events(events, cluster, f"expand + contract upgrade, seed {seed}")
-        # The contract ran only after every v1 pod had exited.
+        # The contract ran only after every v1 pod had exited, the worker's too (the Job waits for
+        # both Deployments: an old relay must not publish on a contracted schema).
         old = [p for p in cluster.pods if p.revision != cluster.revision]
         assert old and all(p.exited_at is not None and p.exited_at < contract_at for p in old)
+        old_workers = [p for p in cluster.worker.pods if p.revision != cluster.worker.revision]
+        assert old_workers and all(p.exited_at is not None and p.exited_at < contract_at for p in old_workers)
         assert all(p.ever_ready and not p.problems for p in cluster.live())
         assert kube.requests, "the contract Job asked the API"
         assert load.ok > 100
