@@ -312,12 +312,14 @@ static void on_user_found(void *arg, const struct store_result *r)
 {
     struct account_ctx *c = arg;
     c->store_call = NULL;
-    if (r->status != STORE_OK && r->status != STORE_NOT_FOUND) {
+    /* A found account always has its hash; one without is a store fault, answered as one (500). */
+    enum store_status st = r->status == STORE_OK && r->password_hash == NULL ? STORE_ERROR : r->status;
+    if (st != STORE_OK && st != STORE_NOT_FOUND) {
         ctx_wipe(c);
-        api_respond_store_status(c->ex, r->status);
+        api_respond_store_status(c->ex, st);
         return;
     }
-    bool found = r->status == STORE_OK;
+    bool found = st == STORE_OK;
     if (found) {
         snprintf(c->user_id, sizeof(c->user_id), "%s", r->user_id);
         size_t n = strlen(r->password_hash);
