@@ -171,6 +171,11 @@ static void run_pending(void)
                     .json = outcome == STORE_OK ? (i & 2 ? "[]" : task_json) : NULL,
                     .version = 3,
                     .user_id = "0b4e7a0e-5b1c-4c55-9d7e-1f2a3b4c5d6e",
+                    /* as the real store: a found account always comes with its hash */
+                    .password_hash = outcome == STORE_OK
+                                         ? "$argon2id$v=19$m=19456,t=2,p=1$AAAAAAAAAAAAAAAAAAAAAA$"
+                                           "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+                                         : NULL,
                     .next_cursor = NULL,
                 };
                 r.json_len = r.json != NULL ? strlen(r.json) : 0;
