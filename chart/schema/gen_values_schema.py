@@ -51,7 +51,8 @@ def boolean(desc=None):
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 MANAGED_ENV = ["ENVIRONMENT", "LOG_LEVEL", "PORT", "ACCESS_LOG", "FRONTEND_URL", "JWT_EXPIRATION_DAYS",
   "MAX_BODY_BYTES", "DB_POOL_SIZE", "DB_QUEUE_MAX", "DB_CONNECT_TIMEOUT_MS", "DB_QUERY_TIMEOUT_MS", "DB_PREPARED_STATEMENTS",
-  "REDIS_TIMEOUT_MS", "HEALTH_CHECK_TIMEOUT_MS", "HEALTH_CACHE_MS", "WEBHOOK_MAX_ATTEMPTS",
+  "REDIS_TIMEOUT_MS", "REDIS_TLS_CA_FILE", "REDIS_TLS_CERT_FILE", "REDIS_TLS_KEY_FILE",
+  "REDIS_TLS_INSECURE_SKIP_VERIFY", "HEALTH_CHECK_TIMEOUT_MS", "HEALTH_CACHE_MS", "WEBHOOK_MAX_ATTEMPTS",
   "WEBHOOK_TIMEOUT_MS", "WEBHOOK_ALLOW_PRIVATE", "WORKER_VISIBILITY_TIMEOUT_SECONDS",
   "WORKER_HEARTBEAT_FILE", "MIGRATE_CONNECT_TIMEOUT_SECONDS", "MIGRATE_LOCK_TIMEOUT_SECONDS",
   "MIGRATE_STATEMENT_TIMEOUT_SECONDS", "API_THREADS", "SHUTDOWN_DRAIN_SECONDS", "SHUTDOWN_TIMEOUT_SECONDS",
@@ -295,7 +296,15 @@ config["maxBodyBytes"] = integer(1024, 16777216, "MAX_BODY_BYTES")
 config["database"] = obj(O([("poolSize", integer(1, 64, "DB_POOL_SIZE")), ("queueMax", integer(0, 100000, "DB_QUEUE_MAX")),
   ("connectTimeoutMs", integer(100, 600000, "DB_CONNECT_TIMEOUT_MS")), ("queryTimeoutMs", integer(10, 600000, "DB_QUERY_TIMEOUT_MS")),
   ("preparedStatements", boolean("DB_PREPARED_STATEMENTS: false behind a transaction-pooling PgBouncer"))]))
-config["redis"] = obj(O([("timeoutMs", integer(10, 600000, "REDIS_TIMEOUT_MS"))]))
+path = r"^$|^/[^\x00\s]*$"
+config["redis"] = obj(O([("timeoutMs", integer(10, 600000, "REDIS_TIMEOUT_MS")),
+  ("tls", obj(O([
+    ("secretName", string("A Secret mounted read-only at /etc/bollard/redis-tls in the API, worker and test pods (e.g. cert-manager's ca.crt, tls.crt, tls.key); empty = none", pattern=r"^$|" + DNS_SUBDOMAIN[1:])),
+    ("caFile", string("REDIS_TLS_CA_FILE: PEM CAs trusted for a rediss:// server's certificate; empty = the system store", pattern=path)),
+    ("certFile", string("REDIS_TLS_CERT_FILE: client certificate for a server that requires one (with keyFile)", pattern=path)),
+    ("keyFile", string("REDIS_TLS_KEY_FILE: the client certificate's key", pattern=path)),
+    ("insecureSkipVerify", boolean("REDIS_TLS_INSECURE_SKIP_VERIFY: do not verify the server's certificate; only with config.environment dev"))]),
+    desc="TLS for a rediss:// secret.redisUrl"))]))
 config["health"] = obj(O([("checkTimeoutMs", integer(10, 10000, "HEALTH_CHECK_TIMEOUT_MS")), ("cacheMs", integer(0, 1000, "HEALTH_CACHE_MS"))]))
 config["webhooks"] = obj(O([("maxAttempts", integer(1, 50, "WEBHOOK_MAX_ATTEMPTS")), ("timeoutMs", integer(100, 120000, "WEBHOOK_TIMEOUT_MS")),
   ("allowPrivate", boolean("WEBHOOK_ALLOW_PRIVATE"))]))
@@ -337,10 +346,10 @@ config["extraEnv"] = O([("description", "More environment variables (strings) fo
 secret = O()
 secret["existingSecret"] = string("Name of a Secret you manage; the chart then creates none", pattern=r"^$|" + DNS_SUBDOMAIN)
 # The URL schemes `bollard` accepts (pkg/config validate_database_url, validate_redis_url): sqlite:
-# only with ENVIRONMENT=dev (the root anyOf below), redis:// only (this build refuses rediss://, exit 78).
+# only with ENVIRONMENT=dev (the root anyOf below); redis:// or rediss:// (TLS, config.redis.tls).
 secret["databaseUrl"] = string("DATABASE_URL (required unless existingSecret): postgresql:// or postgres://; sqlite: only with config.environment dev", pattern=r"^$|^(postgres|postgresql)://\S+$|^sqlite:\S+$")
 secret["secretKey"] = string("SECRET_KEY, at least 32 bytes (required unless existingSecret)", pattern=r"^$|^[\s\S]{32,}$")
-secret["redisUrl"] = string("REDIS_URL (required unless existingSecret): redis:// (rediss:// is refused by this build)", pattern=r"^$|^redis://\S+$")
+secret["redisUrl"] = string("REDIS_URL (required unless existingSecret): redis:// or rediss:// (TLS, see config.redis.tls)", pattern=r"^$|^rediss?://\S+$")
 keypat = r"^[-._a-zA-Z0-9]+$"
 optkey = r"^$|^[-._a-zA-Z0-9]+$"
 secret["migrateDatabaseUrl"] = string("MIGRATE_DATABASE_URL (optional): the migration Jobs' database URL past a transaction pooler", pattern=r"^$|^(postgres|postgresql)://\S+$")

@@ -109,7 +109,7 @@ static bool app_loop_init(void *arg, size_t index, struct http_loop *loop, char 
         return false;
     if (cfg->redis_url != NULL) {
         l->api.redis = redisconn_create(loop->loop, &loop->ctx->receivers.hostinfo_getaddr, cfg->redis_url,
-                                        cfg->redis_timeout_ms);
+                                        cfg->redis_timeout_ms, &cfg->redis_tls);
         if (l->api.redis == NULL) {
             base_why(why, cap, "cannot create the Redis connection (REDIS_URL)");
             return false;

@@ -1,18 +1,18 @@
 /* check: `bollard check`, the start-up preconditions as a one-shot command (CONTRACT §2).
- * A CLI, so synchronous libpq and hiredis. One line on stderr per failing check, never a secret. */
+ * A CLI, so synchronous libpq and pkg/syncconn. One line on stderr per failing check, never a secret. */
 #include "check/check.h"
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
 #include <hiredis.h>
 #include <libpq-fe.h>
 
 #include "base/base.h"
-#include "url/url.h"
+#include "syncconn/syncconn.h"
 #include "schema/schema.h"
 
 #define TEXT_MAX 512
@@ -68,68 +68,34 @@ cleanup:
     return ok;
 }
 
-/* ---- Redis */
-
-/* True when the reply is a status/string equal to want; otherwise describes it in why. */
-static bool reply_is(redisContext *c, redisReply *reply, const char *want, const char *what, char *why,
-                     size_t cap)
-{
-    bool ok = false;
-    if (reply == NULL) {
-        char err[TEXT_MAX];
-        base_one_line(c->errstr, err, sizeof(err));
-        base_why(why, cap, "%s: %s", what, err[0] != '\0' ? err : "no reply");
-    } else if (reply->type == REDIS_REPLY_ERROR) {
-        /* Redis error texts name the problem (WRONGPASS, NOAUTH, ...), never the password. */
-        char err[TEXT_MAX];
-        base_one_line(reply->str, err, sizeof(err));
-        base_why(why, cap, "%s: %s", what, err);
-    } else if ((reply->type == REDIS_REPLY_STATUS || reply->type == REDIS_REPLY_STRING) &&
-               strcmp(reply->str, want) == 0) {
-        ok = true;
-    } else {
-        base_why(why, cap, "%s: unexpected reply", what);
-    }
-    freeReplyObject(reply);
-    return ok;
-}
+/* ---- Redis: the workers' own connection code (pkg/syncconn), TLS and AUTH/SELECT included */
 
 static bool check_redis(const struct config *cfg, char *why, size_t cap)
 {
-    struct url_redis t;
+    char reason[TEXT_MAX];
     bool ok = false;
-    redisContext *c = NULL;
-    if (!url_redis_parse(cfg->redis_url, &t)) {
-        base_why(why, cap, "REDIS_URL must look like redis://[[user]:password@]host[:port][/db]");
-        goto cleanup;
+    struct syncconn_redis *r =
+        syncconn_redis_new(cfg->redis_url, cfg->redis_timeout_ms, &cfg->redis_tls, NULL, 0);
+    if (r == NULL) {
+        base_why(why, cap, "REDIS_URL must look like redis[s]://[[user]:password@]host[:port][/db]");
+        return false;
     }
-    struct timeval tv = {.tv_sec = cfg->redis_timeout_ms / 1000,
-                         .tv_usec = (cfg->redis_timeout_ms % 1000) * 1000};
-    c = redisConnectWithTimeout(t.host, t.port, tv);
-    if (c == NULL || c->err) {
-        char err[TEXT_MAX];
-        base_one_line(c != NULL ? c->errstr : "out of memory", err, sizeof(err));
-        base_why(why, cap, "not reachable at %s:%d: %s", t.host, t.port, err);
-        goto cleanup;
+    static const char *const ping[] = {"PING"};
+    redisReply *reply = syncconn_redis_command(r, 1, (const char **)ping, NULL, reason, sizeof(reason));
+    if (reply != NULL && reply->type == REDIS_REPLY_STATUS && strcmp(reply->str, "PONG") == 0)
+        ok = true;
+    else if (reply != NULL)
+        base_why(reason, sizeof(reason), "PING failed: %s",
+                 reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+    if (reply != NULL)
+        freeReplyObject(reply);
+    syncconn_redis_free(r);
+    if (!ok) {
+        /* Redis error texts name the problem (WRONGPASS, NOAUTH, …), never the password. Its
+         * reasons start with "redis "; this command's lines start with "redis: " already. */
+        const char *text = strncmp(reason, "redis ", 6) == 0 ? reason + 6 : reason;
+        base_one_line(text, why, cap);
     }
-    if (redisSetTimeout(c, tv) != REDIS_OK) {
-        base_why(why, cap, "cannot set the command timeout");
-        goto cleanup;
-    }
-    if (t.password[0] != '\0') {
-        redisReply *reply = t.user[0] != '\0' ? redisCommand(c, "AUTH %s %s", t.user, t.password)
-                                              : redisCommand(c, "AUTH %s", t.password);
-        if (!reply_is(c, reply, "OK", "authentication failed", why, cap))
-            goto cleanup;
-    }
-    if (t.db != 0 && !reply_is(c, redisCommand(c, "SELECT %d", t.db), "OK", "SELECT failed", why, cap))
-        goto cleanup;
-    ok = reply_is(c, redisCommand(c, "PING"), "PONG", "PING failed", why, cap);
-cleanup:
-    if (c != NULL)
-        redisFree(c);
-    /* The password was on the stack; do not leave it there. */
-    explicit_bzero(&t, sizeof(t));
     return ok;
 }
 
@@ -155,6 +121,7 @@ int check_main(const struct config *cfg, int argc, char **argv)
     if (args >= 0)
         return args;
     /* The configuration was loaded and validated (exit 78 otherwise) before this runs. */
+    signal(SIGPIPE, SIG_IGN); /* a server closing a TLS session on us is an error return, not death */
     int failures = 0;
     char why[TEXT_MAX];
 

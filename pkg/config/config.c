@@ -67,7 +67,18 @@ static const struct config_var config_vars[] = {
      0, "token signing key, at least 32 bytes (alias: BETTER_AUTH_SECRET)"},
     {"REDIS_URL", VAR_SECRET, CONFIG_ROLE_API | CONFIG_ROLE_WORKER | CONFIG_ROLE_CHECK,
      CONFIG_ROLE_API | CONFIG_ROLE_WORKER | CONFIG_ROLE_CHECK, FIELD(redis_url), NULL, 0, 0,
-     "redis://[:password@]host[:port][/db]"},
+     "redis[s]://[[user]:password@]host[:port][/db] (rediss://: TLS, the server's certificate verified)"},
+    {"REDIS_TLS_CA_FILE", VAR_STRING, 0, CONFIG_ROLE_API | CONFIG_ROLE_WORKER | CONFIG_ROLE_CHECK,
+     FIELD(redis_tls.ca_file), NULL, 0, 0,
+     "PEM file of the CAs that rediss:// trusts for the server's certificate (default: the system store)"},
+    {"REDIS_TLS_CERT_FILE", VAR_STRING, 0, CONFIG_ROLE_API | CONFIG_ROLE_WORKER | CONFIG_ROLE_CHECK,
+     FIELD(redis_tls.cert_file), NULL, 0, 0,
+     "PEM client certificate (chain) for rediss:// servers that require one (with REDIS_TLS_KEY_FILE)"},
+    {"REDIS_TLS_KEY_FILE", VAR_STRING, 0, CONFIG_ROLE_API | CONFIG_ROLE_WORKER | CONFIG_ROLE_CHECK,
+     FIELD(redis_tls.key_file), NULL, 0, 0, "PEM private key of REDIS_TLS_CERT_FILE"},
+    {"REDIS_TLS_INSECURE_SKIP_VERIFY", VAR_BOOL, 0, CONFIG_ROLE_API | CONFIG_ROLE_WORKER | CONFIG_ROLE_CHECK,
+     FIELD(redis_tls.insecure_skip_verify), "false", 0, 0,
+     "rediss:// without verifying the server's certificate: refused unless ENVIRONMENT=dev"},
     {"ENVIRONMENT", VAR_ENVIRONMENT, ROLES_ALL, ROLES_ALL, FIELD(environment), NULL, 0, 0,
      "dev | staging | production (also: development; any case)"},
     {"LOG_LEVEL", VAR_LOG_LEVEL, ROLES_ALL, ROLES_ALL, FIELD(log_level), NULL, 0, 0,
@@ -516,16 +527,40 @@ static void validate_database_url(struct loader *ld, struct config *cfg)
     PQconninfoFree(opts);
 }
 
-static void validate_redis_url(struct loader *ld, const char *url)
+static void validate_redis(struct loader *ld, const struct config *cfg)
 {
-    if (strncmp(url, "rediss://", 9) == 0) {
-        problem(ld, "REDIS_URL",
-                "rediss:// (TLS) is not supported by this build's hiredis 0.14; use redis:// "
-                "inside the cluster or a TLS sidecar");
+    const char *url = cfg->redis_url;
+    const struct redistls_config *t = &cfg->redis_tls;
+    struct url_redis u;
+    bool parsed = url_redis_parse(url, &u);
+    bool tls = parsed && u.tls;
+    OPENSSL_cleanse(&u, sizeof(u));
+    if (!parsed) {
+        problem(ld, "REDIS_URL", "must look like redis[s]://[[user]:password@]host[:port][/db]");
         return;
     }
-    if (strncmp(url, "redis://", 8) != 0 || url[8] == '\0')
-        problem(ld, "REDIS_URL", "must look like redis://[:password@]host[:port][/db]");
+    if ((t->cert_file == NULL) != (t->key_file == NULL))
+        problem(ld, t->cert_file == NULL ? "REDIS_TLS_CERT_FILE" : "REDIS_TLS_KEY_FILE",
+                "REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE go together: set both or neither");
+    if (t->insecure_skip_verify && cfg->environment != CONFIG_ENV_DEV)
+        problem(ld, "REDIS_TLS_INSECURE_SKIP_VERIFY",
+                "is refused outside ENVIRONMENT=dev: trust the server's CA with REDIS_TLS_CA_FILE instead");
+    if (!tls) {
+        const char *set = t->ca_file != NULL        ? "REDIS_TLS_CA_FILE"
+                          : t->cert_file != NULL    ? "REDIS_TLS_CERT_FILE"
+                          : t->key_file != NULL     ? "REDIS_TLS_KEY_FILE"
+                          : t->insecure_skip_verify ? "REDIS_TLS_INSECURE_SKIP_VERIFY"
+                                                    : NULL;
+        if (set != NULL)
+            problem(ld, set, "is set but REDIS_URL is redis:// (no TLS): use rediss://");
+        return;
+    }
+    /* The files are read now, so a wrong path or a key that does not match exits 78 at start-up. */
+    char why[BASE_WHY_MAX];
+    SSL_CTX *ctx = redistls_ctx_new(t, "localhost", NULL, why, sizeof(why));
+    if (ctx == NULL)
+        problem(ld, "REDIS_URL", "rediss:// cannot be set up: %s", why);
+    SSL_CTX_free(ctx);
 }
 
 static void validate_origins(struct loader *ld, const char *list)
@@ -775,7 +810,7 @@ int config_load(struct config *cfg, unsigned roles, config_lookup_fn lookup, voi
     else if (cfg->database_url != NULL)
         cfg->database_is_sqlite = strncmp(cfg->database_url, "sqlite:", 7) == 0;
     if (cfg->redis_url != NULL)
-        validate_redis_url(&ld, cfg->redis_url);
+        validate_redis(&ld, cfg);
     if (cfg->migrate_database_url != NULL) {
         PQconninfoOption *opts =
             url_is_postgres(cfg->migrate_database_url) ? url_postgres_parse(cfg->migrate_database_url) : NULL;
@@ -855,6 +890,10 @@ void config_free(struct config *cfg)
     free(cfg->worker_heartbeat_file);
     free(cfg->pod_name);
     free(cfg->jwt_algorithm);
+    free(cfg->redis_tls.ca_file);
+    free(cfg->redis_tls.cert_file);
+    free(cfg->redis_tls.key_file);
+    memset(&cfg->redis_tls, 0, sizeof(cfg->redis_tls));
     cfg->database_url = cfg->secret_key = cfg->redis_url = NULL;
     cfg->frontend_url = cfg->trusted_proxies = cfg->worker_heartbeat_file = cfg->pod_name = NULL;
     cfg->jwt_algorithm = NULL;

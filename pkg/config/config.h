@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "redistls/redistls.h"
+
 /* Which role is starting decides which variables are required. */
 enum config_role {
     CONFIG_ROLE_API = 1 << 0,
@@ -42,6 +44,7 @@ struct config {
     int db_query_timeout_ms;
     bool db_prepared_statements; /* false: unnamed statements only (transaction pooling) */
     int redis_timeout_ms;
+    struct redistls_config redis_tls; /* REDIS_TLS_*: used with a rediss:// REDIS_URL only */
     int health_check_timeout_ms;
     int health_cache_ms;
     int shutdown_drain_seconds;

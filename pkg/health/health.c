@@ -203,7 +203,7 @@ static void on_redis_reply(void *arg, redisReply *reply, const char *err)
     if (reply == NULL)
         set_fail(&h->pending.redis, "%s", err != NULL ? err : "no reply");
     else if (reply->type == REDIS_REPLY_ERROR)
-        set_fail(&h->pending.redis, "%s", "PING refused (authentication?)");
+        set_fail(&h->pending.redis, "PING refused: %s", reply->str != NULL ? reply->str : "");
     else
         h->pending.redis.ok = true;
     maybe_finish(h);
@@ -253,8 +253,10 @@ static void health_start(struct health *h)
         static const char *const ping[] = {"PING"};
         h->redis_handle = redisconn_command(h->redis, on_redis_reply, h, 1, (const char **)ping, NULL);
         if (h->redis_handle == NULL) {
+            char why[sizeof(h->pending.redis.reason) - 16];
+            redisconn_last_error(h->redis, why, sizeof(why));
             h->redis_done = true;
-            set_fail(&h->pending.redis, "%s", "not connected");
+            set_fail(&h->pending.redis, "not connected: %s", why);
         }
     }
     maybe_finish(h);

@@ -164,12 +164,15 @@ enum queue_status {
 
 struct queue;
 
+struct redistls_config;
+
 struct queue_redis_config {
-    const char *url;
-    const char *consumer;  /* this process' name in the consumer group */
-    int timeout_ms;        /* producer half, per command (REDIS_TIMEOUT_MS) */
-    int consumer_bound_ms; /* consumer half, per command: deliveries must keep moving */
-    int visibility_ms;     /* a pending job idle this long at another consumer is taken over */
+    const char *url;                   /* redis:// or rediss:// */
+    const struct redistls_config *tls; /* REDIS_TLS_* (NULL: defaults); must outlive the queue */
+    const char *consumer;              /* this process' name in the consumer group */
+    int timeout_ms;                    /* producer half, per command (REDIS_TIMEOUT_MS) */
+    int consumer_bound_ms;             /* consumer half, per command: deliveries must keep moving */
+    int visibility_ms;                 /* a pending job idle this long at another consumer is taken over */
 };
 
 /* The Redis Streams back-end; NULL when the URL does not parse or memory is short. Never connects here. */

@@ -53,8 +53,12 @@ static int arm(struct queue *base, struct queue_slots *s, uint64_t now)
     struct redis_queue *q = (struct redis_queue *)base;
     queue_redis_read_send(q, s);
     queue_redis_read_check_deadline(q, now);
-    redisContext *c = q->read_outstanding ? syncconn_redis_get(q->reader, NULL, 0) : NULL;
-    return c != NULL ? c->fd : -1;
+    if (q->read_outstanding && syncconn_redis_reply_buffered(q->reader)) {
+        /* Already read (cannot happen with one command in flight, but polling would not see it). */
+        queue_redis_read_receive(q, s);
+        return -1;
+    }
+    return q->read_outstanding ? syncconn_redis_fd(q->reader) : -1;
 }
 
 static void ready_fd(struct queue *base, struct queue_slots *s)
@@ -138,9 +142,9 @@ struct queue *queue_redis_new(const struct queue_redis_config *cfg)
     q->publish_script[1] =
         (struct syncconn_redis_script){.name = "reenqueue", .source = queue_redis_reenqueue_lua};
     q->publish_script[2] = (struct syncconn_redis_script){.name = "raise", .source = queue_redis_raise_lua};
-    q->producer = syncconn_redis_new(cfg->url, cfg->timeout_ms, q->publish_script, 3);
-    q->cmd = syncconn_redis_new(cfg->url, cfg->consumer_bound_ms, q->scripts, SCRIPT_COUNT);
-    q->reader = syncconn_redis_new(cfg->url, cfg->consumer_bound_ms, NULL, 0);
+    q->producer = syncconn_redis_new(cfg->url, cfg->timeout_ms, cfg->tls, q->publish_script, 3);
+    q->cmd = syncconn_redis_new(cfg->url, cfg->consumer_bound_ms, cfg->tls, q->scripts, SCRIPT_COUNT);
+    q->reader = syncconn_redis_new(cfg->url, cfg->consumer_bound_ms, cfg->tls, NULL, 0);
     if (q->producer == NULL || q->cmd == NULL || q->reader == NULL) {
         redis_free(&q->base);
         return NULL;

@@ -134,7 +134,7 @@ void queue_redis_dedupe_clear(struct redis_queue *q)
 
 bool queue_redis_ready(struct queue *base, char *why, size_t cap)
 {
-    return syncconn_redis_get(((struct redis_queue *)base)->producer, why, cap) != NULL;
+    return syncconn_redis_ensure(((struct redis_queue *)base)->producer, why, cap);
 }
 
 enum queue_status queue_redis_publish(struct queue *base, const struct queue_event *events, int n,

@@ -136,8 +136,7 @@ void queue_redis_read_send(struct redis_queue *q, struct queue_slots *s)
     if (s->busy > 0 && free < batch)
         return;
     char why[SYNCCONN_WHY_MAX];
-    redisContext *c = syncconn_redis_get(q->reader, why, sizeof(why));
-    if (c == NULL) {
+    if (!syncconn_redis_ensure(q->reader, why, sizeof(why))) {
         queue_redis_failed(q, "connect (reader)", why);
         return;
     }
@@ -146,18 +145,12 @@ void queue_redis_read_send(struct redis_queue *q, struct queue_slots *s)
     snprintf(block, sizeof(block), "%d", QUEUE_READ_BLOCK_MS);
     const char *argv[] = {"XREADGROUP", "GROUP", QUEUE_GROUP, q->consumer,       "COUNT", count,
                           "BLOCK",      block,   "STREAMS",   QUEUE_STREAM_JOBS, ">"};
-    if (redisAppendCommandArgv(c, 11, argv, NULL) != REDIS_OK) {
-        queue_redis_failed(q, "XREADGROUP", "cannot queue the command");
+    /* A failed send drops the connection itself. */
+    if (!syncconn_redis_append(q->reader, 11, argv, NULL, why, sizeof(why)) ||
+        !syncconn_redis_send(q->reader, why, sizeof(why))) {
+        queue_redis_failed(q, "XREADGROUP", why);
         syncconn_redis_drop(q->reader);
         return;
-    }
-    int done = 0;
-    while (!done) {
-        if (redisBufferWrite(c, &done) != REDIS_OK) {
-            queue_redis_failed(q, "XREADGROUP", c->errstr);
-            syncconn_redis_drop(q->reader);
-            return;
-        }
     }
     q->read_outstanding = true;
     q->read_sent_ms = base_now_ms();
@@ -167,17 +160,15 @@ void queue_redis_read_send(struct redis_queue *q, struct queue_slots *s)
 void queue_redis_read_receive(struct redis_queue *q, struct queue_slots *s)
 {
     char why[SYNCCONN_WHY_MAX];
-    redisContext *c = syncconn_redis_get(q->reader, why, sizeof(why));
     q->read_outstanding = false;
     q->reserved = 0;
-    if (c == NULL)
+    if (!syncconn_redis_connected(q->reader))
         return;
-    void *reply = NULL;
     /* Called once the socket is readable; the rest of the reply follows at once (bounded by the
-     * socket timeout). */
-    if (redisGetReply(c, &reply) != REDIS_OK || reply == NULL) {
-        queue_redis_failed(q, "XREADGROUP", c->errstr[0] != '\0' ? c->errstr : "connection lost");
-        syncconn_redis_drop(q->reader);
+     * connection's timeout). A failure drops the connection. */
+    redisReply *reply = syncconn_redis_reply(q->reader, why, sizeof(why));
+    if (reply == NULL) {
+        queue_redis_failed(q, "XREADGROUP", why);
         return;
     }
     redisReply *r = reply;

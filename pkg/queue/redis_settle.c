@@ -63,9 +63,15 @@ struct pipeline_entry {
     char strings[4][32];
 };
 
+static bool pipeline_append(struct redis_queue *q, int argc, const char **argv, const size_t *lens)
+{
+    char why[SYNCCONN_WHY_MAX];
+    return syncconn_redis_append(q->cmd, argc, argv, lens, why, sizeof(why));
+}
+
 /* Appends the command for one DONE job. Returns false when it cannot be built (the job is then
  * dead-lettered as malformed if it was meant for the retry set). */
-static bool append_outcome(struct redis_queue *q, redisContext *c, struct pipeline_entry *pe)
+static bool append_outcome(struct redis_queue *q, struct pipeline_entry *pe)
 {
     struct queue_job *j = pe->job;
     const char *argv[32];
@@ -74,7 +80,7 @@ static bool append_outcome(struct redis_queue *q, redisContext *c, struct pipeli
     switch (j->outcome) {
     case QUEUE_ACK: {
         const char *a[] = {"XACK", QUEUE_STREAM_JOBS, QUEUE_GROUP, j->ref};
-        return redisAppendCommandArgv(c, 4, a, NULL) == REDIS_OK;
+        return pipeline_append(q, 4, a, NULL);
     }
     case QUEUE_RETRY:
     case QUEUE_DEFER: {
@@ -92,7 +98,7 @@ static bool append_outcome(struct redis_queue *q, redisContext *c, struct pipeli
                            j->ref,
                            pe->strings[0],
                            pe->owned};
-        return redisAppendCommandArgv(c, 9, a, NULL) == REDIS_OK;
+        return pipeline_append(q, 9, a, NULL);
     }
     case QUEUE_DEAD: {
         struct timeval tv;
@@ -137,7 +143,7 @@ static bool append_outcome(struct redis_queue *q, redisContext *c, struct pipeli
         lens[argc++] = 4;
         argv[argc] = j->body != NULL ? j->body : "";
         lens[argc++] = j->body_len;
-        return redisAppendCommandArgv(c, argc, argv, lens) == REDIS_OK;
+        return pipeline_append(q, argc, argv, lens);
     }
     case QUEUE_REQUEUE: {
         snprintf(pe->strings[0], sizeof(pe->strings[0]), "%d", j->attempt);
@@ -157,7 +163,7 @@ static bool append_outcome(struct redis_queue *q, redisContext *c, struct pipeli
         for (int i = 0; i < 12; i++)
             l[i] = strlen(a[i]);
         l[11] = j->body != NULL ? j->body_len : 0;
-        return redisAppendCommandArgv(c, 12, a, l) == REDIS_OK;
+        return pipeline_append(q, 12, a, l);
     }
     }
     return false;
@@ -177,32 +183,30 @@ void queue_redis_flush(struct redis_queue *q, struct queue_slots *s)
     if (n == 0)
         return;
     char why[SYNCCONN_WHY_MAX];
-    redisContext *c = syncconn_redis_get(q->cmd, why, sizeof(why));
-    if (c == NULL) {
+    if (!syncconn_redis_ensure(q->cmd, why, sizeof(why))) {
         queue_redis_failed(q, "connect", why);
         return;
     }
     int appended = 0;
     for (int i = 0; i < n; i++) {
-        if (!append_outcome(q, c, &pending[i])) {
+        if (!append_outcome(q, &pending[i])) {
             /* Only a JSON failure can get here (invalid UTF-8 in a body): it cannot be retried. */
             pending[i].job->outcome = QUEUE_DEAD;
             snprintf(pending[i].job->error, sizeof(pending[i].job->error), "job cannot be re-encoded");
             free(pending[i].owned);
             pending[i].owned = NULL;
-            if (!append_outcome(q, c, &pending[i]))
+            if (!append_outcome(q, &pending[i]))
                 break;
         }
         appended++;
     }
     bool lost = false;
     for (int i = 0; i < appended; i++) {
-        void *reply = NULL;
-        if (!lost && (redisGetReply(c, &reply) != REDIS_OK || reply == NULL)) {
-            queue_redis_failed(q, "flush outcomes", c->errstr[0] != '\0' ? c->errstr : "connection lost");
+        redisReply *r = NULL;
+        if (!lost && (r = syncconn_redis_reply(q->cmd, why, sizeof(why))) == NULL) {
+            queue_redis_failed(q, "flush outcomes", why);
             lost = true;
         }
-        redisReply *r = reply;
         struct queue_job *j = pending[i].job;
         if (r != NULL) {
             if (r->type == REDIS_REPLY_ERROR) {

@@ -1,47 +1,53 @@
 #include "redisconn/redisconn.h"
+#include "base/base.h"
 #include "log/log.h"
+#include "redistls/redistls.h"
 #include "url/url.h"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include <async.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 
 #define TICK_MS        25
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
+#define REASON_MAX     200
 
-enum rc_state { RC_DOWN, RC_RESOLVING, RC_CONNECTING, RC_READY };
+enum rc_state { RC_DOWN, RC_RESOLVING, RC_CONNECTING, RC_HANDSHAKE, RC_SETUP, RC_READY };
 
 struct redis_pending {
-    struct redisconn *rc;
     redisconn_reply_cb cb; /* NULL once cancelled */
     void *arg;
     uint64_t deadline;
+    const char *setup; /* AUTH/SELECT of the connection itself: its name; NULL for a caller's command */
+    bool last_setup;
     h2o_linklist_t link;
 };
 
-struct rc_adapter {
-    struct redisconn *rc;
-    h2o_socket_t *sock;
-    bool write_armed;
+/* Bytes for the socket: appended commands, then handed to h2o_socket_write as a whole. */
+struct rc_buf {
+    char *bytes;
+    size_t len, cap;
 };
 
 struct redisconn {
     h2o_evloop_t *loop;
     h2o_multithread_receiver_t *resolver;
     struct url_redis url;
-    bool host_is_ip;
-    char ip[INET6_ADDRSTRLEN];
     int timeout_ms;
+    SSL_CTX *ssl_ctx;    /* rediss:// only */
+    bool cert_requested; /* the server asked for a client certificate (none set): see pkg/redistls */
     enum rc_state state;
-    redisAsyncContext *ac;
+    h2o_socket_t *sock;
+    redisReader *reader;
+    struct rc_buf out;      /* appended, not yet written */
+    struct rc_buf inflight; /* being written (h2o keeps pointing at it until the callback) */
+    bool writing;
+    uint64_t generation; /* changes when a connection ends: callbacks check it */
     h2o_hostinfo_getaddr_req_t *resolve_req;
     uint64_t connect_deadline;
     uint64_t retry_at;
@@ -51,172 +57,348 @@ struct redisconn {
     h2o_timeout_t tick;
     h2o_timeout_entry_t tick_entry;
     bool destroying;
+    char last_error[REASON_MAX];
 };
 
 static void rc_arm_tick(struct redisconn *rc);
 static void rc_connect(struct redisconn *rc);
-
-/* ---- the h2o adapter for hiredis ---- */
-
-static void adapter_on_read(h2o_socket_t *sock, const char *err)
-{
-    struct rc_adapter *a = sock->data;
-    (void)err; /* hiredis notices the error itself when it reads */
-    redisAsyncHandleRead(a->rc->ac);
-}
-
-static void adapter_on_write(h2o_socket_t *sock, const char *err)
-{
-    struct rc_adapter *a = sock->data;
-    (void)err;
-    a->write_armed = false;
-    redisAsyncHandleWrite(a->rc->ac);
-}
-
-static void adapter_add_read(void *data)
-{
-    struct rc_adapter *a = data;
-    if (!h2o_socket_is_reading(a->sock))
-        h2o_socket_read_start(a->sock, adapter_on_read);
-}
-
-static void adapter_del_read(void *data)
-{
-    struct rc_adapter *a = data;
-    if (h2o_socket_is_reading(a->sock))
-        h2o_socket_read_stop(a->sock);
-}
-
-static void adapter_add_write(void *data)
-{
-    struct rc_adapter *a = data;
-    if (!a->write_armed) {
-        a->write_armed = true;
-        h2o_socket_notify_write(a->sock, adapter_on_write);
-    }
-}
-
-static void adapter_del_write(void *data)
-{
-    (void)data; /* notify_write is one-shot; a spurious wakeup is harmless to hiredis */
-}
-
-static void adapter_cleanup(void *data)
-{
-    struct rc_adapter *a = data;
-    h2o_socket_close(a->sock); /* closes our dup(); hiredis closes its own fd */
-    free(a);
-}
-
-static int adapter_attach(struct redisconn *rc, redisAsyncContext *ac)
-{
-    int fd = fcntl(ac->c.fd, F_DUPFD_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    struct rc_adapter *a = calloc(1, sizeof(*a));
-    if (a == NULL) {
-        close(fd);
-        return -1;
-    }
-    a->rc = rc;
-    a->sock = h2o_evloop_socket_create(rc->loop, fd, H2O_SOCKET_FLAG_DONT_READ);
-    if (a->sock == NULL) {
-        close(fd);
-        free(a);
-        return -1;
-    }
-    a->sock->data = a;
-    ac->ev.data = a;
-    ac->ev.addRead = adapter_add_read;
-    ac->ev.delRead = adapter_del_read;
-    ac->ev.addWrite = adapter_add_write;
-    ac->ev.delWrite = adapter_del_write;
-    ac->ev.cleanup = adapter_cleanup;
-    return 0;
-}
-
-/* ---- connection life cycle ---- */
 
 static uint64_t now_ms(struct redisconn *rc)
 {
     return h2o_now(rc->loop);
 }
 
-static void rc_note_down(struct redisconn *rc, const char *why)
+static void buf_clear(struct rc_buf *b)
+{
+    if (b->bytes != NULL)
+        OPENSSL_cleanse(b->bytes, b->cap); /* AUTH went through it */
+    free(b->bytes);
+    *b = (struct rc_buf){0};
+}
+
+static bool buf_append(struct rc_buf *b, const char *data, size_t len)
+{
+    if (b->len + len > b->cap) {
+        size_t cap = b->cap == 0 ? 1024 : b->cap;
+        while (cap < b->len + len)
+            cap *= 2;
+        char *grown = malloc(cap);
+        if (grown == NULL)
+            return false;
+        if (b->len > 0)
+            memcpy(grown, b->bytes, b->len);
+        size_t used = b->len;
+        buf_clear(b);
+        b->bytes = grown;
+        b->len = used;
+        b->cap = cap;
+    }
+    memcpy(b->bytes + b->len, data, len);
+    b->len += len;
+    return true;
+}
+
+/* ---- connection life cycle ---- */
+
+/* Ends the connection (if any) with `why`: every outstanding command's callback runs with NULL. */
+static void rc_fail(struct redisconn *rc, const char *why)
 {
     bool was_ready = rc->state == RC_READY;
     rc->state = RC_DOWN;
-    rc->ac = NULL;
+    rc->generation++;
+    if (rc->resolve_req != NULL) {
+        h2o_hostinfo_getaddr_cancel(rc->resolve_req);
+        rc->resolve_req = NULL;
+    }
+    if (rc->sock != NULL) {
+        h2o_socket_t *sock = rc->sock;
+        rc->sock = NULL;
+        sock->data = NULL;
+        h2o_socket_close(sock);
+    }
+    if (rc->reader != NULL) {
+        redisReaderFree(rc->reader);
+        rc->reader = NULL;
+    }
+    buf_clear(&rc->out);
+    buf_clear(&rc->inflight);
+    rc->writing = false;
+    snprintf(rc->last_error, sizeof(rc->last_error), "%s", why);
+    char err[REASON_MAX + 32];
+    snprintf(err, sizeof(err), "redis connection lost: %s", why);
+    while (!h2o_linklist_is_empty(&rc->pending)) {
+        struct redis_pending *p = H2O_STRUCT_FROM_MEMBER(struct redis_pending, link, rc->pending.next);
+        h2o_linklist_unlink(&p->link);
+        if (p->cb != NULL)
+            p->cb(p->arg, NULL, err); /* cannot send again: the state is RC_DOWN */
+        free(p);
+    }
+    if (rc->destroying)
+        return;
     uint64_t jitter = (uint64_t)(rand() % (rc->backoff_ms / 2 + 1));
     rc->retry_at = now_ms(rc) + (uint64_t)rc->backoff_ms / 2 + jitter;
     rc->backoff_ms = rc->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : rc->backoff_ms * 2;
-    if (!rc->destroying && (was_ready || !rc->ever_failed))
-        log_printf(LOG_WARN, "redis unreachable (%s); retrying with backoff", why);
+    if (was_ready || !rc->ever_failed)
+        log_write(LOG_WARN, NULL, "redis unreachable; retrying with backoff",
+                  json_pack("{s:s,s:s,s:i}", "error", why, "host", rc->url.host, "port", rc->url.port));
     rc->ever_failed = true;
     rc_arm_tick(rc);
 }
 
-static void on_connect(const redisAsyncContext *ac, int status)
+static void on_write(h2o_socket_t *sock, const char *err);
+
+static void rc_flush(struct redisconn *rc)
 {
-    struct redisconn *rc = ac->data;
-    if (status != REDIS_OK) {
-        rc_note_down(rc, ac->errstr[0] != '\0' ? ac->errstr : "connect failed"); /* hiredis frees ac */
+    if (rc->writing || rc->out.len == 0 || rc->sock == NULL)
+        return;
+    struct rc_buf tmp = rc->inflight;
+    rc->inflight = rc->out;
+    rc->out = tmp;
+    rc->out.len = 0;
+    rc->writing = true;
+    h2o_iovec_t iov = h2o_iovec_init(rc->inflight.bytes, rc->inflight.len);
+    h2o_socket_write(rc->sock, &iov, 1, on_write);
+}
+
+static void on_write(h2o_socket_t *sock, const char *err)
+{
+    struct redisconn *rc = sock->data;
+    if (rc == NULL)
+        return;
+    rc->writing = false;
+    OPENSSL_cleanse(rc->inflight.bytes, rc->inflight.len);
+    rc->inflight.len = 0;
+    if (err != NULL) {
+        char reason[REASON_MAX / 2], why[REASON_MAX];
+        if (rc->url.tls)
+            redistls_reason(NULL, err, reason, sizeof(reason));
+        else
+            base_why(reason, sizeof(reason), "%s", err);
+        base_why(why, sizeof(why), "%s%s", reason, redistls_cert_hint(rc->cert_requested));
+        rc_fail(rc, why);
         return;
     }
+    rc_flush(rc);
+}
+
+/* Appends one command and its pending entry (in the same order: replies come back in it). */
+static struct redis_pending *rc_send(struct redisconn *rc, int argc, const char **argv, const size_t *argvlen)
+{
+    struct redis_pending *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return NULL;
+    char *cmd = NULL;
+    int len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
+    if (len < 0 || !buf_append(&rc->out, cmd, (size_t)len)) {
+        if (len > 0)
+            OPENSSL_cleanse(cmd, (size_t)len);
+        if (len >= 0)
+            redisFreeCommand(cmd);
+        free(p);
+        return NULL;
+    }
+    OPENSSL_cleanse(cmd, (size_t)len);
+    redisFreeCommand(cmd);
+    p->deadline = now_ms(rc) + (uint64_t)rc->timeout_ms;
+    h2o_linklist_insert(&rc->pending, &p->link);
+    rc_flush(rc);
+    return p;
+}
+
+static void rc_became_ready(struct redisconn *rc)
+{
     if (rc->ever_failed)
-        log_printf(LOG_INFO, "redis reachable again");
+        log_write(LOG_INFO, NULL, "redis reachable again",
+                  json_pack("{s:s,s:i,s:b}", "host", rc->url.host, "port", rc->url.port, "tls", rc->url.tls));
     rc->state = RC_READY;
     rc->backoff_ms = BACKOFF_MIN_MS;
+    rc->last_error[0] = '\0';
 }
 
-static void on_disconnect(const redisAsyncContext *ac, int status)
+/* One reply, for the oldest pending entry. */
+static void rc_dispatch(struct redisconn *rc, redisReply *reply)
 {
-    struct redisconn *rc = ac->data;
-    (void)status;
-    if (rc->state != RC_DOWN)
-        rc_note_down(rc, ac->errstr[0] != '\0' ? ac->errstr : "disconnected");
-}
-
-static void on_setup_reply(redisAsyncContext *ac, void *r, void *privdata)
-{
-    redisReply *reply = r;
-    const char *what = privdata;
-    if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
-        log_printf(LOG_ERROR, "redis %s refused: %.*s", what, (int)reply->len, reply->str);
-        redisAsyncDisconnect(ac);
-    }
-}
-
-static void rc_start_async(struct redisconn *rc, const char *ip)
-{
-    redisAsyncContext *ac = redisAsyncConnect(ip, rc->url.port);
-    if (ac == NULL || ac->err) {
-        rc->state = RC_CONNECTING;
-        rc_note_down(rc, ac != NULL ? ac->errstr : "out of memory");
-        if (ac != NULL)
-            redisAsyncFree(ac);
+    if (h2o_linklist_is_empty(&rc->pending)) {
+        freeReplyObject(reply);
+        rc_fail(rc, "a reply nobody asked for");
         return;
     }
-    ac->data = rc;
-    if (adapter_attach(rc, ac) != 0) {
-        redisAsyncFree(ac);
-        rc->state = RC_CONNECTING;
-        rc_note_down(rc, "adapter");
-        return;
+    struct redis_pending *p = H2O_STRUCT_FROM_MEMBER(struct redis_pending, link, rc->pending.next);
+    h2o_linklist_unlink(&p->link);
+    if (p->setup != NULL) {
+        if (reply->type == REDIS_REPLY_ERROR) {
+            char line[REASON_MAX / 2], why[REASON_MAX];
+            base_one_line(reply->str, line, sizeof(line)); /* Redis names the problem, never the password */
+            base_why(why, sizeof(why), "%s refused: %s", p->setup, line);
+            free(p);
+            freeReplyObject(reply);
+            rc_fail(rc, why);
+            return;
+        }
+        if (p->last_setup)
+            rc_became_ready(rc);
+    } else if (p->cb != NULL) {
+        p->cb(p->arg, reply, NULL);
     }
-    rc->ac = ac;
-    rc->state = RC_CONNECTING;
-    redisAsyncSetConnectCallback(ac, on_connect);
-    redisAsyncSetDisconnectCallback(ac, on_disconnect);
-    /* Queued before any user command, so they run first on the new connection. */
-    if (rc->url.password[0] != '\0') {
-        if (rc->url.user[0] != '\0')
-            redisAsyncCommand(ac, on_setup_reply, "AUTH", "AUTH %s %s", rc->url.user, rc->url.password);
+    free(p);
+    freeReplyObject(reply);
+}
+
+static void on_read(h2o_socket_t *sock, const char *err)
+{
+    struct redisconn *rc = sock->data;
+    if (rc == NULL)
+        return;
+    if (err != NULL) {
+        char reason[REASON_MAX / 2], why[REASON_MAX];
+        if (rc->url.tls)
+            redistls_reason(NULL, err, reason,
+                            sizeof(reason)); /* e.g. the server's alert after the handshake */
         else
-            redisAsyncCommand(ac, on_setup_reply, "AUTH", "AUTH %s", rc->url.password);
+            base_why(reason, sizeof(reason), "%s", err);
+        base_why(why, sizeof(why), "%s%s", reason, redistls_cert_hint(rc->cert_requested));
+        rc_fail(rc, why);
+        return;
     }
-    if (rc->url.db != 0)
-        redisAsyncCommand(ac, on_setup_reply, "SELECT", "SELECT %d", rc->url.db);
+    if (sock->input->size > 0) {
+        if (redisReaderFeed(rc->reader, sock->input->bytes, sock->input->size) != REDIS_OK) {
+            rc_fail(rc, "out of memory");
+            return;
+        }
+        h2o_buffer_consume(&sock->input, sock->input->size);
+    }
+    uint64_t generation = rc->generation;
+    while (rc->generation == generation && rc->reader != NULL) {
+        void *reply = NULL;
+        if (redisReaderGetReply(rc->reader, &reply) != REDIS_OK) {
+            char why[REASON_MAX];
+            base_why(why, sizeof(why), "protocol error: %s", rc->reader->errstr);
+            rc_fail(rc, why);
+            return;
+        }
+        if (reply == NULL)
+            break;
+        rc_dispatch(rc, reply);
+    }
+    if (rc->generation == generation)
+        rc_arm_tick(rc);
+}
+
+/* Connected (and, for rediss://, the handshake done): AUTH, SELECT and a PING, then ready. */
+static void rc_begin_session(struct redisconn *rc)
+{
+    rc->reader = redisReaderCreate();
+    if (rc->reader == NULL) {
+        rc_fail(rc, "out of memory");
+        return;
+    }
+    rc->state = RC_SETUP;
+    h2o_socket_read_start(rc->sock, on_read);
+    struct redis_pending *last = NULL;
+    if (rc->url.password[0] != '\0') {
+        const char *argv[3] = {"AUTH", rc->url.user[0] != '\0' ? rc->url.user : rc->url.password,
+                               rc->url.password};
+        if ((last = rc_send(rc, rc->url.user[0] != '\0' ? 3 : 2, argv, NULL)) == NULL) {
+            rc_fail(rc, "out of memory");
+            return;
+        }
+        last->setup = "AUTH";
+    }
+    if (rc->url.db != 0) {
+        char db[16];
+        snprintf(db, sizeof(db), "%d", rc->url.db);
+        const char *argv[2] = {"SELECT", db};
+        if ((last = rc_send(rc, 2, argv, NULL)) == NULL) {
+            rc_fail(rc, "out of memory");
+            return;
+        }
+        last->setup = "SELECT";
+    }
+    /* A PING last: ready means the server answered on this connection (a TLS 1.3 server refuses a
+     * missing client certificate only after the client's handshake is done). */
+    static const char *const ping[] = {"PING"};
+    if ((last = rc_send(rc, 1, (const char **)ping, NULL)) == NULL) {
+        rc_fail(rc, "out of memory");
+        return;
+    }
+    last->setup = "PING";
+    last->last_setup = true;
+}
+
+/* h2o's own host name check after the handshake (DNS names only, and skipped whenever the last flight
+ * leaves data to send, as TLS 1.3's does) is not the one relied on: OpenSSL has already checked the
+ * name or address (X509_VERIFY_PARAM, pkg/redistls) with the chain, or verification is off (dev). */
+static bool h2o_post_handshake_check(const char *err)
+{
+    return err == h2o_socket_error_ssl_cert_name_mismatch || err == h2o_socket_error_ssl_cert_invalid ||
+           err == h2o_socket_error_ssl_no_cert;
+}
+
+/* h2o reports a failed verification with X509_verify_cert_error_string()'s text, and everything
+ * else with its own fixed texts. */
+static bool is_verify_error(const char *err)
+{
+    if (err == h2o_socket_error_io || err == h2o_socket_error_closed || err == h2o_socket_error_conn_fail ||
+        err == h2o_socket_error_out_of_memory || err == h2o_socket_error_ssl_decode)
+        return false;
+    return strcmp(err, "ssl handshake failure") != 0 && strcmp(err, "picotls handshake error") != 0;
+}
+
+static void on_handshake(h2o_socket_t *sock, const char *err)
+{
+    struct redisconn *rc = sock->data;
+    if (rc == NULL)
+        return;
+    if (err != NULL && !h2o_post_handshake_check(err)) {
+        char reason[REASON_MAX / 2], why[REASON_MAX];
+        if (is_verify_error(err)) {
+            ERR_clear_error();
+            base_why(reason, sizeof(reason), "certificate verify failed: %s", err);
+        } else {
+            redistls_reason(NULL, err, reason, sizeof(reason));
+        }
+        base_why(why, sizeof(why), "TLS handshake failed: %s", reason);
+        rc_fail(rc, why);
+        return;
+    }
+    rc_begin_session(rc);
+}
+
+static void on_connected(h2o_socket_t *sock, const char *err)
+{
+    struct redisconn *rc = sock->data;
+    if (rc == NULL)
+        return;
+    if (err != NULL) {
+        char why[REASON_MAX];
+        base_why(why, sizeof(why), "cannot connect to %s:%d: %s", rc->url.host, rc->url.port, err);
+        rc_fail(rc, why);
+        return;
+    }
+    if (!rc->url.tls) {
+        rc_begin_session(rc);
+        return;
+    }
+    rc->state = RC_HANDSHAKE;
+    rc->cert_requested = false;
+    ERR_clear_error();
+    /* Client mode needs a server name: it is also sent as SNI (an address as well, which servers
+     * ignore). The certificate check is OpenSSL's (see h2o_post_handshake_check). */
+    h2o_socket_ssl_handshake(sock, rc->ssl_ctx, rc->url.host, on_handshake);
+}
+
+static void rc_start_connect(struct redisconn *rc, struct sockaddr *addr, socklen_t len)
+{
+    rc->state = RC_CONNECTING;
+    h2o_socket_t *sock = h2o_socket_connect(rc->loop, addr, len, on_connected);
+    if (sock == NULL) {
+        char why[REASON_MAX];
+        base_why(why, sizeof(why), "cannot connect to %s:%d", rc->url.host, rc->url.port);
+        rc_fail(rc, why);
+        return;
+    }
+    sock->data = rc;
+    rc->sock = sock;
 }
 
 static void on_resolved(h2o_hostinfo_getaddr_req_t *req, const char *errstr, struct addrinfo *res, void *data)
@@ -225,78 +407,51 @@ static void on_resolved(h2o_hostinfo_getaddr_req_t *req, const char *errstr, str
     struct redisconn *rc = data;
     rc->resolve_req = NULL;
     if (errstr != NULL || res == NULL) {
-        rc_note_down(rc, errstr != NULL ? errstr : "host name lookup failed");
+        char why[REASON_MAX];
+        base_why(why, sizeof(why), "cannot resolve %s: %s", rc->url.host,
+                 errstr != NULL ? errstr : "no address");
+        rc_fail(rc, why);
         return;
     }
-    const void *addr = res->ai_family == AF_INET6
-                           ? (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr
-                           : (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr;
-    char ip[INET6_ADDRSTRLEN];
-    if (inet_ntop(res->ai_family, addr, ip, sizeof(ip)) == NULL) {
-        rc_note_down(rc, "address");
-        return;
-    }
-    rc_start_async(rc, ip);
+    rc_start_connect(rc, res->ai_addr, res->ai_addrlen);
 }
 
 static void rc_connect(struct redisconn *rc)
 {
     rc->connect_deadline = now_ms(rc) + (uint64_t)rc->timeout_ms;
     rc_arm_tick(rc);
-    if (rc->host_is_ip) {
-        rc_start_async(rc, rc->url.host);
+    char port[16];
+    snprintf(port, sizeof(port), "%d", rc->url.port);
+    if (redistls_host_is_ip(rc->url.host)) {
+        /* numeric: getaddrinfo does no lookup */
+        struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
+        struct addrinfo *res = NULL;
+        if (getaddrinfo(rc->url.host, port, &hints, &res) != 0 || res == NULL) {
+            rc_fail(rc, "bad address");
+            return;
+        }
+        rc_start_connect(rc, res->ai_addr, res->ai_addrlen);
+        freeaddrinfo(res);
         return;
     }
     rc->state = RC_RESOLVING;
-    char port[16];
-    snprintf(port, sizeof(port), "%d", rc->url.port);
     rc->resolve_req = h2o_hostinfo_getaddr(rc->resolver, h2o_iovec_init(rc->url.host, strlen(rc->url.host)),
                                            h2o_iovec_init(port, strlen(port)), AF_UNSPEC, SOCK_STREAM,
                                            IPPROTO_TCP, AI_ADDRCONFIG | AI_NUMERICSERV, on_resolved, rc);
 }
 
-/* Ends the current connection: hiredis fails every outstanding command (callbacks with NULL). */
-static void rc_drop(struct redisconn *rc, const char *why)
-{
-    if (rc->resolve_req != NULL) {
-        h2o_hostinfo_getaddr_cancel(rc->resolve_req);
-        rc->resolve_req = NULL;
-    }
-    redisAsyncContext *ac = rc->ac;
-    rc_note_down(rc, why);
-    if (ac != NULL)
-        redisAsyncFree(ac);
-}
-
 /* ---- commands ---- */
-
-static void on_command_reply(redisAsyncContext *ac, void *r, void *privdata)
-{
-    (void)ac;
-    struct redis_pending *p = privdata;
-    h2o_linklist_unlink(&p->link);
-    if (p->cb != NULL)
-        p->cb(p->arg, r, r == NULL ? "redis connection lost" : NULL);
-    free(p);
-}
 
 void *redisconn_command(struct redisconn *rc, redisconn_reply_cb cb, void *arg, int argc, const char **argv,
                         const size_t *argvlen)
 {
     if (rc->state != RC_READY || rc->destroying)
         return NULL;
-    struct redis_pending *p = calloc(1, sizeof(*p));
+    struct redis_pending *p = rc_send(rc, argc, argv, argvlen);
     if (p == NULL)
         return NULL;
-    p->rc = rc;
     p->cb = cb;
     p->arg = arg;
-    p->deadline = now_ms(rc) + (uint64_t)rc->timeout_ms;
-    if (redisAsyncCommandArgv(rc->ac, on_command_reply, p, argc, argv, argvlen) != REDIS_OK) {
-        free(p);
-        return NULL;
-    }
-    h2o_linklist_insert(&rc->pending, &p->link);
     rc_arm_tick(rc);
     return p;
 }
@@ -314,17 +469,33 @@ bool redisconn_is_connected(const struct redisconn *rc)
     return rc->state == RC_READY;
 }
 
+void redisconn_last_error(const struct redisconn *rc, char *why, size_t cap)
+{
+    if (rc->state == RC_READY)
+        base_why(why, cap, "%s", "");
+    else if (rc->last_error[0] != '\0')
+        base_why(why, cap, "%s", rc->last_error);
+    else
+        base_why(why, cap, "%s", "connecting");
+}
+
 static void on_tick(h2o_timeout_entry_t *entry)
 {
     struct redisconn *rc = H2O_STRUCT_FROM_MEMBER(struct redisconn, tick_entry, entry);
     uint64_t now = now_ms(rc);
-    if ((rc->state == RC_CONNECTING || rc->state == RC_RESOLVING) && now >= rc->connect_deadline) {
-        rc_drop(rc, "connect timeout");
+    if (rc->state != RC_READY && rc->state != RC_DOWN && now >= rc->connect_deadline) {
+        static const char *const what[] = {[RC_RESOLVING] = "resolving",
+                                           [RC_CONNECTING] = "connecting",
+                                           [RC_HANDSHAKE] = "in the TLS handshake",
+                                           [RC_SETUP] = "in AUTH/SELECT"};
+        char why[REASON_MAX];
+        base_why(why, sizeof(why), "connect timeout (%d ms, %s)", rc->timeout_ms, what[rc->state]);
+        rc_fail(rc, why);
     } else if (rc->state == RC_READY && !h2o_linklist_is_empty(&rc->pending)) {
         struct redis_pending *oldest = H2O_STRUCT_FROM_MEMBER(struct redis_pending, link, rc->pending.next);
         /* A stuck command means a stuck connection: replies are strictly ordered. */
         if (now >= oldest->deadline)
-            rc_drop(rc, "command timeout");
+            rc_fail(rc, "command timeout");
     } else if (rc->state == RC_DOWN && now >= rc->retry_at) {
         rc_connect(rc);
     }
@@ -340,18 +511,21 @@ static void rc_arm_tick(struct redisconn *rc)
 }
 
 struct redisconn *redisconn_create(h2o_evloop_t *loop, h2o_multithread_receiver_t *resolver, const char *url,
-                                   int timeout_ms)
+                                   int timeout_ms, const struct redistls_config *tls)
 {
     struct redisconn *rc = calloc(1, sizeof(*rc));
     if (rc == NULL)
         return NULL;
-    if (!url_redis_parse(url, &rc->url)) {
-        free(rc);
-        return NULL;
+    if (!url_redis_parse(url, &rc->url))
+        goto fail;
+    if (rc->url.tls) {
+        char why[BASE_WHY_MAX];
+        rc->ssl_ctx = redistls_ctx_new(tls, rc->url.host, &rc->cert_requested, why, sizeof(why));
+        if (rc->ssl_ctx == NULL) {
+            log_write(LOG_ERROR, NULL, "redis TLS cannot be set up", json_pack("{s:s}", "error", why));
+            goto fail;
+        }
     }
-    unsigned char buf[sizeof(struct in6_addr)];
-    rc->host_is_ip =
-        inet_pton(AF_INET, rc->url.host, buf) == 1 || inet_pton(AF_INET6, rc->url.host, buf) == 1;
     rc->loop = loop;
     rc->resolver = resolver;
     rc->timeout_ms = timeout_ms;
@@ -361,6 +535,10 @@ struct redisconn *redisconn_create(h2o_evloop_t *loop, h2o_multithread_receiver_
     rc->tick_entry.cb = on_tick;
     rc_connect(rc);
     return rc;
+fail:
+    OPENSSL_cleanse(&rc->url, sizeof(rc->url));
+    free(rc);
+    return NULL;
 }
 
 void redisconn_destroy(struct redisconn *rc)
@@ -368,17 +546,11 @@ void redisconn_destroy(struct redisconn *rc)
     if (rc == NULL)
         return;
     rc->destroying = true;
-    if (rc->resolve_req != NULL)
-        h2o_hostinfo_getaddr_cancel(rc->resolve_req);
-    if (rc->ac != NULL) {
-        redisAsyncContext *ac = rc->ac;
-        rc->state = RC_DOWN;
-        rc->ac = NULL;
-        redisAsyncFree(ac); /* pending callbacks run with NULL replies */
-    }
+    rc_fail(rc, "shutting down"); /* pending callbacks run with NULL replies */
     if (h2o_timeout_is_linked(&rc->tick_entry))
         h2o_timeout_unlink(&rc->tick_entry);
     h2o_timeout_dispose(rc->loop, &rc->tick);
-    OPENSSL_cleanse(rc->url.password, sizeof(rc->url.password));
+    SSL_CTX_free(rc->ssl_ctx);
+    OPENSSL_cleanse(&rc->url, sizeof(rc->url));
     free(rc);
 }

@@ -1,6 +1,10 @@
 #include "syncconn/syncconn.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,11 +12,14 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/sha.h>
 
 #include "base/base.h"
+#include "redistls/redistls.h"
 #include "url/url.h"
 
 #define BACKOFF_FIRST_MS 250
@@ -251,12 +258,23 @@ lost : {
 }
 }
 
-/* ---- Redis */
+/* ---- Redis: hiredis encodes commands (redisFormatCommandArgv) and parses replies (redisReader);
+ * the I/O is ours, on a non-blocking socket waited on with poll, so a TLS session (OpenSSL on the
+ * same descriptor) and plain TCP take the same path and every wait has a deadline. */
+
+#define REDIS_READ_CHUNK 16384
 
 struct syncconn_redis {
     struct url_redis url;
+    const struct redistls_config *tls;
     int timeout_ms;
-    redisContext *c;
+    int fd;              /* -1: not connected */
+    SSL_CTX *ctx;        /* rediss://: made on the first connection attempt, kept */
+    SSL *ssl;            /* rediss:// while connected */
+    bool cert_requested; /* this connection's server asked for a client certificate (none set) */
+    redisReader *reader;
+    char *out; /* commands appended, not yet written */
+    size_t out_len, out_cap;
     struct syncconn_redis_script *scripts;
     size_t n_scripts;
     uint64_t retry_at;
@@ -264,16 +282,18 @@ struct syncconn_redis {
     char last_error[SYNCCONN_WHY_MAX];
 };
 
-struct syncconn_redis *syncconn_redis_new(const char *url, int timeout_ms,
+struct syncconn_redis *syncconn_redis_new(const char *url, int timeout_ms, const struct redistls_config *tls,
                                           struct syncconn_redis_script *scripts, size_t n_scripts)
 {
     struct syncconn_redis *r = calloc(1, sizeof(*r));
     if (r == NULL)
         return NULL;
+    r->fd = -1;
     if (!url_redis_parse(url, &r->url)) {
         syncconn_redis_free(r);
         return NULL;
     }
+    r->tls = tls;
     r->timeout_ms = timeout_ms > 0 ? timeout_ms : 2000;
     r->scripts = scripts;
     r->n_scripts = n_scripts;
@@ -288,10 +308,23 @@ struct syncconn_redis *syncconn_redis_new(const char *url, int timeout_ms,
 
 void syncconn_redis_drop(struct syncconn_redis *r)
 {
-    if (r->c != NULL) {
-        redisFree(r->c);
-        r->c = NULL;
+    if (r->ssl != NULL) {
+        SSL_free(r->ssl); /* no close_notify: the connection may be mid-reply or dead */
+        r->ssl = NULL;
     }
+    if (r->fd >= 0) {
+        close(r->fd);
+        r->fd = -1;
+    }
+    if (r->reader != NULL) {
+        redisReaderFree(r->reader);
+        r->reader = NULL;
+    }
+    if (r->out != NULL)
+        OPENSSL_cleanse(r->out, r->out_cap); /* AUTH may be in it */
+    free(r->out);
+    r->out = NULL;
+    r->out_len = r->out_cap = 0;
 }
 
 void syncconn_redis_free(struct syncconn_redis *r)
@@ -299,13 +332,29 @@ void syncconn_redis_free(struct syncconn_redis *r)
     if (r == NULL)
         return;
     syncconn_redis_drop(r);
+    SSL_CTX_free(r->ctx);
     OPENSSL_cleanse(&r->url, sizeof(r->url));
     free(r);
 }
 
 bool syncconn_redis_connected(const struct syncconn_redis *r)
 {
-    return r->c != NULL;
+    return r->fd >= 0;
+}
+
+int syncconn_redis_fd(const struct syncconn_redis *r)
+{
+    return r->fd;
+}
+
+bool syncconn_redis_reply_buffered(const struct syncconn_redis *r)
+{
+    if (r->fd < 0)
+        return false;
+    if (r->ssl != NULL && SSL_pending(r->ssl) > 0)
+        return true;
+    /* hiredis keeps unparsed input in buf[pos..len) */
+    return r->reader != NULL && r->reader->len > r->reader->pos;
 }
 
 static void redis_failed(struct syncconn_redis *r, const char *why)
@@ -318,14 +367,264 @@ static void redis_failed(struct syncconn_redis *r, const char *why)
     r->retry_at = base_now_ms() + (uint64_t)r->backoff_ms;
 }
 
-/* Runs a handshake command on a fresh connection; true when the reply is not an error. */
-static bool handshake(redisContext *c, int argc, const char **argv, const char *what, char *why, size_t cap)
+/* One TCP connection to the first address that answers, within the deadline; -1 with the reason. */
+static int tcp_connect(const struct url_redis *u, uint64_t deadline, char *why, size_t cap)
 {
-    redisReply *reply = redisCommandArgv(c, argc, argv, NULL);
+    char port[16];
+    snprintf(port, sizeof(port), "%d", u->port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    /* getaddrinfo is not bounded by the deadline (as with libpq); the worker's threads may block. */
+    int gai = getaddrinfo(u->host, port, &hints, &res);
+    if (gai != 0) {
+        base_why(why, cap, "%s", gai == EAI_SYSTEM ? strerror(errno) : gai_strerror(gai));
+        return -1;
+    }
+    int fd = -1;
+    base_why(why, cap, "no address");
+    for (struct addrinfo *a = res; a != NULL; a = a->ai_next) {
+        fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+        if (fd < 0) {
+            base_why(why, cap, "%s", strerror(errno));
+            continue;
+        }
+        int err = 0;
+        if (connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
+            err = errno;
+            if (err == EINPROGRESS) {
+                int ready = wait_fd(fd, POLLOUT, deadline);
+                socklen_t len = sizeof(err);
+                if (ready == 0)
+                    err = ETIMEDOUT;
+                else if (ready < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+                    err = errno != 0 ? errno : EIO;
+            }
+        }
+        if (err == 0) {
+            int one = 1;
+            (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* latency only */
+            break;
+        }
+        base_why(why, cap, "%s", err == ETIMEDOUT ? "connection timed out" : strerror(err));
+        close(fd);
+        fd = -1;
+        if (base_now_ms() >= deadline)
+            break;
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+/* Waits for what OpenSSL asked for (ret: the failed call's return); false: an error or the deadline. */
+static bool tls_wait(struct syncconn_redis *r, int ret, uint64_t deadline, bool *timed_out)
+{
+    int e = SSL_get_error(r->ssl, ret);
+    short events = e == SSL_ERROR_WANT_READ ? POLLIN : e == SSL_ERROR_WANT_WRITE ? POLLOUT : 0;
+    if (events == 0)
+        return false;
+    int ready = wait_fd(r->fd, events, deadline);
+    *timed_out = ready == 0;
+    return ready > 0;
+}
+
+static bool tls_handshake(struct syncconn_redis *r, uint64_t deadline, char *why, size_t cap)
+{
+    char reason[SYNCCONN_WHY_MAX];
+    if (r->ctx == NULL) {
+        r->ctx = redistls_ctx_new(r->tls, r->url.host, &r->cert_requested, reason, sizeof(reason));
+        if (r->ctx == NULL) {
+            base_why(why, cap, "redis TLS: %s", reason);
+            return false;
+        }
+    }
+    ERR_clear_error();
+    r->cert_requested = false;
+    r->ssl = SSL_new(r->ctx);
+    if (r->ssl == NULL || SSL_set_fd(r->ssl, r->fd) != 1 ||
+        (!redistls_host_is_ip(r->url.host) && SSL_set_tlsext_host_name(r->ssl, r->url.host) != 1)) {
+        ERR_clear_error();
+        base_why(why, cap, "redis TLS: cannot set up the session");
+        return false;
+    }
+    for (;;) {
+        ERR_clear_error();
+        int ret = SSL_connect(r->ssl);
+        if (ret == 1)
+            return true;
+        bool timed_out = false;
+        if (tls_wait(r, ret, deadline, &timed_out))
+            continue;
+        if (timed_out)
+            base_why(reason, sizeof(reason), "timed out after %d ms", r->timeout_ms);
+        else
+            redistls_reason(r->ssl, "the server closed the connection", reason, sizeof(reason));
+        base_why(why, cap, "redis TLS handshake with %s:%d failed: %s", r->url.host, r->url.port, reason);
+        return false;
+    }
+}
+
+/* Writes every appended byte before the deadline. */
+static bool redis_write_all(struct syncconn_redis *r, uint64_t deadline, char *why, size_t cap)
+{
+    size_t off = 0;
+    while (off < r->out_len) {
+        size_t want = r->out_len - off;
+        if (r->ssl != NULL) {
+            ERR_clear_error();
+            int n = SSL_write(r->ssl, r->out + off, want > INT_MAX ? INT_MAX : (int)want);
+            if (n > 0) {
+                off += (size_t)n;
+                continue;
+            }
+            bool timed_out = false;
+            if (tls_wait(r, n, deadline, &timed_out))
+                continue;
+            char reason[SYNCCONN_WHY_MAX];
+            if (timed_out)
+                base_why(reason, sizeof(reason), "write timed out after %d ms", r->timeout_ms);
+            else
+                redistls_reason(NULL, "connection lost", reason, sizeof(reason));
+            base_why(why, cap, "%s%s", reason, redistls_cert_hint(r->cert_requested));
+            return false;
+        }
+        ssize_t n = send(r->fd, r->out + off, want, MSG_NOSIGNAL);
+        if (n > 0) {
+            off += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            int ready = wait_fd(r->fd, POLLOUT, deadline);
+            if (ready > 0)
+                continue;
+            base_why(why, cap, "%s", ready == 0 ? "write timed out" : "connection lost");
+            return false;
+        }
+        base_why(why, cap, "%s", n < 0 ? strerror(errno) : "connection lost");
+        return false;
+    }
+    OPENSSL_cleanse(r->out, r->out_len);
+    r->out_len = 0;
+    return true;
+}
+
+/* Reads what arrived (at least a byte) into the reader before the deadline. */
+static bool redis_read_some(struct syncconn_redis *r, uint64_t deadline, char *why, size_t cap)
+{
+    char buf[REDIS_READ_CHUNK];
+    for (;;) {
+        if (r->ssl != NULL) {
+            ERR_clear_error();
+            int n = SSL_read(r->ssl, buf, sizeof(buf));
+            if (n > 0) {
+                if (redisReaderFeed(r->reader, buf, (size_t)n) != REDIS_OK)
+                    goto oom;
+                return true;
+            }
+            bool timed_out = false;
+            if (tls_wait(r, n, deadline, &timed_out))
+                continue;
+            char reason[SYNCCONN_WHY_MAX];
+            if (timed_out)
+                base_why(reason, sizeof(reason), "no reply within %d ms", r->timeout_ms);
+            else
+                redistls_reason(NULL, "connection lost", reason, sizeof(reason));
+            base_why(why, cap, "%s%s", reason, redistls_cert_hint(r->cert_requested));
+            return false;
+        }
+        ssize_t n = recv(r->fd, buf, sizeof(buf), 0);
+        if (n > 0) {
+            if (redisReaderFeed(r->reader, buf, (size_t)n) != REDIS_OK)
+                goto oom;
+            return true;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            int ready = wait_fd(r->fd, POLLIN, deadline);
+            if (ready > 0)
+                continue;
+            if (ready == 0)
+                base_why(why, cap, "no reply within %d ms", r->timeout_ms);
+            else
+                base_why(why, cap, "connection lost");
+            return false;
+        }
+        base_why(why, cap, "%s", n < 0 ? strerror(errno) : "connection lost");
+        return false;
+    }
+oom:
+    OPENSSL_cleanse(buf, sizeof(buf));
+    base_why(why, cap, "out of memory");
+    return false;
+}
+
+/* The next reply (writing what is appended first), or NULL with the bare reason; the connection is
+ * not dropped here. */
+static redisReply *redis_next_reply(struct syncconn_redis *r, char *why, size_t cap)
+{
+    uint64_t deadline = base_now_ms() + (uint64_t)r->timeout_ms;
+    if (r->out_len > 0 && !redis_write_all(r, deadline, why, cap))
+        return NULL;
+    for (;;) {
+        void *reply = NULL;
+        if (redisReaderGetReply(r->reader, &reply) != REDIS_OK) {
+            char line[SYNCCONN_WHY_MAX];
+            base_one_line(r->reader->errstr, line, sizeof(line));
+            base_why(why, cap, "protocol error: %s", line);
+            return NULL;
+        }
+        if (reply != NULL)
+            return reply;
+        if (!redis_read_some(r, deadline, why, cap))
+            return NULL;
+    }
+}
+
+static bool redis_append(struct syncconn_redis *r, int argc, const char **argv, const size_t *argvlen)
+{
+    char *cmd = NULL;
+    int len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
+    if (len < 0)
+        return false;
+    if (r->out_len + (size_t)len > r->out_cap) {
+        size_t cap = r->out_cap == 0 ? 4096 : r->out_cap;
+        while (cap < r->out_len + (size_t)len)
+            cap *= 2;
+        char *grown = malloc(cap);
+        if (grown == NULL) {
+            OPENSSL_cleanse(cmd, (size_t)len);
+            redisFreeCommand(cmd);
+            return false;
+        }
+        if (r->out_len > 0)
+            memcpy(grown, r->out, r->out_len);
+        if (r->out != NULL)
+            OPENSSL_cleanse(r->out, r->out_cap);
+        free(r->out);
+        r->out = grown;
+        r->out_cap = cap;
+    }
+    memcpy(r->out + r->out_len, cmd, (size_t)len);
+    r->out_len += (size_t)len;
+    OPENSSL_cleanse(cmd, (size_t)len);
+    redisFreeCommand(cmd);
+    return true;
+}
+
+/* Runs a handshake command on a fresh connection; true when the reply is not an error. */
+static bool handshake(struct syncconn_redis *r, int argc, const char **argv, const char *what, char *why,
+                      size_t cap)
+{
+    if (!redis_append(r, argc, argv, NULL)) {
+        base_why(why, cap, "redis %s failed: out of memory", what);
+        return false;
+    }
+    char reason[SYNCCONN_WHY_MAX];
+    redisReply *reply = redis_next_reply(r, reason, sizeof(reason));
     if (reply == NULL) {
-        char line[SYNCCONN_WHY_MAX];
-        base_one_line(c->errstr, line, sizeof(line));
-        base_why(why, cap, "redis %s failed: %s", what, line);
+        base_why(why, cap, "redis %s failed: %s", what, reason);
         return false;
     }
     bool ok = reply->type != REDIS_REPLY_ERROR;
@@ -338,72 +637,105 @@ static bool handshake(redisContext *c, int argc, const char **argv, const char *
     return ok;
 }
 
-redisContext *syncconn_redis_get(struct syncconn_redis *r, char *why, size_t cap)
+bool syncconn_redis_ensure(struct syncconn_redis *r, char *why, size_t cap)
 {
-    if (r->c != NULL)
-        return r->c;
+    if (r->fd >= 0)
+        return true;
     uint64_t now = base_now_ms();
     if (now < r->retry_at) {
         base_why(why, cap, "%s (reconnecting with backoff)", r->last_error);
-        return NULL;
+        return false;
     }
-    struct timeval tv = {.tv_sec = r->timeout_ms / 1000, .tv_usec = (r->timeout_ms % 1000) * 1000};
-    r->c = redisConnectWithTimeout(r->url.host, r->url.port, tv);
-    if (r->c == NULL || r->c->err) {
-        char line[SYNCCONN_WHY_MAX];
-        base_one_line(r->c != NULL ? r->c->errstr : "out of memory", line, sizeof(line));
-        base_why(why, cap, "redis not reachable at %s:%d: %s", r->url.host, r->url.port, line);
-        redis_failed(r, why);
-        return NULL;
+    uint64_t deadline = now + (uint64_t)r->timeout_ms;
+    char reason[SYNCCONN_WHY_MAX];
+    r->fd = tcp_connect(&r->url, deadline, reason, sizeof(reason));
+    if (r->fd < 0) {
+        base_why(why, cap, "redis not reachable at %s:%d: %s", r->url.host, r->url.port, reason);
+        goto fail;
     }
-    if (redisSetTimeout(r->c, tv) != REDIS_OK) {
-        base_why(why, cap, "redis: cannot set the command timeout");
-        redis_failed(r, why);
-        return NULL;
+    r->reader = redisReaderCreate();
+    if (r->reader == NULL) {
+        base_why(why, cap, "redis: out of memory");
+        goto fail;
     }
+    if (r->url.tls && !tls_handshake(r, deadline, why, cap))
+        goto fail;
     if (r->url.password[0] != '\0') {
         const char *argv[3] = {"AUTH", r->url.user[0] != '\0' ? r->url.user : r->url.password,
                                r->url.password};
-        if (!handshake(r->c, r->url.user[0] != '\0' ? 3 : 2, argv, "AUTH", why, cap)) {
-            redis_failed(r, why);
-            return NULL;
-        }
+        if (!handshake(r, r->url.user[0] != '\0' ? 3 : 2, argv, "AUTH", why, cap))
+            goto fail;
     }
     if (r->url.db != 0) {
         char db[16];
         snprintf(db, sizeof(db), "%d", r->url.db);
         const char *argv[2] = {"SELECT", db};
-        if (!handshake(r->c, 2, argv, "SELECT", why, cap)) {
-            redis_failed(r, why);
-            return NULL;
-        }
+        if (!handshake(r, 2, argv, "SELECT", why, cap))
+            goto fail;
     }
     for (size_t i = 0; i < r->n_scripts; i++) {
         const char *argv[3] = {"SCRIPT", "LOAD", r->scripts[i].source};
-        if (!handshake(r->c, 3, argv, "SCRIPT LOAD", why, cap)) {
-            redis_failed(r, why);
-            return NULL;
-        }
+        if (!handshake(r, 3, argv, "SCRIPT LOAD", why, cap))
+            goto fail;
     }
     r->backoff_ms = 0;
     r->retry_at = 0;
-    return r->c;
+    return true;
+fail:
+    redis_failed(r, why);
+    return false;
+}
+
+bool syncconn_redis_append(struct syncconn_redis *r, int argc, const char **argv, const size_t *argvlen,
+                           char *why, size_t cap)
+{
+    if (!syncconn_redis_ensure(r, why, cap))
+        return false;
+    if (!redis_append(r, argc, argv, argvlen)) {
+        base_why(why, cap, "redis: cannot queue the command (out of memory)");
+        return false;
+    }
+    return true;
+}
+
+bool syncconn_redis_send(struct syncconn_redis *r, char *why, size_t cap)
+{
+    if (r->fd < 0) {
+        base_why(why, cap, "redis: not connected");
+        return false;
+    }
+    char reason[SYNCCONN_WHY_MAX];
+    if (!redis_write_all(r, base_now_ms() + (uint64_t)r->timeout_ms, reason, sizeof(reason))) {
+        base_why(why, cap, "redis command failed: %s", reason);
+        redis_failed(r, why);
+        return false;
+    }
+    return true;
+}
+
+redisReply *syncconn_redis_reply(struct syncconn_redis *r, char *why, size_t cap)
+{
+    if (r->fd < 0) {
+        base_why(why, cap, "redis: not connected");
+        return NULL;
+    }
+    char reason[SYNCCONN_WHY_MAX];
+    redisReply *reply = redis_next_reply(r, reason, sizeof(reason));
+    if (reply == NULL) {
+        base_why(why, cap, "redis command failed: %s", reason);
+        redis_failed(r, why);
+    }
+    return reply;
 }
 
 redisReply *syncconn_redis_command(struct syncconn_redis *r, int argc, const char **argv,
                                    const size_t *argvlen, char *why, size_t cap)
 {
-    redisContext *c = syncconn_redis_get(r, why, cap);
-    if (c == NULL)
+    if (!syncconn_redis_append(r, argc, argv, argvlen, why, cap))
         return NULL;
-    redisReply *reply = redisCommandArgv(c, argc, argv, argvlen);
-    if (reply == NULL) {
-        char line[SYNCCONN_WHY_MAX];
-        base_one_line(c->errstr, line, sizeof(line));
-        base_why(why, cap, "redis command failed: %s", line[0] != '\0' ? line : "connection lost");
-        redis_failed(r, why);
+    redisReply *reply = syncconn_redis_reply(r, why, cap);
+    if (reply == NULL)
         return NULL;
-    }
     if (reply->type == REDIS_REPLY_ERROR) {
         char line[SYNCCONN_WHY_MAX];
         base_one_line(reply->str, line, sizeof(line));

@@ -13,6 +13,7 @@
 #include <libpq-fe.h>
 
 #include "base/base.h"
+#include "redistls/redistls.h"
 
 #define SYNCCONN_WHY_MAX BASE_WHY_MAX
 
@@ -48,20 +49,31 @@ struct syncconn_redis_script {
     char sha[41]; /* filled by syncconn_redis_new */
 };
 
-/* `url` is redis://… (copied; wiped on free); NULL when it does not parse. `scripts` (may be NULL)
- * must outlive the connection. */
-struct syncconn_redis *syncconn_redis_new(const char *url, int timeout_ms,
+/* `url` is redis:// or rediss:// (copied; wiped on free); NULL when it does not parse. `tls` (the
+ * REDIS_TLS_* settings, may be NULL for the defaults) and `scripts` (may be NULL) must outlive the
+ * connection. Never connects here. */
+struct syncconn_redis *syncconn_redis_new(const char *url, int timeout_ms, const struct redistls_config *tls,
                                           struct syncconn_redis_script *scripts, size_t n_scripts);
 void syncconn_redis_free(struct syncconn_redis *r);
-/* The connected context (AUTH/SELECT done, scripts loaded), or NULL with a reason; connects now
- * when the backoff allows (250 ms doubling to 5 s between failed attempts). Commands sent on it
- * block at most timeout_ms each (socket timeouts). */
-redisContext *syncconn_redis_get(struct syncconn_redis *r, char *why, size_t cap);
+/* Connected (TLS handshake, AUTH/SELECT done, scripts loaded), or connects now when the backoff
+ * allows (250 ms doubling to 5 s between failed attempts); false with a reason. Every wait of a
+ * connection (connect, handshake, each reply) is bounded by timeout_ms. */
+bool syncconn_redis_ensure(struct syncconn_redis *r, char *why, size_t cap);
 /* One command; NULL (connection dropped, reason set) on I/O failure or timeout. An error reply is
  * returned as such (REDIS_REPLY_ERROR); NOSCRIPT also drops the connection so the next use
  * reloads the scripts. */
 redisReply *syncconn_redis_command(struct syncconn_redis *r, int argc, const char **argv,
                                    const size_t *argvlen, char *why, size_t cap);
+/* Pipelining: append commands (connecting first if need be), send them, then read one reply per
+ * command in order. A failed send or reply drops the connection (reason set). */
+bool syncconn_redis_append(struct syncconn_redis *r, int argc, const char **argv, const size_t *argvlen,
+                           char *why, size_t cap);
+bool syncconn_redis_send(struct syncconn_redis *r, char *why, size_t cap);
+redisReply *syncconn_redis_reply(struct syncconn_redis *r, char *why, size_t cap);
+/* The connection's descriptor to poll for a reply (-1 when not connected), and whether a reply may
+ * already be buffered (decrypted or read ahead) so that polling would not see it. */
+int syncconn_redis_fd(const struct syncconn_redis *r);
+bool syncconn_redis_reply_buffered(const struct syncconn_redis *r);
 void syncconn_redis_drop(struct syncconn_redis *r);
 bool syncconn_redis_connected(const struct syncconn_redis *r);
 

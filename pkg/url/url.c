@@ -10,9 +10,17 @@ bool url_redis_parse(const char *url, struct url_redis *out)
 {
     memset(out, 0, sizeof(*out));
     out->port = URL_REDIS_DEFAULT_PORT;
-    if (url == NULL || strncmp(url, "redis://", 8) != 0)
+    if (url == NULL)
         return false;
-    const char *p = url + 8;
+    const char *p;
+    if (strncmp(url, "redis://", 8) == 0) {
+        p = url + 8;
+    } else if (strncmp(url, "rediss://", 9) == 0) {
+        p = url + 9;
+        out->tls = true;
+    } else {
+        return false;
+    }
     const char *at = strrchr(p, '@');
     if (at != NULL) {
         const char *colon = memchr(p, ':', (size_t)(at - p));

@@ -1,7 +1,7 @@
 /* url: the service URLs of the environment contract (CONTRACT §3), parsed in one place —
- * redis:// for hiredis (which takes host, port and credentials, not a URL), and postgresql:// for
- * libpq (which parses the URL itself; this module checks the scheme and finds the host name a
- * non-blocking client must resolve on its own). */
+ * redis:// and rediss:// for pkg/redisconn and pkg/syncconn (host, port, credentials, TLS or not),
+ * and postgresql:// for libpq (which parses the URL itself; this module checks the scheme and finds
+ * the host name a non-blocking client must resolve on its own). */
 #ifndef BOLLARD_URL_H
 #define BOLLARD_URL_H
 
@@ -11,8 +11,10 @@
 
 #define URL_REDIS_DEFAULT_PORT 6379
 
-/* A parsed redis://[[user]:password@]host[:port][/db] (user and password percent-decoded). */
+/* A parsed redis[s]://[[user]:password@]host[:port][/db] (user and password percent-decoded); tls is
+ * set for rediss://. */
 struct url_redis {
+    bool tls;
     char host[256];
     int port;
     int db;
@@ -20,7 +22,7 @@ struct url_redis {
     char password[256];
 };
 
-/* Parses a redis:// URL (a trailing ?query is ignored); false when it is malformed. */
+/* Parses a redis:// or rediss:// URL (a trailing ?query is ignored); false when it is malformed. */
 bool url_redis_parse(const char *url, struct url_redis *out);
 
 /* True when url has a PostgreSQL scheme (postgresql:// or postgres://). */

@@ -241,6 +241,7 @@ int worker_main(const struct config *cfg, int argc, char **argv)
      * cannot freeze the deliveries in flight for long. */
     int redis_bound = cfg->redis_timeout_ms < 1000 ? cfg->redis_timeout_ms : 1000;
     struct queue_redis_config qc = {.url = cfg->redis_url,
+                                    .tls = &cfg->redis_tls,
                                     .consumer = w->consumer,
                                     .timeout_ms = cfg->redis_timeout_ms,
                                     .consumer_bound_ms = redis_bound,

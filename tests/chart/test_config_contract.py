@@ -9,7 +9,7 @@ import yaml
 from chartlib import CHART, REPO, SECRETS, helm_template
 
 ENTRY = re.compile(
-    r'\{"([A-Z_]+)",\s*(VAR_\w+),\s*([^,]+?),\s*([^,]+?),\s*FIELD\(\w+\),\s*(NULL|"[^"]*"),\s*(-?\d+),\s*(-?\d+),')
+    r'\{"([A-Z_]+)",\s*(VAR_\w+),\s*([^,]+?),\s*([^,]+?),\s*FIELD\([\w.]+\),\s*(NULL|"[^"]*"),\s*(-?\d+),\s*(-?\d+),')
 
 
 def config_table():
@@ -78,7 +78,10 @@ def test_every_setting_of_the_service_is_reachable_from_values():
     # are rendered only when set; the key's variable follows the provider.
     variants = [["config.frontendUrl=https://app.example.com", "config.trustedProxies=10.0.0.0/8",
                  "config.assistant.agentInstructions=Be brief.", "config.assistant.openrouter.referer=https://a.example",
-                 "config.assistant.openrouter.title=A", "secret.migrateDatabaseUrl=postgresql://u@db:5432/d"]]
+                 "config.assistant.openrouter.title=A", "secret.migrateDatabaseUrl=postgresql://u@db:5432/d",
+                 "config.redis.tls.caFile=/etc/bollard/redis-tls/ca.crt",
+                 "config.redis.tls.certFile=/etc/bollard/redis-tls/tls.crt",
+                 "config.redis.tls.keyFile=/etc/bollard/redis-tls/tls.key"]]
     variants += [[f"config.assistant.provider={p}", "secret.llmApiKey=k"] for p in ("GROQ", "OPENROUTER")]
     variants += [["config.assistant.provider=OPENAI", "secret.llmApiKey=k", "config.assistant.openai.baseUrl=http://llm:8080/v1",
                   "config.assistant.openai.model=m"]]

@@ -189,19 +189,43 @@ class Postgres:
 
 
 class Redis:
-    def __init__(self):
+    """A redis-server on a free loopback port. tls=True: TLS only (`--port 0 --tls-port`), with a
+    certificate for localhost and 127.0.0.1 from a CA made here (self.ca; self.client_cert and
+    self.client_key are a client certificate from the same CA); auth_clients "yes" makes the server
+    require a client certificate."""
+
+    def __init__(self, tls=False, auth_clients="no"):
         self.dir = tempfile.mkdtemp(prefix="bollard-redis-")
         self.port = free_port()
         self.proc = None
+        self.tls = tls
+        self.auth_clients = auth_clients
+        if tls:
+            self.tls_dir = os.path.join(self.dir, "tls")
+            os.mkdir(self.tls_dir)
+            self.ca = make_test_ca(self.tls_dir)
+            self.cert, self.key = make_server_cert(self.tls_dir, self.ca)
+            self.client_cert, self.client_key = make_server_cert(self.tls_dir, self.ca, name="client",
+                                                                 dns="bollard-client")
         _started.append(self)
         self.start()
 
     @property
     def url(self):
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"rediss://localhost:{self.port}/0" if self.tls else f"redis://127.0.0.1:{self.port}/0"
+
+    def renew_certificate(self, name):
+        """A new server certificate (and key) from the same CA, used from the next start()."""
+        self.cert, self.key = make_server_cert(self.tls_dir, self.ca, name=name)
 
     def start(self):
-        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+        if self.tls:
+            listen = ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", self.cert,
+                      "--tls-key-file", self.key, "--tls-ca-cert-file", self.ca,
+                      "--tls-auth-clients", self.auth_clients]
+        else:
+            listen = ["--port", str(self.port)]
+        self.proc = subprocess.Popen(["redis-server"] + listen + ["--bind", "127.0.0.1",
                                       "--save", "", "--appendonly", "no", "--dir", self.dir,
                                       "--daemonize", "no", "--loglevel", "warning"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -224,7 +248,8 @@ class Redis:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def cli(self, *args):
-        out = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(self.port)] + list(args),
+        tls = ["--tls", "--cacert", self.ca, "--cert", self.client_cert, "--key", self.client_key] if self.tls else []
+        out = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(self.port)] + tls + list(args),
                              capture_output=True, text=True, timeout=10)
         return out.stdout.strip()
 

@@ -139,9 +139,11 @@ class Stack:
     """One test's world: its own database (migrated) and Redis, an API allowing private targets
     (the receiver is on loopback), and the workers it starts."""
 
-    def __init__(self, pg, name, **api_env):
+    def __init__(self, pg, name, redis=None, **api_env):
+        """redis: a harness.Redis of the caller's (kept running by stop()); default: one of its own."""
         self.pg = pg
-        self.redis = harness.Redis()
+        self.own_redis = redis is None
+        self.redis = redis if redis is not None else harness.Redis()
         self.db_url = pg.new_database("worker_" + name)
         self.env = harness.base_env(pg, self.redis, DATABASE_URL=self.db_url, ACCESS_LOG="false",
                                     WEBHOOK_ALLOW_PRIVATE="true", **api_env)
@@ -212,7 +214,8 @@ class Stack:
             self.api.wait(20)
         finally:
             self.api.stop()
-        self.redis.destroy()
+        if self.own_redis:
+            self.redis.destroy()
 
 
 def start_worker(env, tmp, name, **extra):

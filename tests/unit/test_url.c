@@ -1,4 +1,4 @@
-/* url: redis:// parsing and the PostgreSQL host a non-blocking client resolves itself. */
+/* url: redis:// and rediss:// parsing and the PostgreSQL host a non-blocking client resolves itself. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +18,22 @@ static void test_redis_full(void **state)
     assert_int_equal(u.db, 2);
     assert_string_equal(u.user, "bob");
     assert_string_equal(u.password, "p@ss");
+    assert_false(u.tls);
+}
+
+static void test_rediss(void **state)
+{
+    (void)state;
+    struct url_redis u;
+    assert_true(url_redis_parse("rediss://app:s3cret@redis.example.com:6380/1", &u));
+    assert_true(u.tls);
+    assert_string_equal(u.host, "redis.example.com");
+    assert_int_equal(u.port, 6380);
+    assert_int_equal(u.db, 1);
+    assert_string_equal(u.user, "app");
+    assert_string_equal(u.password, "s3cret");
+    assert_false(url_redis_parse("rediss://", &u));
+    assert_false(url_redis_parse("redisss://h", &u));
 }
 
 static void test_redis_defaults(void **state)
@@ -72,9 +88,8 @@ static void test_postgres(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_redis_full),
-        cmocka_unit_test(test_redis_defaults),
-        cmocka_unit_test(test_redis_malformed),
+        cmocka_unit_test(test_redis_full),     cmocka_unit_test(test_rediss),
+        cmocka_unit_test(test_redis_defaults), cmocka_unit_test(test_redis_malformed),
         cmocka_unit_test(test_postgres),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

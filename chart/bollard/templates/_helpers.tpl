@@ -329,6 +329,24 @@ secret.redisUrl, which secret.yaml stores under those keys. Empty keys when KEDA
 {{- end }}
 {{- end }}
 
+{{/* The Secret of config.redis.tls.secretName, mounted where REDIS_TLS_*_FILE can point. */}}
+{{- define "bollard.redisTlsVolume" -}}
+{{- with .Values.config.redis.tls.secretName }}
+- name: redis-tls
+  secret:
+    secretName: {{ . }}
+    defaultMode: 0440
+{{- end }}
+{{- end }}
+
+{{- define "bollard.redisTlsMount" -}}
+{{- if .Values.config.redis.tls.secretName }}
+- name: redis-tls
+  mountPath: /etc/bollard/redis-tls
+  readOnly: true
+{{- end }}
+{{- end }}
+
 {{- define "bollard.tmpVolume" -}}
 - name: tmp
   emptyDir:
@@ -483,6 +501,13 @@ egress:
 {{- end }}
 {{- if and (hasPrefix "sqlite:" .Values.secret.databaseUrl) (ne .Values.config.environment "dev") }}
 {{- fail "secret.databaseUrl: sqlite: is only allowed with config.environment dev (bollard exits 78 otherwise)" }}
+{{- end }}
+{{- $rt := .Values.config.redis.tls }}
+{{- if and $rt.insecureSkipVerify (ne .Values.config.environment "dev") }}
+{{- fail "config.redis.tls.insecureSkipVerify is only allowed with config.environment dev (bollard exits 78 otherwise): set config.redis.tls.caFile instead" }}
+{{- end }}
+{{- if ne (empty $rt.certFile) (empty $rt.keyFile) }}
+{{- fail "config.redis.tls.certFile and keyFile go together: set both or neither (bollard exits 78 otherwise)" }}
 {{- end }}
 {{- end }}
 
