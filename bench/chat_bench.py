@@ -33,6 +33,7 @@ these, the wrk rows show the same routes at saturation).
 """
 import asyncio
 import json
+import multiprocessing
 import os
 import re
 import shutil
@@ -40,7 +41,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 
@@ -148,10 +148,13 @@ def wrk(url, script=None, duration=DURATION, env=None):
 
 
 class HeldChats:
-    """CHATS asyncio clients in a thread of their own, each on its own keep-alive connection, each
+    """CHATS asyncio clients in a process of their own, each on its own keep-alive connection, each
     sending its next chat as soon as its previous one is answered (a closed loop: about CHATS in
     flight at any moment). Their first chats are spread over `stagger` seconds, so the answers do
-    not come in one wave every DELAY. Records every answer's status and latency."""
+    not come in one wave every DELAY. Records every answer's status and latency; `answered` counts
+    them as they come. A process, not a thread: a thread of the benchmark's own process would share
+    its interpreter lock with the latency probe (FixedRate), whose figures would then include the
+    driver's own work on 250 chats a second instead of only the server's."""
 
     def __init__(self, port, user_id, token, clients, stagger=0.0):
         body = json.dumps({"message": MESSAGE}).encode()
@@ -160,15 +163,35 @@ class HeldChats:
                         f"Content-Length: {len(body)}\r\n\r\n").encode() + body
         self.port, self.clients, self.stagger = port, clients, stagger
         self.statuses, self.latencies, self.failures = {}, [], []
-        self.stopping = False
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_until_complete, args=(self.run(),), daemon=True)
-        self.thread.start()
+        ctx = multiprocessing.get_context("fork")
+        self.answered = ctx.Value("l", 0)
+        self.epoch = ctx.Value("l", 0)  # reset() bumps it; the driver then forgets what it recorded
+        self.stopping = ctx.Event()
+        self.results = ctx.Queue()
+        self.proc = ctx.Process(target=self._main, daemon=True)
+        self.proc.start()
+
+    def _main(self):
+        self.seen_epoch = 0
+        asyncio.run(self.run())
+        self.results.put((self.statuses, self.latencies, self.failures))
+
+    def record(self, status=None, latency=None, failure=None):
+        if self.epoch.value != self.seen_epoch:
+            self.seen_epoch = self.epoch.value
+            self.statuses, self.latencies, self.failures = {}, [], []
+        if failure is not None:
+            self.failures.append(failure)
+            return
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+        self.latencies.append(latency)
+        with self.answered.get_lock():
+            self.answered.value += 1
 
     async def client(self, i):
         await asyncio.sleep(self.stagger * i / self.clients)
         reader = writer = None
-        while not self.stopping:
+        while not self.stopping.is_set():
             try:
                 if writer is None:
                     reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
@@ -180,15 +203,14 @@ class HeldChats:
                     raise RuntimeError("answer without content-length: " + head.splitlines()[0])
                 await reader.readexactly(int(length.group(1)))
                 status = int(head.split(" ", 2)[1])
-                self.statuses[status] = self.statuses.get(status, 0) + 1
-                self.latencies.append(time.monotonic() - t0)
+                self.record(status, time.monotonic() - t0)
                 if re.search(r"(?im)^connection:\s*close", head):
                     writer.close()
                     reader = writer = None
                 if status != 200:
                     await asyncio.sleep(0.1)
             except (OSError, asyncio.IncompleteReadError, RuntimeError) as e:
-                self.failures.append(repr(e))
+                self.record(failure=repr(e))
                 if writer is not None:
                     writer.close()
                 reader = writer = None
@@ -201,11 +223,15 @@ class HeldChats:
 
     def reset(self):
         """Forget what was recorded so far (the ramp-up)."""
-        self.statuses, self.latencies, self.failures = {}, [], []
+        with self.epoch.get_lock():
+            self.epoch.value += 1
 
     def stop(self):
-        self.stopping = True  # each client ends after its chat in flight is answered (<= DELAY)
-        self.thread.join(DELAY * 10 + 30)
+        """Each client ends after its chat in flight is answered (<= DELAY); then statuses, latencies
+        and failures hold what the driver recorded since the last reset()."""
+        self.stopping.set()
+        self.statuses, self.latencies, self.failures = self.results.get(timeout=DELAY * 10 + 30)
+        self.proc.join(30)
 
 
 class FixedRate:
@@ -344,7 +370,7 @@ def main():
         for route, url, script in routes:
             wrk(url, script, WARMUP, wrk_env)
         warm = HeldChats(held_api.port, user_id, token, 20)  # the first chats' one-time costs
-        harness.wait_until(lambda: len(warm.latencies) >= 20, timeout=DELAY * 5 + 10, what="warm-up chats")
+        harness.wait_until(lambda: warm.answered.value >= 20, timeout=DELAY * 5 + 10, what="warm-up chats")
         warm.stop()
         # Rounds alternate without / with the held chats, so a neighbour's load on this shared
         # machine lands on both; each figure is the median of its rounds.
@@ -361,7 +387,7 @@ def main():
                 time.sleep(1)
                 rss_before = rss_kib(held_api.proc.pid)
             held = HeldChats(held_api.port, user_id, token, CHATS, stagger=DELAY)
-            harness.wait_until(lambda: len(held.latencies) >= CHATS, timeout=DELAY * 10 + 30,
+            harness.wait_until(lambda: held.answered.value >= CHATS, timeout=DELAY * 10 + 30,
                                what=f"{CHATS} held chats answered once")
             held.reset()
             if rnd == 0:  # RSS while they are held, over two provider cycles, before wrk adds its own
@@ -377,11 +403,11 @@ def main():
                     FixedRate(held_api.port, path, token, PROBE_RATE, seconds(DURATION)).measure())
             for route, url, script in routes:
                 runs.setdefault((route, "with"), []).append(wrk(url, script, DURATION, wrk_env))
+            held.stop()
             for k, v in held.statuses.items():
                 held_statuses[k] = held_statuses.get(k, 0) + v
             held_lat += held.latencies
             held_fail += held.failures
-            held.stop()
         res = {}
         for key, rs in runs.items():
             res[key] = (statistics.median(r[0] for r in rs), statistics.median(r[1] for r in rs), sum(r[2] for r in rs))
