@@ -34,7 +34,7 @@ PINS = ["matplotlib==3.11.2"]
 # The benchmarks `make bench` runs (BENCH_TARGETS), by the name each records under.
 EXPECTED = {"api": "bench-api", "tasks": "bench-tasks", "migrate": "bench-migrate", "probe": "bench-probe",
             "chart-lint": "bench-chart-lint", "worker": "bench-worker", "image": "bench-image",
-            "chat": "bench-chat"}
+            "chat": "bench-chat", "console": "bench-console"}
 BEGIN, END = "<!-- bench-report:begin -->", "<!-- bench-report:end -->"
 
 
