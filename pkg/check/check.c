@@ -78,7 +78,8 @@ static bool check_redis(const struct config *cfg, char *why, size_t cap)
     struct syncconn_redis *r =
         syncconn_redis_new(cfg->redis_url, cfg->redis_timeout_ms, &cfg->redis_tls, NULL, 0);
     if (r == NULL) {
-        base_why(why, cap, "REDIS_URL must look like redis[s]://[[user]:password@]host[:port][,host[:port]…][/db]");
+        base_why(why, cap,
+                 "REDIS_URL must look like redis[s]://[[user]:password@]host[:port][,host[:port]…][/db]");
         return false;
     }
     /* A read of the home slot, as readiness does: a cluster that cannot serve it says CLUSTERDOWN. */

@@ -165,7 +165,8 @@ int rediscluster_apply_slots(struct rediscluster *c, const redisReply *reply)
         if (range->type != REDIS_REPLY_ARRAY || range->elements < 3 ||
             range->element[0]->type != REDIS_REPLY_INTEGER || range->element[1]->type != REDIS_REPLY_INTEGER)
             continue;
-        bool mine = (long long)home >= range->element[0]->integer && (long long)home <= range->element[1]->integer;
+        bool mine =
+            (long long)home >= range->element[0]->integer && (long long)home <= range->element[1]->integer;
         for (size_t n = 2; n < range->elements; n++) {
             int i = learn_entry(c, range->element[n], self);
             if (mine && n == 2)

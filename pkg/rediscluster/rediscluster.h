@@ -24,7 +24,7 @@
 #define REDISCLUSTER_TAG "{webhooks}"
 /* A key of the home slot that readiness reads (EXISTS): unlike PING, it is refused with
  * CLUSTERDOWN while the cluster cannot serve the slot, and redirected when the slot moves. */
-#define REDISCLUSTER_HOME_KEY "bollard:" REDISCLUSTER_TAG ":seq"
+#define REDISCLUSTER_HOME_KEY      "bollard:" REDISCLUSTER_TAG ":seq"
 #define REDISCLUSTER_NODES_MAX     16 /* seeds + nodes learnt from slot maps */
 #define REDISCLUSTER_REDIRECTS_MAX 5  /* MOVED/ASK followed per command */
 #define REDISCLUSTER_HOPS_MAX      3  /* targets tried in one connection attempt before backing off */
@@ -37,7 +37,7 @@ struct rediscluster_node {
 struct rediscluster {
     struct rediscluster_node nodes[REDISCLUSTER_NODES_MAX]; /* seeds first */
     int n_nodes, n_seeds;
-    int target; /* index into nodes */
+    int target;   /* index into nodes */
     bool enabled; /* a slot map or a redirect was seen: this is a cluster */
 };
 

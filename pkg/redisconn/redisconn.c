@@ -26,11 +26,11 @@ struct redis_pending {
     uint64_t deadline;
     const char *setup; /* AUTH/SELECT of the connection itself: its name; NULL for a caller's command */
     bool last_setup;
-    bool slot_map;  /* the CLUSTER SLOTS of the set-up */
-    char *cmd;      /* a caller's command, encoded: sent again when redirected (MOVED/ASK) */
+    bool slot_map; /* the CLUSTER SLOTS of the set-up */
+    char *cmd;     /* a caller's command, encoded: sent again when redirected (MOVED/ASK) */
     size_t cmd_len;
-    int redirects;  /* followed so far (at most REDISCLUSTER_REDIRECTS_MAX) */
-    bool asking;    /* the last redirect was an ASK: ASKING goes first */
+    int redirects; /* followed so far (at most REDISCLUSTER_REDIRECTS_MAX) */
+    bool asking;   /* the last redirect was an ASK: ASKING goes first */
     h2o_linklist_t link;
 };
 
@@ -63,12 +63,12 @@ struct redisconn {
     h2o_linklist_t pending; /* in send order; deadlines are therefore ascending */
     /* Redirected commands (and those that came meanwhile), sent once connected to the node named. */
     h2o_linklist_t resend;
-    bool redirecting;      /* commands wait in `resend` for a reconnection to redirect_to */
+    bool redirecting; /* commands wait in `resend` for a reconnection to redirect_to */
     struct rediscluster_node redirect_to;
-    bool pinned;           /* this connection follows an ASK: no slot-map hop in its set-up */
-    bool hopping;          /* rc_fail for a planned reconnection: no backoff, nothing failed */
-    bool refresh;          /* a retryable cluster state: read the slot map again once idle */
-    int hops;              /* planned reconnections since the last ready connection */
+    bool pinned;  /* this connection follows an ASK: no slot-map hop in its set-up */
+    bool hopping; /* rc_fail for a planned reconnection: no backoff, nothing failed */
+    bool refresh; /* a retryable cluster state: read the slot map again once idle */
+    int hops;     /* planned reconnections since the last ready connection */
     h2o_timeout_t tick;
     h2o_timeout_entry_t tick_entry;
     bool destroying;
@@ -468,7 +468,8 @@ static void rc_begin_session(struct redisconn *rc)
      * missing client certificate only after the client's handshake is done). */
     if (!rc->pinned) {
         /* The slot map: a server without cluster support answers with an error (standalone). */
-        struct redis_pending *map = rc_send(rc, 2, (const char **)rediscluster_slots_argv, NULL, false, false);
+        struct redis_pending *map =
+            rc_send(rc, 2, (const char **)rediscluster_slots_argv, NULL, false, false);
         if (map == NULL) {
             rc_fail(rc, "out of memory");
             return;

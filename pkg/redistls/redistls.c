@@ -70,7 +70,8 @@ bool redistls_ctx_expect_host(SSL_CTX *ctx, const char *host)
      * clears the other: a node reached by address after one reached by name is checked by address. */
     X509_VERIFY_PARAM *param = SSL_CTX_get0_param(ctx);
     if (redistls_host_is_ip(host))
-        return X509_VERIFY_PARAM_set1_host(param, NULL, 0) == 1 && X509_VERIFY_PARAM_set1_ip_asc(param, host) == 1;
+        return X509_VERIFY_PARAM_set1_host(param, NULL, 0) == 1 &&
+               X509_VERIFY_PARAM_set1_ip_asc(param, host) == 1;
     X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
     return X509_VERIFY_PARAM_set1_ip(param, NULL, 0) == 1 && X509_VERIFY_PARAM_set1_host(param, host, 0) == 1;
 }

@@ -643,7 +643,8 @@ static bool out_append(struct syncconn_redis *r, const char *cmd, size_t len)
 
 /* Encodes one command into the output; `keep`: a caller's command, remembered until its reply is
  * read (a redirect sends it again). The connection's own commands (AUTH …) are never kept. */
-static bool redis_append(struct syncconn_redis *r, int argc, const char **argv, const size_t *argvlen, bool keep)
+static bool redis_append(struct syncconn_redis *r, int argc, const char **argv, const size_t *argvlen,
+                         bool keep)
 {
     char *cmd = NULL;
     int len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
@@ -740,7 +741,8 @@ static int connect_target(struct syncconn_redis *r, uint64_t deadline, char *why
     if (!r->pinned) {
         /* A server without cluster support (or a user not allowed CLUSTER) answers with an error:
          * standalone. */
-        redisReply *map = handshake_reply(r, 2, (const char **)rediscluster_slots_argv, "CLUSTER SLOTS", why, cap);
+        redisReply *map =
+            handshake_reply(r, 2, (const char **)rediscluster_slots_argv, "CLUSTER SLOTS", why, cap);
         if (map == NULL)
             return 0;
         int moved = rediscluster_apply_slots(&r->cluster, map);
@@ -821,8 +823,8 @@ bool syncconn_redis_send(struct syncconn_redis *r, char *why, size_t cap)
 
 /* A redirected command sent again, through the side connection pinned to the node named (after
  * ASKING for an ASK); its reply, or NULL when that node cannot be reached. */
-static redisReply *resend(struct syncconn_redis *r, const struct sent_cmd *cmd, enum rediscluster_redirect kind,
-                          const struct rediscluster_node *to)
+static redisReply *resend(struct syncconn_redis *r, const struct sent_cmd *cmd,
+                          enum rediscluster_redirect kind, const struct rediscluster_node *to)
 {
     char why[SYNCCONN_WHY_MAX];
     if (r->side == NULL) {

@@ -92,8 +92,10 @@ static void test_slot_map(void **state)
     char map[600];
     snprintf(map, sizeof(map),
              "*2\r\n"
-             "*4\r\n:0\r\n:%u\r\n*3\r\n$0\r\n\r\n:7000\r\n$2\r\nid\r\n*3\r\n$8\r\n10.0.0.5\r\n:7005\r\n$2\r\nid\r\n"
-             "*4\r\n:%u\r\n:16383\r\n*3\r\n$8\r\n10.0.0.3\r\n:7002\r\n$2\r\nid\r\n*3\r\n$8\r\n10.0.0.4\r\n:7003\r\n$2\r\nid\r\n",
+             "*4\r\n:0\r\n:%u\r\n*3\r\n$0\r\n\r\n:7000\r\n$2\r\nid\r\n*3\r\n$8\r\n10.0.0.5\r\n:7005\r\n$"
+             "2\r\nid\r\n"
+             "*4\r\n:%u\r\n:16383\r\n*3\r\n$8\r\n10.0.0.3\r\n:7002\r\n$2\r\nid\r\n*3\r\n$8\r\n10.0.0.4\r\n:"
+             "7003\r\n$2\r\nid\r\n",
              home - 1, home);
     redisReply *r = parse(map);
     assert_int_equal(rediscluster_apply_slots(&c, r), 1);
