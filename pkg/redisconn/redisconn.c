@@ -65,10 +65,11 @@ struct redisconn {
     h2o_linklist_t resend;
     bool redirecting; /* commands wait in `resend` for a reconnection to redirect_to */
     struct rediscluster_node redirect_to;
-    bool pinned;  /* this connection follows an ASK: no slot-map hop in its set-up */
-    bool hopping; /* rc_fail for a planned reconnection: no backoff, nothing failed */
-    bool refresh; /* a retryable cluster state: read the slot map again once idle */
-    int hops;     /* planned reconnections since the last ready connection */
+    bool pinned;                      /* this connection follows an ASK: no slot-map hop in its set-up */
+    bool hopping;                     /* rc_fail for a planned reconnection: no backoff, nothing failed */
+    bool refresh;                     /* a retryable cluster state: read the slot map again once idle */
+    char refresh_why[REASON_MAX / 2]; /* that state's reply ("CLUSTERDOWN The cluster is down") */
+    int hops;                         /* planned reconnections since the last ready connection */
     h2o_timeout_t tick;
     h2o_timeout_entry_t tick_entry;
     bool destroying;
@@ -327,7 +328,9 @@ static void rc_when_idle(struct redisconn *rc)
         (void)rediscluster_retarget(&rc->cluster, rc->redirect_to.host, rc->redirect_to.port);
         rc_hop(rc, "redirected");
     } else if (rc->refresh) {
-        rc_fail(rc, "the cluster cannot serve the slot now; reading the slot map again");
+        char why[REASON_MAX];
+        base_why(why, sizeof(why), "%s (reading the slot map again)", rc->refresh_why);
+        rc_fail(rc, why);
     }
 }
 
@@ -385,8 +388,10 @@ static void rc_dispatch(struct redisconn *rc, redisReply *reply)
         rc_when_idle(rc);
         return;
     }
-    if (rc->cluster.enabled && rediscluster_retryable(reply))
+    if (rc->cluster.enabled && rediscluster_retryable(reply)) {
         rc->refresh = true;
+        base_one_line(reply->str, rc->refresh_why, sizeof(rc->refresh_why));
+    }
     if (p->cb != NULL)
         p->cb(p->arg, reply, NULL);
     pending_free(p);

@@ -3,7 +3,8 @@
 redis-server. Every key lives in the {webhooks} slot; the connections find its master from a seed that
 is not it (through the slot map, or through MOVED for an ACL user that may not run CLUSTER), follow ASK
 while the slot is being migrated and MOVED once it has moved, and carry on after the slot's master is
-killed under load: no acknowledged write's event is lost (duplicates are allowed and reported)."""
+killed under load: no acknowledged write's event is lost (duplicates are allowed and reported), and
+readiness names CLUSTERDOWN once the cluster cannot serve the slot."""
 import json
 import re
 import threading
@@ -66,7 +67,7 @@ def test_seed_not_master_slot_map_and_moved_for_a_user_without_cluster(pg, clust
         out = harness.run(["check"], stack.env, timeout=30)
         assert out.returncode == 0, out.stdout + out.stderr
         harness.wait_until(lambda: ready(stack.api)[0] == 200, timeout=15, what="ready through the cluster")
-        stack.worker("rc-1")
+        w = stack.worker("rc-1")
         user, s = deliver(stack, receiver, "a")
         # the jobs are on the slot's master, not on the seed
         assert int(cluster.cli(home, "XLEN", JOBS)) >= 3
@@ -77,8 +78,10 @@ def test_seed_not_master_slot_map_and_moved_for_a_user_without_cluster(pg, clust
         assert r.status_code == 401
         keys = cluster.cli(home, "--scan", "--pattern", "bollard:{webhooks}:signin:fail:*")
         assert "client:" in keys
+        workerlib.stop_worker(w)
     finally:
         stack.stop()
+    stack.api.assert_sanitizers_clean()
 
     # An ACL user that may not run CLUSTER: the slot map is refused, every connection starts on the
     # seed as if it were a standalone server and moves on the first MOVED.
@@ -96,8 +99,10 @@ def test_seed_not_master_slot_map_and_moved_for_a_user_without_cluster(pg, clust
         w = stack.worker("rc-moved")
         deliver(stack, receiver, "b")
         assert ACL_PASSWORD not in w.stdout() + w.stderr() + stack.api.stdout() + stack.api.stderr()
+        workerlib.stop_worker(w)
     finally:
         stack.stop()
+    stack.api.assert_sanitizers_clean()
 
 
 def migrate_slot_keys(cluster, src, dst):
@@ -116,7 +121,7 @@ def test_ask_during_a_slot_migration_then_moved(pg, cluster, receiver):
     stack = stack_on(pg, cluster, "rcluster_ask", cluster.url)
     try:
         harness.wait_until(lambda: ready(stack.api)[0] == 200, timeout=15, what="ready")
-        stack.worker("rc-ask")
+        w = stack.worker("rc-ask")
         user, s = deliver(stack, receiver, "a")
 
         src_id, dst_id = cluster.node_id(src), cluster.node_id(dst)
@@ -150,8 +155,10 @@ def test_ask_during_a_slot_migration_then_moved(pg, cluster, receiver):
         assert int(cluster.cli(dst, "XLEN", JOBS)) > 0
         harness.wait_until(lambda: ready(stack.api)[0] == 200, timeout=10, what="ready after MOVED")
         assert metric(stack.api, "bollard_queue_up") == 1
+        workerlib.stop_worker(w)
     finally:
         stack.stop()
+    stack.api.assert_sanitizers_clean()
 
 
 def test_failover_of_the_slot_master_under_load(pg, cluster, receiver):
@@ -205,5 +212,19 @@ def test_failover_of_the_slot_master_under_load(pg, cluster, receiver):
         assert w.proc.poll() is None, "the worker carries on"
         deliver(stack, receiver, "b", n=2)
         assert int(cluster.cli(new_master, "XLEN", JOBS)) > 0
+
+        # Another master and its replica die: slots are left uncovered, the cluster is down (the
+        # slot's master is alive and refuses our keys): readiness names the cluster's state.
+        other = next(p for _, p, flags, slots in cluster.nodes() if "master" in flags and "fail" not in flags
+                     and slots and p != new_master)
+        other_id = cluster.node_id(other)
+        replicas = [int(m.group(1)) for m in re.finditer(
+            r"127\.0\.0\.1:(\d+)@", cluster.cli(other, "CLUSTER", "REPLICAS", other_id))]
+        for p in [other] + replicas:
+            cluster.kill(p)
+        harness.wait_until(lambda: "CLUSTERDOWN" in json.dumps(ready(stack.api)[1]["checks"]["redis"])
+                           and ready(stack.api)[0] == 503, timeout=20, what="readiness naming CLUSTERDOWN")
+        workerlib.stop_worker(w)
     finally:
         stack.stop()
+    stack.api.assert_sanitizers_clean()
