@@ -262,9 +262,13 @@ class RedisCluster:
     per master, and every replica's link to its master is up (one that never synced cannot take
     over). Each node logs to <dir>/<port>/redis.log."""
 
-    def __init__(self, masters=3, node_timeout_ms=1000):
+    def __init__(self, masters=3, node_timeout_ms=1000, tls=False):
         self.masters = masters
         self.dir = tempfile.mkdtemp(prefix="bollard-rcluster-")
+        self.tls = tls
+        if tls:  # TLS only, between the nodes too: one certificate (localhost, 127.0.0.1) for all
+            self.ca = make_test_ca(self.dir)
+            self.cert, self.key = make_server_cert(self.dir, self.ca)
         self.node_timeout_ms = node_timeout_ms
         self.ports = []
         while len(self.ports) < 2 * masters:  # cluster bus = port + 10000: keep both free
@@ -281,7 +285,7 @@ class RedisCluster:
         for port in self.ports:
             self.start_node(port)
         addrs = [f"127.0.0.1:{p}" for p in self.ports]
-        out = subprocess.run(["redis-cli", "--cluster", "create"] + addrs + ["--cluster-replicas", "1",
+        out = subprocess.run(["redis-cli"] + self._tls_args() + ["--cluster", "create"] + addrs + ["--cluster-replicas", "1",
                              "--cluster-yes"], capture_output=True, text=True, timeout=60)
         if out.returncode != 0:
             raise RuntimeError(f"redis-cli --cluster create failed: {out.stdout[-2000:]} {out.stderr[-2000:]}")
@@ -290,8 +294,11 @@ class RedisCluster:
     def start_node(self, port):
         node_dir = os.path.join(self.dir, str(port))
         os.makedirs(node_dir, exist_ok=True)
+        listen = ["--port", "0", "--tls-port", str(port), "--tls-cluster", "yes", "--tls-replication", "yes",
+                  "--tls-cert-file", self.cert, "--tls-key-file", self.key, "--tls-ca-cert-file", self.ca,
+                  "--tls-auth-clients", "no"] if self.tls else ["--port", str(port)]
         self.procs[port] = subprocess.Popen(
-            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+            ["redis-server"] + listen + ["--bind", "127.0.0.1", "--cluster-enabled", "yes",
              "--cluster-config-file", os.path.join(node_dir, "nodes.conf"),
              "--cluster-node-timeout", str(self.node_timeout_ms), "--save", "", "--appendonly", "no",
              "--repl-diskless-sync-delay", "0",
@@ -332,13 +339,15 @@ class RedisCluster:
     def url(self):
         return self.url_with(self.seeds)
 
-    @staticmethod
-    def url_with(seeds, cred=""):
+    def url_with(self, seeds, cred=""):
         """A REDIS_URL listing these seeds ("127.0.0.1:port"), with `cred` ("user:password@") if any."""
-        return f"redis://{cred}" + ",".join(seeds) + "/0"
+        return ("rediss://" if self.tls else "redis://") + cred + ",".join(seeds) + "/0"
+
+    def _tls_args(self):
+        return ["--tls", "--cacert", self.ca] if self.tls else []
 
     def cli(self, port, *args):
-        out = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(port)] + list(args),
+        out = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(port)] + self._tls_args() + list(args),
                              capture_output=True, text=True, timeout=10)
         return out.stdout.strip()
 

@@ -4,7 +4,7 @@ redis-server. Every key lives in the {webhooks} slot; the connections find its m
 is not it (through the slot map, or through MOVED for an ACL user that may not run CLUSTER), follow ASK
 while the slot is being migrated and MOVED once it has moved, and carry on after the slot's master is
 killed under load: no acknowledged write's event is lost (duplicates are allowed and reported), and
-readiness names CLUSTERDOWN once the cluster cannot serve the slot."""
+readiness names CLUSTERDOWN once the cluster cannot serve the slot; a TLS-only cluster works the same."""
 import json
 import re
 import threading
@@ -33,8 +33,9 @@ def metric(b, name):
     return float(m.group(1))
 
 
-def stack_on(pg, cluster, name, url):
-    return workerlib.Stack(pg, name, redis=cluster, REDIS_URL=url, HEALTH_CACHE_MS="100", REDIS_TIMEOUT_MS="1000")
+def stack_on(pg, cluster, name, url, **extra):
+    return workerlib.Stack(pg, name, redis=cluster, REDIS_URL=url, HEALTH_CACHE_MS="100", REDIS_TIMEOUT_MS="1000",
+                           **extra)
 
 
 def other_masters(cluster):
@@ -228,3 +229,26 @@ def test_failover_of_the_slot_master_under_load(pg, cluster, receiver):
     finally:
         stack.stop()
     stack.api.assert_sanitizers_clean()
+
+
+def test_tls_cluster_from_a_seed_named_by_dns(pg, receiver):
+    """rediss:// to a TLS-only cluster (tls-cluster, tls-replication): the seed is named "localhost",
+    the slot map's nodes are addresses (127.0.0.1): each node's certificate is checked for the name or
+    address the connection went to."""
+    cluster = harness.RedisCluster(masters=3, node_timeout_ms=1000, tls=True)
+    try:
+        seed = other_masters(cluster)[0]
+        stack = stack_on(pg, cluster, "rcluster_tls", f"rediss://localhost:{seed}/0", REDIS_TLS_CA_FILE=cluster.ca)
+        try:
+            out = harness.run(["check"], stack.env, timeout=30)
+            assert out.returncode == 0, out.stdout + out.stderr
+            harness.wait_until(lambda: ready(stack.api)[0] == 200, timeout=15, what="ready through TLS")
+            w = stack.worker("rc-tls")
+            deliver(stack, receiver, "a")
+            assert int(cluster.cli(cluster.master_of_slot(HOME_SLOT), "XLEN", JOBS)) > 0
+            workerlib.stop_worker(w)
+        finally:
+            stack.stop()
+        stack.api.assert_sanitizers_clean()
+    finally:
+        cluster.destroy()
