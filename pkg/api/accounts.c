@@ -4,6 +4,7 @@
  * client address; sign-ups per client address. The client address is pkg/clientaddr's. */
 #include "api/api_internal.h"
 #include "config/config.h"
+#include "rediscluster/rediscluster.h"
 
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -24,10 +25,11 @@
 #define FAIL_LIMIT_CLIENT     50
 #define SIGNUP_WINDOW_SECONDS 3600
 #define KEY_MAX               128
-#define KEY_PREFIX_PAIR       "bollard:signin:fail:pair:"
-#define KEY_PREFIX_ACCOUNT    "bollard:signin:fail:account:"
-#define KEY_PREFIX_CLIENT     "bollard:signin:fail:client:"
-#define KEY_PREFIX_SIGNUP     "bollard:signup:client:"
+/* In the hash tag of every Bollard key (one Redis Cluster slot: the script counts several at once). */
+#define KEY_PREFIX_PAIR    "bollard:" REDISCLUSTER_TAG ":signin:fail:pair:"
+#define KEY_PREFIX_ACCOUNT "bollard:" REDISCLUSTER_TAG ":signin:fail:account:"
+#define KEY_PREFIX_CLIENT  "bollard:" REDISCLUSTER_TAG ":signin:fail:client:"
+#define KEY_PREFIX_SIGNUP  "bollard:" REDISCLUSTER_TAG ":signup:client:"
 
 struct account_ctx {
     struct http_exchange *ex;

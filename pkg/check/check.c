@@ -1,6 +1,7 @@
 /* check: `bollard check`, the start-up preconditions as a one-shot command (CONTRACT §2).
  * A CLI, so synchronous libpq and pkg/syncconn. One line on stderr per failing check, never a secret. */
 #include "check/check.h"
+#include "rediscluster/rediscluster.h"
 
 #include <signal.h>
 #include <stdbool.h>
@@ -77,16 +78,18 @@ static bool check_redis(const struct config *cfg, char *why, size_t cap)
     struct syncconn_redis *r =
         syncconn_redis_new(cfg->redis_url, cfg->redis_timeout_ms, &cfg->redis_tls, NULL, 0);
     if (r == NULL) {
-        base_why(why, cap, "REDIS_URL must look like redis[s]://[[user]:password@]host[:port][/db]");
+        base_why(why, cap,
+                 "REDIS_URL must look like redis[s]://[[user]:password@]host[:port][,host[:port]…][/db]");
         return false;
     }
-    static const char *const ping[] = {"PING"};
-    redisReply *reply = syncconn_redis_command(r, 1, (const char **)ping, NULL, reason, sizeof(reason));
-    if (reply != NULL && reply->type == REDIS_REPLY_STATUS && strcmp(reply->str, "PONG") == 0)
+    /* A read of the home slot, as readiness does: a cluster that cannot serve it says CLUSTERDOWN. */
+    static const char *const probe[] = {"EXISTS", REDISCLUSTER_HOME_KEY};
+    redisReply *reply = syncconn_redis_command(r, 2, (const char **)probe, NULL, reason, sizeof(reason));
+    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER)
         ok = true;
     else if (reply != NULL)
-        base_why(reason, sizeof(reason), "PING failed: %s",
-                 reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+        base_why(reason, sizeof(reason), "%s",
+                 reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply to EXISTS");
     if (reply != NULL)
         freeReplyObject(reply);
     syncconn_redis_free(r);

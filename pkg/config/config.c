@@ -67,7 +67,8 @@ static const struct config_var config_vars[] = {
      0, "token signing key, at least 32 bytes (alias: BETTER_AUTH_SECRET)"},
     {"REDIS_URL", VAR_SECRET, CONFIG_ROLE_API | CONFIG_ROLE_WORKER | CONFIG_ROLE_CHECK,
      CONFIG_ROLE_API | CONFIG_ROLE_WORKER | CONFIG_ROLE_CHECK, FIELD(redis_url), NULL, 0, 0,
-     "redis[s]://[[user]:password@]host[:port][/db] (rediss://: TLS, the server's certificate verified)"},
+     "redis[s]://[[user]:password@]host[:port][,host[:port]...][/db] (rediss://: TLS, the server's "
+     "certificate verified; several hosts: Redis Cluster seed nodes, at most 8)"},
     {"REDIS_TLS_CA_FILE", VAR_STRING, 0, CONFIG_ROLE_API | CONFIG_ROLE_WORKER | CONFIG_ROLE_CHECK,
      FIELD(redis_tls.ca_file), NULL, 0, 0,
      "PEM file of the CAs that rediss:// trusts for the server's certificate (default: the system store)"},
@@ -536,7 +537,8 @@ static void validate_redis(struct loader *ld, const struct config *cfg)
     bool tls = parsed && u.tls;
     OPENSSL_cleanse(&u, sizeof(u));
     if (!parsed) {
-        problem(ld, "REDIS_URL", "must look like redis[s]://[[user]:password@]host[:port][/db]");
+        problem(ld, "REDIS_URL",
+                "must look like redis[s]://[[user]:password@]host[:port][,host[:port]...][/db]");
         return;
     }
     if ((t->cert_file == NULL) != (t->key_file == NULL))

@@ -1,5 +1,6 @@
 #include "health/health.h"
 #include "base/base.h"
+#include "rediscluster/rediscluster.h"
 #include "redisconn/redisconn.h"
 #include "schema/schema.h"
 #include "store/store.h"
@@ -203,7 +204,7 @@ static void on_redis_reply(void *arg, redisReply *reply, const char *err)
     if (reply == NULL)
         set_fail(&h->pending.redis, "%s", err != NULL ? err : "no reply");
     else if (reply->type == REDIS_REPLY_ERROR)
-        set_fail(&h->pending.redis, "PING refused: %s", reply->str != NULL ? reply->str : "");
+        set_fail(&h->pending.redis, "%s", reply->str != NULL ? reply->str : "error"); /* "CLUSTERDOWN …" */
     else
         h->pending.redis.ok = true;
     maybe_finish(h);
@@ -250,8 +251,10 @@ static void health_start(struct health *h)
         h->pending.redis.ok = true;
         h->pending.redis.unused = true;
     } else {
-        static const char *const ping[] = {"PING"};
-        h->redis_handle = redisconn_command(h->redis, on_redis_reply, h, 1, (const char **)ping, NULL);
+        /* A read of the home slot, not a PING: a cluster that cannot serve the slot answers it with
+         * CLUSTERDOWN (PING still succeeds), and a slot that moved with a redirect that is followed. */
+        static const char *const probe[] = {"EXISTS", REDISCLUSTER_HOME_KEY};
+        h->redis_handle = redisconn_command(h->redis, on_redis_reply, h, 2, (const char **)probe, NULL);
         if (h->redis_handle == NULL) {
             char why[sizeof(h->pending.redis.reason) - 16];
             redisconn_last_error(h->redis, why, sizeof(why));

@@ -1,6 +1,7 @@
 #include "redisconn/redisconn.h"
 #include "base/base.h"
 #include "log/log.h"
+#include "rediscluster/rediscluster.h"
 #include "redistls/redistls.h"
 #include "url/url.h"
 
@@ -25,6 +26,11 @@ struct redis_pending {
     uint64_t deadline;
     const char *setup; /* AUTH/SELECT of the connection itself: its name; NULL for a caller's command */
     bool last_setup;
+    bool slot_map; /* the CLUSTER SLOTS of the set-up */
+    char *cmd;     /* a caller's command, encoded: sent again when redirected (MOVED/ASK) */
+    size_t cmd_len;
+    int redirects; /* followed so far (at most REDISCLUSTER_REDIRECTS_MAX) */
+    bool asking;   /* the last redirect was an ASK: ASKING goes first */
     h2o_linklist_t link;
 };
 
@@ -38,6 +44,7 @@ struct redisconn {
     h2o_evloop_t *loop;
     h2o_multithread_receiver_t *resolver;
     struct url_redis url;
+    struct rediscluster cluster; /* the node connected to (its target), the nodes known */
     int timeout_ms;
     SSL_CTX *ssl_ctx;    /* rediss:// only */
     bool cert_requested; /* the server asked for a client certificate (none set): see pkg/redistls */
@@ -54,6 +61,15 @@ struct redisconn {
     int backoff_ms;
     bool ever_failed;
     h2o_linklist_t pending; /* in send order; deadlines are therefore ascending */
+    /* Redirected commands (and those that came meanwhile), sent once connected to the node named. */
+    h2o_linklist_t resend;
+    bool redirecting; /* commands wait in `resend` for a reconnection to redirect_to */
+    struct rediscluster_node redirect_to;
+    bool pinned;                      /* this connection follows an ASK: no slot-map hop in its set-up */
+    bool hopping;                     /* rc_fail for a planned reconnection: no backoff, nothing failed */
+    bool refresh;                     /* a retryable cluster state: read the slot map again once idle */
+    char refresh_why[REASON_MAX / 2]; /* that state's reply ("CLUSTERDOWN The cluster is down") */
+    int hops;                         /* planned reconnections since the last ready connection */
     h2o_timeout_t tick;
     h2o_timeout_entry_t tick_entry;
     bool destroying;
@@ -62,6 +78,26 @@ struct redisconn {
 
 static void rc_arm_tick(struct redisconn *rc);
 static void rc_connect(struct redisconn *rc);
+
+static void pending_free(struct redis_pending *p)
+{
+    if (p->cmd != NULL) {
+        OPENSSL_cleanse(p->cmd, p->cmd_len);
+        free(p->cmd);
+    }
+    free(p);
+}
+
+static void fail_list(h2o_linklist_t *list, const char *err)
+{
+    while (!h2o_linklist_is_empty(list)) {
+        struct redis_pending *p = H2O_STRUCT_FROM_MEMBER(struct redis_pending, link, list->next);
+        h2o_linklist_unlink(&p->link);
+        if (p->cb != NULL)
+            p->cb(p->arg, NULL, err); /* cannot send again: the state is RC_DOWN */
+        pending_free(p);
+    }
+}
 
 static uint64_t now_ms(struct redisconn *rc)
 {
@@ -126,21 +162,33 @@ static void rc_fail(struct redisconn *rc, const char *why)
     snprintf(rc->last_error, sizeof(rc->last_error), "%s", why);
     char err[REASON_MAX + 32];
     snprintf(err, sizeof(err), "redis connection lost: %s", why);
-    while (!h2o_linklist_is_empty(&rc->pending)) {
-        struct redis_pending *p = H2O_STRUCT_FROM_MEMBER(struct redis_pending, link, rc->pending.next);
-        h2o_linklist_unlink(&p->link);
-        if (p->cb != NULL)
-            p->cb(p->arg, NULL, err); /* cannot send again: the state is RC_DOWN */
-        free(p);
+    bool hop = rc->hopping && !rc->destroying;
+    rc->hopping = false;
+    rc->refresh = false;
+    if (hop) {
+        /* A planned move to another node (slot map, MOVED, ASK): only set-up entries are pending
+         * (redirected commands wait in `resend`); connect again at once. */
+        fail_list(&rc->pending, err);
+        rc->hops++;
+        rc->retry_at = now_ms(rc);
+        rc_arm_tick(rc);
+        return;
     }
+    fail_list(&rc->pending, err);
+    rc->redirecting = false;
+    rc->pinned = false;
+    fail_list(&rc->resend, err);
     if (rc->destroying)
         return;
+    rediscluster_next(&rc->cluster); /* a failover: another node knows the new master */
+    rc->hops = 0;
     uint64_t jitter = (uint64_t)(rand() % (rc->backoff_ms / 2 + 1));
     rc->retry_at = now_ms(rc) + (uint64_t)rc->backoff_ms / 2 + jitter;
     rc->backoff_ms = rc->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : rc->backoff_ms * 2;
     if (was_ready || !rc->ever_failed)
         log_write(LOG_WARN, NULL, "redis unreachable; retrying with backoff",
-                  json_pack("{s:s,s:s,s:i}", "error", why, "host", rc->url.host, "port", rc->url.port));
+                  json_pack("{s:s,s:s,s:i}", "error", why, "host", rediscluster_target(&rc->cluster)->host,
+                            "port", rediscluster_target(&rc->cluster)->port));
     rc->ever_failed = true;
     rc_arm_tick(rc);
 }
@@ -181,24 +229,47 @@ static void on_write(h2o_socket_t *sock, const char *err)
     rc_flush(rc);
 }
 
-/* Appends one command and its pending entry (in the same order: replies come back in it). */
-static struct redis_pending *rc_send(struct redisconn *rc, int argc, const char **argv, const size_t *argvlen)
+/* Sends an entry's kept command (a caller's) and makes it pending. */
+static bool rc_send_kept(struct redisconn *rc, struct redis_pending *p)
+{
+    if (!buf_append(&rc->out, p->cmd, p->cmd_len))
+        return false;
+    p->deadline = now_ms(rc) + (uint64_t)rc->timeout_ms;
+    h2o_linklist_insert(&rc->pending, &p->link);
+    rc_flush(rc);
+    return true;
+}
+
+/* Appends one command and its pending entry (in the same order: replies come back in it). `keep`: a
+ * caller's command, kept encoded for a redirect; with `hold` it is not sent but returned unlinked. */
+static struct redis_pending *rc_send(struct redisconn *rc, int argc, const char **argv, const size_t *argvlen,
+                                     bool keep, bool hold)
 {
     struct redis_pending *p = calloc(1, sizeof(*p));
     if (p == NULL)
         return NULL;
     char *cmd = NULL;
     int len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
-    if (len < 0 || !buf_append(&rc->out, cmd, (size_t)len)) {
-        if (len > 0)
-            OPENSSL_cleanse(cmd, (size_t)len);
-        if (len >= 0)
-            redisFreeCommand(cmd);
-        free(p);
+    bool ok = len >= 0;
+    if (ok && keep) {
+        p->cmd = malloc((size_t)len);
+        p->cmd_len = (size_t)len;
+        ok = p->cmd != NULL;
+        if (ok)
+            memcpy(p->cmd, cmd, (size_t)len);
+    }
+    if (ok && !hold)
+        ok = buf_append(&rc->out, cmd, (size_t)len);
+    if (len > 0)
+        OPENSSL_cleanse(cmd, (size_t)len);
+    if (len >= 0)
+        redisFreeCommand(cmd);
+    if (!ok) {
+        pending_free(p);
         return NULL;
     }
-    OPENSSL_cleanse(cmd, (size_t)len);
-    redisFreeCommand(cmd);
+    if (hold)
+        return p;
     p->deadline = now_ms(rc) + (uint64_t)rc->timeout_ms;
     h2o_linklist_insert(&rc->pending, &p->link);
     rc_flush(rc);
@@ -207,12 +278,60 @@ static struct redis_pending *rc_send(struct redisconn *rc, int argc, const char 
 
 static void rc_became_ready(struct redisconn *rc)
 {
+    const struct rediscluster_node *node = rediscluster_target(&rc->cluster);
     if (rc->ever_failed)
         log_write(LOG_INFO, NULL, "redis reachable again",
-                  json_pack("{s:s,s:i,s:b}", "host", rc->url.host, "port", rc->url.port, "tls", rc->url.tls));
+                  json_pack("{s:s,s:i,s:b}", "host", node->host, "port", node->port, "tls", rc->url.tls));
     rc->state = RC_READY;
     rc->backoff_ms = BACKOFF_MIN_MS;
     rc->last_error[0] = '\0';
+    rc->hops = 0;
+    rc->redirecting = false;
+    /* Redirected commands, in their order, ASKING before those an ASK sent here. */
+    while (!h2o_linklist_is_empty(&rc->resend)) {
+        struct redis_pending *p = H2O_STRUCT_FROM_MEMBER(struct redis_pending, link, rc->resend.next);
+        h2o_linklist_unlink(&p->link);
+        if (p->cb == NULL) {
+            pending_free(p);
+            continue;
+        }
+        static const char *const asking[] = {"ASKING"};
+        struct redis_pending *a = NULL;
+        if (p->asking && (a = rc_send(rc, 1, (const char **)asking, NULL, false, false)) != NULL)
+            a->setup = "ASKING";
+        if ((p->asking && a == NULL) || !rc_send_kept(rc, p)) {
+            p->cb(p->arg, NULL, "redis: out of memory");
+            pending_free(p);
+        }
+    }
+}
+
+/* Moves the connection to another node at once (planned: nothing fails, no backoff). */
+static void rc_hop(struct redisconn *rc, const char *why)
+{
+    if (rc->hops >= REDISCLUSTER_HOPS_MAX) {
+        char reason[REASON_MAX];
+        base_why(reason, sizeof(reason), "%s (%d moves in a row)", why, rc->hops);
+        rc_fail(rc, reason);
+        return;
+    }
+    rc->hopping = true;
+    rc_fail(rc, why);
+}
+
+/* The pipeline is read: reconnect for the redirected commands, or to read the slot map again. */
+static void rc_when_idle(struct redisconn *rc)
+{
+    if (!h2o_linklist_is_empty(&rc->pending) || rc->state != RC_READY)
+        return;
+    if (rc->redirecting) {
+        (void)rediscluster_retarget(&rc->cluster, rc->redirect_to.host, rc->redirect_to.port);
+        rc_hop(rc, "redirected");
+    } else if (rc->refresh) {
+        char why[REASON_MAX];
+        base_why(why, sizeof(why), "%s (reading the slot map again)", rc->refresh_why);
+        rc_fail(rc, why);
+    }
 }
 
 /* One reply, for the oldest pending entry. */
@@ -225,23 +344,59 @@ static void rc_dispatch(struct redisconn *rc, redisReply *reply)
     }
     struct redis_pending *p = H2O_STRUCT_FROM_MEMBER(struct redis_pending, link, rc->pending.next);
     h2o_linklist_unlink(&p->link);
+    if (p->slot_map) {
+        int moved = rediscluster_apply_slots(&rc->cluster, reply); /* an error: standalone */
+        pending_free(p);
+        freeReplyObject(reply);
+        if (moved < 0)
+            rc_fail(rc, "CLUSTERDOWN: no master serves the slot of " REDISCLUSTER_TAG);
+        else if (moved > 0)
+            rc_hop(rc, "the slot map names another master");
+        return;
+    }
     if (p->setup != NULL) {
         if (reply->type == REDIS_REPLY_ERROR) {
             char line[REASON_MAX / 2], why[REASON_MAX];
             base_one_line(reply->str, line, sizeof(line)); /* Redis names the problem, never the password */
             base_why(why, sizeof(why), "%s refused: %s", p->setup, line);
-            free(p);
+            pending_free(p);
             freeReplyObject(reply);
             rc_fail(rc, why);
             return;
         }
         if (p->last_setup)
             rc_became_ready(rc);
-    } else if (p->cb != NULL) {
-        p->cb(p->arg, reply, NULL);
+        pending_free(p);
+        freeReplyObject(reply);
+        return;
     }
-    free(p);
+    struct rediscluster_node to;
+    enum rediscluster_redirect kind = rediscluster_redirect_parse(reply, &to);
+    if (kind != REDISCLUSTER_NONE && p->cb != NULL && p->redirects < REDISCLUSTER_REDIRECTS_MAX) {
+        /* Sent again to the node named once every reply before it is read (the slot of all our keys
+         * is the same: those sent after it come back redirected too). */
+        rc->cluster.enabled = true;
+        p->redirects++;
+        p->asking = kind == REDISCLUSTER_ASK;
+        if (!rc->redirecting) {
+            rc->redirecting = true;
+            rc->redirect_to = to;
+            rc->pinned = kind == REDISCLUSTER_ASK;
+        }
+        h2o_linklist_insert(&rc->resend, &p->link);
+        freeReplyObject(reply);
+        rc_when_idle(rc);
+        return;
+    }
+    if (rc->cluster.enabled && rediscluster_retryable(reply)) {
+        rc->refresh = true;
+        base_one_line(reply->str, rc->refresh_why, sizeof(rc->refresh_why));
+    }
+    if (p->cb != NULL)
+        p->cb(p->arg, reply, NULL);
+    pending_free(p);
     freeReplyObject(reply);
+    rc_when_idle(rc);
 }
 
 static void on_read(h2o_socket_t *sock, const char *err)
@@ -298,7 +453,7 @@ static void rc_begin_session(struct redisconn *rc)
     if (rc->url.password[0] != '\0') {
         const char *argv[3] = {"AUTH", rc->url.user[0] != '\0' ? rc->url.user : rc->url.password,
                                rc->url.password};
-        if ((last = rc_send(rc, rc->url.user[0] != '\0' ? 3 : 2, argv, NULL)) == NULL) {
+        if ((last = rc_send(rc, rc->url.user[0] != '\0' ? 3 : 2, argv, NULL, false, false)) == NULL) {
             rc_fail(rc, "out of memory");
             return;
         }
@@ -308,7 +463,7 @@ static void rc_begin_session(struct redisconn *rc)
         char db[16];
         snprintf(db, sizeof(db), "%d", rc->url.db);
         const char *argv[2] = {"SELECT", db};
-        if ((last = rc_send(rc, 2, argv, NULL)) == NULL) {
+        if ((last = rc_send(rc, 2, argv, NULL, false, false)) == NULL) {
             rc_fail(rc, "out of memory");
             return;
         }
@@ -316,8 +471,19 @@ static void rc_begin_session(struct redisconn *rc)
     }
     /* A PING last: ready means the server answered on this connection (a TLS 1.3 server refuses a
      * missing client certificate only after the client's handshake is done). */
+    if (!rc->pinned) {
+        /* The slot map: a server without cluster support answers with an error (standalone). */
+        struct redis_pending *map =
+            rc_send(rc, 2, (const char **)rediscluster_slots_argv, NULL, false, false);
+        if (map == NULL) {
+            rc_fail(rc, "out of memory");
+            return;
+        }
+        map->setup = "CLUSTER SLOTS";
+        map->slot_map = true;
+    }
     static const char *const ping[] = {"PING"};
-    if ((last = rc_send(rc, 1, (const char **)ping, NULL)) == NULL) {
+    if ((last = rc_send(rc, 1, (const char **)ping, NULL, false, false)) == NULL) {
         rc_fail(rc, "out of memory");
         return;
     }
@@ -371,7 +537,8 @@ static void on_connected(h2o_socket_t *sock, const char *err)
         return;
     if (err != NULL) {
         char why[REASON_MAX];
-        base_why(why, sizeof(why), "cannot connect to %s:%d: %s", rc->url.host, rc->url.port, err);
+        base_why(why, sizeof(why), "cannot connect to %s:%d: %s", rediscluster_target(&rc->cluster)->host,
+                 rediscluster_target(&rc->cluster)->port, err);
         rc_fail(rc, why);
         return;
     }
@@ -384,7 +551,13 @@ static void on_connected(h2o_socket_t *sock, const char *err)
     ERR_clear_error();
     /* Client mode needs a server name: it is also sent as SNI (an address as well, which servers
      * ignore). The certificate check is OpenSSL's (see h2o_post_handshake_check). */
-    h2o_socket_ssl_handshake(sock, rc->ssl_ctx, rc->url.host, on_handshake);
+    const char *host = rediscluster_target(&rc->cluster)->host;
+    if (!redistls_ctx_expect_host(rc->ssl_ctx, host)) {
+        ERR_clear_error();
+        rc_fail(rc, "TLS: cannot set the expected certificate name");
+        return;
+    }
+    h2o_socket_ssl_handshake(sock, rc->ssl_ctx, host, on_handshake);
 }
 
 static void rc_start_connect(struct redisconn *rc, struct sockaddr *addr, socklen_t len)
@@ -393,7 +566,8 @@ static void rc_start_connect(struct redisconn *rc, struct sockaddr *addr, sockle
     h2o_socket_t *sock = h2o_socket_connect(rc->loop, addr, len, on_connected);
     if (sock == NULL) {
         char why[REASON_MAX];
-        base_why(why, sizeof(why), "cannot connect to %s:%d", rc->url.host, rc->url.port);
+        base_why(why, sizeof(why), "cannot connect to %s:%d", rediscluster_target(&rc->cluster)->host,
+                 rediscluster_target(&rc->cluster)->port);
         rc_fail(rc, why);
         return;
     }
@@ -408,7 +582,7 @@ static void on_resolved(h2o_hostinfo_getaddr_req_t *req, const char *errstr, str
     rc->resolve_req = NULL;
     if (errstr != NULL || res == NULL) {
         char why[REASON_MAX];
-        base_why(why, sizeof(why), "cannot resolve %s: %s", rc->url.host,
+        base_why(why, sizeof(why), "cannot resolve %s: %s", rediscluster_target(&rc->cluster)->host,
                  errstr != NULL ? errstr : "no address");
         rc_fail(rc, why);
         return;
@@ -421,12 +595,13 @@ static void rc_connect(struct redisconn *rc)
     rc->connect_deadline = now_ms(rc) + (uint64_t)rc->timeout_ms;
     rc_arm_tick(rc);
     char port[16];
-    snprintf(port, sizeof(port), "%d", rc->url.port);
-    if (redistls_host_is_ip(rc->url.host)) {
+    const struct rediscluster_node *node = rediscluster_target(&rc->cluster);
+    snprintf(port, sizeof(port), "%d", node->port);
+    if (redistls_host_is_ip(node->host)) {
         /* numeric: getaddrinfo does no lookup */
         struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
         struct addrinfo *res = NULL;
-        if (getaddrinfo(rc->url.host, port, &hints, &res) != 0 || res == NULL) {
+        if (getaddrinfo(node->host, port, &hints, &res) != 0 || res == NULL) {
             rc_fail(rc, "bad address");
             return;
         }
@@ -435,7 +610,7 @@ static void rc_connect(struct redisconn *rc)
         return;
     }
     rc->state = RC_RESOLVING;
-    rc->resolve_req = h2o_hostinfo_getaddr(rc->resolver, h2o_iovec_init(rc->url.host, strlen(rc->url.host)),
+    rc->resolve_req = h2o_hostinfo_getaddr(rc->resolver, h2o_iovec_init(node->host, strlen(node->host)),
                                            h2o_iovec_init(port, strlen(port)), AF_UNSPEC, SOCK_STREAM,
                                            IPPROTO_TCP, AI_ADDRCONFIG | AI_NUMERICSERV, on_resolved, rc);
 }
@@ -445,11 +620,14 @@ static void rc_connect(struct redisconn *rc)
 void *redisconn_command(struct redisconn *rc, redisconn_reply_cb cb, void *arg, int argc, const char **argv,
                         const size_t *argvlen)
 {
-    if (rc->state != RC_READY || rc->destroying)
+    if (rc->destroying || (rc->state != RC_READY && !rc->redirecting))
         return NULL;
-    struct redis_pending *p = rc_send(rc, argc, argv, argvlen);
+    /* While redirecting, commands wait for the new connection with those redirected. */
+    struct redis_pending *p = rc_send(rc, argc, argv, argvlen, true, rc->redirecting);
     if (p == NULL)
         return NULL;
+    if (rc->redirecting)
+        h2o_linklist_insert(&rc->resend, &p->link);
     p->cb = cb;
     p->arg = arg;
     rc_arm_tick(rc);
@@ -526,11 +704,13 @@ struct redisconn *redisconn_create(h2o_evloop_t *loop, h2o_multithread_receiver_
             goto fail;
         }
     }
+    rediscluster_init(&rc->cluster, &rc->url);
     rc->loop = loop;
     rc->resolver = resolver;
     rc->timeout_ms = timeout_ms;
     rc->backoff_ms = BACKOFF_MIN_MS;
     h2o_linklist_init_anchor(&rc->pending);
+    h2o_linklist_init_anchor(&rc->resend);
     h2o_timeout_init(loop, &rc->tick, TICK_MS);
     rc->tick_entry.cb = on_tick;
     rc_connect(rc);

@@ -1,7 +1,10 @@
 /* redisconn: one asynchronous Redis connection owned by an h2o event loop, with TLS for rediss://
  * (h2o's socket TLS with a pkg/redistls context), AUTH/SELECT from the URL, per-command deadlines and
  * reconnect. hiredis only encodes the commands and parses the replies; the I/O is an h2o socket, the
- * same for redis:// and rediss://, so nothing blocks the loop. */
+ * same for redis:// and rediss://, so nothing blocks the loop. Against a Redis Cluster (pkg/rediscluster)
+ * it talks to the master of the {webhooks} slot: found from the slot map at each connection, MOVED and
+ * ASK followed (the commands in flight are sent again after a reconnection to the node named), the
+ * other known nodes tried in turn when that master fails. */
 #ifndef BOLLARD_REDISCONN_H
 #define BOLLARD_REDISCONN_H
 

@@ -61,6 +61,21 @@ static int on_client_cert(SSL *ssl, X509 **x509, EVP_PKEY **pkey)
     return 0; /* none: the handshake goes on without one */
 }
 
+bool redistls_ctx_expect_host(SSL_CTX *ctx, const char *host)
+{
+    if (SSL_CTX_get_verify_mode(ctx) == SSL_VERIFY_NONE)
+        return true;
+    /* OpenSSL checks the name (or address) while verifying the chain, so a mismatch fails the
+     * handshake with X509_V_ERR_HOSTNAME_MISMATCH / X509_V_ERR_IP_ADDRESS_MISMATCH. Setting one
+     * clears the other: a node reached by address after one reached by name is checked by address. */
+    X509_VERIFY_PARAM *param = SSL_CTX_get0_param(ctx);
+    if (redistls_host_is_ip(host))
+        return X509_VERIFY_PARAM_set1_host(param, NULL, 0) == 1 &&
+               X509_VERIFY_PARAM_set1_ip_asc(param, host) == 1;
+    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    return X509_VERIFY_PARAM_set1_ip(param, NULL, 0) == 1 && X509_VERIFY_PARAM_set1_host(param, host, 0) == 1;
+}
+
 SSL_CTX *redistls_ctx_new(const struct redistls_config *cfg, const char *host, bool *cert_requested,
                           char *why, size_t cap)
 {
@@ -90,17 +105,7 @@ SSL_CTX *redistls_ctx_new(const struct redistls_config *cfg, const char *host, b
             base_why(why, cap, "cannot load the system's trusted certificates: %s", err);
             goto fail;
         }
-        /* OpenSSL checks the name (or address) while verifying the chain, so a mismatch fails the
-         * handshake with X509_V_ERR_HOSTNAME_MISMATCH / X509_V_ERR_IP_ADDRESS_MISMATCH. */
-        X509_VERIFY_PARAM *param = SSL_CTX_get0_param(ctx);
-        int ok;
-        if (redistls_host_is_ip(host)) {
-            ok = X509_VERIFY_PARAM_set1_ip_asc(param, host);
-        } else {
-            X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-            ok = X509_VERIFY_PARAM_set1_host(param, host, 0);
-        }
-        if (ok != 1) {
+        if (!redistls_ctx_expect_host(ctx, host)) {
             base_why(why, cap, "cannot set the expected certificate name");
             goto fail;
         }

@@ -30,6 +30,11 @@ struct redistls_config {
 SSL_CTX *redistls_ctx_new(const struct redistls_config *cfg, const char *host, bool *cert_requested,
                           char *why, size_t cap);
 
+/* Makes `host` the name (or address) the next sessions made from ctx expect in the certificate: a
+ * Redis Cluster connection moves between nodes with one context (a session copies the expectation
+ * when it is made). True when verification is off. */
+bool redistls_ctx_expect_host(SSL_CTX *ctx, const char *host);
+
 /* " (the server asked for a client certificate: set REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE)"
  * when cert_requested, "" otherwise. */
 const char *redistls_cert_hint(bool cert_requested);

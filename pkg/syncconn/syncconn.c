@@ -19,6 +19,7 @@
 #include <openssl/sha.h>
 
 #include "base/base.h"
+#include "rediscluster/rediscluster.h"
 #include "redistls/redistls.h"
 #include "url/url.h"
 
@@ -264,8 +265,21 @@ lost : {
 
 #define REDIS_READ_CHUNK 16384
 
+/* Commands of the current pipeline kept until their replies are read, so that one redirected
+ * (MOVED/ASK) can be sent again to the node named. */
+struct sent_cmd {
+    char *bytes;
+    size_t len;
+};
+
 struct syncconn_redis {
     struct url_redis url;
+    struct rediscluster cluster; /* the node connected to, the nodes known (pkg/rediscluster) */
+    bool pinned;                 /* an ASK side connection: stays on the node it was sent to */
+    bool stale;                  /* a reply said the slot map changed: reconnect once the pipeline is read */
+    struct syncconn_redis *side; /* redirected commands go through it (made on the first redirect) */
+    struct sent_cmd *sent;       /* the pipeline's commands in order, `n_sent` of them, from `sent_head` */
+    size_t n_sent, sent_head, sent_cap;
     const struct redistls_config *tls;
     int timeout_ms;
     int fd;              /* -1: not connected */
@@ -293,6 +307,7 @@ struct syncconn_redis *syncconn_redis_new(const char *url, int timeout_ms, const
         syncconn_redis_free(r);
         return NULL;
     }
+    rediscluster_init(&r->cluster, &r->url);
     r->tls = tls;
     r->timeout_ms = timeout_ms > 0 ? timeout_ms : 2000;
     r->scripts = scripts;
@@ -306,8 +321,19 @@ struct syncconn_redis *syncconn_redis_new(const char *url, int timeout_ms, const
     return r;
 }
 
+static void sent_clear(struct syncconn_redis *r)
+{
+    for (size_t i = r->sent_head; i < r->n_sent; i++) {
+        OPENSSL_cleanse(r->sent[i].bytes, r->sent[i].len); /* AUTH never goes here, but be safe */
+        free(r->sent[i].bytes);
+    }
+    r->n_sent = r->sent_head = 0;
+}
+
 void syncconn_redis_drop(struct syncconn_redis *r)
 {
+    sent_clear(r);
+    r->stale = false;
     if (r->ssl != NULL) {
         SSL_free(r->ssl); /* no close_notify: the connection may be mid-reply or dead */
         r->ssl = NULL;
@@ -332,6 +358,8 @@ void syncconn_redis_free(struct syncconn_redis *r)
     if (r == NULL)
         return;
     syncconn_redis_drop(r);
+    syncconn_redis_free(r->side);
+    free(r->sent);
     SSL_CTX_free(r->ctx);
     OPENSSL_cleanse(&r->url, sizeof(r->url));
     free(r);
@@ -365,10 +393,12 @@ static void redis_failed(struct syncconn_redis *r, const char *why)
     if (r->backoff_ms > BACKOFF_MAX_MS)
         r->backoff_ms = BACKOFF_MAX_MS;
     r->retry_at = base_now_ms() + (uint64_t)r->backoff_ms;
+    if (!r->pinned)
+        rediscluster_next(&r->cluster); /* a failover: another node knows the new master */
 }
 
 /* One TCP connection to the first address that answers, within the deadline; -1 with the reason. */
-static int tcp_connect(const struct url_redis *u, uint64_t deadline, char *why, size_t cap)
+static int tcp_connect(const struct rediscluster_node *u, uint64_t deadline, char *why, size_t cap)
 {
     char port[16];
     snprintf(port, sizeof(port), "%d", u->port);
@@ -437,11 +467,17 @@ static bool tls_handshake(struct syncconn_redis *r, uint64_t deadline, char *why
             return false;
         }
     }
+    const struct rediscluster_node *node = rediscluster_target(&r->cluster);
     ERR_clear_error();
     r->cert_requested = false;
+    if (!redistls_ctx_expect_host(r->ctx, node->host)) {
+        ERR_clear_error();
+        base_why(why, cap, "redis TLS: cannot set the expected certificate name");
+        return false;
+    }
     r->ssl = SSL_new(r->ctx);
     if (r->ssl == NULL || SSL_set_fd(r->ssl, r->fd) != 1 ||
-        (!redistls_host_is_ip(r->url.host) && SSL_set_tlsext_host_name(r->ssl, r->url.host) != 1)) {
+        (!redistls_host_is_ip(node->host) && SSL_set_tlsext_host_name(r->ssl, node->host) != 1)) {
         ERR_clear_error();
         base_why(why, cap, "redis TLS: cannot set up the session");
         return false;
@@ -458,7 +494,7 @@ static bool tls_handshake(struct syncconn_redis *r, uint64_t deadline, char *why
             base_why(reason, sizeof(reason), "timed out after %d ms", r->timeout_ms);
         else
             redistls_reason(r->ssl, "the server closed the connection", reason, sizeof(reason));
-        base_why(why, cap, "redis TLS handshake with %s:%d failed: %s", r->url.host, r->url.port, reason);
+        base_why(why, cap, "redis TLS handshake with %s:%d failed: %s", node->host, node->port, reason);
         return false;
     }
 }
@@ -582,22 +618,16 @@ static redisReply *redis_next_reply(struct syncconn_redis *r, char *why, size_t 
     }
 }
 
-static bool redis_append(struct syncconn_redis *r, int argc, const char **argv, const size_t *argvlen)
+/* Appends raw command bytes to the output. */
+static bool out_append(struct syncconn_redis *r, const char *cmd, size_t len)
 {
-    char *cmd = NULL;
-    int len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
-    if (len < 0)
-        return false;
-    if (r->out_len + (size_t)len > r->out_cap) {
+    if (r->out_len + len > r->out_cap) {
         size_t cap = r->out_cap == 0 ? 4096 : r->out_cap;
-        while (cap < r->out_len + (size_t)len)
+        while (cap < r->out_len + len)
             cap *= 2;
         char *grown = malloc(cap);
-        if (grown == NULL) {
-            OPENSSL_cleanse(cmd, (size_t)len);
-            redisFreeCommand(cmd);
+        if (grown == NULL)
             return false;
-        }
         if (r->out_len > 0)
             memcpy(grown, r->out, r->out_len);
         if (r->out != NULL)
@@ -606,27 +636,66 @@ static bool redis_append(struct syncconn_redis *r, int argc, const char **argv, 
         r->out = grown;
         r->out_cap = cap;
     }
-    memcpy(r->out + r->out_len, cmd, (size_t)len);
-    r->out_len += (size_t)len;
+    memcpy(r->out + r->out_len, cmd, len);
+    r->out_len += len;
+    return true;
+}
+
+/* Encodes one command into the output; `keep`: a caller's command, remembered until its reply is
+ * read (a redirect sends it again). The connection's own commands (AUTH …) are never kept. */
+static bool redis_append(struct syncconn_redis *r, int argc, const char **argv, const size_t *argvlen,
+                         bool keep)
+{
+    char *cmd = NULL;
+    int len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
+    if (len < 0)
+        return false;
+    bool ok = true;
+    if (keep) {
+        if (r->n_sent == r->sent_cap) {
+            size_t cap = r->sent_cap == 0 ? 16 : r->sent_cap * 2;
+            struct sent_cmd *grown = realloc(r->sent, cap * sizeof(*grown));
+            ok = grown != NULL;
+            if (ok) {
+                r->sent = grown;
+                r->sent_cap = cap;
+            }
+        }
+        char *copy = ok ? malloc((size_t)len) : NULL;
+        ok = copy != NULL;
+        if (ok) {
+            memcpy(copy, cmd, (size_t)len);
+            r->sent[r->n_sent++] = (struct sent_cmd){.bytes = copy, .len = (size_t)len};
+        }
+    }
+    ok = ok && out_append(r, cmd, (size_t)len);
     OPENSSL_cleanse(cmd, (size_t)len);
     redisFreeCommand(cmd);
-    return true;
+    return ok;
+}
+
+/* Runs a handshake command on a fresh connection; its reply (caller frees) or NULL with the reason. */
+static redisReply *handshake_reply(struct syncconn_redis *r, int argc, const char **argv, const char *what,
+                                   char *why, size_t cap)
+{
+    if (!redis_append(r, argc, argv, NULL, false)) {
+        base_why(why, cap, "redis %s failed: out of memory", what);
+        return NULL;
+    }
+    char reason[SYNCCONN_WHY_MAX];
+    redisReply *reply = redis_next_reply(r, reason, sizeof(reason));
+    if (reply == NULL)
+        base_why(why, cap, "redis %s failed: %s", what, reason);
+    return reply;
 }
 
 /* Runs a handshake command on a fresh connection; true when the reply is not an error. */
 static bool handshake(struct syncconn_redis *r, int argc, const char **argv, const char *what, char *why,
                       size_t cap)
 {
-    if (!redis_append(r, argc, argv, NULL)) {
-        base_why(why, cap, "redis %s failed: out of memory", what);
+    redisReply *reply = handshake_reply(r, argc, argv, what, why, cap);
+    if (reply == NULL)
         return false;
-    }
-    char reason[SYNCCONN_WHY_MAX];
-    redisReply *reply = redis_next_reply(r, reason, sizeof(reason));
-    if (reply == NULL) {
-        base_why(why, cap, "redis %s failed: %s", what, reason);
-        return false;
-    }
     bool ok = reply->type != REDIS_REPLY_ERROR;
     if (!ok) {
         char line[SYNCCONN_WHY_MAX];
@@ -637,8 +706,68 @@ static bool handshake(struct syncconn_redis *r, int argc, const char **argv, con
     return ok;
 }
 
+/* One connection to the target: TCP, TLS, AUTH, SELECT, the slot map (not on a pinned connection),
+ * the scripts. 1 ready; 0 failed (reason set); 2 the slot map names another master for the home
+ * slot: the target is now that node and the connection is dropped. */
+static int connect_target(struct syncconn_redis *r, uint64_t deadline, char *why, size_t cap)
+{
+    const struct rediscluster_node *node = rediscluster_target(&r->cluster);
+    char reason[SYNCCONN_WHY_MAX];
+    r->fd = tcp_connect(node, deadline, reason, sizeof(reason));
+    if (r->fd < 0) {
+        base_why(why, cap, "redis not reachable at %s:%d: %s", node->host, node->port, reason);
+        return 0;
+    }
+    r->reader = redisReaderCreate();
+    if (r->reader == NULL) {
+        base_why(why, cap, "redis: out of memory");
+        return 0;
+    }
+    if (r->url.tls && !tls_handshake(r, deadline, why, cap))
+        return 0;
+    if (r->url.password[0] != '\0') {
+        const char *argv[3] = {"AUTH", r->url.user[0] != '\0' ? r->url.user : r->url.password,
+                               r->url.password};
+        if (!handshake(r, r->url.user[0] != '\0' ? 3 : 2, argv, "AUTH", why, cap))
+            return 0;
+    }
+    if (r->url.db != 0) {
+        char db[16];
+        snprintf(db, sizeof(db), "%d", r->url.db);
+        const char *argv[2] = {"SELECT", db};
+        if (!handshake(r, 2, argv, "SELECT", why, cap))
+            return 0;
+    }
+    if (!r->pinned) {
+        /* A server without cluster support (or a user not allowed CLUSTER) answers with an error:
+         * standalone. */
+        redisReply *map =
+            handshake_reply(r, 2, (const char **)rediscluster_slots_argv, "CLUSTER SLOTS", why, cap);
+        if (map == NULL)
+            return 0;
+        int moved = rediscluster_apply_slots(&r->cluster, map);
+        freeReplyObject(map);
+        if (moved < 0) {
+            base_why(why, cap, "redis: CLUSTERDOWN: no master serves the slot of %s", REDISCLUSTER_TAG);
+            return 0;
+        }
+        if (moved > 0) {
+            syncconn_redis_drop(r);
+            return 2;
+        }
+    }
+    for (size_t i = 0; i < r->n_scripts; i++) {
+        const char *argv[3] = {"SCRIPT", "LOAD", r->scripts[i].source};
+        if (!handshake(r, 3, argv, "SCRIPT LOAD", why, cap))
+            return 0;
+    }
+    return 1;
+}
+
 bool syncconn_redis_ensure(struct syncconn_redis *r, char *why, size_t cap)
 {
+    if (r->fd >= 0 && r->stale && r->sent_head == r->n_sent)
+        syncconn_redis_drop(r); /* the slot map changed: read it again now (no backoff: not a failure) */
     if (r->fd >= 0)
         return true;
     uint64_t now = base_now_ms();
@@ -646,37 +775,16 @@ bool syncconn_redis_ensure(struct syncconn_redis *r, char *why, size_t cap)
         base_why(why, cap, "%s (reconnecting with backoff)", r->last_error);
         return false;
     }
-    uint64_t deadline = now + (uint64_t)r->timeout_ms;
-    char reason[SYNCCONN_WHY_MAX];
-    r->fd = tcp_connect(&r->url, deadline, reason, sizeof(reason));
-    if (r->fd < 0) {
-        base_why(why, cap, "redis not reachable at %s:%d: %s", r->url.host, r->url.port, reason);
-        goto fail;
-    }
-    r->reader = redisReaderCreate();
-    if (r->reader == NULL) {
-        base_why(why, cap, "redis: out of memory");
-        goto fail;
-    }
-    if (r->url.tls && !tls_handshake(r, deadline, why, cap))
-        goto fail;
-    if (r->url.password[0] != '\0') {
-        const char *argv[3] = {"AUTH", r->url.user[0] != '\0' ? r->url.user : r->url.password,
-                               r->url.password};
-        if (!handshake(r, r->url.user[0] != '\0' ? 3 : 2, argv, "AUTH", why, cap))
+    for (int hop = 1;; hop++) {
+        int st = connect_target(r, base_now_ms() + (uint64_t)r->timeout_ms, why, cap);
+        if (st == 1)
+            break;
+        if (st == 0)
             goto fail;
-    }
-    if (r->url.db != 0) {
-        char db[16];
-        snprintf(db, sizeof(db), "%d", r->url.db);
-        const char *argv[2] = {"SELECT", db};
-        if (!handshake(r, 2, argv, "SELECT", why, cap))
+        if (hop == REDISCLUSTER_HOPS_MAX) {
+            base_why(why, cap, "redis: the cluster's slot maps named %d different masters in a row", hop);
             goto fail;
-    }
-    for (size_t i = 0; i < r->n_scripts; i++) {
-        const char *argv[3] = {"SCRIPT", "LOAD", r->scripts[i].source};
-        if (!handshake(r, 3, argv, "SCRIPT LOAD", why, cap))
-            goto fail;
+        }
     }
     r->backoff_ms = 0;
     r->retry_at = 0;
@@ -691,7 +799,7 @@ bool syncconn_redis_append(struct syncconn_redis *r, int argc, const char **argv
 {
     if (!syncconn_redis_ensure(r, why, cap))
         return false;
-    if (!redis_append(r, argc, argv, argvlen)) {
+    if (!redis_append(r, argc, argv, argvlen, true)) {
         base_why(why, cap, "redis: cannot queue the command (out of memory)");
         return false;
     }
@@ -713,6 +821,77 @@ bool syncconn_redis_send(struct syncconn_redis *r, char *why, size_t cap)
     return true;
 }
 
+/* A redirected command sent again, through the side connection pinned to the node named (after
+ * ASKING for an ASK); its reply, or NULL when that node cannot be reached. */
+static redisReply *resend(struct syncconn_redis *r, const struct sent_cmd *cmd,
+                          enum rediscluster_redirect kind, const struct rediscluster_node *to)
+{
+    char why[SYNCCONN_WHY_MAX];
+    if (r->side == NULL) {
+        r->side = calloc(1, sizeof(*r->side));
+        if (r->side == NULL)
+            return NULL;
+        r->side->fd = -1;
+        r->side->url = r->url;
+        r->side->tls = r->tls;
+        r->side->timeout_ms = r->timeout_ms;
+        r->side->scripts = r->scripts; /* SHA-1s already computed */
+        r->side->n_scripts = r->n_scripts;
+        r->side->pinned = true;
+        rediscluster_init(&r->side->cluster, &r->url);
+    }
+    struct syncconn_redis *side = r->side;
+    if (rediscluster_retarget(&side->cluster, to->host, to->port))
+        syncconn_redis_drop(side);
+    if (!syncconn_redis_ensure(side, why, sizeof(why)))
+        return NULL;
+    static const char *const asking[] = {"ASKING"};
+    if ((kind == REDISCLUSTER_ASK && !redis_append(side, 1, (const char **)asking, NULL, false)) ||
+        !out_append(side, cmd->bytes, cmd->len)) {
+        syncconn_redis_drop(side);
+        return NULL;
+    }
+    if (kind == REDISCLUSTER_ASK) {
+        redisReply *ok = redis_next_reply(side, why, sizeof(why));
+        if (ok == NULL) {
+            redis_failed(side, why);
+            return NULL;
+        }
+        freeReplyObject(ok);
+    }
+    redisReply *reply = redis_next_reply(side, why, sizeof(why));
+    if (reply == NULL)
+        redis_failed(side, why);
+    return reply;
+}
+
+/* Follows MOVED and ASK (at most REDISCLUSTER_REDIRECTS_MAX each command): a MOVED also makes its node
+ * this connection's target, reconnected to once the pipeline is read; a retryable cluster state makes
+ * it read the slot map again. Returns the reply to hand out (the last redirect when it cannot go on). */
+static redisReply *follow(struct syncconn_redis *r, redisReply *reply, const struct sent_cmd *cmd)
+{
+    for (int n = 0; n < REDISCLUSTER_REDIRECTS_MAX; n++) {
+        struct rediscluster_node to;
+        enum rediscluster_redirect kind = rediscluster_redirect_parse(reply, &to);
+        if (kind == REDISCLUSTER_NONE) {
+            if (rediscluster_retryable(reply) && !r->pinned)
+                r->stale = true;
+            return reply;
+        }
+        r->cluster.enabled = true;
+        if (kind == REDISCLUSTER_MOVED && !r->pinned && rediscluster_retarget(&r->cluster, to.host, to.port))
+            r->stale = true;
+        if (cmd == NULL || r->pinned)
+            return reply; /* a pinned (side) connection leaves the redirect to its owner */
+        redisReply *again = resend(r, cmd, kind, &to);
+        if (again == NULL)
+            return reply;
+        freeReplyObject(reply);
+        reply = again;
+    }
+    return reply;
+}
+
 redisReply *syncconn_redis_reply(struct syncconn_redis *r, char *why, size_t cap)
 {
     if (r->fd < 0) {
@@ -724,6 +903,22 @@ redisReply *syncconn_redis_reply(struct syncconn_redis *r, char *why, size_t cap
     if (reply == NULL) {
         base_why(why, cap, "redis command failed: %s", reason);
         redis_failed(r, why);
+        return NULL;
+    }
+    struct sent_cmd cmd = {0};
+    if (r->sent_head < r->n_sent)
+        cmd = r->sent[r->sent_head++];
+    if (r->sent_head == r->n_sent)
+        r->sent_head = r->n_sent = 0;
+    reply = follow(r, reply, cmd.bytes != NULL ? &cmd : NULL);
+    if (cmd.bytes != NULL) {
+        OPENSSL_cleanse(cmd.bytes, cmd.len);
+        free(cmd.bytes);
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+        char line[SYNCCONN_WHY_MAX];
+        base_one_line(reply->str, line, sizeof(line));
+        base_why(why, cap, "redis: %s", line);
     }
     return reply;
 }
@@ -736,12 +931,7 @@ redisReply *syncconn_redis_command(struct syncconn_redis *r, int argc, const cha
     redisReply *reply = syncconn_redis_reply(r, why, cap);
     if (reply == NULL)
         return NULL;
-    if (reply->type == REDIS_REPLY_ERROR) {
-        char line[SYNCCONN_WHY_MAX];
-        base_one_line(reply->str, line, sizeof(line));
-        base_why(why, cap, "redis: %s", line);
-        if (strncmp(reply->str, "NOSCRIPT", 8) == 0)
-            syncconn_redis_drop(r); /* SCRIPT FLUSH happened: reconnecting reloads them */
-    }
+    if (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "NOSCRIPT", 8) == 0)
+        syncconn_redis_drop(r); /* SCRIPT FLUSH happened: reconnecting reloads them */
     return reply;
 }

@@ -1,7 +1,11 @@
 /* syncconn: blocking PostgreSQL and Redis connections for processes that own their threads (the
  * worker). Every wait is bounded by a deadline in milliseconds, a failed or timed-out connection is
  * dropped (never reused half-way through a reply) and reconnected with backoff on the next use.
- * Not for event-loop threads: use pkg/pgpool and pkg/redisconn there. */
+ * Not for event-loop threads: use pkg/pgpool and pkg/redisconn there. Against a Redis Cluster
+ * (pkg/rediscluster) a Redis connection talks to the master of the {webhooks} slot (the slot map is
+ * read at each connection); a MOVED or ASK reply, pipelined or not, is followed by sending the
+ * command again on a second connection to the node named, and a MOVED (or a retryable cluster state)
+ * makes the connection reconnect, once its pipeline is read, to the master the slot map names. */
 #ifndef BOLLARD_SYNCCONN_H
 #define BOLLARD_SYNCCONN_H
 

@@ -34,27 +34,38 @@ bool url_redis_parse(const char *url, struct url_redis *out)
         }
         p = at + 1;
     }
-    if (*p == '[') { /* [IPv6] */
-        const char *host_end = strchr(p, ']');
-        if (host_end == NULL || (size_t)(host_end - p - 1) >= sizeof(out->host))
+    for (;;) {
+        if (out->n_seeds == URL_REDIS_SEEDS_MAX)
             return false;
-        memcpy(out->host, p + 1, (size_t)(host_end - p - 1));
-        p = host_end + 1;
-    } else {
-        size_t n = strcspn(p, ":/?");
-        if (n == 0 || n >= sizeof(out->host))
-            return false;
-        memcpy(out->host, p, n);
-        p += n;
+        struct url_redis_node *n = &out->seeds[out->n_seeds++];
+        n->port = URL_REDIS_DEFAULT_PORT;
+        if (*p == '[') { /* [IPv6] */
+            const char *host_end = strchr(p, ']');
+            if (host_end == NULL || host_end == p + 1 || (size_t)(host_end - p - 1) >= sizeof(n->host))
+                return false;
+            memcpy(n->host, p + 1, (size_t)(host_end - p - 1));
+            p = host_end + 1;
+        } else {
+            size_t len = strcspn(p, ":/?,");
+            if (len == 0 || len >= sizeof(n->host))
+                return false;
+            memcpy(n->host, p, len);
+            p += len;
+        }
+        if (*p == ':') {
+            char *end;
+            long port = strtol(p + 1, &end, 10);
+            if (end == p + 1 || port < 1 || port > 65535)
+                return false;
+            n->port = (int)port;
+            p = end;
+        }
+        if (*p != ',')
+            break;
+        p++;
     }
-    if (*p == ':') {
-        char *end;
-        long port = strtol(p + 1, &end, 10);
-        if (end == p + 1 || port < 1 || port > 65535)
-            return false;
-        out->port = (int)port;
-        p = end;
-    }
+    memcpy(out->host, out->seeds[0].host, sizeof(out->host));
+    out->port = out->seeds[0].port;
     if (*p == '/' && p[1] != '\0' && p[1] != '?') {
         char *end;
         long db = strtol(p + 1, &end, 10);

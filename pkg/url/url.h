@@ -10,9 +10,16 @@
 #include <libpq-fe.h>
 
 #define URL_REDIS_DEFAULT_PORT 6379
+#define URL_REDIS_SEEDS_MAX    8 /* host[:port] entries a redis:// URL may list (Redis Cluster seeds) */
 
-/* A parsed redis[s]://[[user]:password@]host[:port][/db] (user and password percent-decoded); tls is
- * set for rediss://. */
+struct url_redis_node {
+    char host[256];
+    int port;
+};
+
+/* A parsed redis[s]://[[user]:password@]host[:port][,host[:port]…][/db] (user and password
+ * percent-decoded); tls is set for rediss://. host/port are the first node; seeds[] lists every
+ * node given (seeds[0] is the first), for a Redis Cluster: any of them leads to the others. */
 struct url_redis {
     bool tls;
     char host[256];
@@ -20,9 +27,12 @@ struct url_redis {
     int db;
     char user[128];
     char password[256];
+    struct url_redis_node seeds[URL_REDIS_SEEDS_MAX];
+    int n_seeds;
 };
 
-/* Parses a redis:// or rediss:// URL (a trailing ?query is ignored); false when it is malformed. */
+/* Parses a redis:// or rediss:// URL (a trailing ?query is ignored); false when it is malformed or
+ * lists more than URL_REDIS_SEEDS_MAX nodes. */
 bool url_redis_parse(const char *url, struct url_redis *out);
 
 /* True when url has a PostgreSQL scheme (postgresql:// or postgres://). */

@@ -254,6 +254,150 @@ class Redis:
         return out.stdout.strip()
 
 
+class RedisCluster:
+    """A Redis Cluster of real redis-server processes on free loopback ports: `masters` masters with
+    one replica each (redis-cli --cluster create … --cluster-replicas 1), cluster-node-timeout
+    `node_timeout_ms` so that a fail-over takes a couple of seconds. Ready (wait_ok) once every live
+    node reports cluster_state:ok, sees the {webhooks} slot served by a live master and one replica
+    per master, and every replica's link to its master is up (one that never synced cannot take
+    over). Each node logs to <dir>/<port>/redis.log."""
+
+    def __init__(self, masters=3, node_timeout_ms=1000, tls=False):
+        self.masters = masters
+        self.dir = tempfile.mkdtemp(prefix="bollard-rcluster-")
+        self.tls = tls
+        if tls:  # TLS only, between the nodes too: one certificate (localhost, 127.0.0.1) for all
+            self.ca = make_test_ca(self.dir)
+            self.cert, self.key = make_server_cert(self.dir, self.ca)
+        self.node_timeout_ms = node_timeout_ms
+        self.ports = []
+        while len(self.ports) < 2 * masters:  # cluster bus = port + 10000: keep both free
+            port = free_port()
+            if port + 10000 < 65536 and port not in self.ports and port + 10000 not in self.ports:
+                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                    try:
+                        s.bind(("127.0.0.1", port + 10000))
+                    except OSError:
+                        continue
+                self.ports.append(port)
+        self.procs = {}
+        _started.append(self)
+        for port in self.ports:
+            self.start_node(port)
+        addrs = [f"127.0.0.1:{p}" for p in self.ports]
+        out = subprocess.run(["redis-cli"] + self._tls_args() + ["--cluster", "create"] + addrs + ["--cluster-replicas", "1",
+                             "--cluster-yes"], capture_output=True, text=True, timeout=60)
+        if out.returncode != 0:
+            raise RuntimeError(f"redis-cli --cluster create failed: {out.stdout[-2000:]} {out.stderr[-2000:]}")
+        self.wait_ok(timeout=30)
+
+    def start_node(self, port):
+        node_dir = os.path.join(self.dir, str(port))
+        os.makedirs(node_dir, exist_ok=True)
+        listen = ["--port", "0", "--tls-port", str(port), "--tls-cluster", "yes", "--tls-replication", "yes",
+                  "--tls-cert-file", self.cert, "--tls-key-file", self.key, "--tls-ca-cert-file", self.ca,
+                  "--tls-auth-clients", "no"] if self.tls else ["--port", str(port)]
+        self.procs[port] = subprocess.Popen(
+            ["redis-server"] + listen + ["--bind", "127.0.0.1", "--cluster-enabled", "yes",
+             "--cluster-config-file", os.path.join(node_dir, "nodes.conf"),
+             "--cluster-node-timeout", str(self.node_timeout_ms), "--save", "", "--appendonly", "no",
+             "--repl-diskless-sync-delay", "0",
+             "--dir", node_dir, "--daemonize", "no", "--loglevel", "notice",
+             "--logfile", os.path.join(node_dir, "redis.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(lambda: self.cli(port, "PING") == "PONG", timeout=10, what=f"redis-server :{port}")
+
+    def alive(self):
+        return [p for p, proc in self.procs.items() if proc is not None and proc.poll() is None]
+
+    def wait_ok(self, timeout=30):
+        def ok():
+            n = len(self.alive())
+            for port in self.alive():
+                info = self.cli(port, "CLUSTER", "INFO")
+                if "cluster_state:ok" not in info:
+                    return False
+                repl = self.cli(port, "INFO", "replication")
+                if "role:slave" in repl and "master_link_status:up" not in repl:
+                    return False  # a replica that never synced cannot take over
+            # every live node sees the home slot ({webhooks}: 4418) served by a live master, and
+            # as many replicas as the live masters with slots have (one each)
+            for p in self.alive():
+                rows = self.nodes(via=p)
+                masters = [r for r in rows if "master" in r[2] and "fail" not in r[2] and r[3]]
+                replicas = [r for r in rows if "slave" in r[2] and "fail" not in r[2]]
+                if self.master_of_slot(4418, via=p) not in self.alive() or len(replicas) != n - len(masters):
+                    return False
+            return n > 0
+        wait_until(ok, timeout=timeout, interval=0.1, what="cluster_state:ok on every node")
+
+    @property
+    def seeds(self):
+        return [f"127.0.0.1:{p}" for p in self.ports]
+
+    @property
+    def url(self):
+        return self.url_with(self.seeds)
+
+    def url_with(self, seeds, cred=""):
+        """A REDIS_URL listing these seeds ("127.0.0.1:port"), with `cred` ("user:password@") if any."""
+        return ("rediss://" if self.tls else "redis://") + cred + ",".join(seeds) + "/0"
+
+    def _tls_args(self):
+        return ["--tls", "--cacert", self.ca] if self.tls else []
+
+    def cli(self, port, *args):
+        out = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(port)] + self._tls_args() + list(args),
+                             capture_output=True, text=True, timeout=10)
+        return out.stdout.strip()
+
+    def slot_of(self, key):
+        return int(self.cli(self.alive()[0], "CLUSTER", "KEYSLOT", key))
+
+    def nodes(self, via=None):
+        """[(node id, port, flags, slots text)] from CLUSTER NODES."""
+        rows = []
+        for line in self.cli(via or self.alive()[0], "CLUSTER", "NODES").splitlines():
+            f = line.split()
+            if len(f) < 8:
+                continue
+            port = int(f[1].split("@")[0].rsplit(":", 1)[1])
+            rows.append((f[0], port, f[2], " ".join(f[8:])))
+        return rows
+
+    def master_of_slot(self, slot, via=None):
+        for node_id, port, flags, slots in self.nodes(via):
+            if "master" not in flags or "fail" in flags:
+                continue
+            for r in slots.split():
+                if r.startswith("["):
+                    continue
+                lo, _, hi = r.partition("-")
+                if int(lo) <= slot <= int(hi or lo):
+                    return port
+        return None
+
+    def node_id(self, port):
+        return self.cli(port, "CLUSTER", "MYID")
+
+    def kill(self, port):
+        proc = self.procs.get(port)
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        self.procs[port] = None
+
+    def stop(self):
+        for port in list(self.procs):
+            self.kill(port)
+
+    def destroy(self):
+        self.stop()
+        if self in _started:
+            _started.remove(self)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 class PgBouncer:
     """A real pgbouncer (Debian's 1.18) in front of `pg` on a free loopback port, in transaction
     pooling mode with otherwise default settings (no ignore_startup_parameters): what a PostgreSQL

@@ -23,7 +23,7 @@ def test_failed_signins_are_slowed_down(api, redis):
     assert 1 <= int(r.headers["retry-after"]) <= 900
     assert r.headers["content-type"] == "application/problem+json"
     # the counter lives in Redis under a digest of the account, never the address itself
-    keys = redis.cli("--scan", "--pattern", "bollard:signin:fail:*")
+    keys = redis.cli("--scan", "--pattern", "bollard:{webhooks}:signin:fail:*")
     assert email not in keys and "account:" in keys
     # another account from the same client is not locked by this one
     other, other_email = signup(base)
