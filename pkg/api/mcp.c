@@ -332,23 +332,24 @@ void api_mcp(struct http_exchange *ex)
         return;
     /* NUL is allowed inside strings here (tool arguments holding one are the tool's to refuse, as
      * isError), not in the method or the id. An integer beyond 64 bits anywhere is read again as a
-     * double (an argument's number is the tool's to judge); the id must then be an exact integer. */
+     * double (an argument's number is the tool's to judge). The id may be written as a real (JSON
+     * Schema's integer includes 7.0, and the document declares an integer id) but must then be an
+     * exact integer within 2^53 - 1, and is answered as that integer. */
     json_error_t jerr;
     json_t *body = req->entity.base != NULL
                        ? json_loadb(req->entity.base, req->entity.len, JSON_ALLOW_NUL, &jerr)
                        : NULL;
-    if (body == NULL && req->entity.base != NULL && json_error_code(&jerr) == json_error_numeric_overflow) {
+    if (body == NULL && req->entity.base != NULL && json_error_code(&jerr) == json_error_numeric_overflow)
         body = json_loadb(req->entity.base, req->entity.len, JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, &jerr);
-        json_t *rid = json_object_get(body, "id");
-        if (json_is_real(rid)) {
-            double d = json_real_value(rid);
-            if (!(d >= -9007199254740991.0 && d <= 9007199254740991.0) || d != (double)(long long)d) {
-                json_decref(body);
-                rpc_error(ex, 400, NULL, INVALID_REQUEST, "the id is out of range", NULL);
-                return;
-            }
-            json_object_set_new(body, "id", json_integer((json_int_t)d));
+    json_t *real_id = json_object_get(body, "id");
+    if (json_is_real(real_id)) {
+        double d = json_real_value(real_id);
+        if (!(d >= -9007199254740991.0 && d <= 9007199254740991.0) || d != (double)(long long)d) {
+            json_decref(body);
+            rpc_error(ex, 400, NULL, INVALID_REQUEST, "the id is not an integer of at most 2^53 - 1", NULL);
+            return;
         }
+        json_object_set_new(body, "id", json_integer((json_int_t)d));
     }
     if (body == NULL) {
         rpc_error(ex, 400, NULL, PARSE_ERROR, "the body is not JSON", NULL);

@@ -127,6 +127,16 @@ def test_unknown_tool_and_protocol_errors(api, user):
     r = requests.post(api.url("/mcp"), headers={"Authorization": f"Bearer {user.token}"}, timeout=10,
                       data='{"jsonrpc":"2.0","id":42,"method":"ping","x":{"y":523124609309911678976}}')
     assert r.status_code == 200 and r.json() == {"jsonrpc": "2.0", "id": 42, "result": {}}
+    # an integer id written as a real is JSON Schema's integer (the document's type for the id): it is
+    # answered as that integer; a fractional id or one beyond 2^53 - 1 is refused
+    for raw, answered in (("-1791031.0", -1791031), ("1e3", 1000), ("0.0", 0)):
+        r = requests.post(api.url("/mcp"), headers={"Authorization": f"Bearer {user.token}"}, timeout=10,
+                          data='{"jsonrpc":"2.0","id":%s,"method":"ping"}' % raw)
+        assert r.status_code == 200 and r.json() == {"jsonrpc": "2.0", "id": answered, "result": {}}, raw
+    for raw in ("1.5", "9007199254740992.0", "-1e300"):
+        r = requests.post(api.url("/mcp"), headers={"Authorization": f"Bearer {user.token}"}, timeout=10,
+                          data='{"jsonrpc":"2.0","id":%s,"method":"ping"}' % raw)
+        assert r.status_code == 400 and r.json()["error"]["code"] == -32600, raw
     for m in ("GET", "DELETE"):
         assert requests.request(m, api.url("/mcp"), headers={"Authorization": f"Bearer {user.token}"},
                                 timeout=10).status_code == 405
