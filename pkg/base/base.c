@@ -182,3 +182,44 @@ char *base_memdup(const void *src, size_t len)
     }
     return copy;
 }
+
+bool base_buf_append(struct base_buf *b, const void *data, size_t len)
+{
+    if (len > SIZE_MAX - b->len)
+        return false;
+    if (b->len + len > b->cap) {
+        size_t cap = b->cap == 0 ? 1024 : b->cap;
+        while (cap < b->len + len) {
+            if (cap > SIZE_MAX / 2)
+                return false;
+            cap *= 2;
+        }
+        char *grown = malloc(cap);
+        if (grown == NULL)
+            return false;
+        if (b->len > 0)
+            memcpy(grown, b->bytes, b->len);
+        size_t used = b->len;
+        base_buf_free(b);
+        *b = (struct base_buf){.bytes = grown, .len = used, .cap = cap};
+    }
+    if (len > 0)
+        memcpy(b->bytes + b->len, data, len);
+    b->len += len;
+    return true;
+}
+
+void base_buf_reset(struct base_buf *b)
+{
+    if (b->bytes != NULL)
+        explicit_bzero(b->bytes, b->len);
+    b->len = 0;
+}
+
+void base_buf_free(struct base_buf *b)
+{
+    if (b->bytes != NULL)
+        explicit_bzero(b->bytes, b->cap);
+    free(b->bytes);
+    *b = (struct base_buf){0};
+}

@@ -55,6 +55,19 @@ void base_uuid_lower(const char *s, char out[BASE_UUID_LEN + 1]);
  * NULL when memory is short. */
 char *base_memdup(const void *src, size_t len);
 
+/* A growable byte buffer for bytes that may hold a secret (a Redis AUTH command): whatever it
+ * drops — the old copy when it grows, its contents on reset or free — is wiped first. */
+struct base_buf {
+    char *bytes;
+    size_t len, cap;
+};
+/* Appends data[0..len); false when memory is short (the buffer is then unchanged). */
+bool base_buf_append(struct base_buf *b, const void *data, size_t len);
+/* Wipes the contents and empties the buffer, keeping its memory for the next appends. */
+void base_buf_reset(struct base_buf *b);
+/* Wipes and frees; the buffer is then empty and may be used again. */
+void base_buf_free(struct base_buf *b);
+
 /* The arguments of a role that takes none but --help (argv[0] is the role's name, as in
  * `bollard <role> --help`): -1 to start; BASE_EXIT_OK after printing usage on stdout for --help or
  * -h; BASE_EXIT_USAGE after naming an unexpected argument and printing usage on stderr. */

@@ -34,12 +34,6 @@ struct redis_pending {
     h2o_linklist_t link;
 };
 
-/* Bytes for the socket: appended commands, then handed to h2o_socket_write as a whole. */
-struct rc_buf {
-    char *bytes;
-    size_t len, cap;
-};
-
 struct redisconn {
     h2o_evloop_t *loop;
     h2o_multithread_receiver_t *resolver;
@@ -51,8 +45,8 @@ struct redisconn {
     enum rc_state state;
     h2o_socket_t *sock;
     redisReader *reader;
-    struct rc_buf out;      /* appended, not yet written */
-    struct rc_buf inflight; /* being written (h2o keeps pointing at it until the callback) */
+    struct base_buf out;      /* appended, not yet written */
+    struct base_buf inflight; /* being written (h2o keeps pointing at it until the callback) */
     bool writing;
     uint64_t generation; /* changes when a connection ends: callbacks check it */
     h2o_hostinfo_getaddr_req_t *resolve_req;
@@ -104,36 +98,6 @@ static uint64_t now_ms(struct redisconn *rc)
     return h2o_now(rc->loop);
 }
 
-static void buf_clear(struct rc_buf *b)
-{
-    if (b->bytes != NULL)
-        OPENSSL_cleanse(b->bytes, b->cap); /* AUTH went through it */
-    free(b->bytes);
-    *b = (struct rc_buf){0};
-}
-
-static bool buf_append(struct rc_buf *b, const char *data, size_t len)
-{
-    if (b->len + len > b->cap) {
-        size_t cap = b->cap == 0 ? 1024 : b->cap;
-        while (cap < b->len + len)
-            cap *= 2;
-        char *grown = malloc(cap);
-        if (grown == NULL)
-            return false;
-        if (b->len > 0)
-            memcpy(grown, b->bytes, b->len);
-        size_t used = b->len;
-        buf_clear(b);
-        b->bytes = grown;
-        b->len = used;
-        b->cap = cap;
-    }
-    memcpy(b->bytes + b->len, data, len);
-    b->len += len;
-    return true;
-}
-
 /* ---- connection life cycle ---- */
 
 /* Ends the connection (if any) with `why`: every outstanding command's callback runs with NULL. */
@@ -156,8 +120,8 @@ static void rc_fail(struct redisconn *rc, const char *why)
         redisReaderFree(rc->reader);
         rc->reader = NULL;
     }
-    buf_clear(&rc->out);
-    buf_clear(&rc->inflight);
+    base_buf_free(&rc->out);
+    base_buf_free(&rc->inflight);
     rc->writing = false;
     snprintf(rc->last_error, sizeof(rc->last_error), "%s", why);
     char err[REASON_MAX + 32];
@@ -199,7 +163,7 @@ static void rc_flush(struct redisconn *rc)
 {
     if (rc->writing || rc->out.len == 0 || rc->sock == NULL)
         return;
-    struct rc_buf tmp = rc->inflight;
+    struct base_buf tmp = rc->inflight;
     rc->inflight = rc->out;
     rc->out = tmp;
     rc->out.len = 0;
@@ -214,8 +178,7 @@ static void on_write(h2o_socket_t *sock, const char *err)
     if (rc == NULL)
         return;
     rc->writing = false;
-    OPENSSL_cleanse(rc->inflight.bytes, rc->inflight.len);
-    rc->inflight.len = 0;
+    base_buf_reset(&rc->inflight);
     if (err != NULL) {
         char reason[REASON_MAX / 2], why[REASON_MAX];
         if (rc->url.tls)
@@ -232,7 +195,7 @@ static void on_write(h2o_socket_t *sock, const char *err)
 /* Sends an entry's kept command (a caller's) and makes it pending. */
 static bool rc_send_kept(struct redisconn *rc, struct redis_pending *p)
 {
-    if (!buf_append(&rc->out, p->cmd, p->cmd_len))
+    if (!base_buf_append(&rc->out, p->cmd, p->cmd_len))
         return false;
     p->deadline = now_ms(rc) + (uint64_t)rc->timeout_ms;
     h2o_linklist_insert(&rc->pending, &p->link);
@@ -259,7 +222,7 @@ static struct redis_pending *rc_send(struct redisconn *rc, int argc, const char 
             memcpy(p->cmd, cmd, (size_t)len);
     }
     if (ok && !hold)
-        ok = buf_append(&rc->out, cmd, (size_t)len);
+        ok = base_buf_append(&rc->out, cmd, (size_t)len);
     if (len > 0)
         OPENSSL_cleanse(cmd, (size_t)len);
     if (len >= 0)

@@ -287,8 +287,7 @@ struct syncconn_redis {
     SSL *ssl;            /* rediss:// while connected */
     bool cert_requested; /* this connection's server asked for a client certificate (none set) */
     redisReader *reader;
-    char *out; /* commands appended, not yet written */
-    size_t out_len, out_cap;
+    struct base_buf out; /* commands appended, not yet written */
     struct syncconn_redis_script *scripts;
     size_t n_scripts;
     uint64_t retry_at;
@@ -346,11 +345,7 @@ void syncconn_redis_drop(struct syncconn_redis *r)
         redisReaderFree(r->reader);
         r->reader = NULL;
     }
-    if (r->out != NULL)
-        OPENSSL_cleanse(r->out, r->out_cap); /* AUTH may be in it */
-    free(r->out);
-    r->out = NULL;
-    r->out_len = r->out_cap = 0;
+    base_buf_free(&r->out); /* AUTH may be in it */
 }
 
 void syncconn_redis_free(struct syncconn_redis *r)
@@ -499,15 +494,28 @@ static bool tls_handshake(struct syncconn_redis *r, uint64_t deadline, char *why
     }
 }
 
+/* The reason a TLS read or write failed: its timeout (`timeout_what` and the bound) or what OpenSSL
+ * says, with the hint for a server that asked for a client certificate none was set for. */
+static void tls_failure(const struct syncconn_redis *r, bool timed_out, const char *timeout_what, char *why,
+                        size_t cap)
+{
+    char reason[SYNCCONN_WHY_MAX];
+    if (timed_out)
+        base_why(reason, sizeof(reason), "%s %d ms", timeout_what, r->timeout_ms);
+    else
+        redistls_reason(NULL, "connection lost", reason, sizeof(reason));
+    base_why(why, cap, "%s%s", reason, redistls_cert_hint(r->cert_requested));
+}
+
 /* Writes every appended byte before the deadline. */
 static bool redis_write_all(struct syncconn_redis *r, uint64_t deadline, char *why, size_t cap)
 {
     size_t off = 0;
-    while (off < r->out_len) {
-        size_t want = r->out_len - off;
+    while (off < r->out.len) {
+        size_t want = r->out.len - off;
         if (r->ssl != NULL) {
             ERR_clear_error();
-            int n = SSL_write(r->ssl, r->out + off, want > INT_MAX ? INT_MAX : (int)want);
+            int n = SSL_write(r->ssl, r->out.bytes + off, want > INT_MAX ? INT_MAX : (int)want);
             if (n > 0) {
                 off += (size_t)n;
                 continue;
@@ -515,15 +523,10 @@ static bool redis_write_all(struct syncconn_redis *r, uint64_t deadline, char *w
             bool timed_out = false;
             if (tls_wait(r, n, deadline, &timed_out))
                 continue;
-            char reason[SYNCCONN_WHY_MAX];
-            if (timed_out)
-                base_why(reason, sizeof(reason), "write timed out after %d ms", r->timeout_ms);
-            else
-                redistls_reason(NULL, "connection lost", reason, sizeof(reason));
-            base_why(why, cap, "%s%s", reason, redistls_cert_hint(r->cert_requested));
+            tls_failure(r, timed_out, "write timed out after", why, cap);
             return false;
         }
-        ssize_t n = send(r->fd, r->out + off, want, MSG_NOSIGNAL);
+        ssize_t n = send(r->fd, r->out.bytes + off, want, MSG_NOSIGNAL);
         if (n > 0) {
             off += (size_t)n;
             continue;
@@ -540,8 +543,7 @@ static bool redis_write_all(struct syncconn_redis *r, uint64_t deadline, char *w
         base_why(why, cap, "%s", n < 0 ? strerror(errno) : "connection lost");
         return false;
     }
-    OPENSSL_cleanse(r->out, r->out_len);
-    r->out_len = 0;
+    base_buf_reset(&r->out);
     return true;
 }
 
@@ -561,12 +563,7 @@ static bool redis_read_some(struct syncconn_redis *r, uint64_t deadline, char *w
             bool timed_out = false;
             if (tls_wait(r, n, deadline, &timed_out))
                 continue;
-            char reason[SYNCCONN_WHY_MAX];
-            if (timed_out)
-                base_why(reason, sizeof(reason), "no reply within %d ms", r->timeout_ms);
-            else
-                redistls_reason(NULL, "connection lost", reason, sizeof(reason));
-            base_why(why, cap, "%s%s", reason, redistls_cert_hint(r->cert_requested));
+            tls_failure(r, timed_out, "no reply within", why, cap);
             return false;
         }
         ssize_t n = recv(r->fd, buf, sizeof(buf), 0);
@@ -601,7 +598,7 @@ oom:
 static redisReply *redis_next_reply(struct syncconn_redis *r, char *why, size_t cap)
 {
     uint64_t deadline = base_now_ms() + (uint64_t)r->timeout_ms;
-    if (r->out_len > 0 && !redis_write_all(r, deadline, why, cap))
+    if (r->out.len > 0 && !redis_write_all(r, deadline, why, cap))
         return NULL;
     for (;;) {
         void *reply = NULL;
@@ -616,29 +613,6 @@ static redisReply *redis_next_reply(struct syncconn_redis *r, char *why, size_t 
         if (!redis_read_some(r, deadline, why, cap))
             return NULL;
     }
-}
-
-/* Appends raw command bytes to the output. */
-static bool out_append(struct syncconn_redis *r, const char *cmd, size_t len)
-{
-    if (r->out_len + len > r->out_cap) {
-        size_t cap = r->out_cap == 0 ? 4096 : r->out_cap;
-        while (cap < r->out_len + len)
-            cap *= 2;
-        char *grown = malloc(cap);
-        if (grown == NULL)
-            return false;
-        if (r->out_len > 0)
-            memcpy(grown, r->out, r->out_len);
-        if (r->out != NULL)
-            OPENSSL_cleanse(r->out, r->out_cap);
-        free(r->out);
-        r->out = grown;
-        r->out_cap = cap;
-    }
-    memcpy(r->out + r->out_len, cmd, len);
-    r->out_len += len;
-    return true;
 }
 
 /* Encodes one command into the output; `keep`: a caller's command, remembered until its reply is
@@ -668,7 +642,7 @@ static bool redis_append(struct syncconn_redis *r, int argc, const char **argv, 
             r->sent[r->n_sent++] = (struct sent_cmd){.bytes = copy, .len = (size_t)len};
         }
     }
-    ok = ok && out_append(r, cmd, (size_t)len);
+    ok = ok && base_buf_append(&r->out, cmd, (size_t)len);
     OPENSSL_cleanse(cmd, (size_t)len);
     redisFreeCommand(cmd);
     return ok;
@@ -847,7 +821,7 @@ static redisReply *resend(struct syncconn_redis *r, const struct sent_cmd *cmd,
         return NULL;
     static const char *const asking[] = {"ASKING"};
     if ((kind == REDISCLUSTER_ASK && !redis_append(side, 1, (const char **)asking, NULL, false)) ||
-        !out_append(side, cmd->bytes, cmd->len)) {
+        !base_buf_append(&side->out, cmd->bytes, cmd->len)) {
         syncconn_redis_drop(side);
         return NULL;
     }

@@ -1,12 +1,8 @@
 """Fixtures for Redis Cluster: 3 masters and 3 replicas of real redis-server processes on free loopback
-ports (harness.RedisCluster), one cluster per test (a test kills or moves nodes), and an ACL user on
-every node that may not run CLUSTER (so its connections learn the cluster from MOVED replies only)."""
+ports (harness.RedisCluster), one cluster per test (a test kills or moves nodes)."""
 import pytest
 
 import harness
-
-ACL_USER = "bollard-app"
-ACL_PASSWORD = "cluster-acl-Pw-7f3a"
 
 
 @pytest.fixture

@@ -14,7 +14,12 @@ import requests
 
 import harness
 import workerlib
-from conftest import ACL_PASSWORD, ACL_USER
+
+# An ACL user made on every node that may not run CLUSTER (its connections learn the cluster from
+# MOVED replies only). Defined here, not imported from conftest: `conftest` is whichever suite's
+# conftest module Python imported first when several suites run in one pytest.
+ACL_USER = "bollard-app"
+ACL_PASSWORD = "cluster-acl-Pw-7f3a"
 
 HOME_SLOT = 4418  # CLUSTER KEYSLOT "{webhooks}"
 JOBS = "bollard:{webhooks}:jobs"
