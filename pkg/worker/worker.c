@@ -266,7 +266,7 @@ int worker_main(const struct config *cfg, int argc, char **argv)
                                                  .query_timeout_ms = cfg->db_query_timeout_ms,
                                                  .idle_in_transaction_ms = 4 * cfg->redis_timeout_ms + 5000});
     char why[BASE_WHY_MAX] = "";
-    if (!worker_pipeline_open(&w->p, cfg, queue_redis_new(&qc), pg, relay_pg, why, sizeof(why))) {
+    if (!worker_pipeline_open(&w->p, cfg, "worker", queue_redis_new(&qc), pg, relay_pg, why, sizeof(why))) {
         fprintf(stderr, "bollard worker: cannot start: %s\n", why);
         goto cleanup;
     }
