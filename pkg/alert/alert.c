@@ -167,7 +167,7 @@ bool alert_post_blocking(const struct config *cfg, const struct alert_info *a, i
         struct delivery_request req = request_for(cfg, id, attempt, body, NULL);
         if (!delivery_start(pool, &req, error, sizeof(error)))
             break;
-        struct delivery_result res;
+        struct delivery_result res = {0};
         bool got = false;
         for (uint64_t now = base_now_ms(); now < deadline; now = base_now_ms()) {
             uint64_t left = deadline - now;

@@ -589,6 +589,8 @@ static void usage(FILE *out)
             "      times, waited for in order within the one timeout\n"
             "  --wait-rollout-timeout SECONDS (default %d), --kube-dir DIR (default %s)\n"
             "This binary carries %zu migration%s (level %ld; its code needs %ld).\n"
+            "With ALERT_WEBHOOK_URL set, a failed `up` posts a signed alert (within 5 s) and still exits\n"
+            "with its own code.\n"
             "Exit codes: 0 ok or nothing to do; 1 migration failed (rolled back); 2 checksum mismatch or\n"
             "diverged history; 3 database incompatible with this binary (floor above its level);\n"
             "4 database unreachable; 5 lock wait timed out; 6 interrupted (rolled back); 7 --phase expand\n"
