@@ -30,8 +30,9 @@ static const char *field(json_t *o, const char *name)
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
-static void test_payload_migrate_failed(void)
+static void test_payload_migrate_failed(void **state)
 {
+    (void)state;
     struct alert_info a = {.kind = "migrate_failed",
                            .role = "migrate",
                            .pod = "bollard-migrate-x7k2p",
@@ -59,8 +60,9 @@ static void test_payload_migrate_failed(void)
     json_decref(j);
 }
 
-static void test_payload_dead_letters(void)
+static void test_payload_dead_letters(void **state)
 {
+    (void)state;
     struct alert_info a = {
         .kind = "dead_letters", .role = "worker", .pod = NULL, .release = NULL, .count = 3, .exit_code = -1};
     a.reason = "refused: <a> & b";
@@ -87,8 +89,9 @@ static void test_payload_dead_letters(void)
     json_decref(j);
 }
 
-static void test_payload_bounds_the_reason(void)
+static void test_payload_bounds_the_reason(void **state)
 {
+    (void)state;
     char reason[4000];
     memset(reason, '<', sizeof(reason) - 1);
     reason[sizeof(reason) - 1] = '\0';
@@ -105,8 +108,9 @@ static void test_payload_bounds_the_reason(void)
     json_decref(j);
 }
 
-static void test_limiter_one_per_interval_with_a_count(void)
+static void test_limiter_one_per_interval_with_a_count(void **state)
 {
+    (void)state;
     struct alert_limiter l;
     alert_limiter_init(&l, 60);
     long long n = -1;
@@ -150,8 +154,9 @@ static void test_limiter_one_per_interval_with_a_count(void)
     assert_true(alert_limiter_take(&l, 1010, &n));
 }
 
-static void test_uuid_v4(void)
+static void test_uuid_v4(void **state)
 {
+    (void)state;
     char a[BASE_UUID_LEN + 1], b[BASE_UUID_LEN + 1];
     assert_true(base_uuid_v4(a));
     assert_true(base_uuid_v4(b));
@@ -165,8 +170,9 @@ static void test_uuid_v4(void)
 }
 
 /* Alerts off: every sender call accepts the NULL sender. */
-static void test_sender_off_without_url(void)
+static void test_sender_off_without_url(void **state)
 {
+    (void)state;
     struct config cfg;
     memset(&cfg, 0, sizeof(cfg));
     cfg.alert_min_interval_seconds = 60;

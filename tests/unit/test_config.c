@@ -288,8 +288,9 @@ static void test_llm_provider(void **state)
 /* ALERT_WEBHOOK_URL (pkg/alert): optional; with it the signing secret is required (>= 16 bytes), the
  * URL follows the webhook rules, a literal private address needs WEBHOOK_ALLOW_PRIVATE, and no
  * message shows either value. */
-static void test_alert_webhook(void)
+static void test_alert_webhook(void **state)
 {
+    (void)state;
     struct fake_env env;
     struct config cfg;
     char msgs[2048];
@@ -312,7 +313,7 @@ static void test_alert_webhook(void)
     env_set(&env, "ALERT_WEBHOOK_SECRET", "short-secret");
     memset(msgs, 0, sizeof(msgs));
     assert_int_equal(load(&env, CONFIG_ROLE_WORKER, &cfg, msgs, sizeof(msgs)), 1);
-    assert_non_null(strstr(msgs, "ALERT_WEBHOOK_SECRET must be at least 16 bytes"));
+    assert_non_null(strstr(msgs, "ALERT_WEBHOOK_SECRET: must be at least 16 bytes"));
     assert_null(strstr(msgs, "short-secret"));
 
     /* valid, for every role that alerts; the API reads none of it */
@@ -348,7 +349,7 @@ static void test_alert_webhook(void)
     env_set(&env, "ALERT_WEBHOOK_URL", "ftp://hooks.example.com/xoxsecretpart");
     memset(msgs, 0, sizeof(msgs));
     assert_int_equal(load(&env, CONFIG_ROLE_WORKER, &cfg, msgs, sizeof(msgs)), 1);
-    assert_non_null(strstr(msgs, "ALERT_WEBHOOK_URL must start with http:// or https://"));
+    assert_non_null(strstr(msgs, "ALERT_WEBHOOK_URL: must start with http:// or https://"));
     assert_null(strstr(msgs, "xoxsecretpart"));
     env_set(&env, "ALERT_WEBHOOK_URL", "https://user:xoxsecretpart@hooks.example.com/");
     memset(msgs, 0, sizeof(msgs));
