@@ -63,7 +63,9 @@ MANAGED_ENV = ["ENVIRONMENT", "LOG_LEVEL", "PORT", "ACCESS_LOG", "FRONTEND_URL",
   "MAX_TOKENS", "TEMPERATURE", "LLM_TIMEOUT_MS", "CHAT_MAX_TOOL_ROUNDS", "CHAT_HISTORY_MESSAGES", "CHAT_MAX_INFLIGHT",
   "GROQ_BASE_URL", "GROQ_MODEL", "OPENROUTER_BASE_URL", "OPENROUTER_MODEL", "OPENROUTER_REFERER", "OPENROUTER_TITLE",
   "LLM_BASE_URL", "LLM_MODEL", "GROQ_API_KEY", "GROQ_API_KEY_FILE", "OPENROUTER_API_KEY", "OPENROUTER_API_KEY_FILE",
-  "LLM_API_KEY", "LLM_API_KEY_FILE", "MIGRATE_DATABASE_URL", "MIGRATE_DATABASE_URL_FILE"]
+  "LLM_API_KEY", "LLM_API_KEY_FILE", "MIGRATE_DATABASE_URL", "MIGRATE_DATABASE_URL_FILE",
+  "ALERT_WEBHOOK_URL", "ALERT_WEBHOOK_URL_FILE", "ALERT_WEBHOOK_SECRET", "ALERT_WEBHOOK_SECRET_FILE",
+  "ALERT_MIN_INTERVAL_SECONDS", "RELEASE_NAME"]
 
 defs = O()
 defs["quantity"] = O([("description", "A Kubernetes quantity, e.g. 100m, 0.5, 1, 64Mi, 1Gi"),
@@ -379,6 +381,15 @@ props["image"] = obj(O([
 props["imagePullSecrets"] = O([("type", "array"), ("items", obj(O([("name", string(minLength=1))])))])
 props["config"] = obj(config, desc="Non-secret settings (ConfigMap)")
 props["secret"] = obj(secret, desc="DATABASE_URL, SECRET_KEY, REDIS_URL (and the optional MIGRATE_DATABASE_URL and assistant key): from these values or an existing Secret")
+props["alerts"] = obj(O([("webhook", obj(O([
+  ("enabled", boolean("Post alerts (migrate failures, the worker's dead letters) to url; needs url and signingSecret, or a Secret holding them")),
+  ("url", string("ALERT_WEBHOOK_URL: http(s) URL of the receiver, e.g. a Slack incoming webhook (stored in the chart's Secret)", pattern=r"^$|^https?://\S+$")),
+  ("signingSecret", string("ALERT_WEBHOOK_SECRET: signing secret of X-Bollard-Signature, at least 16 bytes", pattern=r"^$|^[\s\S]{16,}$")),
+  ("existingSecret", string("A Secret of yours holding the URL and the signing secret (keys); empty = the chart's Secret", pattern=r"^$|" + DNS_SUBDOMAIN)),
+  ("keys", obj(O([("url", string("Key of ALERT_WEBHOOK_URL", pattern=keypat)), ("signingSecret", string("Key of ALERT_WEBHOOK_SECRET", pattern=keypat))]),
+     desc="Key names inside the Secret")),
+  ("minIntervalSeconds", integer(1, 86400, "ALERT_MIN_INTERVAL_SECONDS: at most one worker alert per interval, counting the dead letters since the last one"))]),
+  desc="Signed Slack-compatible alert POSTs without Alertmanager"))]), desc="Alerts without Alertmanager (README, Alerts)")
 props["serviceAccount"] = obj(O([("create", boolean()), ("name", string(pattern=r"^$|" + DNS_SUBDOMAIN)), ("annotations", ref("annotations"))]))
 props["podSecurityContext"] = obj(O([("runAsUser", integer(1, desc="non-root UID")), ("runAsGroup", integer(1)), ("fsGroup", integer(1))]),
   desc="Pod identity; the remaining hardening is fixed")

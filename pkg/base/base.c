@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 uint64_t base_now_ns(void)
@@ -109,6 +110,27 @@ void base_uuid_lower(const char *s, char out[BASE_UUID_LEN + 1])
     for (size_t i = 0; i < BASE_UUID_LEN; i++)
         out[i] = (char)tolower((unsigned char)s[i]);
     out[BASE_UUID_LEN] = '\0';
+}
+
+bool base_uuid_v4(char out[BASE_UUID_LEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char b[16];
+    /* 16 bytes never come back short from getrandom once its pool is initialised (any time after
+     * boot); a short read is treated as a failure rather than a weaker id. */
+    if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
+        return false;
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 9562 variant */
+    size_t o = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[o++] = '-';
+        out[o++] = hex[b[i] >> 4];
+        out[o++] = hex[b[i] & 0x0f];
+    }
+    out[o] = '\0';
+    return true;
 }
 
 size_t base_edit_distance(const char *a, const char *b, size_t cap)

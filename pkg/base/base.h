@@ -1,5 +1,5 @@
 /* base: the few helpers every module needs, written once — monotonic clock, one-line error text,
- * hexadecimal and percent decoding, the UUID text length, and the process exit codes.
+ * hexadecimal and percent decoding, UUID text (checked, lowered, generated), and the process exit codes.
  *
  * The project's error convention (ARCHITECTURE.md, "Conventions"): a function that can fail returns
  * its outcome — `bool`, a pointer (NULL), a count (-1), or a module's status enum where callers
@@ -50,6 +50,9 @@ bool base_percent_decode(const char *s, size_t len, bool plus_is_space, char *ou
 bool base_uuid_is_valid(const char *s, size_t len);
 /* Copies a valid UUID text in lower case (the form PostgreSQL prints) into out[BASE_UUID_LEN + 1]. */
 void base_uuid_lower(const char *s, char out[BASE_UUID_LEN + 1]);
+/* A random (version 4) UUID in canonical lower-case text, like PostgreSQL's gen_random_uuid(), from
+ * the kernel's generator (getrandom). False only when the kernel gives no random bytes. */
+bool base_uuid_v4(char out[BASE_UUID_LEN + 1]);
 
 /* A heap copy of src[0..len) with a NUL after it (text that may hold NUL bytes keeps its length), or
  * NULL when memory is short. */

@@ -3,6 +3,7 @@
 #include "clientaddr/clientaddr.h"
 #include "log/log.h"
 #include "url/url.h"
+#include "webhook/webhook.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -24,6 +25,7 @@
     (CONFIG_ROLE_API | CONFIG_ROLE_WORKER | CONFIG_ROLE_MIGRATE | CONFIG_ROLE_CHECK | CONFIG_ROLE_DEV)
 #define ROLES_SERVE     (CONFIG_ROLE_API | CONFIG_ROLE_DEV | CONFIG_ROLE_CHECK)
 #define ROLES_WORK      (CONFIG_ROLE_WORKER | CONFIG_ROLE_DEV)
+#define ROLES_ALERT     (ROLES_WORK | CONFIG_ROLE_MIGRATE) /* the roles that post alerts (pkg/alert) */
 #define SECRET_FILE_MAX (64 * 1024)
 
 /* MAX_CONNECTIONS when unset: connections × the worst case of one fit in half the cgroup memory
@@ -139,10 +141,20 @@ static const struct config_var config_vars[] = {
      "deliveries tried before dead-lettering"},
     {"WEBHOOK_TIMEOUT_MS", VAR_INT, 0, ROLES_WORK, FIELD(webhook_timeout_ms), "10000", 100, 120000,
      "total time for one delivery attempt"},
-    {"WEBHOOK_ALLOW_PRIVATE", VAR_BOOL, 0, ROLES_SERVE | ROLES_WORK, FIELD(webhook_allow_private), "false", 0,
-     0, "allow webhook targets on loopback/private/link-local addresses"},
-    {"POD_NAME", VAR_STRING, 0, ROLES_WORK, FIELD(pod_name), NULL, 0, 0,
-     "consumer name in the Redis group (default: hostname)"},
+    {"WEBHOOK_ALLOW_PRIVATE", VAR_BOOL, 0, ROLES_SERVE | ROLES_ALERT, FIELD(webhook_allow_private), "false",
+     0, 0, "allow webhook (and ALERT_WEBHOOK_URL) targets on loopback/private/link-local addresses"},
+    {"POD_NAME", VAR_STRING, 0, ROLES_ALERT, FIELD(pod_name), NULL, 0, 0,
+     "consumer name in the Redis group, and the pod named in alerts (default: hostname)"},
+    {"ALERT_WEBHOOK_URL", VAR_SECRET, 0, ROLES_ALERT, FIELD(alert_webhook_url), NULL, 0, 0,
+     "http(s) URL (e.g. a Slack incoming webhook) that gets a signed JSON alert when migrate fails and "
+     "when the worker dead-letters deliveries; unset = no alerts"},
+    {"ALERT_WEBHOOK_SECRET", VAR_SECRET, 0, ROLES_ALERT, FIELD(alert_webhook_secret), NULL, 16, 0,
+     "signing secret of the alerts' X-Bollard-Signature, at least 16 bytes (required with "
+     "ALERT_WEBHOOK_URL)"},
+    {"ALERT_MIN_INTERVAL_SECONDS", VAR_INT, 0, ROLES_WORK, FIELD(alert_min_interval_seconds), "60", 1, 86400,
+     "at most one dead-letter alert per worker per interval; it counts those since the last one"},
+    {"RELEASE_NAME", VAR_STRING, 0, ROLES_ALERT, FIELD(release_name), NULL, 0, 0,
+     "the release (Helm's .Release.Name) named in alerts"},
     {"MIGRATE_CONNECT_TIMEOUT_SECONDS", VAR_INT, 0, CONFIG_ROLE_MIGRATE | CONFIG_ROLE_CHECK,
      FIELD(migrate_connect_timeout_seconds), "60", 1, 3600, "how long migrate retries reaching the database"},
     {"MIGRATE_LOCK_TIMEOUT_SECONDS", VAR_INT, 0, CONFIG_ROLE_MIGRATE, FIELD(migrate_lock_timeout_seconds),
@@ -602,6 +614,24 @@ static void validate_trusted_proxies(struct loader *ld, const char *list)
     clientaddr_proxies_free(p);
 }
 
+/* The webhook URL rules (pkg/webhook) and, unless WEBHOOK_ALLOW_PRIVATE, the SSRF policy on a literal
+ * address: refused at start, not at the first alert. A name is checked when it is connected to. The
+ * messages never show the URL (a Slack URL is its own credential). */
+static void validate_alert_webhook(struct loader *ld, const struct config *cfg)
+{
+    struct webhook_target t;
+    const char *bad = NULL;
+    if (!webhook_url_parse(cfg->alert_webhook_url, &t, &bad))
+        problem(ld, "ALERT_WEBHOOK_URL", "%s", bad != NULL ? bad : "is not a valid webhook URL");
+    else if (t.host_is_ip && !cfg->webhook_allow_private && webhook_ip_literal_forbidden(t.host))
+        problem(ld, "ALERT_WEBHOOK_URL",
+                "is a loopback, private, link-local or otherwise forbidden address (allowed only with "
+                "WEBHOOK_ALLOW_PRIVATE=true)");
+    if (cfg->alert_webhook_secret == NULL)
+        problem(ld, "ALERT_WEBHOOK_SECRET",
+                "is required with ALERT_WEBHOOK_URL (set ALERT_WEBHOOK_SECRET or ALERT_WEBHOOK_SECRET_FILE)");
+}
+
 static bool is_http_url(const char *url)
 {
     return (strncmp(url, "http://", 7) == 0 && url[7] != '\0' && url[7] != '/') ||
@@ -850,7 +880,9 @@ int config_load(struct config *cfg, unsigned roles, config_lookup_fn lookup, voi
     } else if ((roles & ROLES_SERVE) && cfg->max_connections < cfg->api_threads) {
         problem(&ld, "MAX_CONNECTIONS", "must be at least API_THREADS (each event loop takes a share)");
     }
-    if (cfg->pod_name == NULL && (roles & ROLES_WORK)) {
+    if (cfg->alert_webhook_url != NULL)
+        validate_alert_webhook(&ld, cfg);
+    if (cfg->pod_name == NULL && (roles & ROLES_ALERT)) {
         char host[256];
         if (gethostname(host, sizeof(host)) == 0) {
             host[sizeof(host) - 1] = '\0';
@@ -879,10 +911,14 @@ void config_free(struct config *cfg)
     free_secret(cfg->groq_api_key);
     free_secret(cfg->openrouter_api_key);
     free_secret(cfg->llm_api_key);
+    free_secret(cfg->alert_webhook_url);
+    free_secret(cfg->alert_webhook_secret);
+    cfg->alert_webhook_url = cfg->alert_webhook_secret = NULL;
     char **strings[] = {&cfg->llm_provider_text,   &cfg->groq_base_url,      &cfg->groq_model,
                         &cfg->openrouter_base_url, &cfg->openrouter_model,   &cfg->llm_base_url,
                         &cfg->llm_model,           &cfg->openrouter_referer, &cfg->openrouter_title,
-                        &cfg->agent_name,          &cfg->agent_instructions, &cfg->chat_base_url};
+                        &cfg->agent_name,          &cfg->agent_instructions, &cfg->chat_base_url,
+                        &cfg->release_name};
     for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
         free(*strings[i]);
         *strings[i] = NULL;

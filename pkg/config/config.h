@@ -67,7 +67,14 @@ struct config {
     int webhook_max_attempts;
     int webhook_timeout_ms;
     bool webhook_allow_private;
-    char *pod_name;
+    char *pod_name; /* POD_NAME, else the host name (worker, dev, migrate) */
+
+    /* alerts (pkg/alert): ALERT_WEBHOOK_URL (a Slack-style URL is a credential) and
+     * ALERT_WEBHOOK_SECRET are secrets; NULL URL = alerts off */
+    char *alert_webhook_url;
+    char *alert_webhook_secret;
+    int alert_min_interval_seconds;
+    char *release_name; /* RELEASE_NAME (the Helm release); NULL = unset */
 
     /* the assistant (chat and MCP, CONTRACT §8-§9); the three keys are secrets */
     char *llm_provider_text; /* LLM_PROVIDER as given */

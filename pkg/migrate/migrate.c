@@ -26,6 +26,9 @@ void migrate_report(const struct migrate_run *r, enum log_level level, json_t *f
     va_end(ap);
     if (n < 0)
         msg[0] = '\0';
+    /* The first error is the cause; what follows it ("migrate failed (exit N)") is its consequence. */
+    if (level >= LOG_ERROR && r->first_error != NULL && r->first_error_cap > 0 && r->first_error[0] == '\0')
+        snprintf(r->first_error, r->first_error_cap, "%s", msg);
     if (r->mode == MIGRATE_MODE_UP) {
         log_write(level, NULL, msg, fields);
         return;

@@ -76,6 +76,10 @@ struct migrate_run {
     size_t *pending; /* indexes into migrations, ascending */
     size_t n_pending;
     size_t n_expand_phase; /* pending[0..n_expand_phase) belong to the expand phase, the rest to contract */
+    /* The first error reported (migrate_report), what a failure alert says (pkg/alert); the buffer
+     * is the caller's, NULL = not kept. */
+    char *first_error;
+    size_t first_error_cap;
 };
 
 /* Sets up a run of `mode` over `d` and `db`; false when out of memory. */

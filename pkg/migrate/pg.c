@@ -16,6 +16,7 @@
 
 #include <libpq-fe.h>
 
+#include "alert/alert.h"
 #include "base/base.h"
 #include "kube/kube.h"
 
@@ -588,6 +589,8 @@ static void usage(FILE *out)
             "      times, waited for in order within the one timeout\n"
             "  --wait-rollout-timeout SECONDS (default %d), --kube-dir DIR (default %s)\n"
             "This binary carries %zu migration%s (level %ld; its code needs %ld).\n"
+            "With ALERT_WEBHOOK_URL set, a failed `up` posts a signed alert (within 5 s) and still exits\n"
+            "with its own code.\n"
             "Exit codes: 0 ok or nothing to do; 1 migration failed (rolled back); 2 checksum mismatch or\n"
             "diverged history; 3 database incompatible with this binary (floor above its level);\n"
             "4 database unreachable; 5 lock wait timed out; 6 interrupted (rolled back); 7 --phase expand\n"
@@ -728,8 +731,15 @@ int migrate_main(const struct config *cfg, int argc, char **argv)
     migrate_runner_name("bollard-migrate", pg.appname, sizeof(pg.appname));
     struct migrate_run r;
     enum migrate_exit rc = MIGRATE_EXIT_FAILED;
-    if (!migrate_run_init(&r, &pg_dialect, &pg, mode, schema_migration_at(0), schema_migration_count()))
+    char first_error[ALERT_REASON_MAX + 1] = "";
+    bool init_ok =
+        migrate_run_init(&r, &pg_dialect, &pg, mode, schema_migration_at(0), schema_migration_count());
+    r.first_error = first_error;
+    r.first_error_cap = sizeof(first_error);
+    if (!init_ok) {
+        base_why(first_error, sizeof(first_error), "out of memory");
         goto cleanup;
+    }
     r.json = args.json;
     r.phase = args.phase;
     /* Before connecting: no database session is held while the rollouts take their time. Each
@@ -776,10 +786,20 @@ cleanup:
     set_active_cancel(NULL);
     PQfinish(pg.conn);
     migrate_run_free(&r);
+    if (rc != MIGRATE_EXIT_OK && mode == MIGRATE_MODE_UP) {
+        migrate_report(&r, LOG_ERROR, json_pack("{s:i}", "exit_code", rc), "migrate failed (exit %d)", rc);
+        /* Still under this run's signal handlers: a SIGTERM meanwhile only sets a flag, so the alert
+         * (bounded) can change neither the exit code nor how long the Job takes beyond its bound. */
+        struct alert_info a = {.kind = "migrate_failed",
+                               .role = "migrate",
+                               .pod = cfg->pod_name,
+                               .release = cfg->release_name,
+                               .reason = first_error,
+                               .exit_code = rc};
+        alert_post_blocking(cfg, &a, ALERT_MIGRATE_MAX_MS);
+    }
     sigaction(SIGTERM, &old_term, NULL);
     sigaction(SIGINT, &old_int, NULL);
-    if (rc != MIGRATE_EXIT_OK && mode == MIGRATE_MODE_UP)
-        migrate_report(&r, LOG_ERROR, json_pack("{s:i}", "exit_code", rc), "migrate failed (exit %d)", rc);
     fflush(stdout);
     return rc;
 }

@@ -23,7 +23,6 @@
 #include <time.h>
 
 #include <jansson.h>
-#include <openssl/rand.h>
 #include <sqlite3.h>
 
 /* Sleep steps while another connection holds the write lock: short first (locks are held for
@@ -281,26 +280,6 @@ static bool valid_utf8(const char *text)
             return false;
         p += n + 1;
     }
-    return true;
-}
-
-/* A random (version 4) UUID in canonical text, like gen_random_uuid(). */
-static bool uuid_v4(char out[BASE_UUID_LEN + 1])
-{
-    static const char hex[] = "0123456789abcdef";
-    unsigned char b[16];
-    if (RAND_bytes(b, sizeof(b)) != 1)
-        return false;
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    size_t o = 0;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            out[o++] = '-';
-        out[o++] = hex[b[i] >> 4];
-        out[o++] = hex[b[i] & 0x0f];
-    }
-    out[o] = '\0';
     return true;
 }
 
@@ -1120,7 +1099,7 @@ static void op_webhook_create(struct sqlite_conn *c, char *const *args, struct s
     /* The SQLite twin of 0004 has no id default (PostgreSQL's is gen_random_uuid()): made here. */
     char webhook_id[BASE_UUID_LEN + 1];
     sqlite3_stmt *st = NULL;
-    if (!uuid_v4(webhook_id)) {
+    if (!base_uuid_v4(webhook_id)) {
         fail_other(out, name, "no random bytes for an id");
         goto done;
     }

@@ -78,6 +78,8 @@ const struct valueslint_rule_info valueslint_rule_table[] = {
      "Secret values inline in values with environment production."},
     {"inline-secret-ignored", VALUESLINT_WARNING, "Inline secret values next to existingSecret (ignored)."},
     {"secret-missing", VALUESLINT_ERROR, "Neither an inline secret value nor existingSecret."},
+    {"alert-webhook-incomplete", VALUESLINT_ERROR,
+     "alerts.webhook enabled without its URL or signing secret, inline or in a Secret."},
     {"exit-codes-order", VALUESLINT_ERROR, "migrations.permanentFailureExitCodes not strictly ascending."},
     {"seed-chart-key", VALUESLINT_ERROR,
      "A key of the todo-chatbot seed chart (backend.*, frontend.*, helm create's top-level keys), with "

@@ -103,13 +103,25 @@ static const struct {
     .keda_address = "worker.keda.redis.address",
 };
 
+/* The alert webhook (alerts.webhook): its two secrets inline, or in a Secret of its own, or in
+ * CHART.existing_secret. */
+static const struct {
+    const char *enabled;
+    const char *existing_secret;
+    const char *inline_secrets[3];
+} ALERTS = {
+    .enabled = "alerts.webhook.enabled",
+    .existing_secret = "alerts.webhook.existingSecret",
+    .inline_secrets = {"alerts.webhook.url", "alerts.webhook.signingSecret", NULL},
+};
+
 /* Per-role extras (issue 18 item 6): the chart's container, its pod's volumes and the names the
  * chart itself uses there. */
 static const struct {
     const char *role;
     const char *container; /* the chart's own container of the role */
 } EXTRA_ROLES[] = {{"api", "api"}, {"worker", "worker"}, {"migrations", "migrate"}};
-static const char *const CHART_VOLUMES[] = {"tmp", "secrets", NULL};
+static const char *const CHART_VOLUMES[] = {"tmp", "secrets", "alert-webhook", NULL};
 static const char *const USER_CONTAINER_LISTS[] = {"initContainers", "sidecars", NULL};
 #define CONFIG_EXTRA_ENV "config.extraEnv"
 
@@ -714,8 +726,8 @@ static void check_extra_volumes(struct valueslint_report *report, const struct y
         char item_path[400];
         snprintf(item_path, sizeof(item_path), "%s[%zu].name", mounts_path, i);
         valueslint_report_add(report, VALUESLINT_ERROR, "volume-mount-unknown", name->pos, item_path,
-                              "%s: no volume named %s in the pod; add it to %s (the chart's own are tmp and "
-                              "secrets)",
+                              "%s: no volume named %s in the pod; add it to %s (the chart's own are tmp, "
+                              "secrets and alert-webhook)",
                               item_path, name->text, volumes_path);
     }
 }
@@ -944,6 +956,44 @@ static void check_production(struct valueslint_report *report, const struct yaml
     }
 }
 
+static bool filled(const struct yamldoc_node *node)
+{
+    const char *text = get_string(node);
+    return text != NULL && *text != '\0';
+}
+
+/* The alert webhook's secrets: the same three cases as the chart's own (ignored next to a Secret,
+ * refused inline in production, missing), where "a Secret" is its own or the chart's existingSecret. */
+static void check_alerts(struct valueslint_report *report, const struct yamldoc_node *root, bool deploy_input)
+{
+    const struct yamldoc_node *enabled = at(root, ALERTS.enabled);
+    if (enabled == NULL)
+        return;
+    const char *environment = get_string(at(root, CHART.environment));
+    bool production = environment != NULL && strcmp(environment, CHART.production_value) == 0;
+    bool own = filled(at(root, ALERTS.existing_secret));
+    bool chart_existing = filled(at(root, CHART.existing_secret));
+    const char *elsewhere = own ? ALERTS.existing_secret : CHART.existing_secret;
+    for (size_t i = 0; ALERTS.inline_secrets[i] != NULL; i++) {
+        const char *path = ALERTS.inline_secrets[i];
+        const struct yamldoc_node *secret = at(root, path);
+        if (filled(secret) && (own || chart_existing))
+            valueslint_report_add(report, VALUESLINT_WARNING, "inline-secret-ignored", secret->pos, path,
+                                  "%s is ignored because %s is set", path, elsewhere);
+        else if (filled(secret) && production)
+            valueslint_report_add(report, VALUESLINT_ERROR, "inline-secret-production", secret->pos, path,
+                                  "%s: an inline secret in production ends up in plain text in the Helm "
+                                  "release history; use %s",
+                                  path, ALERTS.existing_secret);
+        else if (!filled(secret) && is_true(enabled) && !own && !chart_existing && deploy_input)
+            valueslint_report_add(report, VALUESLINT_ERROR, "alert-webhook-incomplete",
+                                  secret != NULL ? secret->pos : enabled->pos, path,
+                                  "%s is empty while %s is true and no Secret holds it (%s): bollard "
+                                  "would exit 78",
+                                  path, ALERTS.enabled, ALERTS.existing_secret);
+    }
+}
+
 static void check_exit_codes(struct valueslint_report *report, const struct yamldoc_node *root)
 {
     const struct yamldoc_node *codes = at(root, CHART.exit_codes);
@@ -982,5 +1032,6 @@ void valueslint_check_rules(struct valueslint_report *report, const struct yamld
     check_extras(report, root);
     check_seed_keys(report, root);
     check_production(report, root, deploy_input);
+    check_alerts(report, root, deploy_input);
     check_exit_codes(report, root);
 }

@@ -12,7 +12,7 @@
 
 /* Slots for WORKER_CONCURRENCY jobs and the curl pool; false on failure. `outbox` stays the caller's. */
 static bool deliverer_init(struct worker_deliverer *d, const struct config *cfg, struct queue *q,
-                           struct outbox *outbox, const char *user_agent)
+                           struct outbox *outbox, const char *user_agent, const char *role)
 {
     memset(d, 0, sizeof(*d));
     d->cfg = cfg;
@@ -25,7 +25,9 @@ static bool deliverer_init(struct worker_deliverer *d, const struct config *cfg,
     struct delivery_options opts = {.timeout_ms = cfg->webhook_timeout_ms,
                                     .allow_private = cfg->webhook_allow_private,
                                     .user_agent = user_agent};
-    d->pool = delivery_pool_new(d->slots.capacity, &opts);
+    /* The alert's attempt has a slot of its own, so it never takes one a job would get. */
+    d->alert = alert_sender_new(cfg, role);
+    d->pool = delivery_pool_new(d->slots.capacity + (d->alert != NULL ? 1 : 0), &opts);
     return d->slots.jobs != NULL && d->pool != NULL;
 }
 
@@ -34,7 +36,8 @@ static void deliverer_free(struct worker_deliverer *d)
     for (int i = 0; d->slots.jobs != NULL && i < d->slots.capacity; i++)
         free(d->slots.jobs[i].body);
     free(d->slots.jobs);
-    delivery_pool_free(d->pool);
+    delivery_pool_free(d->pool); /* before the sender: an attempt in flight points at its body */
+    alert_sender_free(d->alert);
     worker_endpoints_clear(d);
 }
 
@@ -53,6 +56,9 @@ void worker_deliverer_turn(struct worker_deliverer *d, struct curl_waitfd *extra
     if (fd >= 0)
         fds[n++] = (struct curl_waitfd){.fd = fd, .events = CURL_WAIT_POLLIN};
     int wait = queue_next_ms(d->q, &d->slots, now, max_wait_ms);
+    long alert_ms = alert_sender_next_ms(d->alert, now);
+    if (alert_ms >= 0 && alert_ms < wait)
+        wait = (int)alert_ms;
     if (!delivery_wait(d->pool, fds, n, wait)) {
         log_write(LOG_ERROR, NULL, "curl multi poll failed", NULL);
         poll(NULL, 0, wait); /* a bounded pause instead of a busy loop */
@@ -61,7 +67,10 @@ void worker_deliverer_turn(struct worker_deliverer *d, struct curl_waitfd *extra
         extra[i].revents = fds[i].revents;
     struct delivery_result res;
     while (delivery_next_result(d->pool, &res))
-        worker_settle_result(d, &res);
+        if (!alert_sender_result(d->alert, &res, base_now_ms()))
+            worker_settle_result(d, &res);
+    /* After the results: the dead letters they brought are in the alert that is due. */
+    alert_sender_tick(d->alert, d->pool, base_now_ms());
     if (fd >= 0 && (fds[n - 1].revents & (CURL_WAIT_POLLIN | CURL_WAIT_POLLPRI)) != 0) {
         queue_ready_fd(d->q, &d->slots);
         worker_start_new_jobs(d);
@@ -97,8 +106,9 @@ bool worker_deliverer_finished(struct worker_deliverer *d, uint64_t now, uint64_
     return true;
 }
 
-bool worker_pipeline_open(struct worker_pipeline *p, const struct config *cfg, struct queue *q,
-                          struct outbox *outbox, struct outbox *relay_outbox, char *why, size_t cap)
+bool worker_pipeline_open(struct worker_pipeline *p, const struct config *cfg, const char *role,
+                          struct queue *q, struct outbox *outbox, struct outbox *relay_outbox, char *why,
+                          size_t cap)
 {
     memset(p, 0, sizeof(*p));
     p->q = q;
@@ -109,7 +119,7 @@ bool worker_pipeline_open(struct worker_pipeline *p, const struct config *cfg, s
                  !p->curl_ready ? "cannot initialise libcurl" : "out of memory, or a bad URL");
         goto fail;
     }
-    if (!deliverer_init(&p->d, cfg, q, outbox, "Bollard-Webhooks/1")) {
+    if (!deliverer_init(&p->d, cfg, q, outbox, "Bollard-Webhooks/1", role)) {
         base_why(why, cap, "out of memory (deliverer)");
         goto fail;
     }
@@ -128,9 +138,11 @@ fail:
 void worker_pipeline_log_started(const struct worker_pipeline *p, const char *msg, json_t *fields)
 {
     const struct config *cfg = p->d.cfg;
-    json_t *o = json_pack("{s:i,s:i,s:i,s:b}", "concurrency", cfg->worker_concurrency, "max_attempts",
+    json_t *o = json_pack("{s:i,s:i,s:i,s:b,s:b}", "concurrency", cfg->worker_concurrency, "max_attempts",
                           cfg->webhook_max_attempts, "timeout_ms", cfg->webhook_timeout_ms, "allow_private",
-                          cfg->webhook_allow_private);
+                          cfg->webhook_allow_private, "alerts", p->d.alert != NULL);
+    if (o != NULL && p->d.alert != NULL)
+        json_object_set_new(o, "alert_min_interval_seconds", json_integer(cfg->alert_min_interval_seconds));
     if (o != NULL && fields != NULL)
         json_object_update(o, fields);
     json_decref(fields);

@@ -47,7 +47,8 @@ struct worker_dev *worker_dev_start(const struct config *cfg, const char *path)
     struct worker_dev *h = calloc(1, sizeof(*h));
     if (h == NULL)
         goto fail;
-    if (!worker_pipeline_open(&h->p, cfg, queue_memory_new(), outbox_sqlite_new(path, why, sizeof(why)),
+    if (!worker_pipeline_open(&h->p, cfg, "dev", queue_memory_new(),
+                              outbox_sqlite_new(path, why, sizeof(why)),
                               outbox_sqlite_new(path, why, sizeof(why)), why, sizeof(why)))
         goto fail;
     base_why(why, sizeof(why), "cannot start the delivery thread");

@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "alert/alert.h"
 #include "config/config.h"
 #include "delivery/delivery.h"
 #include "outbox/outbox.h"
@@ -32,8 +33,9 @@ struct worker_endpoint {
 struct worker_deliverer {
     const struct config *cfg;
     struct queue *q;
-    struct outbox *outbox; /* endpoint lookups and failure records (this thread's instance) */
-    struct delivery_pool *pool;
+    struct outbox *outbox;      /* endpoint lookups and failure records (this thread's instance) */
+    struct delivery_pool *pool; /* the jobs' slots, and one more for the alert (pkg/alert) */
+    struct alert_sender *alert; /* dead-letter alerts; NULL when ALERT_WEBHOOK_URL is unset */
     struct queue_slots slots;
     struct worker_endpoint endpoints[WORKER_ENDPOINT_SLOTS];
     bool db_up;
@@ -69,12 +71,13 @@ struct worker_pipeline {
     bool curl_ready;
 };
 
-/* Owns q, outbox and relay_outbox from the call on (a NULL one is a failure: its creation failed).
- * Runs curl's global set-up (not thread-safe: call before any thread that uses libcurl exists), then
- * the deliverer's, then starts the relay. False with the reason in why. Either way the caller ends
- * with worker_pipeline_close. */
-bool worker_pipeline_open(struct worker_pipeline *p, const struct config *cfg, struct queue *q,
-                          struct outbox *outbox, struct outbox *relay_outbox, char *why, size_t cap);
+/* role ("worker", "dev") names the host in its alerts. Owns q, outbox and relay_outbox from the call on (a
+ * NULL one is a failure: its creation failed). Runs curl's global set-up (not thread-safe: call before any
+ * thread that uses libcurl exists), then the deliverer's, then starts the relay. False with the reason in
+ * why. Either way the caller ends with worker_pipeline_close. */
+bool worker_pipeline_open(struct worker_pipeline *p, const struct config *cfg, const char *role,
+                          struct queue *q, struct outbox *outbox, struct outbox *relay_outbox, char *why,
+                          size_t cap);
 /* Logs `msg` with the delivery settings and the host's `fields` (taken; may be NULL). */
 void worker_pipeline_log_started(const struct worker_pipeline *p, const char *msg, json_t *fields);
 /* Reports the deliverer's and the queue's counters through queue_report (with `gone`: removes them). */

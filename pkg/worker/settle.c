@@ -29,6 +29,7 @@ void worker_settle_result(struct worker_deliverer *d, const struct delivery_resu
         return;
     case DELIVERY_VERDICT_DEAD:
         d->failed_attempts++;
+        alert_sender_note(d->alert, 1, res->error);
         queue_job_done(j, QUEUE_DEAD, res->status, 0, res->error);
         return;
     }
@@ -121,10 +122,18 @@ void worker_settle_flush(struct worker_deliverer *d)
 
 int worker_hand_back(struct worker_deliverer *d)
 {
-    void *users[256];
+    void *users[256 + 1]; /* WORKER_CONCURRENCY at most, and the alert's slot */
     size_t n = delivery_abort_all(d->pool, users, sizeof(users) / sizeof(users[0]));
-    for (size_t i = 0; i < n; i++)
+    size_t jobs = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (d->alert != NULL && users[i] == (void *)d->alert) {
+            alert_sender_aborted(d->alert); /* not a job: nothing to hand back */
+            continue;
+        }
         queue_job_done(users[i], QUEUE_REQUEUE, 0, 0, "shutdown deadline");
+        jobs++;
+    }
+    n = jobs;
     for (int i = 0; i < d->slots.capacity; i++)
         if (d->slots.jobs[i].state == QUEUE_JOB_NEW)
             queue_job_done(&d->slots.jobs[i], QUEUE_REQUEUE, 0, 0, "shutdown deadline");

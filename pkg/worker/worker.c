@@ -40,13 +40,15 @@ struct worker {
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: bollard worker\n"
-                 "  Relays task events from the outbox table to the Redis stream " QUEUE_STREAM_JOBS "\n"
-                 "  and delivers them as signed webhooks (consumer group " QUEUE_GROUP
-                 "). No HTTP port; liveness is the\n"
-                 "  heartbeat file WORKER_HEARTBEAT_FILE (`probe file PATH --max-age N`).\n"
-                 "Exit codes: 0 after SIGTERM/SIGINT; 1 start-up failure or a second signal; 64 usage;\n"
-                 "78 invalid configuration.\n");
+    fprintf(out,
+            "usage: bollard worker\n"
+            "  Relays task events from the outbox table to the Redis stream " QUEUE_STREAM_JOBS "\n"
+            "  and delivers them as signed webhooks (consumer group " QUEUE_GROUP
+            "). No HTTP port; liveness is the\n"
+            "  heartbeat file WORKER_HEARTBEAT_FILE (`probe file PATH --max-age N`). With ALERT_WEBHOOK_URL\n"
+            "  set, dead letters are alerted there, at most once per ALERT_MIN_INTERVAL_SECONDS.\n"
+            "Exit codes: 0 after SIGTERM/SIGINT; 1 start-up failure or a second signal; 64 usage;\n"
+            "78 invalid configuration.\n");
 }
 
 /* ---- heartbeat */
@@ -266,7 +268,7 @@ int worker_main(const struct config *cfg, int argc, char **argv)
                                                  .query_timeout_ms = cfg->db_query_timeout_ms,
                                                  .idle_in_transaction_ms = 4 * cfg->redis_timeout_ms + 5000});
     char why[BASE_WHY_MAX] = "";
-    if (!worker_pipeline_open(&w->p, cfg, queue_redis_new(&qc), pg, relay_pg, why, sizeof(why))) {
+    if (!worker_pipeline_open(&w->p, cfg, "worker", queue_redis_new(&qc), pg, relay_pg, why, sizeof(why))) {
         fprintf(stderr, "bollard worker: cannot start: %s\n", why);
         goto cleanup;
     }

@@ -85,6 +85,9 @@ def test_every_setting_of_the_service_is_reachable_from_values():
     variants += [[f"config.assistant.provider={p}", "secret.llmApiKey=k"] for p in ("GROQ", "OPENROUTER")]
     variants += [["config.assistant.provider=OPENAI", "secret.llmApiKey=k", "config.assistant.openai.baseUrl=http://llm:8080/v1",
                   "config.assistant.openai.model=m"]]
+    # The alert webhook's settings, rendered only with alerts.webhook.enabled.
+    variants += [["alerts.webhook.enabled=true", "alerts.webhook.url=https://hooks.example.com/services/x",
+                  "alerts.webhook.signingSecret=alert-signing-secret-0123"]]
     for sets in variants:
         names |= {n[:-len("_FILE")] if n.endswith("_FILE") and n not in table else n
                   for n in rendered_env_names(helm_template(SECRETS, sets=sets))}

@@ -285,6 +285,94 @@ static void test_llm_provider(void **state)
     assert_null(strstr(msgs, "gsk_secret_value"));
 }
 
+/* ALERT_WEBHOOK_URL (pkg/alert): optional; with it the signing secret is required (>= 16 bytes), the
+ * URL follows the webhook rules, a literal private address needs WEBHOOK_ALLOW_PRIVATE, and no
+ * message shows either value. */
+static void test_alert_webhook(void **state)
+{
+    (void)state;
+    struct fake_env env;
+    struct config cfg;
+    char msgs[2048];
+    valid_env(&env);
+    assert_int_equal(load(&env, CONFIG_ROLE_WORKER, &cfg, msgs, sizeof(msgs)), 0);
+    assert_null(cfg.alert_webhook_url);
+    assert_int_equal(cfg.alert_min_interval_seconds, 60);
+    assert_null(cfg.release_name);
+    config_free(&cfg);
+
+    /* the URL without its secret: one problem naming the secret's variables */
+    env_set(&env, "ALERT_WEBHOOK_URL", "https://hooks.example.com/services/T000/B000/xoxsecretpart");
+    memset(msgs, 0, sizeof(msgs));
+    assert_int_equal(load(&env, CONFIG_ROLE_MIGRATE, &cfg, msgs, sizeof(msgs)), 1);
+    assert_non_null(strstr(msgs, "ALERT_WEBHOOK_SECRET"));
+    assert_non_null(strstr(msgs, "ALERT_WEBHOOK_SECRET_FILE"));
+    assert_null(strstr(msgs, "xoxsecretpart"));
+
+    /* a short secret */
+    env_set(&env, "ALERT_WEBHOOK_SECRET", "short-secret");
+    memset(msgs, 0, sizeof(msgs));
+    assert_int_equal(load(&env, CONFIG_ROLE_WORKER, &cfg, msgs, sizeof(msgs)), 1);
+    assert_non_null(strstr(msgs, "ALERT_WEBHOOK_SECRET: must be at least 16 bytes"));
+    assert_null(strstr(msgs, "short-secret"));
+
+    /* valid, for every role that alerts; the API reads none of it */
+    env_set(&env, "ALERT_WEBHOOK_SECRET", "alert-signing-secret-0123456789");
+    env_set(&env, "RELEASE_NAME", "prod");
+    env_set(&env, "POD_NAME", "bollard-migrate-x7k2p");
+    env_set(&env, "ALERT_MIN_INTERVAL_SECONDS", "5");
+    assert_int_equal(load(&env, CONFIG_ROLE_MIGRATE, &cfg, msgs, sizeof(msgs)), 0);
+    assert_string_equal(cfg.alert_webhook_secret, "alert-signing-secret-0123456789");
+    assert_string_equal(cfg.release_name, "prod");
+    assert_string_equal(cfg.pod_name, "bollard-migrate-x7k2p");
+    config_free(&cfg);
+    assert_int_equal(load(&env, CONFIG_ROLE_WORKER, &cfg, msgs, sizeof(msgs)), 0);
+    assert_int_equal(cfg.alert_min_interval_seconds, 5);
+    config_free(&cfg);
+    assert_int_equal(load(&env, CONFIG_ROLE_API, &cfg, msgs, sizeof(msgs)), 0);
+    assert_null(cfg.alert_webhook_url);
+    config_free(&cfg);
+
+    /* migrate without POD_NAME names its host */
+    env_set(&env, "POD_NAME", "");
+    assert_int_equal(load(&env, CONFIG_ROLE_MIGRATE, &cfg, msgs, sizeof(msgs)), 0);
+    assert_non_null(cfg.pod_name);
+    config_free(&cfg);
+
+    env_set(&env, "ALERT_MIN_INTERVAL_SECONDS", "0");
+    memset(msgs, 0, sizeof(msgs));
+    assert_int_equal(load(&env, CONFIG_ROLE_WORKER, &cfg, msgs, sizeof(msgs)), 1);
+    assert_non_null(strstr(msgs, "ALERT_MIN_INTERVAL_SECONDS"));
+    env_set(&env, "ALERT_MIN_INTERVAL_SECONDS", "60");
+
+    /* the webhook URL rules, without echoing the URL */
+    env_set(&env, "ALERT_WEBHOOK_URL", "ftp://hooks.example.com/xoxsecretpart");
+    memset(msgs, 0, sizeof(msgs));
+    assert_int_equal(load(&env, CONFIG_ROLE_WORKER, &cfg, msgs, sizeof(msgs)), 1);
+    assert_non_null(strstr(msgs, "ALERT_WEBHOOK_URL: must start with http:// or https://"));
+    assert_null(strstr(msgs, "xoxsecretpart"));
+    env_set(&env, "ALERT_WEBHOOK_URL", "https://user:xoxsecretpart@hooks.example.com/");
+    memset(msgs, 0, sizeof(msgs));
+    assert_int_equal(load(&env, CONFIG_ROLE_WORKER, &cfg, msgs, sizeof(msgs)), 1);
+    assert_null(strstr(msgs, "xoxsecretpart"));
+
+    /* the SSRF policy on a literal address: only with WEBHOOK_ALLOW_PRIVATE */
+    env_set(&env, "ALERT_WEBHOOK_URL", "http://127.0.0.1:9/hook/xoxsecretpart");
+    memset(msgs, 0, sizeof(msgs));
+    assert_int_equal(load(&env, CONFIG_ROLE_WORKER, &cfg, msgs, sizeof(msgs)), 1);
+    assert_non_null(strstr(msgs, "WEBHOOK_ALLOW_PRIVATE"));
+    assert_null(strstr(msgs, "xoxsecretpart"));
+    env_set(&env, "ALERT_WEBHOOK_URL", "http://169.254.169.254/latest");
+    assert_int_equal(load(&env, CONFIG_ROLE_MIGRATE, &cfg, msgs, sizeof(msgs)), 1);
+    env_set(&env, "WEBHOOK_ALLOW_PRIVATE", "true");
+    assert_int_equal(load(&env, CONFIG_ROLE_MIGRATE, &cfg, msgs, sizeof(msgs)), 0);
+    config_free(&cfg);
+    env_set(&env, "ALERT_WEBHOOK_URL", "http://127.0.0.1:9/hook");
+    assert_int_equal(load(&env, CONFIG_ROLE_WORKER, &cfg, msgs, sizeof(msgs)), 0);
+    assert_true(cfg.webhook_allow_private);
+    config_free(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -298,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_request_id_rules),
         cmocka_unit_test(test_max_connections),
         cmocka_unit_test(test_llm_provider),
+        cmocka_unit_test(test_alert_webhook),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -192,6 +192,34 @@ static void test_shutdown_service_production_rules(void **state)
                         "inline-secret-production secret-missing secret-missing");
     assert_string_equal(rules_on(f, "secret: {existingSecret: ext, databaseUrl: 'postgresql://x'}\n", true),
                         "inline-secret-ignored");
+    /* the alert webhook's secrets follow the same three cases */
+    assert_string_equal(rules_on(f, "alerts: {webhook: {enabled: true, url: '', signingSecret: ''}}\n", true),
+                        "alert-webhook-incomplete alert-webhook-incomplete");
+    assert_string_equal(
+        rules_on(f, "alerts: {webhook: {enabled: true, url: '', signingSecret: ''}}\n", false), "");
+    assert_string_equal(
+        rules_on(f, "alerts: {webhook: {enabled: true, url: '', signingSecret: '', existingSecret: a}}\n",
+                 true),
+        "");
+    assert_string_equal(rules_on(f,
+                                 "secret: {existingSecret: ext}\n"
+                                 "alerts: {webhook: {enabled: true, url: 'https://h.example/x', "
+                                 "signingSecret: ''}}\n",
+                                 true),
+                        "inline-secret-ignored");
+    assert_string_equal(rules_on(f,
+                                 "config: {environment: production}\n"
+                                 "secret: {existingSecret: ext}\n"
+                                 "alerts: {webhook: {enabled: true, url: 'https://h.example/x', "
+                                 "signingSecret: '0123456789abcdef', existingSecret: ''}}\n",
+                                 false),
+                        "inline-secret-ignored inline-secret-ignored");
+    assert_string_equal(rules_on(f,
+                                 "config: {environment: production}\n"
+                                 "secret: {existingSecret: ''}\n"
+                                 "alerts: {webhook: {enabled: false, url: 'https://h.example/x'}}\n",
+                                 false),
+                        "inline-secret-production");
     assert_string_equal(rules_on(f, "migrations: {permanentFailureExitCodes: [2, 3, 3]}\n", false),
                         "exit-codes-order");
     assert_string_equal(rules_on(f,
@@ -361,6 +389,7 @@ static void test_every_emitted_rule_is_catalogued(void **state)
         "inline-secret-production",
         "inline-secret-ignored",
         "secret-missing",
+        "alert-webhook-incomplete",
         "exit-codes-order",
         "keda-with-hpa",
         "keda-min-above-max",

@@ -222,6 +222,13 @@ Each: name (values key), var (environment variable), key (inside the Secret).
 {{- if and $keyVar (or $s.keys.llmApiKey (and (not $s.existingSecret) $s.llmApiKey)) }}
 {{- $items = append $items (dict "name" "llmApiKey" "var" $keyVar "key" (default $keyVar $s.keys.llmApiKey)) }}
 {{- end }}
+{{- /* The alert webhook's two (alerts.webhook): in the chart's Secret, or with "own" set in a Secret
+       of their own (mounted apart: bollard.alertSecretVolume). */}}
+{{- $aw := .Values.alerts.webhook }}
+{{- if $aw.enabled }}
+{{- $items = append $items (dict "name" "alertWebhookUrl" "var" "ALERT_WEBHOOK_URL" "key" $aw.keys.url "own" $aw.existingSecret) }}
+{{- $items = append $items (dict "name" "alertWebhookSecret" "var" "ALERT_WEBHOOK_SECRET" "key" $aw.keys.signingSecret "own" $aw.existingSecret) }}
+{{- end }}
 {{- toJson $items }}
 {{- end }}
 
@@ -237,12 +244,12 @@ Call with (dict "ctx" $ "names" (list "databaseUrl" "secretKey" "redisUrl" "llmA
 {{- if has .name $names }}
 {{- if $ctx.Values.secret.mountAsFiles }}
 - name: {{ .var }}_FILE
-  value: /var/run/secrets/bollard/{{ .var }}
+  value: /var/run/secrets/{{ ternary "bollard-alert" "bollard" (not (empty .own)) }}/{{ .var }}
 {{- else }}
 - name: {{ .var }}
   valueFrom:
     secretKeyRef:
-      name: {{ $secret }}
+      name: {{ default $secret .own }}
       key: {{ .key }}
 {{- end }}
 {{- end }}
@@ -313,11 +320,69 @@ secret.redisUrl, which secret.yaml stores under those keys. Empty keys when KEDA
     defaultMode: 0440
     items:
 {{- range include "bollard.secretItems" $ctx | fromJsonArray }}
-{{- if has .name $names }}
+{{- if and (has .name $names) (empty .own) }}
       - key: {{ .key }}
         path: {{ .var }}
 {{- end }}
 {{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The inline value of an alert secret item (alertWebhookUrl | alertWebhookSecret). */}}
+{{- define "bollard.alertSecretValue" -}}
+{{- $aw := .ctx.Values.alerts.webhook }}
+{{- ternary $aw.url $aw.signingSecret (eq .name "alertWebhookUrl") }}
+{{- end }}
+
+{{/*
+alerts.webhook.existingSecret: the alert webhook's own Secret, mounted at /var/run/secrets/bollard-alert
+(secret.mountAsFiles) in the pods that post alerts (the worker, the migration Jobs).
+*/}}
+{{- define "bollard.alertSecretVolume" -}}
+{{- $aw := .Values.alerts.webhook }}
+{{- if and $aw.enabled $aw.existingSecret .Values.secret.mountAsFiles }}
+- name: alert-webhook
+  secret:
+    secretName: {{ $aw.existingSecret }}
+    defaultMode: 0440
+    items:
+      - key: {{ $aw.keys.url }}
+        path: ALERT_WEBHOOK_URL
+      - key: {{ $aw.keys.signingSecret }}
+        path: ALERT_WEBHOOK_SECRET
+{{- end }}
+{{- end }}
+
+{{- define "bollard.alertSecretMount" -}}
+{{- $aw := .Values.alerts.webhook }}
+{{- if and $aw.enabled $aw.existingSecret .Values.secret.mountAsFiles }}
+- name: alert-webhook
+  mountPath: /var/run/secrets/bollard-alert
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{/*
+The alert settings of a role that posts alerts: RELEASE_NAME always (it names the release in
+alerts), and with alerts.webhook.enabled the URL and signing secret (bollard.secretEnv). .worker:
+also ALERT_MIN_INTERVAL_SECONDS; .migrate: also WEBHOOK_ALLOW_PRIVATE (the Jobs have no ConfigMap).
+Call with (dict "ctx" $ "worker" true) or (dict "ctx" $ "migrate" true "secretName" $name).
+*/}}
+{{- define "bollard.alertEnv" -}}
+{{- $ctx := .ctx }}
+{{- $aw := $ctx.Values.alerts.webhook }}
+- name: RELEASE_NAME
+  value: {{ $ctx.Release.Name | quote }}
+{{- if $aw.enabled }}
+{{- if .worker }}
+- name: ALERT_MIN_INTERVAL_SECONDS
+  value: {{ $aw.minIntervalSeconds | int64 | quote }}
+{{- end }}
+{{- if .migrate }}
+- name: WEBHOOK_ALLOW_PRIVATE
+  value: {{ $ctx.Values.config.webhooks.allowPrivate | quote }}
+{{- end }}
+{{- include "bollard.secretEnv" (dict "ctx" $ctx "names" (list "alertWebhookUrl" "alertWebhookSecret") "secretName" .secretName) }}
 {{- end }}
 {{- end }}
 
@@ -498,6 +563,14 @@ egress:
 {{- end }}
 {{- if and $production (not .Values.secret.existingSecret) (or .Values.secret.databaseUrl .Values.secret.secretKey .Values.secret.redisUrl .Values.secret.llmApiKey .Values.secret.migrateDatabaseUrl) }}
 {{- fail "config.environment production needs secret.existingSecret: inline secret values (secret.databaseUrl, secret.secretKey, secret.redisUrl, secret.llmApiKey, secret.migrateDatabaseUrl) end up in plain text in the Helm release history" }}
+{{- end }}
+{{- $aw := .Values.alerts.webhook }}
+{{- $alertSecretElsewhere := or $aw.existingSecret .Values.secret.existingSecret }}
+{{- if and $aw.enabled (not $alertSecretElsewhere) (or (not $aw.url) (not $aw.signingSecret)) }}
+{{- fail "alerts.webhook.enabled needs alerts.webhook.url and alerts.webhook.signingSecret (or alerts.webhook.existingSecret, a Secret holding them): bollard exits 78 with a URL and no signing secret" }}
+{{- end }}
+{{- if and $production (not $alertSecretElsewhere) (or $aw.url $aw.signingSecret) }}
+{{- fail "config.environment production: alerts.webhook.url and alerts.webhook.signingSecret end up in plain text in the Helm release history; use alerts.webhook.existingSecret (or secret.existingSecret)" }}
 {{- end }}
 {{- if and (hasPrefix "sqlite:" .Values.secret.databaseUrl) (ne .Values.config.environment "dev") }}
 {{- fail "secret.databaseUrl: sqlite: is only allowed with config.environment dev (bollard exits 78 otherwise)" }}
