@@ -12,6 +12,8 @@ PYTHON = os.environ.get("E2E_LLM_PYTHON", os.path.join(harness.REPO, "build", "e
 # Where the measured durations go (one JSON object per line); make e2e-llm prints them.
 REPORT = os.environ.get("E2E_LLM_REPORT", os.path.join(harness.REPO, "build", "e2e-llm", "timings.jsonl"))
 MODEL_ALIAS = "smollm2-135m-instruct"
+# `python -m llama_cpp.server` with the grammar fixes Bollard's tool schemas need (see the file).
+SERVE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "serve.py")
 # Model load (98 MB, mmap) takes a few seconds here; the bound is for a loaded, slow machine.
 LOAD_TIMEOUT_S = 180
 
@@ -35,7 +37,7 @@ def model_path():
 
 
 class LlamaServer:
-    """`python -m llama_cpp.server` on a free loopback port, its output in a temp dir."""
+    """llama-cpp-python's server (serve.py) on a free loopback port, its output in a temp dir."""
 
     def __init__(self):
         self.port = harness.free_port()
@@ -46,7 +48,7 @@ class LlamaServer:
         # "message:", then the arguments under a grammar made from the tool's JSON Schema: the call is
         # always well-formed, whether the model picks it is the model's. Greedy decoding (Bollard sends
         # TEMPERATURE=0) and a fixed seed make the answer the same run after run on one machine.
-        args = [PYTHON, "-m", "llama_cpp.server", "--model", model_path(), "--model_alias", MODEL_ALIAS,
+        args = [PYTHON, SERVE, "--model", model_path(), "--model_alias", MODEL_ALIAS,
                 "--chat_format", "chatml-function-calling", "--host", "127.0.0.1", "--port", str(self.port),
                 "--n_ctx", "2048", "--n_threads", "2", "--n_threads_batch", "2", "--seed", "42",
                 "--verbose", "false"]
