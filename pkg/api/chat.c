@@ -216,10 +216,11 @@ static json_t *provider_message(json_t *row)
                                                   "type", "function", "function", "name",
                                                   json_object_get(call, "name"), "arguments",
                                                   json_object_get(call, "arguments")));
+        /* "" rather than null for a message that only calls tools: both are OpenAI's, and some
+         * compatible servers (llama-cpp-python's) refuse null there (tests/e2e_llm) */
         const char *text = json_string_value(content);
         return json_pack("{s:s,s:o,s:o}", "role", "assistant", "content",
-                         text != NULL && text[0] != '\0' ? json_string(text) : json_null(), "tool_calls",
-                         list);
+                         json_string(text != NULL ? text : ""), "tool_calls", list);
     }
     return json_pack("{s:s,s:O}", "role", role, "content", content);
 }
