@@ -34,6 +34,9 @@ PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -largon2
 CHART_PKG_LIBS := $(shell pkg-config --libs $(CHART_PKGS) 2>/dev/null)
 
 CC ?= cc
+# Generators run during the build (pkg/embed, migrations): the build machine's compiler, which is
+# not CC when cross-compiling (the image's cross build sets CC to the target's; .ci/image/cross-env).
+HOST_CC ?= $(CC)
 WARN := -Wall -Wextra -Werror
 CFLAGS_ALL = -std=gnu11 $(WARN) -D_GNU_SOURCE $(H2O_CFLAGS) -Ipkg $(PKG_CFLAGS) $(OPTFLAGS) -MMD -MP $(EXTRA_CFLAGS)
 LDFLAGS_ALL := -Wl,--as-needed -Wl,-z,relro,-z,now $(LDSAN) $(EXTRA_LDFLAGS)

@@ -12,7 +12,7 @@ BOLLARD_EXTRA_OBJS += $(MIGRATIONS_OBJ)
 # A host tool, so no sanitizers: it only has to be correct for the files in this repository.
 $(MIGRATIONS_EMBED): migrations/embed.c pkg/schema/parse.c pkg/schema/schema.h pkg/base/base.c pkg/base/base.h
 	@mkdir -p $(@D)
-	$(CC) -std=gnu11 $(WARN) -O1 -Ipkg -o $@ migrations/embed.c pkg/schema/parse.c pkg/base/base.c -lcrypto
+	$(HOST_CC) -std=gnu11 $(WARN) -O1 -Ipkg -o $@ migrations/embed.c pkg/schema/parse.c pkg/base/base.c -lcrypto
 
 # Changes only when the set of files changes, so a deleted migration also regenerates the table.
 $(MIGRATIONS_LIST): FORCE

@@ -1,6 +1,8 @@
 # probe: the static exec-probe binary (see probe/main.c). Built with musl so that it runs in an image
 # that holds nothing else; the main CFLAGS_ALL (glibc, pkg-config) deliberately do not apply here.
-PROBE_CC := musl-gcc
+# PROBE_CC and STRIP come from the environment for a cross build (.ci/image/cross-env).
+PROBE_CC ?= musl-gcc
+STRIP ?= strip
 PROBE_SRCS := $(sort $(wildcard probe/*.c))
 PROBE_LIB_SRCS := probe/http_response.c probe/json_field.c probe/target.c
 PROBE_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -Os -fstack-protector-strong -ffunction-sections \
@@ -34,7 +36,7 @@ $(BUILD)/probe-obj/probe.full: $(PROBE_OBJS)
 	$(PROBE_CC) $(PROBE_LDFLAGS) -o $@ $^
 
 $(BUILD)/probe: $(BUILD)/probe-obj/probe.full
-	strip --strip-all -R .comment -o $@ $<
+	$(STRIP) --strip-all -R .comment -o $@ $<
 
 $(BUILD)/probe-obj-san/%.o: probe/%.c
 	@mkdir -p $(@D)

@@ -47,11 +47,14 @@ have_image() {
   esac
 }
 
-# import_rootfs TARBALL NAME [--change INSTR]...
+# import_rootfs TARBALL NAME [--arch ARCH] [--change INSTR]...
 import_rootfs() {
   local tar=$1 name=$2; shift 2
   case "$ENGINE" in
-    docker) docker import "$@" "$tar" "$name" >/dev/null ;;
+    docker)
+      [ "${1:-}" = --arch ] && set -- --platform "linux/$2" "${@:3}"
+      docker import "$@" "$tar" "$name" >/dev/null
+      ;;
     *) "${PODMAN[@]}" import -q "$@" "$tar" "$name" >/dev/null ;;
   esac
 }

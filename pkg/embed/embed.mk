@@ -8,5 +8,5 @@ EMBED_TOOL := $(BUILD)/tools/embed
 # precompressed copies; neither is linked into bollard by this.
 $(EMBED_TOOL): pkg/embed/tools/embed.c
 	@mkdir -p $(@D)
-	$(CC) -std=gnu11 $(WARN) -O1 $(shell pkg-config --cflags jansson libcrypto zlib) -o $@ $< \
+	$(HOST_CC) -std=gnu11 $(WARN) -O1 $(shell pkg-config --cflags jansson libcrypto zlib) -o $@ $< \
 		$(shell pkg-config --libs jansson libcrypto zlib)

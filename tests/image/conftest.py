@@ -3,6 +3,9 @@
 The plain `pytest tests` pass of `make test` does not collect them: there the image has not been
 built yet. `make image-test` is itself one of `make test`'s targets, and it fails (never skips)
 when the container engine cannot run.
+
+BOLLARD_IMAGE_ARCH says which architecture the image is (.ci/image/test-image sets it per platform
+of the manifest list); a foreign one runs under qemu (imagetool.require_exec fails without it).
 """
 import os
 import shutil

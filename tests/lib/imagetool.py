@@ -2,9 +2,12 @@
 
 The engine is podman (with the storage and runtime settings of .ci/image/common.sh) unless the
 image was built by a Docker engine (build/image/engine says so, or BOLLARD_IMAGE_ENGINE=docker).
+BOLLARD_IMAGE_ARCH (amd64, arm64; default this machine's) is the architecture of the image under
+test; a foreign one runs under qemu through the kernel's binfmt handler (.ci/image/binfmt).
 """
 import json
 import os
+import platform
 import struct
 import subprocess
 import time
@@ -13,6 +16,39 @@ import uuid
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 IMAGE = os.environ.get("BOLLARD_IMAGE", "localhost/bollard:dev")
+
+# Per architecture: the ELF e_machine, the multiarch triplet, glibc's loader (PT_INTERP), and the
+# name of the qemu binfmt handler that runs it on another machine.
+ARCHES = {
+    "amd64": {"e_machine": 62, "triplet": "x86_64-linux-gnu", "interp": "/lib64/ld-linux-x86-64.so.2",
+              "binfmt": "qemu-x86_64"},
+    "arm64": {"e_machine": 183, "triplet": "aarch64-linux-gnu", "interp": "/lib/ld-linux-aarch64.so.1",
+              "binfmt": "qemu-aarch64"},
+}
+HOST_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+ARCH = os.environ.get("BOLLARD_IMAGE_ARCH") or HOST_ARCH
+if ARCH not in ARCHES:
+    raise RuntimeError(f"BOLLARD_IMAGE_ARCH={ARCH!r}: not one of {sorted(ARCHES)}")
+TARGET = ARCHES[ARCH]
+FOREIGN = ARCH != HOST_ARCH
+
+
+def emulation():
+    """None when this kernel can run the image's binaries (natively, or through an enabled qemu binfmt
+    handler), else why not."""
+    if not FOREIGN:
+        return None
+    entry = f"/proc/sys/fs/binfmt_misc/{TARGET['binfmt']}"
+    try:
+        with open(entry) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return f"no binfmt handler {entry} (install qemu-user-static and binfmt-support: .ci/image/binfmt {ARCH})"
+    if not lines or lines[0] != "enabled":
+        return f"{entry} is {lines[:1]} (run .ci/image/binfmt {ARCH})"
+    if not any(ln.startswith("flags:") and "F" in ln.split(":", 1)[1] for ln in lines):
+        return f"{entry} lacks the F flag (the interpreter must be usable inside containers)"
+    return None
 
 
 def _engine():
@@ -123,17 +159,17 @@ def is_elf(path):
 
 
 def read_elf(path):
-    """{'type', 'interp', 'needed', 'runpath'} of an ELF file (32/64-bit, either byte order)."""
+    """{'type', 'machine', 'interp', 'needed', 'runpath'} of an ELF file (32/64-bit, either byte order)."""
     with open(path, "rb") as f:
         data = f.read()
     is64 = data[4] == 2
     end = "<" if data[5] == 1 else ">"
     if is64:
-        e_type, = struct.unpack_from(end + "H", data, 16)
+        e_type, e_machine = struct.unpack_from(end + "HH", data, 16)
         e_phoff, = struct.unpack_from(end + "Q", data, 32)
         e_phentsize, e_phnum = struct.unpack_from(end + "HH", data, 54)
     else:
-        e_type, = struct.unpack_from(end + "H", data, 16)
+        e_type, e_machine = struct.unpack_from(end + "HH", data, 16)
         e_phoff, = struct.unpack_from(end + "I", data, 28)
         e_phentsize, e_phnum = struct.unpack_from(end + "HH", data, 42)
     loads, dynamic, interp = [], None, None
@@ -177,7 +213,7 @@ def read_elf(path):
             needed.append(string(val))
         elif tag in (DT_RPATH, DT_RUNPATH):
             runpath += string(val).split(":")
-    return {"type": e_type, "interp": interp, "needed": needed, "runpath": runpath}
+    return {"type": e_type, "machine": e_machine, "interp": interp, "needed": needed, "runpath": runpath}
 
 
 def resolve_in_root(root, path, depth=0):
@@ -200,7 +236,7 @@ def resolve_in_root(root, path, depth=0):
     return os.path.join(root, cur.lstrip("/"))
 
 
-def library_dirs(root, triplet="x86_64-linux-gnu"):
+def library_dirs(root, triplet=TARGET["triplet"]):
     """The loader's search directories inside root: ld.so.conf(.d) entries, then the defaults."""
     dirs = []
     conf_dir = resolve_in_root(root, "/etc/ld.so.conf.d")
