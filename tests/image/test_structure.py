@@ -7,7 +7,11 @@ import stat
 
 import imagetool
 
-BUDGET = 40 * 1000 * 1000  # bytes, uncompressed
+# Bytes, uncompressed, per architecture. Debian's arm64 ELF files are laid out for 64 KiB pages, so
+# every small library (glibc's ~250 gconv modules above all) is padded to a multiple of 64 KiB:
+# the same closure measured 38.1 MB on amd64 and 49.2 MB on arm64.
+BUDGETS = {"amd64": 40 * 1000 * 1000, "arm64": 52 * 1000 * 1000}
+BUDGET = BUDGETS[imagetool.ARCH]
 
 # Programs that must not be in the image, by file name, anywhere in it.
 FORBIDDEN = {"sh", "bash", "dash", "ash", "zsh", "busybox", "apt", "apt-get", "apt-cache", "dpkg", "dpkg-deb",
