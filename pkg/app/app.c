@@ -225,7 +225,8 @@ int app_main(const struct config *cfg, int argc, char **argv)
                                  : NULL;
     app.loops = calloc(app.n_loops, sizeof(*app.loops));
     app.health = health_shared_create();
-    if (app.router == NULL || app.metrics_router == NULL || app.registry == NULL || app.loops == NULL || app.health == NULL) {
+    if (app.router == NULL || app.metrics_router == NULL || app.registry == NULL || app.loops == NULL ||
+        app.health == NULL) {
         log_printf(LOG_ERROR, "out of memory at start-up");
         goto done;
     }

@@ -64,7 +64,7 @@ struct server_thread {
     h2o_multithread_receiver_t control;
     struct http_loop http;         /* the API's exchanges */
     struct http_loop metrics_http; /* the metrics listener's: same application context, not observed */
-    h2o_timeout_t accept_backoff; /* both listeners' pauses */
+    h2o_timeout_t accept_backoff;  /* both listeners' pauses */
     int seen_phase;
     h2o_timeout_t housekeeping;
     h2o_timeout_entry_t housekeeping_entry;
@@ -508,7 +508,8 @@ int server_run(const struct config *cfg, const struct server_app *app)
     handler->super.on_req = on_req;
     handler->server = server;
     h2o_config_init(&server->metrics_globalconf);
-    host = h2o_config_register_host(&server->metrics_globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    host =
+        h2o_config_register_host(&server->metrics_globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     path = h2o_config_register_path(host, "/", 0);
     handler = (struct server_handler *)h2o_create_handler(path, sizeof(*handler));
     handler->super.on_req = on_req;
