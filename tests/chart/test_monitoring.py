@@ -185,7 +185,7 @@ def test_every_metric_an_alert_or_panel_uses_exists_in_a_real_scrape(rule, dashb
         harness.get(b.url("/no/such/path"))
 
         def scraped_with_worker():
-            status, _, body = harness.get(b.url("/metrics"))
+            status, _, body = harness.get(b.metrics_url())
             assert status == 200
             text = body.decode()
             return text if "\nbollard_workers 1\n" in text else None

@@ -498,11 +498,6 @@ def with_metrics_port(env):
     return env
 
 
-def scrape(b, timeout=5):
-    """GET /metrics of a serving process on its METRICS_PORT: (status, headers, body bytes)."""
-    return get(b.metrics_url(), timeout=timeout)
-
-
 class Bollard:
     """A `bollard` process with its output captured to files in a temp dir."""
 
