@@ -229,12 +229,12 @@ def test_migrations_as_plain_job_or_not_at_all():
 
 
 def test_service_clusterip_by_default_and_nodeport_30081(default_render):
-    svc = default_render.one("Service")
+    svc = default_render.one("Service", "api")
     assert svc["spec"]["type"] == "ClusterIP"
     assert "nodePort" not in svc["spec"]["ports"][0]
     r = helm_template(SECRETS, sets=["service.type=NodePort", "service.nodePort=30081"])
-    port = r.one("Service")["spec"]["ports"][0]
-    assert r.one("Service")["spec"]["type"] == "NodePort" and port["nodePort"] == 30081
+    port = r.one("Service", "api")["spec"]["ports"][0]
+    assert r.one("Service", "api")["spec"]["type"] == "NodePort" and port["nodePort"] == 30081
     assert port["targetPort"] == "http"
     p = helm_template(SECRETS, sets=["service.nodePort=30081"], check=False)
     assert p.returncode != 0 and "service.nodePort needs" in p.stderr
