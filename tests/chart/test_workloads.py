@@ -92,7 +92,8 @@ def test_api_rollout_probes_and_drain(default_render):
     assert spec["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
     pod = spec["template"]["spec"]
     c = pod["containers"][0]
-    assert c["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
+    assert c["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"},
+                          {"name": "metrics", "containerPort": 9090, "protocol": "TCP"}]
     assert c["livenessProbe"]["httpGet"] == {"path": "/health/live", "port": "http"}
     assert c["readinessProbe"]["httpGet"] == {"path": "/health/ready", "port": "http"}
     assert c["startupProbe"]["httpGet"]["path"] == "/health/live"
