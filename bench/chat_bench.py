@@ -377,6 +377,11 @@ def main():
         runs, fixed = {}, {}
         probes = (("live", "/health/live"), ("list", "/api/tasks?limit=20"))
         held_statuses, held_lat, held_fail = {}, [], []
+        # The server's CPU and the provider connections it opened while the chats were held (the
+        # probe's and wrk's requests included): a completion that costs a new connection each time
+        # would show here as connections close to requests.
+        held_cpu = held_secs = 0.0
+        provider_requests = provider_conns = 0
         for rnd in range(ROUNDS):
             for route, url, script in routes:
                 runs.setdefault((route, "without"), []).append(wrk(url, script, DURATION, wrk_env))
@@ -390,6 +395,7 @@ def main():
             harness.wait_until(lambda: held.answered.value >= CHATS, timeout=DELAY * 10 + 30,
                                what=f"{CHATS} held chats answered once")
             held.reset()
+            stats0, cpu0, t0 = slow.get("/stats"), cpu_seconds(held_api.proc.pid), time.monotonic()
             if rnd == 0:  # RSS while they are held, over two provider cycles, before wrk adds its own
                 samples, held_counts = [], []
                 t_end = time.monotonic() + 2 * DELAY
@@ -403,6 +409,11 @@ def main():
                     FixedRate(held_api.port, path, token, PROBE_RATE, seconds(DURATION)).measure())
             for route, url, script in routes:
                 runs.setdefault((route, "with"), []).append(wrk(url, script, DURATION, wrk_env))
+            stats1 = slow.get("/stats")
+            held_cpu += cpu_seconds(held_api.proc.pid) - cpu0
+            held_secs += time.monotonic() - t0
+            provider_requests += stats1["requests"] - stats0["requests"]
+            provider_conns += stats1["connections"] - stats0["connections"]
             held.stop()
             for k, v in held.statuses.items():
                 held_statuses[k] = held_statuses.get(k, 0) + v
@@ -482,7 +493,10 @@ def main():
                   f"Held chats answered while measured ({window:g} s): {held_ok} with 200"
                   + (f", other statuses {held_other}" if held_other else "")
                   + (f", {len(held_fail)} client failures ({held_fail[:3]})" if held_fail else "")
-                  + f"; latency p50 {held_p50:,.0f} ms, p99 {held_p99:,.0f} ms", "",
+                  + f"; latency p50 {held_p50:,.0f} ms, p99 {held_p99:,.0f} ms",
+                  f"While they were held, bollard used {held_cpu / held_secs:.2f} of a core (with the probe's and "
+                  f"wrk's requests) and opened {provider_conns:,} provider connections for {provider_requests:,} "
+                  "completions", "",
                   "Part 2: chats per second, instant provider, wrk POST /api/{user_id}/chat", "",
                   "| server | chats/s | p99 | errors | CPU (cores) | RSS after |", "|---|---|---|---|---|---|"]
         for name, label in (("bollard", "bollard api, API_THREADS=1"),
@@ -538,7 +552,10 @@ def main():
                  f"wrk; {ROUNDS} rounds alternate without / with the held chats and each p99 is the median of its "
                  f"rounds (/health/live without: {rounds(('live', 'without'))} ms, with: {rounds(('live', 'with'))} ms; "
                  f"list without: {rounds(('list', 'without'))} ms, with: {rounds(('list', 'with'))} ms)."
-                 + (f" Other statuses: {held_other}." if held_other else ""),
+                 + (f" Other statuses: {held_other}." if held_other else "")
+                 + f" Bollard used {held_cpu / held_secs:.2f} of a core while they were held (the probe's and "
+                 f"wrk's requests included) and opened {provider_conns:,} provider connections for "
+                 f"{provider_requests:,} completions (keep-alive reuse).",
                  f"Both p99 figures are measured at wrk's saturation (a closed loop of {CONNECTIONS} connections). "
                  f"/health/live touches no database: its p99 takes in the held chats' work on the same event loop and "
                  f"the CPU their PostgreSQL writes, the fake provider and the 500 clients take from the same "

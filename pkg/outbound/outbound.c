@@ -509,9 +509,12 @@ struct outbound *outbound_create(h2o_evloop_t *loop, int max_transfers)
     curl_multi_setopt(ob->multi, CURLMOPT_SOCKETDATA, ob);
     curl_multi_setopt(ob->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
     curl_multi_setopt(ob->multi, CURLMOPT_TIMERDATA, ob);
-    /* idle connections kept per loop (keep-alive to the provider) */
-    curl_multi_setopt(ob->multi, CURLMOPT_MAXCONNECTS,
-                      (long)(ob->max_transfers < 64 ? ob->max_transfers : 64));
+    /* Connections kept for reuse: as many as transfers may be in flight. Fewer, and every completion
+     * beyond the cache's size costs a new TCP connection (and with TLS a handshake) on the event loop:
+     * 500 chats held open once opened 4,905 provider connections for 4,884 completions with a cap of
+     * 64. An idle connection only ever replaces an active one, so the loop's descriptors stay bounded
+     * by max_transfers either way. */
+    curl_multi_setopt(ob->multi, CURLMOPT_MAXCONNECTS, (long)ob->max_transfers);
     return ob;
 }
 
