@@ -398,12 +398,17 @@ def main():
             stats0, cpu0, t0 = slow.get("/stats"), cpu_seconds(held_api.proc.pid), time.monotonic()
             if rnd == 0:  # RSS while they are held, over two provider cycles, before wrk adds its own
                 samples, held_counts = [], []
+                idle_cpu0, idle_t0, idle_served0 = cpu_seconds(held_api.proc.pid), time.monotonic(), slow.get("/stats")["served"]
                 t_end = time.monotonic() + 2 * DELAY
                 while time.monotonic() < t_end:
                     samples.append(rss_kib(held_api.proc.pid))
                     held_counts.append(slow.get("/stats")["held"])
                     time.sleep(0.2)
                 rss_during = statistics.median(samples)
+                # the server's CPU for the held chats alone (no probe, no wrk yet): per chat answered
+                only_cpu = cpu_seconds(held_api.proc.pid) - idle_cpu0
+                only_secs = time.monotonic() - idle_t0
+                only_chats = slow.get("/stats")["served"] - idle_served0
             for route, path in probes:
                 fixed.setdefault((route, "with"), []).append(
                     FixedRate(held_api.port, path, token, PROBE_RATE, seconds(DURATION)).measure())
@@ -494,8 +499,9 @@ def main():
                   + (f", other statuses {held_other}" if held_other else "")
                   + (f", {len(held_fail)} client failures ({held_fail[:3]})" if held_fail else "")
                   + f"; latency p50 {held_p50:,.0f} ms, p99 {held_p99:,.0f} ms",
-                  f"While they were held, bollard used {held_cpu / held_secs:.2f} of a core (with the probe's and "
-                  f"wrk's requests) and opened {provider_conns:,} provider connections for {provider_requests:,} "
+                  f"Held chats alone (round 1, no probe or wrk): bollard used {only_cpu / only_secs:.3f} of a core "
+                  f"for {only_chats / only_secs:,.0f} chats/s = {only_cpu / max(only_chats, 1) * 1e6:,.0f} us of CPU "
+                  f"per chat. With the probe's and wrk's requests it used {held_cpu / held_secs:.2f} of a core and opened {provider_conns:,} provider connections for {provider_requests:,} "
                   "completions", "",
                   "Part 2: chats per second, instant provider, wrk POST /api/{user_id}/chat", "",
                   "| server | chats/s | p99 | errors | CPU (cores) | RSS after |", "|---|---|---|---|---|---|"]
