@@ -539,16 +539,20 @@ struct outbound *outbound_create(h2o_evloop_t *loop, int max_transfers)
         h2o_timeout_init(loop, &ob->steps[i], timer_steps_ms[i]);
     ob->timer.cb = on_timer;
     ob->reaper.cb = on_reap;
-    curl_multi_setopt(ob->multi, CURLMOPT_SOCKETFUNCTION, curl_socket_cb);
-    curl_multi_setopt(ob->multi, CURLMOPT_SOCKETDATA, ob);
-    curl_multi_setopt(ob->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
-    curl_multi_setopt(ob->multi, CURLMOPT_TIMERDATA, ob);
+    bool ok = curl_multi_setopt(ob->multi, CURLMOPT_SOCKETFUNCTION, curl_socket_cb) == CURLM_OK &&
+              curl_multi_setopt(ob->multi, CURLMOPT_SOCKETDATA, ob) == CURLM_OK &&
+              curl_multi_setopt(ob->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb) == CURLM_OK &&
+              curl_multi_setopt(ob->multi, CURLMOPT_TIMERDATA, ob) == CURLM_OK;
     /* Connections kept for reuse: as many as transfers may be in flight. Fewer, and every completion
      * beyond the cache's size costs a new TCP connection (and with TLS a handshake) on the event loop:
      * 500 chats held open once opened 4,905 provider connections for 4,884 completions with a cap of
      * 64. An idle connection only ever replaces an active one, so the loop's descriptors stay bounded
      * by max_transfers either way. */
-    curl_multi_setopt(ob->multi, CURLMOPT_MAXCONNECTS, (long)ob->max_transfers);
+    ok = ok && curl_multi_setopt(ob->multi, CURLMOPT_MAXCONNECTS, (long)ob->max_transfers) == CURLM_OK;
+    if (!ok) {
+        outbound_destroy(ob);
+        return NULL;
+    }
     return ob;
 }
 
