@@ -366,6 +366,11 @@ def main():
         servers.append(slow)
         held_api = harness.Bollard.api(dict(chat_env, LLM_BASE_URL=slow.base_url, CHAT_MAX_INFLIGHT=str(max(1000, CHATS))))
         servers.append(held_api)
+        # A twin of the measured server that never gets a chat, probed while the chats are held on the
+        # other: the machine's contention (PostgreSQL, the fake, the 500 clients, neighbours) lands on
+        # both, so the measured server's p99 against the twin's is what the chats cost its own loop.
+        twin_api = harness.Bollard.api(dict(chat_env, LLM_BASE_URL=slow.base_url, CHAT_MAX_INFLIGHT=str(max(1000, CHATS))))
+        servers.append(twin_api)
         routes = (("live", held_api.url("/health/live"), None), ("list", held_api.url("/"), list_lua))
         for route, url, script in routes:
             wrk(url, script, WARMUP, wrk_env)
@@ -412,6 +417,8 @@ def main():
             for route, path in probes:
                 fixed.setdefault((route, "with"), []).append(
                     FixedRate(held_api.port, path, token, PROBE_RATE, seconds(DURATION)).measure())
+                fixed.setdefault((route, "twin"), []).append(
+                    FixedRate(twin_api.port, path, token, PROBE_RATE, seconds(DURATION)).measure())
             for route, url, script in routes:
                 runs.setdefault((route, "with"), []).append(wrk(url, script, DURATION, wrk_env))
             stats1 = slow.get("/stats")
@@ -432,8 +439,9 @@ def main():
                       file=sys.stderr)
         fres = {key: (statistics.median(r[0] for r in rs), sum(r[1] for r in rs), sum(r[2] for r in rs))
                 for key, rs in fixed.items()}
-        tasks_bench.stop_server(held_api)
-        servers.remove(held_api)
+        for srv in (held_api, twin_api):
+            tasks_bench.stop_server(srv)
+            servers.remove(srv)
         rss_per_chat = (rss_during - rss_before) / CHATS
 
         # ---- part 2: chats per second against an instant provider
@@ -484,14 +492,16 @@ def main():
                          f"{w[0]:,.0f} / {h[0]:,.0f} | {w[2]} / {h[2]} |")
         lines += ["", f"The same routes at a fixed {PROBE_RATE} req/s (open loop, latency from each request's "
                   "scheduled time), before wrk in each round:", "",
-                  "| route | p99 without chats | p99 with chats held | ratio | answered without / with | errors |",
-                  "|---|---|---|---|---|---|"]
+                  "| route | p99 without chats | p99 with chats held | ratio | twin without chats, same time | "
+                  "ratio to the twin | answered without / with | errors |",
+                  "|---|---|---|---|---|---|---|---|"]
         for route, label in (("live", "/health/live"), ("list", "list 20 tasks")):
-            w, h = fres[(route, "without")], fres[(route, "with")]
+            w, h, t = fres[(route, "without")], fres[(route, "with")], fres[(route, "twin")]
             each = lambda key: ", ".join(f"{r[0]:.2f}" for r in fixed[key])  # noqa: E731
             lines.append(f"| {label} | {w[0]:.2f} ms [{each((route, 'without'))}] | {h[0]:.2f} ms "
-                         f"[{each((route, 'with'))}] | {h[0] / w[0]:.2f}x (goal <= {GOAL_P99}x) | {w[1]} / {h[1]} | "
-                         f"{w[2]} / {h[2]} |")
+                         f"[{each((route, 'with'))}] | {h[0] / w[0]:.2f}x (goal <= {GOAL_P99}x) | {t[0]:.2f} ms "
+                         f"[{each((route, 'twin'))}] | {h[0] / t[0]:.2f}x | {w[1]} / {h[1]} | "
+                         f"{w[2] + t[2]} / {h[2]} |")
         lines += ["", f"RSS: {rss_before / 1024:.1f} MB before, {rss_during / 1024:.1f} MB with {CHATS} held "
                   f"(median of {len(samples)} samples; the provider held {min(held_counts)}–{max(held_counts)} "
                   f"at once) = {rss_per_chat:.1f} KiB per chat in flight (goal <= {GOAL_RSS_KIB} KiB)",
@@ -530,6 +540,14 @@ def main():
                                           round(fw[0], 2), bench_results.lower_is_better(fh[0], fw[0]),
                                           goal=round(GOAL_P99 * fw[0], 2), goal_kind="max", note=note,
                                           question="latency", same_binary=True))
+            ft = fres[(route, "twin")]
+            rows.append(bench_results.row(f"{label} p99 at {PROBE_RATE} req/s, {CHATS} chats held, against a twin "
+                                          "probed at the same time", round(fh[0], 2), "ms", CMD,
+                                          "a twin of the same binary without chats, same time", round(ft[0], 2),
+                                          bench_results.lower_is_better(fh[0], ft[0]),
+                                          note=f"{fh[0] / ft[0]:.2f}× the twin: what the chats cost their own loop, "
+                                          "the machine's contention landing on both", question="latency",
+                                          same_binary=True))
             note = f"{h[1] / w[1]:.2f}× the p99 without chats, at wrk's saturation" + (
                 f"; {h[2]} errors" if h[2] else "")
             rows.append(bench_results.row(f"{label} p99 at saturation (wrk -c{CONNECTIONS}), {CHATS} chats held",
