@@ -538,7 +538,8 @@ class Bollard:
     def stop_clean(self, timeout=20):
         """SIGTERM, then the contract's exit: 0, and no sanitizer report."""
         self.signal()
-        assert self.wait(timeout) == 0
+        rc = self.wait(timeout)
+        assert rc == 0, f"exit {rc} after SIGTERM; stderr tail:\n{self.stderr()[-4000:]}\nlog tail:\n{self.stdout()[-4000:]}"
         self.assert_sanitizers_clean()
 
     def url(self, path):
