@@ -71,7 +71,7 @@ def startup_ms(env, python=None, idle=None):
                              stderr=subprocess.DEVNULL)
         want = b"HTTP/1.1 "
     else:
-        e = dict(env, PORT=str(port))
+        e = harness.with_metrics_port(dict(env, PORT=str(port)))
         t0 = time.perf_counter()
         p = subprocess.Popen([harness.binary("bollard"), "api"], env=e, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)

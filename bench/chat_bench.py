@@ -366,6 +366,11 @@ def main():
         servers.append(slow)
         held_api = harness.Bollard.api(dict(chat_env, LLM_BASE_URL=slow.base_url, CHAT_MAX_INFLIGHT=str(max(1000, CHATS))))
         servers.append(held_api)
+        # A twin of the measured server that never gets a chat, probed while the chats are held on the
+        # other: the machine's contention (PostgreSQL, the fake, the 500 clients, neighbours) lands on
+        # both, so the measured server's p99 against the twin's is what the chats cost its own loop.
+        twin_api = harness.Bollard.api(dict(chat_env, LLM_BASE_URL=slow.base_url, CHAT_MAX_INFLIGHT=str(max(1000, CHATS))))
+        servers.append(twin_api)
         routes = (("live", held_api.url("/health/live"), None), ("list", held_api.url("/"), list_lua))
         for route, url, script in routes:
             wrk(url, script, WARMUP, wrk_env)
@@ -377,6 +382,11 @@ def main():
         runs, fixed = {}, {}
         probes = (("live", "/health/live"), ("list", "/api/tasks?limit=20"))
         held_statuses, held_lat, held_fail = {}, [], []
+        # The server's CPU and the provider connections it opened while the chats were held (the
+        # probe's and wrk's requests included): a completion that costs a new connection each time
+        # would show here as connections close to requests.
+        held_cpu = held_secs = 0.0
+        provider_requests = provider_conns = 0
         for rnd in range(ROUNDS):
             for route, url, script in routes:
                 runs.setdefault((route, "without"), []).append(wrk(url, script, DURATION, wrk_env))
@@ -390,19 +400,32 @@ def main():
             harness.wait_until(lambda: held.answered.value >= CHATS, timeout=DELAY * 10 + 30,
                                what=f"{CHATS} held chats answered once")
             held.reset()
+            stats0, cpu0, t0 = slow.get("/stats"), cpu_seconds(held_api.proc.pid), time.monotonic()
             if rnd == 0:  # RSS while they are held, over two provider cycles, before wrk adds its own
                 samples, held_counts = [], []
+                idle_cpu0, idle_t0, idle_served0 = cpu_seconds(held_api.proc.pid), time.monotonic(), slow.get("/stats")["served"]
                 t_end = time.monotonic() + 2 * DELAY
                 while time.monotonic() < t_end:
                     samples.append(rss_kib(held_api.proc.pid))
                     held_counts.append(slow.get("/stats")["held"])
                     time.sleep(0.2)
                 rss_during = statistics.median(samples)
+                # the server's CPU for the held chats alone (no probe, no wrk yet): per chat answered
+                only_cpu = cpu_seconds(held_api.proc.pid) - idle_cpu0
+                only_secs = time.monotonic() - idle_t0
+                only_chats = slow.get("/stats")["served"] - idle_served0
             for route, path in probes:
                 fixed.setdefault((route, "with"), []).append(
                     FixedRate(held_api.port, path, token, PROBE_RATE, seconds(DURATION)).measure())
+                fixed.setdefault((route, "twin"), []).append(
+                    FixedRate(twin_api.port, path, token, PROBE_RATE, seconds(DURATION)).measure())
             for route, url, script in routes:
                 runs.setdefault((route, "with"), []).append(wrk(url, script, DURATION, wrk_env))
+            stats1 = slow.get("/stats")
+            held_cpu += cpu_seconds(held_api.proc.pid) - cpu0
+            held_secs += time.monotonic() - t0
+            provider_requests += stats1["requests"] - stats0["requests"]
+            provider_conns += stats1["connections"] - stats0["connections"]
             held.stop()
             for k, v in held.statuses.items():
                 held_statuses[k] = held_statuses.get(k, 0) + v
@@ -416,8 +439,9 @@ def main():
                       file=sys.stderr)
         fres = {key: (statistics.median(r[0] for r in rs), sum(r[1] for r in rs), sum(r[2] for r in rs))
                 for key, rs in fixed.items()}
-        tasks_bench.stop_server(held_api)
-        servers.remove(held_api)
+        for srv in (held_api, twin_api):
+            tasks_bench.stop_server(srv)
+            servers.remove(srv)
         rss_per_chat = (rss_during - rss_before) / CHATS
 
         # ---- part 2: chats per second against an instant provider
@@ -468,21 +492,27 @@ def main():
                          f"{w[0]:,.0f} / {h[0]:,.0f} | {w[2]} / {h[2]} |")
         lines += ["", f"The same routes at a fixed {PROBE_RATE} req/s (open loop, latency from each request's "
                   "scheduled time), before wrk in each round:", "",
-                  "| route | p99 without chats | p99 with chats held | ratio | answered without / with | errors |",
-                  "|---|---|---|---|---|---|"]
+                  "| route | p99 without chats | p99 with chats held | ratio | twin without chats, same time | "
+                  "ratio to the twin | answered without / with | errors |",
+                  "|---|---|---|---|---|---|---|---|"]
         for route, label in (("live", "/health/live"), ("list", "list 20 tasks")):
-            w, h = fres[(route, "without")], fres[(route, "with")]
+            w, h, t = fres[(route, "without")], fres[(route, "with")], fres[(route, "twin")]
             each = lambda key: ", ".join(f"{r[0]:.2f}" for r in fixed[key])  # noqa: E731
             lines.append(f"| {label} | {w[0]:.2f} ms [{each((route, 'without'))}] | {h[0]:.2f} ms "
-                         f"[{each((route, 'with'))}] | {h[0] / w[0]:.2f}x (goal <= {GOAL_P99}x) | {w[1]} / {h[1]} | "
-                         f"{w[2]} / {h[2]} |")
+                         f"[{each((route, 'with'))}] | {h[0] / w[0]:.2f}x (goal <= {GOAL_P99}x) | {t[0]:.2f} ms "
+                         f"[{each((route, 'twin'))}] | {h[0] / t[0]:.2f}x | {w[1]} / {h[1]} | "
+                         f"{w[2] + t[2]} / {h[2]} |")
         lines += ["", f"RSS: {rss_before / 1024:.1f} MB before, {rss_during / 1024:.1f} MB with {CHATS} held "
                   f"(median of {len(samples)} samples; the provider held {min(held_counts)}–{max(held_counts)} "
                   f"at once) = {rss_per_chat:.1f} KiB per chat in flight (goal <= {GOAL_RSS_KIB} KiB)",
                   f"Held chats answered while measured ({window:g} s): {held_ok} with 200"
                   + (f", other statuses {held_other}" if held_other else "")
                   + (f", {len(held_fail)} client failures ({held_fail[:3]})" if held_fail else "")
-                  + f"; latency p50 {held_p50:,.0f} ms, p99 {held_p99:,.0f} ms", "",
+                  + f"; latency p50 {held_p50:,.0f} ms, p99 {held_p99:,.0f} ms",
+                  f"Held chats alone (round 1, no probe or wrk): bollard used {only_cpu / only_secs:.3f} of a core "
+                  f"for {only_chats / only_secs:,.0f} chats/s = {only_cpu / max(only_chats, 1) * 1e6:,.0f} us of CPU "
+                  f"per chat. With the probe's and wrk's requests it used {held_cpu / held_secs:.2f} of a core and opened {provider_conns:,} provider connections for {provider_requests:,} "
+                  "completions", "",
                   "Part 2: chats per second, instant provider, wrk POST /api/{user_id}/chat", "",
                   "| server | chats/s | p99 | errors | CPU (cores) | RSS after |", "|---|---|---|---|---|---|"]
         for name, label in (("bollard", "bollard api, API_THREADS=1"),
@@ -510,6 +540,14 @@ def main():
                                           round(fw[0], 2), bench_results.lower_is_better(fh[0], fw[0]),
                                           goal=round(GOAL_P99 * fw[0], 2), goal_kind="max", note=note,
                                           question="latency", same_binary=True))
+            ft = fres[(route, "twin")]
+            rows.append(bench_results.row(f"{label} p99 at {PROBE_RATE} req/s, {CHATS} chats held, against a twin "
+                                          "probed at the same time", round(fh[0], 2), "ms", CMD,
+                                          "a twin of the same binary without chats, same time", round(ft[0], 2),
+                                          bench_results.lower_is_better(fh[0], ft[0]),
+                                          note=f"{fh[0] / ft[0]:.2f}× the twin: what the chats cost their own loop, "
+                                          "the machine's contention landing on both", question="latency",
+                                          same_binary=True))
             note = f"{h[1] / w[1]:.2f}× the p99 without chats, at wrk's saturation" + (
                 f"; {h[2]} errors" if h[2] else "")
             rows.append(bench_results.row(f"{label} p99 at saturation (wrk -c{CONNECTIONS}), {CHATS} chats held",
@@ -538,7 +576,10 @@ def main():
                  f"wrk; {ROUNDS} rounds alternate without / with the held chats and each p99 is the median of its "
                  f"rounds (/health/live without: {rounds(('live', 'without'))} ms, with: {rounds(('live', 'with'))} ms; "
                  f"list without: {rounds(('list', 'without'))} ms, with: {rounds(('list', 'with'))} ms)."
-                 + (f" Other statuses: {held_other}." if held_other else ""),
+                 + (f" Other statuses: {held_other}." if held_other else "")
+                 + f" Bollard used {held_cpu / held_secs:.2f} of a core while they were held (the probe's and "
+                 f"wrk's requests included) and opened {provider_conns:,} provider connections for "
+                 f"{provider_requests:,} completions (keep-alive reuse).",
                  f"Both p99 figures are measured at wrk's saturation (a closed loop of {CONNECTIONS} connections). "
                  f"/health/live touches no database: its p99 takes in the held chats' work on the same event loop and "
                  f"the CPU their PostgreSQL writes, the fake provider and the 500 clients take from the same "

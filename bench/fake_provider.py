@@ -12,7 +12,7 @@ timer each and the instant mode costs the measured servers as little CPU as poss
     fake_provider.py --port N [--delay SECONDS]
 
 GET /stats answers {"held": answers waiting out their delay, "served": answers sent,
-"requests": requests read}; GET /last answers the last request body as received (the bench checks
+"requests": requests read, "connections": connections accepted}; GET /last answers the last request body as received (the bench checks
 with it that Bollard and the peer asked the model the same thing). Anything else is a 404.
 """
 import argparse
@@ -31,6 +31,7 @@ class Stats:
     held = 0
     served = 0
     requests = 0
+    connections = 0  # accepted: with keep-alive working, far fewer than requests
     last = b"null"
 
 
@@ -49,6 +50,7 @@ class Provider(asyncio.Protocol):
 
     def connection_made(self, transport):
         self.transport = transport
+        Stats.connections += 1
 
     def connection_lost(self, exc):
         for t in self.timers:  # a client that went away: its held answers are dropped
@@ -94,7 +96,8 @@ class Provider(asyncio.Protocol):
                 self.send_completion()
         elif method == "GET" and path == "/stats":
             self.transport.write(response("200 OK", json.dumps(
-                {"held": Stats.held, "served": Stats.served, "requests": Stats.requests}).encode()))
+                {"held": Stats.held, "served": Stats.served, "requests": Stats.requests,
+                 "connections": Stats.connections}).encode()))
         elif method == "GET" and path == "/last":
             self.transport.write(response("200 OK", Stats.last or b"null"))
         else:

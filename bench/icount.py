@@ -72,6 +72,7 @@ def main():
         sys.exit(f"icount: migrate failed: {out.stderr}")
     port = harness.free_port()
     env["PORT"] = str(port)
+    env = harness.with_metrics_port(env)
     proc = subprocess.Popen(["valgrind", "--tool=callgrind", "--dump-instr=no", "--collect-jumps=no",
                              f"--callgrind-out-file={out_dir}/callgrind.out.%p", harness.binary("bollard"), "api"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

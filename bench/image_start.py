@@ -61,7 +61,7 @@ def until(url, deadline, headers=None):
 
 def one(kind, env, peer=None):
     port = harness.free_port()
-    env = dict(env, PORT=str(port))
+    env = harness.with_metrics_port(dict(env, PORT=str(port)))
     base = f"http://127.0.0.1:{port}"
     name = None
     t0 = time.monotonic()

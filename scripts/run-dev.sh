@@ -4,12 +4,14 @@
 # nothing else. State lives in build/dev/ (BOLLARD_DEV_DIR overrides it):
 #   bollard.db   the SQLite database (delete it to start over)
 #   secret_key   a random SECRET_KEY made on the first run and reused, passed as SECRET_KEY_FILE
-# PORT (default 8000) moves to the next free port when it is taken. Ctrl-C stops the server.
+# PORT (default 8000) and METRICS_PORT (default 9090, /metrics) move to the next free port when
+# taken. Ctrl-C stops the server.
 set -euo pipefail
 
 bin=${BOLLARD_BUILD:-build/release}/bollard
 dir=${BOLLARD_DEV_DIR:-build/dev}
 first_port=${PORT:-8000}
+first_metrics_port=${METRICS_PORT:-9090}
 # Optional settings a developer may pass through; everything else comes from here, so stray
 # DATABASE_URL/REDIS_URL/SECRET_KEY values in the caller's shell cannot leak into dev mode.
 passthrough=(LOG_LEVEL API_THREADS ACCESS_LOG FRONTEND_URL JWT_EXPIRATION_DAYS MAX_BODY_BYTES
@@ -32,22 +34,28 @@ fi
 # Something accepts connections there (bollard listens with SO_REUSEPORT, so binding would not tell).
 port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-port=$first_port
-while port_taken "$port"; do
-    port=$((port + 1))
-    if [ $((port - first_port)) -ge 100 ] || [ "$port" -gt 65535 ]; then
-        echo "run: no free port in $first_port..$((port - 1)); set PORT" >&2
-        exit 1
-    fi
-done
-[ "$port" = "$first_port" ] || echo "run: port $first_port is taken; using $port" >&2
+# free_from FIRST VARIABLE [AVOID]: the first port from FIRST that is not taken (nor AVOID).
+free_from() {
+    local first=$1 name=$2 avoid=${3:-0} p=$1
+    while port_taken "$p" || [ "$p" = "$avoid" ]; do
+        p=$((p + 1))
+        if [ $((p - first)) -ge 100 ] || [ "$p" -gt 65535 ]; then
+            echo "run: no free port in $first..$((p - 1)); set $name" >&2
+            return 1
+        fi
+    done
+    [ "$p" = "$first" ] || echo "run: port $first is taken; using $p for $name" >&2
+    echo "$p"
+}
+port=$(free_from "$first_port" PORT)
+metrics_port=$(free_from "$first_metrics_port" METRICS_PORT "$port")
 
 # Nothing routes traffic to a dev server, so the drain after Ctrl-C is short (not 0: h2o 2.2.5 keeps
 # a one-second HTTP/2 shutdown timer that must fire before the loops are torn down).
 # Webhook receivers under development usually listen on this machine: private targets are allowed
 # here (WEBHOOK_ALLOW_PRIVATE=false in the caller's shell turns that off again).
 env_args=(PATH="$PATH" ENVIRONMENT=dev LOG_LEVEL=info DATABASE_URL="sqlite:$dir/bollard.db"
-          SECRET_KEY_FILE="$key" PORT="$port" SHUTDOWN_DRAIN_SECONDS=2 WEBHOOK_ALLOW_PRIVATE=true)
+          SECRET_KEY_FILE="$key" PORT="$port" METRICS_PORT="$metrics_port" SHUTDOWN_DRAIN_SECONDS=2 WEBHOOK_ALLOW_PRIVATE=true)
 for name in "${passthrough[@]}"; do
     [ -z "${!name:-}" ] || env_args+=("$name=${!name}")
 done
@@ -74,6 +82,7 @@ if kill -0 "$pid" 2>/dev/null && port_taken "$port"; then
     console    http://127.0.0.1:$port/
     API docs   http://127.0.0.1:$port/docs
     readiness  http://127.0.0.1:$port/health/ready
+    metrics    http://127.0.0.1:$metrics_port/metrics
   Ctrl-C stops it; the data stays (delete $dir/bollard.db to start over).
 
 BANNER

@@ -435,6 +435,10 @@ props["networkPolicy"] = obj(O([("enabled", boolean()),
   ("apiIngressFrom", O([("description", "NetworkPolicyPeer list allowed to reach the API port; [] = any"), ("type", "array"), ("items", ref("networkPolicyPeer"))])),
   ("egress", obj(O([("restrict", boolean("Also restrict egress (DNS always allowed)")),
      ("rules", {"type": "array", "items": ref("networkPolicyEgressRule")})])))]))
+props["metrics"] = obj(O([("port", integer(1, 65535, "METRICS_PORT: /metrics of the API pods, carried only by the headless Service named after the release fullname plus -metrics, never by the public Service; must differ from config.port")),
+  ("service", obj(O([("annotations", ref("annotations")), ("labels", ref("extraLabels"))]), desc="The headless metrics Service")),
+  ("networkPolicy", obj(O([("namespaceSelector", ref("labelSelector"))]), desc="With networkPolicy.enabled: namespaceSelector (a LabelSelector) picks the namespaces whose pods may reach the metrics port; {} = every namespace"))]),
+  desc="/metrics on its own port (METRICS_PORT)")
 dur = r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"
 props["serviceMonitor"] = obj(O([("enabled", boolean("Needs the prometheus-operator CRDs")),
   ("interval", string(pattern=dur)), ("scrapeTimeout", string(pattern=dur)), ("labels", ref("labels"))]))

@@ -31,8 +31,10 @@ struct api_context {
     size_t chats_inflight;     /* this loop's chats not yet answered (CHAT_MAX_INFLIGHT) */
 };
 
-/* Every route the API serves (health and metrics included), for the router and for the test that
+/* Every route the API serves on PORT (health included), for the router and for the test that
  * keeps /openapi.json and the server in step. */
 const struct http_route *api_routes(size_t *count);
+/* The routes of METRICS_PORT: GET (and HEAD) /metrics only. */
+const struct http_route *api_metrics_routes(size_t *count);
 
 #endif

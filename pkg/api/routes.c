@@ -1,4 +1,5 @@
-/* The route table and the operational routes (health, readiness, metrics). */
+/* The route tables (PORT's and METRICS_PORT's) and the operational routes (health, readiness,
+ * metrics). */
 #include "api/api_internal.h"
 #include "console/console.h"
 #include "health/health.h"
@@ -208,7 +209,6 @@ static const struct http_route routes[] = {
     {"GET", "/health/ready", api_handle_ready},
     {"GET", "/ready", api_handle_ready},
     {"GET", "/api/health", api_handle_ready},
-    {"GET", "/metrics", api_handle_metrics},
     {"GET", "/openapi.json", handle_openapi},
     {"GET", "/docs", handle_docs},
     {"GET", "/docs/{file}", handle_docs},
@@ -241,8 +241,19 @@ static const struct http_route routes[] = {
     {"GET", "/.well-known/oauth-protected-resource/mcp", api_mcp_resource_metadata},
 };
 
+/* METRICS_PORT's whole table (CONTRACT §4): never on PORT, so never behind the public Service. */
+static const struct http_route metrics_routes[] = {
+    {"GET", "/metrics", api_handle_metrics},
+};
+
 const struct http_route *api_routes(size_t *count)
 {
     *count = sizeof(routes) / sizeof(routes[0]);
     return routes;
+}
+
+const struct http_route *api_metrics_routes(size_t *count)
+{
+    *count = sizeof(metrics_routes) / sizeof(metrics_routes[0]);
+    return metrics_routes;
 }

@@ -32,6 +32,7 @@ struct app_loop {
 struct app {
     const struct config *cfg;
     struct http_router *router;
+    struct http_router *metrics_router; /* METRICS_PORT's */
     struct metrics_registry *registry;
     struct auth_hasher *hasher;
     struct app_loop *loops;
@@ -187,7 +188,8 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: bollard api\n"
                  "  Serves the HTTP API on PORT (tasks, accounts, webhooks, /health/live, /health/ready,\n"
-                 "  /metrics, /openapi.json, /docs) on PostgreSQL (DATABASE_URL) and Redis (REDIS_URL).\n"
+                 "  /openapi.json, /docs) and /metrics on METRICS_PORT, on PostgreSQL (DATABASE_URL) and\n"
+                 "  Redis (REDIS_URL).\n"
                  "  Run `bollard migrate` first; readiness stays 503 until the schema is compatible.\n"
                  "Exit codes: 0 after SIGTERM/SIGINT (drained); 1 start-up failure, a second signal or the\n"
                  "shutdown deadline; 64 usage; 78 invalid configuration.\n");
@@ -213,6 +215,9 @@ int app_main(const struct config *cfg, int argc, char **argv)
     size_t n_routes = 0;
     const struct http_route *routes = api_routes(&n_routes);
     app.router = http_router_create(routes, n_routes);
+    size_t n_metrics_routes = 0;
+    const struct http_route *metrics_routes = api_metrics_routes(&n_metrics_routes);
+    app.metrics_router = http_router_create(metrics_routes, n_metrics_routes);
     size_t n_names = 0;
     const char *const *names = app.router != NULL ? http_router_route_names(app.router, &n_names) : NULL;
     app.registry = names != NULL ? metrics_registry_create(app.n_loops, names, n_names, cfg->build_version,
@@ -220,7 +225,8 @@ int app_main(const struct config *cfg, int argc, char **argv)
                                  : NULL;
     app.loops = calloc(app.n_loops, sizeof(*app.loops));
     app.health = health_shared_create();
-    if (app.router == NULL || app.registry == NULL || app.loops == NULL || app.health == NULL) {
+    if (app.router == NULL || app.metrics_router == NULL || app.registry == NULL || app.loops == NULL ||
+        app.health == NULL) {
         log_printf(LOG_ERROR, "out of memory at start-up");
         goto done;
     }
@@ -234,6 +240,7 @@ int app_main(const struct config *cfg, int argc, char **argv)
     const struct server_app sa = {
         .app = &app,
         .router = app.router,
+        .metrics_router = app.metrics_router,
         .start = app_start,
         .loop_init = app_loop_init,
         .loop_tick = app_loop_tick,
@@ -248,6 +255,7 @@ done:
     auth_hasher_destroy(app.hasher);
     metrics_registry_destroy(app.registry);
     http_router_destroy(app.router);
+    http_router_destroy(app.metrics_router);
     if (cfg->llm_provider != CONFIG_LLM_NONE)
         curl_global_cleanup();
     return rc;

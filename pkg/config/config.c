@@ -89,6 +89,8 @@ static const struct config_var config_vars[] = {
     {"ACCESS_LOG", VAR_BOOL, 0, ROLES_SERVE, FIELD(access_log), "true", 0, 0,
      "log one line per HTTP request at info level"},
     {"PORT", VAR_INT, 0, ROLES_SERVE, FIELD(port), "8000", 1, 65535, "HTTP listen port"},
+    {"METRICS_PORT", VAR_INT, 0, ROLES_SERVE, FIELD(metrics_port), "9090", 1, 65535,
+     "listen port of /metrics (Prometheus text), apart from PORT so the public Service never carries it"},
     {"API_THREADS", VAR_INT, 0, ROLES_SERVE, FIELD(api_threads), "0", 0, 256,
      "event-loop threads; 0 = usable CPUs (affinity and cgroup quota)"},
     {"DB_POOL_SIZE", VAR_INT, 0, ROLES_SERVE | ROLES_WORK, FIELD(db_pool_size), "4", 1, 64,
@@ -857,6 +859,8 @@ int config_load(struct config *cfg, unsigned roles, config_lookup_fn lookup, voi
     if (cfg->jwt_algorithm != NULL && strcmp(cfg->jwt_algorithm, "HS256") != 0)
         problem(&ld, "JWT_ALGORITHM",
                 "is not supported: only HS256 is (tokens are HMAC-SHA256 signed with SECRET_KEY)");
+    if ((roles & ROLES_SERVE) && cfg->metrics_port != 0 && cfg->metrics_port == cfg->port)
+        problem(&ld, "METRICS_PORT", "must differ from PORT (/metrics has a listener of its own)");
     if ((roles & ROLES_SERVE) && cfg->shutdown_drain_seconds >= cfg->shutdown_timeout_seconds &&
         cfg->shutdown_timeout_seconds > 0)
         problem(&ld, "SHUTDOWN_DRAIN_SECONDS", "must be below SHUTDOWN_TIMEOUT_SECONDS");

@@ -37,6 +37,7 @@ struct config {
 
     /* api */
     int port;
+    int metrics_port; /* METRICS_PORT: /metrics only, never PORT */
     int api_threads;
     int db_pool_size; /* connections per event-loop thread */
     int db_queue_max; /* waiting queries per thread before 503 */

@@ -19,9 +19,10 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: bollard dev\n"
             "  Applies the SQLite migrations to the file of DATABASE_URL=sqlite:PATH (created if missing),\n"
-            "  then serves the API on PORT from that file and delivers task events to registered\n"
-            "  webhooks in process, as `bollard worker` does (WEBHOOK_*, WORKER_CONCURRENCY): no\n"
-            "  PostgreSQL, no Redis. Requires ENVIRONMENT=dev, SECRET_KEY (or SECRET_KEY_FILE) and\n"
+            "  then serves the API on PORT (and /metrics on METRICS_PORT) from that file and delivers task\n"
+            "  events to registered webhooks in process, as `bollard worker` does (WEBHOOK_*,\n"
+            "  WORKER_CONCURRENCY): no PostgreSQL, no Redis. Requires ENVIRONMENT=dev, SECRET_KEY (or "
+            "SECRET_KEY_FILE) and\n"
             "  LOG_LEVEL; REDIS_URL is not used.\n"
             "  `make run` starts it with a generated configuration.\n"
             "Exit codes: 0 after SIGTERM/SIGINT; 1 migration or start-up failure; 2 the dev database's\n"

@@ -21,6 +21,10 @@
  * level-triggered listener would otherwise wake the loop at once, forever (100% CPU). */
 #define ACCEPT_BACKOFF_TICK_MS   100
 #define ACCEPT_BACKOFF_MAX_TICKS 10
+/* The metrics listener's connections per loop, apart from MAX_CONNECTIONS: a Prometheus scrape (one
+ * connection, kept alive) still gets in while the API's share is full, and scrapes can never take
+ * the API's connections. A few per loop leave room for a second scraper and a curl. */
+#define METRICS_CONNECTIONS_PER_LOOP 4
 
 enum server_phase {
     PHASE_SERVING = 0,
@@ -29,6 +33,24 @@ enum server_phase {
 };
 
 struct server;
+struct server_thread;
+
+/* One listening socket of a loop and the connections accepted from it, under a cap of their own. */
+struct server_listener {
+    struct server_thread *thread;
+    const char *name; /* "api" or "metrics", for the log */
+    int port;
+    int listen_fd;
+    h2o_socket_t *sock;
+    h2o_accept_ctx_t accept_ctx;
+    size_t open_connections;
+    size_t max_connections;       /* the API: this loop's share of MAX_CONNECTIONS */
+    uint64_t refused_connections; /* accepted and closed at once, over the cap */
+    bool accept_warned;           /* "cannot accept" logged; cleared by the next accepted connection */
+    unsigned backoff_ticks;       /* the next pause, in ACCEPT_BACKOFF_TICK_MS */
+    unsigned backoff_left;        /* ticks until the listener is read again; 0 = not paused */
+    h2o_timeout_entry_t accept_backoff_entry;
+};
 
 struct server_thread {
     struct server *server;
@@ -37,19 +59,12 @@ struct server_thread {
     bool started;
     h2o_evloop_t *loop;
     h2o_context_t ctx;
-    h2o_accept_ctx_t accept_ctx;
-    int listen_fd;
-    h2o_socket_t *listener;
+    struct server_listener api;     /* PORT: the router's routes */
+    struct server_listener metrics; /* METRICS_PORT: only the metrics router's */
     h2o_multithread_receiver_t control;
-    struct http_loop http;
-    size_t open_connections;
-    size_t max_connections;       /* this loop's share of MAX_CONNECTIONS */
-    uint64_t refused_connections; /* accepted and closed at once, over the share */
-    bool accept_warned;           /* "cannot accept" logged; cleared by the next accepted connection */
-    unsigned backoff_ticks;       /* the next pause, in ACCEPT_BACKOFF_TICK_MS */
-    unsigned backoff_left;        /* ticks until the listener is read again; 0 = not paused */
-    h2o_timeout_t accept_backoff;
-    h2o_timeout_entry_t accept_backoff_entry;
+    struct http_loop http;         /* the API's exchanges */
+    struct http_loop metrics_http; /* the metrics listener's: same application context, not observed */
+    h2o_timeout_t accept_backoff;  /* both listeners' pauses */
     int seen_phase;
     h2o_timeout_t housekeeping;
     h2o_timeout_entry_t housekeeping_entry;
@@ -59,12 +74,17 @@ struct server_thread {
 struct server_handler {
     h2o_handler_t super;
     struct server *server;
+    bool metrics; /* the metrics listener's handler */
 };
 
 struct server {
     const struct config *cfg;
     const struct server_app *app;
     h2o_globalconf_t globalconf;
+    /* Only for its host list: the metrics listener's connections look their handler up here, so
+     * no Host header can reach an API route through METRICS_PORT or /metrics through PORT. Every
+     * loop's context is made from `globalconf`. */
+    h2o_globalconf_t metrics_globalconf;
     struct server_thread *threads;
     size_t n_threads;
     volatile int phase; /* enum server_phase, written by the main thread */
@@ -74,7 +94,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     struct server_handler *handler = (struct server_handler *)self;
     struct server_thread *thread = H2O_STRUCT_FROM_MEMBER(struct server_thread, ctx, req->conn->ctx);
-    http_dispatch(handler->server->app->router, &thread->http, req);
+    if (handler->metrics)
+        http_dispatch(handler->server->app->metrics_router, &thread->metrics_http, req);
+    else
+        http_dispatch(handler->server->app->router, &thread->http, req);
     return 0;
 }
 
@@ -148,99 +171,120 @@ static bool port_is_free(int port, char *why, size_t cap)
 
 static void on_connection_closed(void *data)
 {
-    struct server_thread *thread = data;
-    thread->open_connections--;
+    struct server_listener *l = data;
+    l->open_connections--;
 }
 
 static void on_accept(h2o_socket_t *listener, const char *err);
 
 /* Out of descriptors (or kernel memory): connections wait in the kernel's backlog while the loop
  * serves those it has; warned once until a connection is accepted again. */
-static void accept_pause(struct server_thread *thread, int err)
+static void accept_pause(struct server_listener *l, int err)
 {
-    if (!thread->accept_warned) {
+    struct server_thread *thread = l->thread;
+    if (!l->accept_warned) {
         bool fds = err == EMFILE || err == ENFILE;
         log_write(LOG_WARN, NULL,
                   fds ? "cannot accept connections: out of file descriptors; retrying with backoff, open "
                         "connections are still served"
                       : "cannot accept connections: out of kernel memory; retrying with backoff, open "
                         "connections are still served",
-                  json_pack("{s:s,s:i}", "error", strerror(err), "open_connections",
-                            (int)thread->open_connections));
-        thread->accept_warned = true;
+                  json_pack("{s:s,s:s,s:i}", "listener", l->name, "error", strerror(err), "open_connections",
+                            (int)l->open_connections));
+        l->accept_warned = true;
     }
-    h2o_socket_read_stop(thread->listener);
-    thread->backoff_left = thread->backoff_ticks;
-    thread->backoff_ticks = thread->backoff_ticks * 2 < ACCEPT_BACKOFF_MAX_TICKS ? thread->backoff_ticks * 2
-                                                                                 : ACCEPT_BACKOFF_MAX_TICKS;
-    h2o_timeout_link(thread->loop, &thread->accept_backoff, &thread->accept_backoff_entry);
+    h2o_socket_read_stop(l->sock);
+    l->backoff_left = l->backoff_ticks;
+    l->backoff_ticks =
+        l->backoff_ticks * 2 < ACCEPT_BACKOFF_MAX_TICKS ? l->backoff_ticks * 2 : ACCEPT_BACKOFF_MAX_TICKS;
+    h2o_timeout_link(thread->loop, &thread->accept_backoff, &l->accept_backoff_entry);
 }
 
 static void on_accept_backoff(h2o_timeout_entry_t *entry)
 {
-    struct server_thread *thread = H2O_STRUCT_FROM_MEMBER(struct server_thread, accept_backoff_entry, entry);
-    if (thread->listener == NULL)
+    struct server_listener *l = H2O_STRUCT_FROM_MEMBER(struct server_listener, accept_backoff_entry, entry);
+    if (l->sock == NULL)
         return;
-    if (--thread->backoff_left > 0) {
-        h2o_timeout_link(thread->loop, &thread->accept_backoff, &thread->accept_backoff_entry);
+    if (--l->backoff_left > 0) {
+        h2o_timeout_link(l->thread->loop, &l->thread->accept_backoff, &l->accept_backoff_entry);
         return;
     }
-    h2o_socket_read_start(thread->listener, on_accept);
+    h2o_socket_read_start(l->sock, on_accept);
 }
 
-static void accept_pending(struct server_thread *thread, size_t max)
+static void accept_pending(struct server_listener *l, size_t max)
 {
-    if (thread->backoff_left > 0)
+    if (l->backoff_left > 0)
         return; /* paused: the backoff timer reads the listener again */
     for (size_t i = 0; i < max; i++) {
-        h2o_socket_t *sock = h2o_evloop_socket_accept(thread->listener);
+        h2o_socket_t *sock = h2o_evloop_socket_accept(l->sock);
         if (sock == NULL) {
             int err = errno; /* accept4's, left as it was by h2o_evloop_socket_accept */
             if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM)
-                accept_pause(thread, err);
+                accept_pause(l, err);
             else if (err == ECONNABORTED || err == EINTR)
                 continue; /* that one connection is gone; the others are still queued */
             return;
         }
-        if (thread->accept_warned) {
+        if (l->accept_warned) {
             log_printf(LOG_INFO, "accepting connections again");
-            thread->accept_warned = false;
+            l->accept_warned = false;
         }
-        thread->backoff_ticks = 1;
-        if (thread->open_connections >= thread->max_connections) {
+        l->backoff_ticks = 1;
+        if (l->open_connections >= l->max_connections) {
             /* Over the cap every connection would hold up to a request head and body of memory:
              * closed at once, before h2o reads anything (CONTRACT §3, MAX_CONNECTIONS). */
-            thread->refused_connections++;
+            l->refused_connections++;
             h2o_socket_close(sock);
             continue;
         }
-        thread->open_connections++;
+        l->open_connections++;
         sock->on_close.cb = on_connection_closed;
-        sock->on_close.data = thread;
-        h2o_accept(&thread->accept_ctx, sock);
+        sock->on_close.data = l;
+        h2o_accept(&l->accept_ctx, sock);
     }
 }
 
 static void on_accept(h2o_socket_t *listener, const char *err)
 {
-    struct server_thread *thread = listener->data;
+    struct server_listener *l = listener->data;
     if (err == NULL)
-        accept_pending(thread, ACCEPTS_PER_WAKEUP);
+        accept_pending(l, ACCEPTS_PER_WAKEUP);
 }
 
-static void listener_close(struct server_thread *thread)
+static void listener_close(struct server_listener *l)
 {
-    if (thread->listener == NULL)
+    if (l->sock == NULL)
         return;
-    thread->backoff_left = 0;
-    if (h2o_timeout_is_linked(&thread->accept_backoff_entry))
-        h2o_timeout_unlink(&thread->accept_backoff_entry);
-    /* Connections the kernel already queued are served, not reset (as far as descriptors and
-     * MAX_CONNECTIONS allow). */
-    accept_pending(thread, SIZE_MAX);
-    h2o_socket_read_stop(thread->listener);
-    h2o_socket_close(thread->listener);
-    thread->listener = NULL;
+    l->backoff_left = 0;
+    if (h2o_timeout_is_linked(&l->accept_backoff_entry))
+        h2o_timeout_unlink(&l->accept_backoff_entry);
+    /* Connections the kernel already queued are served, not reset (as far as descriptors and the
+     * cap allow). */
+    accept_pending(l, SIZE_MAX);
+    h2o_socket_read_stop(l->sock);
+    h2o_socket_close(l->sock);
+    l->sock = NULL;
+}
+
+/* Binds the loop's socket of `l` (SO_REUSEPORT) and makes it an h2o socket of the loop, not read yet. */
+static bool listener_init(struct server_thread *thread, struct server_listener *l, const char *name, int port,
+                          size_t max_connections, h2o_hostconf_t **hosts, char *why, size_t cap)
+{
+    l->thread = thread;
+    l->name = name;
+    l->port = port;
+    l->max_connections = max_connections;
+    l->backoff_ticks = 1;
+    l->accept_backoff_entry.cb = on_accept_backoff;
+    l->accept_ctx.ctx = &thread->ctx;
+    l->accept_ctx.hosts = hosts;
+    l->listen_fd = listener_open(port, true, why, cap);
+    if (l->listen_fd < 0)
+        return false;
+    l->sock = h2o_evloop_socket_create(thread->loop, l->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
+    l->sock->data = l;
+    return true;
 }
 
 /* ---- event-loop threads ---- */
@@ -249,9 +293,9 @@ static void publish_gauges(struct server_thread *thread)
 {
     const struct server_app *app = thread->server->app;
     struct server_loop_figures figures = {
-        .open_connections = thread->open_connections,
-        .max_connections = thread->max_connections,
-        .refused_connections = thread->refused_connections,
+        .open_connections = thread->api.open_connections,
+        .max_connections = thread->api.max_connections,
+        .refused_connections = thread->api.refused_connections,
     };
     app->loop_tick(app->app, thread->index, &figures);
 }
@@ -277,7 +321,9 @@ static void thread_follow_phase(struct server_thread *thread)
         h2o_context_request_shutdown(&thread->ctx);
     }
     if (phase >= PHASE_CLOSING && thread->seen_phase < PHASE_CLOSING) {
-        listener_close(thread);
+        /* The metrics port closes with the API's: a scrape during the drain still sees the figures. */
+        listener_close(&thread->api);
+        listener_close(&thread->metrics);
         /* Connections idle since before SIGTERM are closed now instead of after the keep-alive
          * timeout; every connection used since got Connection: close already. */
         thread->ctx.http1.req_timeout.timeout = 0;
@@ -288,14 +334,16 @@ static void thread_follow_phase(struct server_thread *thread)
 static void *thread_main(void *arg)
 {
     struct server_thread *thread = arg;
-    h2o_socket_read_start(thread->listener, on_accept);
+    h2o_socket_read_start(thread->api.sock, on_accept);
+    h2o_socket_read_start(thread->metrics.sock, on_accept);
     h2o_timeout_link(thread->loop, &thread->housekeeping, &thread->housekeeping_entry);
     publish_gauges(thread);
     for (;;) {
         h2o_evloop_run(thread->loop, INT32_MAX);
         thread_follow_phase(thread);
-        if (thread->seen_phase >= PHASE_CLOSING && thread->open_connections == 0 &&
-            thread->http.inflight == 0)
+        if (thread->seen_phase >= PHASE_CLOSING && thread->api.open_connections == 0 &&
+            thread->metrics.open_connections == 0 && thread->http.inflight == 0 &&
+            thread->metrics_http.inflight == 0)
             break;
     }
     __atomic_store_n(&thread->finished, 1, __ATOMIC_RELEASE);
@@ -310,25 +358,29 @@ static bool thread_init(struct server *server, struct server_thread *thread, siz
     thread->index = index;
     /* MAX_CONNECTIONS split across the loops; the first ones take the remainder. */
     size_t n = server->n_threads, total = (size_t)cfg->max_connections;
-    thread->max_connections = total / n + (index < total % n ? 1 : 0);
-    thread->backoff_ticks = 1;
-    thread->listen_fd = listener_open(cfg->port, true, why, cap);
-    if (thread->listen_fd < 0)
-        return false;
+    size_t share = total / n + (index < total % n ? 1 : 0);
     thread->loop = h2o_evloop_create();
     h2o_context_init(&thread->ctx, thread->loop, &server->globalconf);
-    thread->accept_ctx.ctx = &thread->ctx;
-    thread->accept_ctx.hosts = server->globalconf.hosts;
-    thread->listener = h2o_evloop_socket_create(thread->loop, thread->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
-    thread->listener->data = thread;
     h2o_multithread_register_receiver(thread->ctx.queue, &thread->control, on_control);
     h2o_timeout_init(thread->loop, &thread->housekeeping, HOUSEKEEPING_MS);
     thread->housekeeping_entry.cb = on_housekeeping;
     h2o_timeout_init(thread->loop, &thread->accept_backoff, ACCEPT_BACKOFF_TICK_MS);
-    thread->accept_backoff_entry.cb = on_accept_backoff;
+    if (!listener_init(thread, &thread->api, "api", cfg->port, share, server->globalconf.hosts, why, cap) ||
+        !listener_init(thread, &thread->metrics, "metrics", cfg->metrics_port, METRICS_CONNECTIONS_PER_LOOP,
+                       server->metrics_globalconf.hosts, why, cap))
+        return false;
     thread->http.loop = thread->loop;
     thread->http.ctx = &thread->ctx;
-    return server->app->loop_init(server->app->app, index, &thread->http, why, cap);
+    if (!server->app->loop_init(server->app->app, index, &thread->http, why, cap))
+        return false;
+    /* The same handles as the API's exchanges; a scrape is not counted among the API's requests
+     * (observe indexes the API router's routes) and has no body, no CORS. */
+    thread->metrics_http = thread->http;
+    thread->metrics_http.observe = NULL;
+    thread->metrics_http.observe_arg = NULL;
+    thread->metrics_http.cors_origins = NULL;
+    thread->metrics_http.inflight = 0;
+    return true;
 }
 
 static void thread_dispose(struct server_thread *thread)
@@ -336,12 +388,11 @@ static void thread_dispose(struct server_thread *thread)
     if (thread->loop == NULL)
         return;
     thread->server->app->loop_dispose(thread->server->app->app, thread->index);
-    listener_close(thread);
+    listener_close(&thread->api);
+    listener_close(&thread->metrics);
     if (h2o_timeout_is_linked(&thread->housekeeping_entry))
         h2o_timeout_unlink(&thread->housekeeping_entry);
     h2o_timeout_dispose(thread->loop, &thread->housekeeping);
-    if (h2o_timeout_is_linked(&thread->accept_backoff_entry))
-        h2o_timeout_unlink(&thread->accept_backoff_entry);
     h2o_timeout_dispose(thread->loop, &thread->accept_backoff);
     h2o_multithread_unregister_receiver(thread->ctx.queue, &thread->control);
     /* h2o 2.2.5 arms a one-second HTTP/2 GOAWAY timer on request_shutdown and asserts, when the
@@ -456,14 +507,22 @@ int server_run(const struct config *cfg, const struct server_app *app)
     struct server_handler *handler = (struct server_handler *)h2o_create_handler(path, sizeof(*handler));
     handler->super.on_req = on_req;
     handler->server = server;
+    h2o_config_init(&server->metrics_globalconf);
+    host =
+        h2o_config_register_host(&server->metrics_globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    path = h2o_config_register_path(host, "/", 0);
+    handler = (struct server_handler *)h2o_create_handler(path, sizeof(*handler));
+    handler->super.on_req = on_req;
+    handler->server = server;
+    handler->metrics = true;
 
     server->threads = calloc(server->n_threads, sizeof(*server->threads));
     if (server->threads == NULL) {
         log_printf(LOG_ERROR, "out of memory at start-up");
         goto done;
     }
-    if (!port_is_free(cfg->port, why, sizeof(why))) {
-        log_write(LOG_ERROR, NULL, "cannot bind", json_pack("{s:i,s:s}", "port", cfg->port, "error", why));
+    if (!port_is_free(cfg->port, why, sizeof(why)) || !port_is_free(cfg->metrics_port, why, sizeof(why))) {
+        log_write(LOG_ERROR, NULL, "cannot bind", json_pack("{s:s}", "error", why));
         goto done;
     }
     if (!app->start(app->app, why, sizeof(why))) {
@@ -486,8 +545,8 @@ int server_run(const struct config *cfg, const struct server_app *app)
         server->threads[i].started = true;
     }
     log_write(LOG_INFO, NULL, "listening",
-              json_pack("{s:i,s:i,s:s}", "port", cfg->port, "threads", (int)server->n_threads, "environment",
-                        config_environment_name(cfg->environment)));
+              json_pack("{s:i,s:i,s:i,s:s}", "port", cfg->port, "metrics_port", cfg->metrics_port, "threads",
+                        (int)server->n_threads, "environment", config_environment_name(cfg->environment)));
 
     rc = supervise(server, &signals);
     if (rc < 0) {
@@ -506,6 +565,7 @@ done:
         thread_dispose(&server->threads[i]);
     free(server->threads);
     h2o_config_dispose(&server->globalconf);
+    h2o_config_dispose(&server->metrics_globalconf);
     free(server);
     return rc;
 }

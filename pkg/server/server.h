@@ -1,5 +1,7 @@
-/* server: runs HTTP event loops — listeners (SO_REUSEPORT, one per loop thread, on a port no other
- * process holds), the connection cap (MAX_CONNECTIONS, split across the loops), backing off while
+/* server: runs HTTP event loops — listeners (SO_REUSEPORT, one per loop thread and port, on ports no
+ * other process holds: PORT for the router, METRICS_PORT for the metrics router, each loop serving
+ * both), the connection cap (MAX_CONNECTIONS, split across the loops; the metrics listener has a
+ * small fixed cap of its own), backing off while
  * out of file descriptors, signals, reaping orphans as PID 1, and the shutdown timeline
  * (CONTRACT §2). The application it serves (pkg/app)
  * comes in through struct server_app; the server knows nothing of what the handlers do. */
@@ -23,7 +25,8 @@ struct server_loop_figures {
 /* What the server asks of the application. Every callback receives `app`. */
 struct server_app {
     void *app;
-    const struct http_router *router; /* every request is dispatched through it */
+    const struct http_router *router;         /* every request on PORT is dispatched through it */
+    const struct http_router *metrics_router; /* every request on METRICS_PORT: /metrics only */
     /* Once, on the main thread, after signals are blocked and before any loop exists: the place to
      * start the application's own threads (they inherit the blocked signals). */
     bool (*start)(void *app, char *why, size_t cap);

@@ -63,6 +63,8 @@ const struct valueslint_rule_info valueslint_rule_table[] = {
      "terminationGracePeriodSeconds does not cover the shutdown."},
     {"nodeport-needs-type", VALUESLINT_ERROR, "A nodePort with a ClusterIP Service."},
     {"nodeport-range", VALUESLINT_ERROR, "A nodePort outside 30000-32767."},
+    {"metrics-port-conflict", VALUESLINT_ERROR,
+     "metrics.port equal to config.port (bollard exits 78: METRICS_PORT must differ from PORT)."},
     {"service-option-needs-type", VALUESLINT_ERROR,
      "externalTrafficPolicy or loadBalancerSourceRanges on a Service type that does not use it."},
     {"httproute-no-parent", VALUESLINT_ERROR, "An HTTPRoute enabled without parentRefs."},

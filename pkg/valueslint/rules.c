@@ -86,6 +86,8 @@ static const struct {
     const char *image_digest;
     const char *service_type;
     const char *node_port;
+    const char *container_port; /* PORT */
+    const char *metrics_port;   /* METRICS_PORT: must differ from PORT */
     const char *existing_secret;
     const char *inline_secrets[4];
     const char *exit_codes;
@@ -97,6 +99,8 @@ static const struct {
     .image_digest = "image.digest",
     .service_type = "service.type",
     .node_port = "service.nodePort",
+    .container_port = "config.port",
+    .metrics_port = "metrics.port",
     .existing_secret = "secret.existingSecret",
     .inline_secrets = {"secret.databaseUrl", "secret.secretKey", "secret.redisUrl", NULL},
     .exit_codes = "migrations.permanentFailureExitCodes",
@@ -614,6 +618,20 @@ static void check_shutdown(struct valueslint_report *report, const struct yamldo
     }
 }
 
+/* bollard refuses METRICS_PORT equal to PORT (exit 78): the pods would crash-loop. */
+static void check_metrics_port(struct valueslint_report *report, const struct yamldoc_node *root)
+{
+    const struct yamldoc_node *metrics = at(root, CHART.metrics_port);
+    int64_t metrics_port, port;
+    if (!get_int(metrics, &metrics_port) || !get_int(at(root, CHART.container_port), &port) ||
+        metrics_port != port)
+        return;
+    valueslint_report_add(report, VALUESLINT_ERROR, "metrics-port-conflict", metrics->pos, CHART.metrics_port,
+                          "%s %" PRId64 " is %s too: /metrics has a listener of its own, and bollard exits "
+                          "78 when METRICS_PORT equals PORT",
+                          CHART.metrics_port, metrics_port, CHART.container_port);
+}
+
 static void check_service(struct valueslint_report *report, const struct yamldoc_node *root)
 {
     const struct yamldoc_node *node_port = at(root, CHART.node_port);
@@ -1028,6 +1046,7 @@ void valueslint_check_rules(struct valueslint_report *report, const struct yamld
     check_keda(report, root);
     check_shutdown(report, root);
     check_service(report, root);
+    check_metrics_port(report, root);
     check_ways_in(report, root);
     check_extras(report, root);
     check_seed_keys(report, root);

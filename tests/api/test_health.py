@@ -99,7 +99,7 @@ def test_metrics_exposition(pg, redis):
     harness.get(b.url("/health/live"))
     harness.get(b.url("/health/ready"))
     harness.get(b.url("/nope"))
-    status, headers, body = harness.get(b.url("/metrics"))
+    status, headers, body = harness.get(b.metrics_url())
     text = body.decode()
     assert status == 200 and headers["content-type"].startswith("text/plain")
     assert 'bollard_http_requests_total{route="/health/live",method="GET",status="200"}' in text

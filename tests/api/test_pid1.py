@@ -26,9 +26,8 @@ def children_of(pid):
 
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None, reason="needs root for a PID namespace")
 def test_reaps_orphans_as_pid1(pg, redis):
-    env = harness.base_env(pg, redis)
     port = harness.free_port()
-    env["PORT"] = str(port)
+    env = harness.with_metrics_port(harness.base_env(pg, redis, PORT=port))
     # unshare forks; its child (bollard) is PID 1 of the new namespace.
     wrapper = subprocess.Popen(["unshare", "--pid", "--fork", "--kill-child", harness.binary("bollard"), "api"],
                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -500,8 +500,8 @@ class DevProcess:
 
     def __init__(self, env, port=None):
         self.port = port or harness.free_port()
-        self.env = dict(env)
-        self.env["PORT"] = str(self.port)
+        self.env = harness.with_metrics_port(dict(env, PORT=str(self.port)))
+        self.metrics_port = int(self.env["METRICS_PORT"])
         self.dir = tempfile.mkdtemp(prefix="bollard-chaos-dev-")
         self.out_path = os.path.join(self.dir, "stdout")
         self.err_path = os.path.join(self.dir, "stderr")

@@ -110,7 +110,7 @@ def _scenario(make_stack, how):
     # Settled deliveries are forgotten: nothing stays tracked once everything is delivered.
     harness.wait_until(lambda: stack.sql("SELECT count(*) FROM outbox_deliveries") == "0", timeout=30,
                        interval=0.1, what="every tracked delivery settled")
-    metrics = requests.get(api.url("/metrics"), timeout=10).text
+    metrics = requests.get(api.metrics_url(), timeout=10).text
     line = next(ln for ln in metrics.splitlines() if ln.startswith("bollard_jobs_recovered_total "))
     assert int(line.split()[1]) == recovered_jobs, line
     assert stack.stop() == []

@@ -35,7 +35,7 @@ def test_manifests_suit_kubectl():
         objs = [o for o in yaml.safe_load_all(f) if o]
     kinds = sorted(o["kind"] for o in objs)
     assert kinds == ["ConfigMap", "Deployment", "Deployment", "Job", "PodDisruptionBudget", "PodDisruptionBudget",
-                     "Service", "ServiceAccount"]
+                     "Service", "Service", "ServiceAccount"]
     for o in objs:
         assert "namespace" not in o["metadata"], "kustomize (or kubectl -n) sets the namespace"
         assert "helm.sh/hook" not in o["metadata"].get("annotations", {}), "kubectl ignores hooks"

@@ -110,7 +110,7 @@ def test_rule_values_are_applied():
         assert a["annotations"]["runbook_url"].startswith("https://wiki.example.com/bollard#")
         assert 'namespace="tasks"' in a["expr"]
     lag = next(a for a in alerts(r) if a["alert"] == "BollardQueueLagging")
-    assert lag["expr"].endswith("> 900") and 'job="prod-bollard"' in lag["expr"]
+    assert lag["expr"].endswith("> 900") and 'job="prod-bollard-metrics"' in lag["expr"]
     custom = helm_template(SECRETS, sets=["prometheusRule.enabled=true",
                                           'prometheusRule.selector=service="api"\\,env!="dev"']).one("PrometheusRule")
     assert 'up{service="api",env!="dev"}' in alerts(custom)[0]["expr"]
@@ -185,7 +185,7 @@ def test_every_metric_an_alert_or_panel_uses_exists_in_a_real_scrape(rule, dashb
         harness.get(b.url("/no/such/path"))
 
         def scraped_with_worker():
-            status, _, body = harness.get(b.url("/metrics"))
+            status, _, body = harness.get(b.metrics_url())
             assert status == 200
             text = body.decode()
             return text if "\nbollard_workers 1\n" in text else None

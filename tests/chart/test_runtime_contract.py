@@ -32,6 +32,7 @@ def pod_env(tmp_path, pg, redis, request):
     tmp_dir = tmp_path / "tmp"
     tmp_dir.mkdir()
     port = harness.free_port()
+    metrics_port = harness.free_port()
 
     def local(value):
         for prefix, here in (("/var/run/secrets/bollard/", secret_dir), ("/tmp/", tmp_dir)):
@@ -53,12 +54,15 @@ def pod_env(tmp_path, pg, redis, request):
         env = {k: local(v) for k, v in env.items()}
         if "PORT" in env:
             env["PORT"] = str(port)
+        if "METRICS_PORT" in env:  # the container port `metrics`, likewise a free loopback port
+            env["METRICS_PORT"] = str(metrics_port)
         for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
             if k in os.environ:
                 env[k] = os.environ[k]
         return env
 
     build.port = port
+    build.metrics_port = metrics_port
     build.local = local
     return build
 
@@ -121,6 +125,10 @@ def test_api_container_becomes_ready_under_its_probes_and_drains_within_grace(re
         harness.wait_until(lambda: harness.get(api.url(ready_path))[0] == 503, timeout=1.0,
                            what="readiness 503 during the drain")
         assert harness.get(api.url(live_path))[0] == 200, "still serving during the drain"
+        # the container port `metrics` (METRICS_PORT from the ConfigMap) answers /metrics; PORT does not
+        assert c["ports"][1] == {"name": "metrics", "protocol": "TCP",
+                                 "containerPort": int(rendered.one("ConfigMap")["data"]["METRICS_PORT"])}
+        assert harness.get(api.metrics_url())[0] == 200 and harness.get(api.url("/metrics"))[0] == 404
         api.wait(timeout=grace)
         assert api.proc.returncode == 0
         assert time.monotonic() - started < grace

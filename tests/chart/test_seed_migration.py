@@ -88,7 +88,7 @@ def test_the_bollard_keys_accept_the_same_install():
                                      "service.type=NodePort", "service.port=8000", "service.nodePort=30081",
                                      "api.resources.limits.cpu=500m", "api.resources.limits.memory=512Mi"])
     assert r.one("Deployment", "api")["spec"]["replicas"] == 2
-    assert r.one("Service")["spec"]["ports"][0]["nodePort"] == 30081
+    assert r.one("Service", "api")["spec"]["ports"][0]["nodePort"] == 30081
 
 
 def test_readme_has_the_migration_table():

@@ -35,7 +35,7 @@ def plain():
 
 
 def test_ingress_and_http_route_reach_the_service(extras):
-    svc = extras.one("Service")
+    svc = extras.one("Service", "api")
     ing = extras.one("Ingress")
     assert ing["spec"]["ingressClassName"] == "nginx"
     assert ing["spec"]["tls"] == [{"secretName": "bollard-tls", "hosts": ["bollard.example.com"]}]
@@ -56,7 +56,7 @@ def test_ingress_and_http_route_reach_the_service(extras):
 
 def test_defaults_render_no_way_in(plain):
     assert not plain.kinds("Ingress") and not plain.kinds("HTTPRoute")
-    spec = plain.one("Service")["spec"]
+    spec = plain.one("Service", "api")["spec"]
     assert "externalTrafficPolicy" not in spec and "loadBalancerSourceRanges" not in spec
 
 

@@ -92,7 +92,8 @@ def test_api_rollout_probes_and_drain(default_render):
     assert spec["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
     pod = spec["template"]["spec"]
     c = pod["containers"][0]
-    assert c["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
+    assert c["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"},
+                          {"name": "metrics", "containerPort": 9090, "protocol": "TCP"}]
     assert c["livenessProbe"]["httpGet"] == {"path": "/health/live", "port": "http"}
     assert c["readinessProbe"]["httpGet"] == {"path": "/health/ready", "port": "http"}
     assert c["startupProbe"]["httpGet"]["path"] == "/health/live"
@@ -229,12 +230,12 @@ def test_migrations_as_plain_job_or_not_at_all():
 
 
 def test_service_clusterip_by_default_and_nodeport_30081(default_render):
-    svc = default_render.one("Service")
+    svc = default_render.one("Service", "api")
     assert svc["spec"]["type"] == "ClusterIP"
     assert "nodePort" not in svc["spec"]["ports"][0]
     r = helm_template(SECRETS, sets=["service.type=NodePort", "service.nodePort=30081"])
-    port = r.one("Service")["spec"]["ports"][0]
-    assert r.one("Service")["spec"]["type"] == "NodePort" and port["nodePort"] == 30081
+    port = r.one("Service", "api")["spec"]["ports"][0]
+    assert r.one("Service", "api")["spec"]["type"] == "NodePort" and port["nodePort"] == 30081
     assert port["targetPort"] == "http"
     p = helm_template(SECRETS, sets=["service.nodePort=30081"], check=False)
     assert p.returncode != 0 and "service.nodePort needs" in p.stderr

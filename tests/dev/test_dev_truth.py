@@ -9,7 +9,7 @@ from devlib import dev_env, start_dev, stop, wait_ready
 
 
 def metric_lines(b):
-    status, _, body = harness.get(b.url("/metrics"))
+    status, _, body = harness.get(b.metrics_url())
     assert status == 200
     return [l for l in body.decode().splitlines() if l and not l.startswith("#")]
 

@@ -17,6 +17,7 @@ class Run:
     def __init__(self, state_dir, port, **extra):
         env = harness.base_env()  # sanitizer options pass through; the rest is the script's
         env.update({"BOLLARD_BUILD": harness.BUILD, "BOLLARD_DEV_DIR": str(state_dir), "PORT": str(port),
+                    "METRICS_PORT": str(harness.free_port()),
                     # stray settings in a developer's shell must not leak into dev mode
                     "SECRET_KEY": "short", "REDIS_URL": "redis://127.0.0.1:1/0", "ENVIRONMENT": "production"})
         env.update(extra)
@@ -40,6 +41,11 @@ class Run:
             return m and (m.group(1), int(m.group(2)))
         return harness.wait_until(banner, timeout=30, what="the run-dev.sh banner")
 
+    def metrics_url(self):
+        m = re.search(r"metrics\s+(http://127\.0\.0\.1:\d+/metrics)", self.text())
+        assert m, self.text()
+        return m.group(1)
+
     def interrupt(self):
         self.proc.send_signal(signal.SIGINT)  # what Ctrl-C does to the script
         return self.proc.wait(30)
@@ -55,6 +61,9 @@ def test_make_run_starts_dev_mode_with_generated_config(tmp_path):
         base, port = run.url()
         assert port != taken and f"port {taken} is taken" in run.text()
         assert harness.get(base + "/docs")[0] == 200
+        status, _, body = harness.get(run.metrics_url())  # METRICS_PORT, named in the banner
+        assert status == 200 and b"bollard_build_info" in body
+        assert harness.get(base + "/metrics")[0] == 404
         harness.wait_until(lambda: harness.get(base + "/health/ready")[0] == 200, timeout=15, what="ready")
         key = (state / "secret_key").read_text()
         assert re.fullmatch(r"[0-9a-f]{64}", key)

@@ -10,7 +10,9 @@
  *   - password hashing uses the real hasher queue with no threads (so no argon2 work and no thread
  *     racing exit): an accepted signup/signin waits, and is abandoned as when the client leaves, or
  *     answers 503 when the queue (of one) is full;
- *   - readiness and /metrics need a live database, Redis and registry: their routes answer a stub.
+ *   - readiness needs a live database and Redis: its routes answer a stub. /metrics is not among
+ *     them: it is METRICS_PORT's router (api_metrics_routes), never PORT's, so a /metrics input
+ *     here must get the router's own 404 like any other unknown path.
  * Oracle: every request is answered exactly once or abandoned cleanly (inflight back to 0); the
  * status is 2xx-5xx with a reason; JSON content types carry valid JSON; no 5xx other than the 503s
  * and the 500 that the chosen store outcome asks for; a problem+json body has its status.
@@ -266,7 +268,7 @@ static void setup(void)
     struct http_route *routes = calloc(n, sizeof(*routes));
     for (size_t i = 0; i < n; i++) {
         routes[i] = api[i];
-        if (routes[i].handler == api_handle_ready || routes[i].handler == api_handle_metrics)
+        if (routes[i].handler == api_handle_ready)
             routes[i].handler = stub_handler;
     }
     router = http_router_create(routes, n);

@@ -487,12 +487,27 @@ def base_env(pg=None, redis=None, **extra):
     return env
 
 
+def with_metrics_port(env):
+    """env with a free loopback METRICS_PORT unless it names one already (a copy; env is not changed)."""
+    env = dict(env)
+    if "METRICS_PORT" not in env:
+        port = free_port()
+        while str(port) == env.get("PORT"):
+            port = free_port()
+        env["METRICS_PORT"] = str(port)
+    return env
+
+
 class Bollard:
     """A `bollard` process with its output captured to files in a temp dir."""
 
     def __init__(self, args, env, port=None):
         self.dir = tempfile.mkdtemp(prefix="bollard-proc-")
         self.port = port
+        # Every serving process gets a free METRICS_PORT of its own: the default (9090) would make two
+        # processes of one test (or of two suites on one machine) collide.
+        env = with_metrics_port(env) if args[:1] in (["api"], ["dev"]) else env
+        self.metrics_port = int(env["METRICS_PORT"]) if "METRICS_PORT" in env else None
         self.out_path = os.path.join(self.dir, "stdout")
         self.err_path = os.path.join(self.dir, "stderr")
         self.env = env
@@ -523,11 +538,16 @@ class Bollard:
     def stop_clean(self, timeout=20):
         """SIGTERM, then the contract's exit: 0, and no sanitizer report."""
         self.signal()
-        assert self.wait(timeout) == 0
+        rc = self.wait(timeout)
+        assert rc == 0, f"exit {rc} after SIGTERM; stderr tail:\n{self.stderr()[-4000:]}\nlog tail:\n{self.stdout()[-4000:]}"
         self.assert_sanitizers_clean()
 
     def url(self, path):
         return f"http://127.0.0.1:{self.port}{path}"
+
+    def metrics_url(self, path="/metrics"):
+        """On METRICS_PORT, the only port that serves /metrics (CONTRACT §4)."""
+        return f"http://127.0.0.1:{self.metrics_port}{path}"
 
     def wait_live(self, timeout=10):
         def live():

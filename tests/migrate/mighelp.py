@@ -111,6 +111,8 @@ class FixtureApi(harness.Bollard):
     def __init__(self, which, env, port):
         self.dir = tempfile.mkdtemp(prefix="bollard-proc-")
         self.port = port
+        env = harness.with_metrics_port(env)
+        self.metrics_port = int(env["METRICS_PORT"])
         self.out_path = os.path.join(self.dir, "stdout")
         self.err_path = os.path.join(self.dir, "stderr")
         self.env = env

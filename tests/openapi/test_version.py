@@ -31,7 +31,7 @@ def test_every_place_says_the_same_version(tmp_path):
     try:
         status, _, body = harness.get(b.url("/openapi.json"))
         assert status == 200 and json.loads(body)["info"]["version"] == version
-        status, _, body = harness.get(b.url("/metrics"))
+        status, _, body = harness.get(b.metrics_url())
         assert f'bollard_build_info{{version="{version}"' in body.decode()
     finally:
         assert stop(b) == 0

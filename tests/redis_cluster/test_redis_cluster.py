@@ -31,7 +31,7 @@ def ready(b):
 
 
 def metric(b, name):
-    status, _, body = harness.get(b.url("/metrics"))
+    status, _, body = harness.get(b.metrics_url())
     assert status == 200
     m = re.search(rf"^{name} (\S+)$", body.decode(), re.M)
     assert m is not None, f"{name} missing from /metrics"

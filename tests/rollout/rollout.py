@@ -184,6 +184,9 @@ class ContainerSpec:
         if "PORT" in env and self.ports:  # the worker has no port (and does not listen on PORT)
             assert int(env["PORT"]) in self.ports, "PORT must be the container port"
             env["PORT"] = str(self.ports[int(env["PORT"])])
+        if "METRICS_PORT" in env and self.ports:  # the metrics container port, likewise
+            assert int(env["METRICS_PORT"]) in self.ports, "METRICS_PORT must be a container port"
+            env["METRICS_PORT"] = str(self.ports[int(env["METRICS_PORT"])])
         # The sanitizer settings of the test harness (ASan builds fail on leaks and errors).
         for k, v in harness.base_env().items():
             if k.endswith("SAN_OPTIONS"):

@@ -67,6 +67,7 @@ static void test_valid_config_has_defaults(void **state)
     valid_env(&env);
     assert_int_equal(load(&env, CONFIG_ROLE_API, &cfg, msgs, sizeof(msgs)), 0);
     assert_int_equal(cfg.port, 8000);
+    assert_int_equal(cfg.metrics_port, 9090);
     assert_int_equal(cfg.shutdown_drain_seconds, 5);
     assert_int_equal(cfg.shutdown_timeout_seconds, 25);
     assert_int_equal(cfg.jwt_expiration_days, 7);
@@ -97,6 +98,36 @@ static void test_all_problems_reported_without_values(void **state)
     assert_null(strstr(msgs, "tooshort-secret"));
     assert_null(strstr(msgs, "hunter2"));
     assert_null(strstr(msgs, "chatty"));
+}
+
+/* /metrics has a listener of its own: METRICS_PORT equal to PORT is a configuration error (one line,
+ * naming METRICS_PORT), and so is one outside 1..65535. */
+static void test_metrics_port_differs_from_port(void **state)
+{
+    (void)state;
+    struct fake_env env;
+    struct config cfg;
+    char msgs[2048] = "";
+    valid_env(&env);
+    env_set(&env, "PORT", "9100");
+    env_set(&env, "METRICS_PORT", "9100");
+    assert_int_equal(load(&env, CONFIG_ROLE_API, &cfg, msgs, sizeof(msgs)), 1);
+    assert_non_null(strstr(msgs, "config: METRICS_PORT: must differ from PORT"));
+    msgs[0] = '\0';
+    env_set(&env, "METRICS_PORT", "0");
+    assert_int_equal(load(&env, CONFIG_ROLE_API, &cfg, msgs, sizeof(msgs)), 1);
+    assert_non_null(strstr(msgs, "config: METRICS_PORT: must be an integer from 1 to 65535"));
+    msgs[0] = '\0';
+    env_set(&env, "METRICS_PORT", "9101");
+    assert_int_equal(load(&env, CONFIG_ROLE_API, &cfg, msgs, sizeof(msgs)), 0);
+    assert_int_equal(cfg.metrics_port, 9101);
+    config_free(&cfg);
+    /* the worker has no HTTP endpoint: it neither reads nor checks METRICS_PORT */
+    env_set(&env, "METRICS_PORT", "9100");
+    msgs[0] = '\0';
+    if (load(&env, CONFIG_ROLE_WORKER, &cfg, msgs, sizeof(msgs)) == 0)
+        config_free(&cfg);
+    assert_null(strstr(msgs, "METRICS_PORT"));
 }
 
 static void test_role_decides_what_is_required(void **state)
@@ -378,6 +409,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_config_has_defaults),
         cmocka_unit_test(test_all_problems_reported_without_values),
+        cmocka_unit_test(test_metrics_port_differs_from_port),
         cmocka_unit_test(test_role_decides_what_is_required),
         cmocka_unit_test(test_sqlite_only_in_dev),
         cmocka_unit_test(test_alias_and_conflict),

@@ -180,6 +180,9 @@ static void test_shutdown_service_production_rules(void **state)
     assert_string_equal(rules_on(f, "service: {type: ClusterIP, nodePort: 30080}\n", false),
                         "nodeport-needs-type");
     assert_string_equal(rules_on(f, "service: {type: NodePort, nodePort: 80}\n", false), "nodeport-range");
+    assert_string_equal(rules_on(f, "config: {port: 9090}\nmetrics: {port: 9090}\n", false),
+                        "metrics-port-conflict");
+    assert_string_equal(rules_on(f, "config: {port: 8000}\nmetrics: {port: 9090}\n", false), "");
     assert_string_equal(
         rules_on(f, "config: {environment: production}\nimage: {tag: latest, digest: ''}\n", false),
         "latest-tag-production");
@@ -385,6 +388,7 @@ static void test_every_emitted_rule_is_catalogued(void **state)
         "grace-period-too-short",
         "nodeport-needs-type",
         "nodeport-range",
+        "metrics-port-conflict",
         "latest-tag-production",
         "inline-secret-production",
         "inline-secret-ignored",

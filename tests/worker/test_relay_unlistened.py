@@ -8,7 +8,7 @@ from workerlib import STREAM, stop_worker
 
 
 def metric(stack, name):
-    status, _, body = harness.get(stack.api.url("/metrics"))
+    status, _, body = harness.get(stack.api.metrics_url())
     assert status == 200
     m = re.search(rf"^{name} (\S+)$", body.decode(), re.M)
     assert m is not None, f"{name} missing from /metrics"

@@ -8,7 +8,7 @@ from workerlib import stop_worker
 
 
 def scrape(stack):
-    status, _, body = harness.get(stack.api.url("/metrics"))
+    status, _, body = harness.get(stack.api.metrics_url())
     assert status == 200
     return body.decode()
 

@@ -517,6 +517,9 @@ egress:
      the same checks, so that an install that skips the linter is refused too. */}}
 {{- define "bollard.validateLintRules" -}}
 {{- $production := eq .Values.config.environment "production" }}
+{{- if eq (int .Values.metrics.port) (int .Values.config.port) }}
+{{- fail (printf "metrics.port (%v) must differ from config.port (%v): /metrics has a listener of its own and bollard exits 78 (METRICS_PORT must differ from PORT)" .Values.metrics.port .Values.config.port) }}
+{{- end }}
 {{- range $path := list "api" "worker" "migrations" "tests" }}
 {{- $res := get $.Values $path | dig "resources" dict }}
 {{- range $name := list "cpu" "memory" "ephemeral-storage" }}
