@@ -5,7 +5,9 @@ built yet. `make image-test` is itself one of `make test`'s targets, and it fail
 when the container engine cannot run.
 
 BOLLARD_IMAGE_ARCH says which architecture the image is (.ci/image/test-image sets it per platform
-of the manifest list); a foreign one runs under qemu (imagetool.require_exec fails without it).
+of the manifest list); a foreign one runs under qemu. A test that starts the image is marked
+`starts_image`: without qemu it fails saying why (imagetool.require_exec), or is skipped saying so
+with IMAGE_TEST_EMULATION=off.
 """
 import os
 import shutil
@@ -18,6 +20,15 @@ import imagetool
 
 if os.environ.get("BOLLARD_IMAGE_TEST") != "1":
     collect_ignore_glob = ["test_*.py"]
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "starts_image: the test runs the image's binaries (qemu on a foreign arch)")
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("starts_image") is not None:
+        imagetool.require_exec()
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,8 @@ import pytest
 import harness
 import imagetool
 
+pytestmark = pytest.mark.starts_image
+
 
 def container_env(pg, redis, db_url=None, **extra):
     env = harness.base_env(pg, redis, **extra)

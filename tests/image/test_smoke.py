@@ -5,8 +5,12 @@ libpq/OpenSSL/hiredis linkage of that architecture's closure is exercised, not o
 import os
 import time
 
+import pytest
+
 import harness
 import imagetool
+
+pytestmark = pytest.mark.starts_image
 
 
 def test_bollard_version_and_help():

@@ -5,6 +5,8 @@ foreign one)."""
 import os
 import stat
 
+import pytest
+
 import imagetool
 
 # Bytes, uncompressed, per architecture. Debian's arm64 ELF files are laid out for 64 KiB pages, so
@@ -111,6 +113,7 @@ def test_every_elf_has_its_libraries(rootfs):
     assert checked > 2
 
 
+@pytest.mark.starts_image
 def test_loader_resolves_bollard_inside_the_image(rootfs):
     """The image's own dynamic loader (there is no ldd) lists /bollard's libraries with none missing;
     symbol versions are checked as well."""

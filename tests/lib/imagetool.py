@@ -51,6 +51,19 @@ def emulation():
     return None
 
 
+def require_exec():
+    """For a test that starts the image: fails saying why when this kernel cannot run its binaries,
+    or, with IMAGE_TEST_EMULATION=off, skips saying that only the structure was tested."""
+    why = emulation()
+    if why is None:
+        return
+    import pytest  # only the image tests call this; bench/ imports this module without pytest
+
+    if os.environ.get("IMAGE_TEST_EMULATION") == "off":
+        pytest.skip(f"linux/{ARCH}: structure only, the image was not started ({why})")
+    pytest.fail(f"linux/{ARCH}: cannot start the image here: {why} (IMAGE_TEST_EMULATION=off skips this)")
+
+
 def _engine():
     name = os.environ.get("BOLLARD_IMAGE_ENGINE")
     if not name:
