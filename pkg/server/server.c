@@ -496,6 +496,14 @@ int server_run(const struct config *cfg, const struct server_app *app)
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    /* h2o's socket buffers come from a per-thread recycling list (h2o_socket_buffer_prototype is
+     * __thread), and a buffer keeps the list of the thread that made its socket. Each loop's
+     * set-up (loop_init: its Redis connection among others) runs here, on the main thread, so those
+     * sockets would all share this thread's list from their own loop threads at once, unlocked: a
+     * buffer handed to two sockets, read into after it was freed (seen under ASan as a corrupt
+     * Redis reply). With no recycling here they use malloc and free, which are thread-safe; the
+     * loops' own sockets keep their loop's list. */
+    h2o_socket_buffer_prototype.allocator.max = 0;
     h2o_config_init(&server->globalconf);
     server->globalconf.server_name = h2o_iovec_init(H2O_STRLIT("bollard"));
     server->globalconf.max_request_entity_size = (size_t)cfg->max_body_bytes * HTTP_BODY_READ_FACTOR;
